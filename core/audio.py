@@ -1,0 +1,116 @@
+"""Decode any media once to 16 kHz mono float32, the form every stage (VAD, ASR, alignment, diarization) shares.
+
+libsndfile reads wav/flac/ogg/mp3 in-process; everything else (video containers, m4a/aac, webm, opus in
+odd containers) goes through ffmpeg. Both paths give the same validation and the same errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import AudioDecodeError, WorkerError
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+_SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif"}
+_FFMPEG_HINTS = (
+    ("does not contain any stream", "it has no audio stream"),
+    ("matches no streams", "it has no audio stream"),
+    ("Output file is empty", "it has no audio stream"),
+    ("moov atom not found", "the file is truncated or incomplete (no index: moov atom missing)"),
+    ("Invalid data found when processing input", "it is not a media file ffmpeg can read, or it is corrupted"),
+    ("could not find codec parameters", "it is not a media file ffmpeg can read, or it is corrupted"),
+    ("End of file", "the file is truncated"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodedAudio:
+    samples: np.ndarray
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+
+def decode_audio(path: str | Path, *, max_bytes: int | None = None) -> DecodedAudio:
+    """Read `path` into 16 kHz mono float32 or raise `AudioDecodeError` saying what is wrong with it."""
+    path = Path(path)
+    name = path.name
+    if not path.is_file():
+        raise AudioDecodeError(f"{name}: file not found", field="audio")
+    size = path.stat().st_size
+    if size == 0:
+        raise AudioDecodeError(f"{name}: the file is empty (0 bytes)", field="audio")
+    if max_bytes is not None and size > max_bytes:
+        raise AudioDecodeError(
+            f"{name}: the file is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit", field="audio"
+        )
+    samples, warnings = None, ()
+    if path.suffix.lower() in _SOUNDFILE_SUFFIXES:
+        samples = _read_with_soundfile(path)
+    if samples is None:
+        samples, warnings = _read_with_ffmpeg(path)
+    if samples.size == 0:
+        raise AudioDecodeError(f"{name}: no audio could be decoded (zero samples)", field="audio")
+    if not np.isfinite(samples).all():
+        samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
+    return DecodedAudio(np.ascontiguousarray(samples, dtype=np.float32), warnings)
+
+
+def _read_with_soundfile(path: Path) -> np.ndarray | None:
+    """None when libsndfile cannot read it, so ffmpeg gets a chance (and produces the error message)."""
+    import soundfile
+
+    try:
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+        logger.debug("libsndfile could not read %s (%s); trying ffmpeg", path.name, error)
+        return None
+    if data.size == 0:
+        return None
+    return resample(data.mean(axis=1), rate)
+
+
+def resample(samples: np.ndarray, rate: int) -> np.ndarray:
+    if rate == SAMPLE_RATE:
+        return samples.astype(np.float32, copy=False)
+    from scipy.signal import resample_poly
+
+    divisor = math.gcd(rate, SAMPLE_RATE)
+    return resample_poly(samples, SAMPLE_RATE // divisor, rate // divisor).astype(np.float32)
+
+
+def _read_with_ffmpeg(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise WorkerError("ffmpeg is not installed on this machine; install it to read this format")
+    command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "0", "-i", str(path),
+               "-map", "0:a:0", "-vn", "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "pipe:1"]
+    completed = subprocess.run(command, capture_output=True, check=False)
+    samples = np.frombuffer(completed.stdout, dtype=np.float32)
+    stderr = completed.stderr.decode("utf-8", errors="replace").strip()
+    if completed.returncode != 0 and samples.size == 0:
+        raise AudioDecodeError(f"{path.name}: could not decode audio: {_explain(stderr)}", field="audio")
+    warnings: tuple[str, ...] = ()
+    if stderr and samples.size:
+        logger.info("ffmpeg reported problems decoding %s: %s", path.name, stderr.splitlines()[-1])
+        warnings = (f"{path.name}: the media is damaged or truncated; transcribed the decodable part",)
+    return samples.copy(), warnings
+
+
+def _explain(stderr: str) -> str:
+    for needle, meaning in _FFMPEG_HINTS:
+        if needle.lower() in stderr.lower():
+            return meaning
+    last_line = stderr.splitlines()[-1] if stderr else "unknown error"
+    return f"ffmpeg failed ({last_line[:200]})"

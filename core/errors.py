@@ -1,0 +1,35 @@
+"""One error family whose message is safe to show a user as is.
+
+Every adapter maps `WorkerError` to its own surface in one place (RunPod `{"error": ...}`,
+`gr.Error`, the CLI's `FILE: reason` line); anything else is a bug and is logged with a traceback.
+"""
+
+from __future__ import annotations
+
+
+class WorkerError(Exception):
+    """Base error: `message` is user-facing, `field` names the offending input when there is one."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(WorkerError):
+    """An option or request field is unknown, of the wrong type or out of range."""
+
+
+class AudioDecodeError(WorkerError):
+    """The media could not be read: empty, not media, truncated, no audio stream, too large."""
+
+
+class ModelUnavailable(WorkerError):
+    """A requested model is not installed under MODELS_DIR and cannot be fetched."""
+
+
+class InferenceError(WorkerError):
+    """A model failed while running (e.g. out of memory after retries)."""

@@ -1,0 +1,228 @@
+"""The one options object every front end builds (ARCHITECTURE.md section 3).
+
+Each field carries its own help, limits, aliases and UI group in `metadata`, so the RunPod schema, the
+Gradio controls and the CLI are derived from here and never restate a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+from core.errors import InvalidInput
+
+OUTPUT_FORMATS = ("json", "txt", "srt", "vtt", "tsv", "rttm")
+TRANSCRIPTION_FORMATS = ("plain_text", "formatted_text", "srt", "vtt")
+TASKS = ("transcribe", "translate")
+
+
+def _opt(default: Any, help: str, *, group: str = "decoding", **meta: Any) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help, "group": group, **meta})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TranscribeOptions:
+    """What one job asks for. `None` means "the engine's / whisperx's default"."""
+
+    model: str | None = _opt(None, "ASR model name (must be installed); default: WHISPER_MODEL", group="basic")
+    language: str | None = _opt(None, "ISO language code; empty = detect", group="basic")
+    task: str = _opt("transcribe", "transcribe, or translate to English", group="basic", choices=TASKS)
+    align_output: bool = _opt(
+        True, "word timestamps via wav2vec2 alignment", group="basic", aliases=("word_timestamps",)
+    )
+    diarization: bool = _opt(False, "label who spoke when", group="speakers", aliases=("diarize",))
+    num_speakers: int | None = _opt(None, "exact number of speakers", group="speakers", minimum=1, maximum=64)
+    min_speakers: int | None = _opt(None, "at least this many speakers", group="speakers", minimum=1, maximum=64)
+    max_speakers: int | None = _opt(None, "at most this many speakers", group="speakers", minimum=1, maximum=64)
+    huggingface_access_token: str | None = dataclasses.field(
+        default=None,
+        repr=False,
+        metadata={"help": "per-job Hugging Face token for gated diarization weights", "group": "speakers"},
+    )
+    output_formats: tuple[str, ...] = _opt(
+        ("json",), "formats to render", group="output", choices=OUTPUT_FORMATS
+    )
+    transcription: str | None = _opt(
+        None, "faster-whisper worker alias: format of the `transcription` field", group="output",
+        choices=TRANSCRIPTION_FORMATS,
+    )
+    max_line_width: int | None = _opt(None, "subtitle characters per line", group="output", minimum=1, maximum=1000)
+    max_line_count: int | None = _opt(None, "subtitle lines per cue", group="output", minimum=1, maximum=100)
+    highlight_words: bool = _opt(False, "underline each word as it is spoken in SRT/VTT", group="output")
+    initial_prompt: str | None = _opt(None, "text that primes the first window (names, jargon)")
+    hotwords: str | None = _opt(None, "words to bias decoding towards")
+    batch_size: int | None = _opt(None, "ASR batch size; default: BATCH_SIZE", minimum=1, maximum=256)
+    beam_size: int | None = _opt(None, "beam search width", minimum=1, maximum=20)
+    best_of: int | None = _opt(None, "candidates when sampling with temperature > 0", minimum=1, maximum=20)
+    patience: float | None = _opt(None, "beam search patience", minimum=0.0, maximum=10.0, exclusive_minimum=True)
+    length_penalty: float | None = _opt(None, "exponential length penalty", minimum=0.0, maximum=10.0)
+    temperature: float | None = _opt(None, "first sampling temperature", minimum=0.0, maximum=1.0)
+    temperature_increment_on_fallback: float | None = _opt(
+        None, "temperature step when decoding fails the thresholds", minimum=0.0, maximum=1.0
+    )
+    compression_ratio_threshold: float | None = _opt(
+        None, "treat a window as failed above this gzip ratio", minimum=0.0, maximum=100.0
+    )
+    logprob_threshold: float | None = _opt(
+        None, "treat a window as failed below this mean log-probability", minimum=-100.0, maximum=0.0
+    )
+    no_speech_threshold: float | None = _opt(None, "silence probability above which a window is skipped",
+                                             minimum=0.0, maximum=1.0)
+    suppress_numerals: bool = _opt(False, "spell numbers out (helps alignment)")
+    condition_on_previous_text: bool = _opt(False, "feed the previous window's text as a prompt")
+    vad_onset: float = _opt(0.500, "speech activation threshold", group="vad", minimum=0.0, maximum=1.0,
+                            exclusive_minimum=True, exclusive_maximum=True)
+    vad_offset: float = _opt(0.363, "speech deactivation threshold", group="vad", minimum=0.0, maximum=1.0,
+                             exclusive_minimum=True, exclusive_maximum=True)
+    chunk_size: int = _opt(30, "longest merged VAD chunk, in seconds", group="vad", minimum=1, maximum=30)
+    enable_vad: bool = _opt(
+        True, "faster-whisper worker field; VAD is always on in WhisperX's batched pipeline", group="vad"
+    )
+
+    def __post_init__(self) -> None:
+        _check_speaker_counts(self)
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> TranscribeOptions:
+        """Build options from a JSON-like mapping: aliases mapped, unknown keys and bad types refused."""
+        if not isinstance(mapping, Mapping):
+            raise InvalidInput("input must be a JSON object")
+        values: dict[str, Any] = {}
+        for key, raw in mapping.items():
+            name = ALIASES.get(key)
+            if key == "translate":
+                _check_type("translate", raw, bool)
+                if raw:
+                    values["task"] = "translate"
+                continue
+            if name is None:
+                raise InvalidInput(
+                    f"unknown field {key!r}; accepted: {', '.join(sorted(accepted_keys()))}", field=key
+                )
+            if name in values:
+                raise InvalidInput(f"{key!r} repeats {name!r} (same option under another name); give only one of "
+                                   "them", field=key)
+            values[name] = coerce(name, raw, field=key)
+        return cls(**values)
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Plain JSON values, without the token (what may be logged or echoed)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data.pop("huggingface_access_token")
+        data["output_formats"] = list(self.output_formats)
+        return data
+
+
+def option_fields() -> tuple[dataclasses.Field, ...]:
+    return dataclasses.fields(TranscribeOptions)
+
+
+def field_type(name: str) -> type:
+    """The base Python type of a field (`int` for `int | None`, `str` for `tuple[str, ...]` items)."""
+    hint = typing.get_type_hints(TranscribeOptions)[name]
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+        origin = typing.get_origin(hint)
+    if origin is tuple:
+        return tuple
+    return hint
+
+
+def is_nullable(name: str) -> bool:
+    hint = typing.get_type_hints(TranscribeOptions)[name]
+    return type(None) in typing.get_args(hint)
+
+
+ALIASES: dict[str, str] = {}
+for _field in dataclasses.fields(TranscribeOptions):
+    ALIASES[_field.name] = _field.name
+    for _alias in _field.metadata.get("aliases", ()):
+        ALIASES[_alias] = _field.name
+
+
+def accepted_keys() -> set[str]:
+    return set(ALIASES) | {"translate"}
+
+
+def coerce(name: str, raw: Any, *, field: str | None = None) -> Any:
+    """Check one value against its field's type and limits; return it in the field's type."""
+    field = field or name
+    meta = next(f for f in option_fields() if f.name == name).metadata
+    if raw is None:
+        if is_nullable(name):
+            return None
+        raise InvalidInput(f"{field} must not be null", field=field)
+    kind = field_type(name)
+    if kind is tuple:
+        return _coerce_formats(field, raw, meta["choices"])
+    value = _check_type(field, raw, kind)
+    if kind is str:
+        value = value.strip()
+        if name == "language":
+            value = value.lower() or None
+        choices = meta.get("choices")
+        if choices and value not in choices:
+            raise InvalidInput(f"{field}={value!r} is not valid; accepted: {', '.join(choices)}", field=field)
+        return value or (None if is_nullable(name) else value)
+    if kind in (int, float):
+        _check_range(field, value, meta)
+    return value
+
+
+def _check_type(field: str, raw: Any, kind: type) -> Any:
+    names = {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string"}
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+    elif kind is int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        if isinstance(raw, float) and raw.is_integer():
+            return int(raw)
+    elif kind is float:
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            return float(raw)
+    elif isinstance(raw, kind):
+        return raw
+    raise InvalidInput(f"{field} must be {names[kind]}, got {type(raw).__name__} {raw!r:.60}", field=field)
+
+
+def _check_range(field: str, value: float, meta: Mapping[str, Any]) -> None:
+    low, high = meta.get("minimum"), meta.get("maximum")
+    low_open, high_open = meta.get("exclusive_minimum", False), meta.get("exclusive_maximum", False)
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        left, right = ("(" if low_open else "["), (")" if high_open else "]")
+        raise InvalidInput(f"{field}={value} is out of range; accepted: {left}{low}, {high}{right}", field=field)
+
+
+def _coerce_formats(field: str, raw: Any, choices: tuple[str, ...]) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        items = [part.strip() for part in raw.split(",") if part.strip()]
+    elif isinstance(raw, list | tuple) and all(isinstance(item, str) for item in raw):
+        items = [item.strip().lower() for item in raw]
+    else:
+        raise InvalidInput(f"{field} must be a list of strings, e.g. [\"json\", \"srt\"]", field=field)
+    unknown = [item for item in items if item not in choices]
+    if unknown:
+        raise InvalidInput(f"{field}: unknown format {unknown[0]!r}; accepted: {', '.join(choices)}", field=field)
+    return tuple(dict.fromkeys(items))
+
+
+def _check_speaker_counts(options: TranscribeOptions) -> None:
+    for name in ("num_speakers", "min_speakers", "max_speakers", "batch_size", "beam_size", "best_of"):
+        value = getattr(options, name)
+        if value is not None:
+            coerce(name, value)
+    low, high, exact = options.min_speakers, options.max_speakers, options.num_speakers
+    if low is not None and high is not None and low > high:
+        raise InvalidInput(f"min_speakers ({low}) must not exceed max_speakers ({high})", field="min_speakers")
+    if exact is not None and low is not None and exact < low:
+        raise InvalidInput(f"num_speakers ({exact}) is below min_speakers ({low})", field="num_speakers")
+    if exact is not None and high is not None and exact > high:
+        raise InvalidInput(f"num_speakers ({exact}) is above max_speakers ({high})", field="num_speakers")

@@ -1,0 +1,313 @@
+"""The engine: decode once → transcribe → align → diarize → assign speakers → render, as one `Result`."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.audio import SAMPLE_RATE, DecodedAudio, decode_audio
+from core.config import Settings
+from core.errors import InferenceError, InvalidInput
+from core.formats import render, render_all
+from core.languages import normalize_language
+from core.options import TranscribeOptions
+from core.progress import ProgressCallback, ProgressTracker
+from core.registry import AsrModel, FeatureUnavailable, ModelRegistry
+from core.result import Result, SpeakerTurn, segments_from_whisperx, turns_from_dataframe
+
+logger = logging.getLogger(__name__)
+
+_Diarization = tuple[tuple[SpeakerTurn, ...], Any]  # (overlapping turns, exclusive DataFrame)
+
+_ASR_OPTION_NAMES = {  # our option → faster-whisper TranscriptionOptions field
+    "beam_size": "beam_size",
+    "best_of": "best_of",
+    "patience": "patience",
+    "length_penalty": "length_penalty",
+    "compression_ratio_threshold": "compression_ratio_threshold",
+    "logprob_threshold": "log_prob_threshold",
+    "no_speech_threshold": "no_speech_threshold",
+    "condition_on_previous_text": "condition_on_previous_text",
+    "initial_prompt": "initial_prompt",
+    "hotwords": "hotwords",
+}
+
+
+@dataclasses.dataclass
+class _Job:
+    """Mutable state of one run; turned into the frozen `Result` at the end."""
+
+    options: TranscribeOptions
+    audio: np.ndarray
+    progress: ProgressTracker
+    warnings: list[str]
+    timings: dict[str, float]
+
+
+class Engine:
+    """Runs jobs on models from one `ModelRegistry`. One job at a time per process (GPU-bound)."""
+
+    def __init__(self, settings: Settings, registry: ModelRegistry | None = None, *,
+                 parallel_diarization: bool | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or ModelRegistry(settings)
+        self.parallel_diarization = (
+            self.registry.device == "cuda" if parallel_diarization is None else parallel_diarization
+        )
+        self._run_lock = threading.Lock()
+
+    def transcribe(
+        self,
+        audio: str | Path | np.ndarray,
+        options: TranscribeOptions | None = None,
+        *,
+        on_progress: ProgressCallback | None = None,
+        name: str | None = None,
+    ) -> Result:
+        """Run one job. Raises `WorkerError` subclasses for anything the caller should show a user."""
+        options = options or TranscribeOptions()
+        started = time.perf_counter()
+        stages = ("decode", "transcribe") + (("align",) if options.align_output else ()) + (
+            ("diarize",) if options.diarization else ()) + ("write",)
+        progress = ProgressTracker(on_progress, stages)
+        progress.update("decode", 0.0)
+        decoded = self._decode(audio)
+        timings = {"load_audio": round(time.perf_counter() - started, 3)}
+        progress.update("decode", 1.0)
+        job = _Job(options, decoded.samples, progress, list(decoded.warnings), timings)
+        with self._run_lock:
+            asr = self.registry.asr(options.model)
+            language, task = self._language_and_task(asr, options, job.warnings)
+            diarization = self._start_diarization(job)
+            transcript, language, probability = self._transcribe(asr, job, language, task)
+            segments = self._align(job, transcript, "en" if task == "translate" else language)
+            turns = None
+            if diarization is not None:
+                turns, segments = self._finish_diarization(job, diarization, segments)
+        result = Result(
+            segments=segments_from_whisperx(segments),
+            language=language,
+            language_probability=probability,
+            speakers=tuple(sorted({turn.speaker for turn in turns})) if turns is not None else None,
+            diarization=turns,
+            duration=round(decoded.duration_s, 3),
+            model=asr.name,
+            device=self.registry.device,
+            compute_type=self.registry.compute_type,
+            warnings=tuple(job.warnings),
+        )
+        write_started = time.perf_counter()
+        result = with_outputs(result, options, uri=Path(name).stem if name else None)
+        timings["write"] = round(time.perf_counter() - write_started, 3)
+        timings["total"] = round(time.perf_counter() - started, 3)
+        progress.update("write", 1.0)
+        logger.info("job done: %.1fs audio in %.2fs (%s)", decoded.duration_s, timings["total"],
+                    ", ".join(f"{k}={v}" for k, v in timings.items()))
+        return dataclasses.replace(result, timings=timings)
+
+    def _decode(self, audio: str | Path | np.ndarray) -> DecodedAudio:
+        if isinstance(audio, np.ndarray):
+            samples = np.asarray(audio, dtype=np.float32).reshape(-1)
+            if samples.size == 0:
+                raise InvalidInput("audio: the array is empty", field="audio")
+            return DecodedAudio(samples)
+        return decode_audio(audio, max_bytes=self.settings.max_upload_bytes)
+
+    def _language_and_task(self, asr: AsrModel, options: TranscribeOptions,
+                           warnings: list[str]) -> tuple[str | None, str]:
+        language = normalize_language(options.language)
+        task = options.task
+        if asr.english_only:
+            if language not in (None, "en"):
+                raise InvalidInput(
+                    f"language={language!r}: model {asr.name!r} is English-only; choose a multilingual model "
+                    "or language en", field="language")
+            if task == "translate":
+                warnings.append(f"model {asr.name!r} is English-only: translate has no effect")
+                task = "transcribe"
+            language = "en"
+        return language, task
+
+    # ---- ASR ---------------------------------------------------------------------------------
+    def _transcribe(self, asr: AsrModel, job: _Job, language: str | None,
+                    task: str) -> tuple[list[dict], str | None, float | None]:
+        started = time.perf_counter()
+        pipeline = asr.pipeline
+        probability = None
+        if language is None:
+            language, probability = detect_language(pipeline, job.audio)
+        options = job.options
+        saved = (pipeline.options, dict(pipeline._vad_params), pipeline.suppress_numerals)
+        pipeline.options = _asr_options(pipeline.options, options)
+        pipeline._vad_params = {**pipeline._vad_params, "vad_onset": options.vad_onset,
+                                "vad_offset": options.vad_offset}
+        pipeline.suppress_numerals = options.suppress_numerals
+        if not options.enable_vad:
+            job.warnings.append("enable_vad=false ignored: WhisperX's batched pipeline always segments with VAD")
+        batch_size = options.batch_size or self.registry.batch_size
+        try:
+            while True:
+                try:
+                    output = pipeline.transcribe(
+                        job.audio, batch_size=batch_size, language=language, task=task,
+                        chunk_size=options.chunk_size, progress_callback=job.progress.stage_callback("transcribe"),
+                    )
+                    break
+                except RuntimeError as error:
+                    if not _is_out_of_memory(error) or batch_size <= 1:
+                        raise InferenceError(f"transcription failed: {_short(error)}") from error
+                    batch_size = max(1, batch_size // 2)
+                    _free_cuda_memory()
+                    logger.warning("CUDA out of memory; retrying with batch_size=%d", batch_size)
+                    job.warnings.append(f"GPU memory ran out; retried with batch_size={batch_size}")
+        finally:
+            pipeline.options, pipeline._vad_params, pipeline.suppress_numerals = saved
+        job.progress.update("transcribe", 1.0)
+        job.timings["transcribe"] = round(time.perf_counter() - started, 3)
+        return list(output["segments"]), output.get("language", language), probability
+
+    # ---- alignment ---------------------------------------------------------------------------
+    def _align(self, job: _Job, segments: list[dict], language: str | None) -> list[dict]:
+        if not job.options.align_output or not segments or language is None:
+            job.progress.update("align", 1.0)
+            return segments
+        started = time.perf_counter()
+        try:
+            model, metadata = self.registry.alignment(language)
+        except FeatureUnavailable as unavailable:
+            job.warnings.append(unavailable.reason)
+            job.progress.update("align", 1.0)
+            return segments
+        import whisperx
+
+        aligned = whisperx.align(segments, model, metadata, job.audio, self.registry.device,
+                                 return_char_alignments=False,
+                                 progress_callback=job.progress.stage_callback("align"))
+        job.progress.update("align", 1.0)
+        job.timings["align"] = round(time.perf_counter() - started, 3)
+        return list(aligned["segments"])
+
+    # ---- diarization -------------------------------------------------------------------------
+    def _start_diarization(self, job: _Job) -> Callable[[], _Diarization] | None:
+        """Diarization only needs the audio, so it may run beside ASR + alignment; returns how to get it."""
+        if not job.options.diarization:
+            return None
+        try:
+            pipeline = self.registry.diarization(token=job.options.huggingface_access_token)
+        except FeatureUnavailable as unavailable:
+            job.warnings.append(unavailable.reason)
+            job.progress.update("diarize", 1.0)
+            return None
+        if not self.parallel_diarization:
+            return lambda: self._diarize(pipeline, job)
+        executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="diarize")
+        future = executor.submit(self._diarize, pipeline, job)
+        executor.shutdown(wait=False)  # the worker thread ends with the task; nothing else is queued
+        return future.result
+
+    def _finish_diarization(self, job: _Job, diarization: Callable[[], _Diarization],
+                            segments: list[dict]) -> tuple[tuple[SpeakerTurn, ...], list[dict]]:
+        turns, exclusive = diarization()
+        started = time.perf_counter()
+        import whisperx
+
+        assigned = whisperx.assign_word_speakers(exclusive, {"segments": segments})
+        job.timings["assign"] = round(time.perf_counter() - started, 3)
+        return turns, list(assigned["segments"])
+
+    def _diarize(self, pipeline: Any, job: _Job) -> _Diarization:
+        """pyannote's full output: overlapping turns for `diarization`/RTTM, exclusive turns to label words."""
+        import pandas as pd
+        import torch
+
+        started = time.perf_counter()
+        options = job.options
+        steps = {"segmentation": (0.0, 0.5), "embeddings": (0.5, 1.0)}
+
+        def hook(step_name: str, step_artifact: Any, file: Any = None, total: int | None = None,
+                 completed: int | None = None) -> None:
+            if total and completed is not None:
+                low, high = steps.get(step_name, (0.0, 1.0))
+                job.progress.update("diarize", low + (high - low) * min(completed / total, 1.0))
+
+        waveform = {"waveform": torch.from_numpy(job.audio[None, :]), "sample_rate": SAMPLE_RATE}
+        try:
+            output = pipeline.model(waveform, num_speakers=options.num_speakers,
+                                    min_speakers=options.min_speakers, max_speakers=options.max_speakers, hook=hook)
+        except RuntimeError as error:
+            raise InferenceError(f"diarization failed: {_short(error)}") from error
+        overlapping = _annotation_frame(pd, output.speaker_diarization)
+        exclusive = _annotation_frame(pd, getattr(output, "exclusive_speaker_diarization", None)
+                                      or output.speaker_diarization)
+        job.progress.update("diarize", 1.0)
+        job.timings["diarize"] = round(time.perf_counter() - started, 3)
+        return turns_from_dataframe(overlapping), exclusive
+
+
+def _annotation_frame(pd: Any, annotation: Any) -> Any:
+    rows = [(turn.start, turn.end, str(speaker)) for turn, _, speaker in annotation.itertracks(yield_label=True)]
+    return pd.DataFrame(rows, columns=["start", "end", "speaker"])
+
+
+def detect_language(pipeline: Any, audio: np.ndarray) -> tuple[str, float]:
+    """whisperx's detection on the first 30 s, keeping the probability it discards."""
+    from whisperx.asr import N_SAMPLES, log_mel_spectrogram
+
+    n_mels = pipeline.model.feat_kwargs.get("feature_size") or 80
+    head = audio[:N_SAMPLES]
+    features = log_mel_spectrogram(head, n_mels=n_mels, padding=max(0, N_SAMPLES - head.shape[0]))
+    encoded = pipeline.model.encode(features)
+    token, probability = pipeline.model.model.detect_language(encoded)[0][0]
+    return token[2:-2], round(float(probability), 4)
+
+
+def _asr_options(base: Any, options: TranscribeOptions) -> Any:
+    changes: dict[str, Any] = {
+        target: getattr(options, source) for source, target in _ASR_OPTION_NAMES.items()
+        if getattr(options, source) is not None
+    }
+    if options.temperature is not None or options.temperature_increment_on_fallback is not None:
+        first = options.temperature if options.temperature is not None else 0.0
+        step = options.temperature_increment_on_fallback
+        step = 0.2 if step is None else step
+        changes["temperatures"] = list(np.arange(first, 1.0 + 1e-6, step)) if step > 0 else [first]
+    return dataclasses.replace(base, **changes)
+
+
+def with_outputs(result: Result, options: TranscribeOptions, *, uri: str | None = None) -> Result:
+    """Render the asked formats (JSON is the result itself) and the faster-whisper `transcription` alias."""
+    layout = {"max_line_width": options.max_line_width, "max_line_count": options.max_line_count,
+              "highlight_words": options.highlight_words, "uri": uri}
+    outputs = render_all(result, tuple(f for f in options.output_formats if f != "json"), **layout)
+    transcription = None
+    if options.transcription == "plain_text":
+        transcription = result.text
+    elif options.transcription == "formatted_text":
+        transcription = "\n".join(seg.text.strip() for seg in result.segments)
+    elif options.transcription is not None:
+        transcription = outputs.get(options.transcription) or render(result, options.transcription, **layout)
+    return dataclasses.replace(result, outputs=outputs, transcription=transcription)
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    return "out of memory" in str(error).lower()
+
+
+def _free_cuda_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:300] if text else type(error).__name__

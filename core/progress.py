@@ -1,0 +1,42 @@
+"""Progress as events, never rendering: the UI wraps `gr.Progress`, RunPod `progress_update`, the CLI logs.
+
+The callback gets `(stage, fraction)` where `fraction` is the whole job's progress in [0, 1], monotonic even
+when stages run concurrently, so every front end can show it as is.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+ProgressCallback = Callable[[str, float], None]
+
+STAGES = ("decode", "transcribe", "align", "diarize", "write")
+_WEIGHTS = {"decode": 0.05, "transcribe": 0.55, "align": 0.1, "diarize": 0.25, "write": 0.05}
+
+
+class ProgressTracker:
+    """Weights the stages a job will run and reports their combined fraction."""
+
+    def __init__(self, callback: ProgressCallback | None, stages: tuple[str, ...]) -> None:
+        self._callback = callback
+        total = sum(_WEIGHTS[stage] for stage in stages)
+        self._weights = {stage: _WEIGHTS[stage] / total for stage in stages}
+        self._done = dict.fromkeys(stages, 0.0)
+        self._lock = threading.Lock()
+        self._last = -1.0
+
+    def update(self, stage: str, fraction: float) -> None:
+        if self._callback is None or stage not in self._done:
+            return
+        with self._lock:
+            self._done[stage] = max(self._done[stage], min(max(fraction, 0.0), 1.0))
+            overall = sum(self._weights[name] * done for name, done in self._done.items())
+            if overall - self._last < 0.005 and fraction < 1.0:
+                return
+            self._last = overall
+        self._callback(stage, round(min(overall, 1.0), 4))
+
+    def stage_callback(self, stage: str) -> Callable[[float], None]:
+        """A whisperx-style callback (percent 0–100) feeding this tracker."""
+        return lambda percent: self.update(stage, float(percent) / 100.0)

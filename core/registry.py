@@ -1,0 +1,305 @@
+"""Model registry: every model loads once per process, under a lock, and is reused by every job.
+
+Names resolve MODELS_DIR first (manifest, then layout), then the Hugging Face cache/hub unless offline,
+so what `builder/` bakes is exactly what runs.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from core import models_dir as layout
+from core.config import FALLBACK_DIARIZATION_MODEL, FALLBACK_WHISPER_MODEL, Settings
+from core.errors import InvalidInput, ModelUnavailable
+
+logger = logging.getLogger(__name__)
+
+ALIGNMENT_CACHE_SIZE = 3
+
+
+class FeatureUnavailable(Exception):
+    """An optional stage (alignment, diarization) cannot run; `reason` becomes a result warning."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True)
+class AsrModel:
+    name: str
+    pipeline: Any  # whisperx FasterWhisperPipeline
+    english_only: bool
+
+
+def resolve_device(requested: str) -> str:
+    if requested != "auto":
+        if requested == "cuda" and not _cuda_available():
+            raise InvalidInput("DEVICE=cuda but no CUDA device is visible; use DEVICE=cpu or auto", field="DEVICE")
+        return requested
+    return "cuda" if _cuda_available() else "cpu"
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def resolve_compute_type(requested: str, device: str) -> str:
+    """`auto` = float16 on CUDA, int8 on CPU; a type the device cannot run is refused up front."""
+    if requested == "auto":
+        return "float16" if device == "cuda" else "int8"
+    import ctranslate2
+
+    supported = sorted(ctranslate2.get_supported_compute_types(device))
+    if requested not in supported:
+        raise InvalidInput(
+            f"COMPUTE_TYPE={requested} is not supported on {device}; supported: {', '.join(supported)}",
+            field="COMPUTE_TYPE",
+        )
+    return requested
+
+
+class ModelRegistry:
+    """Owns loaded models. Thread-safe; loads are logged with their duration."""
+
+    def __init__(self, settings: Settings) -> None:
+        os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+        self.settings = settings
+        self.root = settings.models_dir
+        self.manifest = layout.Manifest.load(self.root)
+        self.device = resolve_device(settings.device)
+        self.compute_type = resolve_compute_type(settings.compute_type, self.device)
+        self.batch_size = settings.batch_size or (16 if self.device == "cuda" else 4)
+        self._lock = threading.RLock()
+        self._asr: dict[str, AsrModel] = {}
+        self._alignment: collections.OrderedDict[str, tuple[Any, dict]] = collections.OrderedDict()
+        self._diarization: dict[str, Any] = {}
+        self._nltk_path = self._configure_nltk()
+
+    # ---- names -------------------------------------------------------------------------------
+    @property
+    def default_asr_name(self) -> str:
+        return self.settings.whisper_model or self.manifest.defaults.get("asr") or FALLBACK_WHISPER_MODEL
+
+    @property
+    def default_diarization_name(self) -> str:
+        return (
+            self.settings.diarization_model
+            or self.manifest.defaults.get("diarization")
+            or FALLBACK_DIARIZATION_MODEL
+        )
+
+    def available_asr_models(self) -> list[str]:
+        """Installed ASR models (manifest entries and layout directories), default first."""
+        names = [name for name in self.manifest.asr if self.manifest.resolve(self.manifest.asr[name])]
+        asr_root = self.root / "asr"
+        if asr_root.is_dir():
+            names += sorted(p.name for p in asr_root.iterdir() if layout.is_ct2_model(p))
+        default = self.default_asr_name
+        if Path(default).is_dir() or default in names:
+            names.insert(0, default)
+        return list(dict.fromkeys(names))
+
+    def alignment_languages(self) -> list[str]:
+        return sorted(lang for lang, entry in self.manifest.alignment.items() if self.manifest.resolve(entry))
+
+    def _asr_source(self, name: str) -> str:
+        """A local CTranslate2 directory for `name`, or the hub id when the hub may be used."""
+        candidates = [Path(name)] if os.sep in name or name.startswith(".") else []
+        entry_path = self.manifest.resolve(self.manifest.asr.get(name))
+        candidates += [p for p in (entry_path, layout.asr_dir(self.root, name)) if p is not None]
+        for candidate in candidates:
+            if layout.is_ct2_model(candidate):
+                return str(candidate)
+        if self.settings.hub_offline:
+            installed = ", ".join(self.available_asr_models()) or "none"
+            raise ModelUnavailable(
+                f"ASR model {name!r} is not installed: searched {layout.asr_dir(self.root, name)} and the manifest "
+                f"of MODELS_DIR={self.root} (installed: {installed}). Build it with "
+                f"`python -m builder --models-dir {self.root}` or pick an installed model.",
+                field="model",
+            )
+        return name
+
+    # ---- loaders -----------------------------------------------------------------------------
+    def asr(self, name: str | None = None) -> AsrModel:
+        name = name or self.default_asr_name
+        with self._lock:
+            if name in self._asr:
+                return self._asr[name]
+            source = self._asr_source(name)
+            started = time.perf_counter()
+            pipeline = self._load_asr(name, source)
+            english_only = not pipeline.model.model.is_multilingual
+            model = AsrModel(name=Path(name).name if os.sep in name else name, pipeline=pipeline,
+                             english_only=english_only)
+            self._asr[name] = model
+            logger.info("loaded ASR model %s (%s, %s) in %.1fs", model.name, self.device, self.compute_type,
+                        time.perf_counter() - started)
+            return model
+
+    def _load_asr(self, name: str, source: str) -> Any:
+        import whisperx
+        from whisperx.asr import WhisperModel
+
+        try:
+            model = WhisperModel(
+                source,
+                device=self.device,
+                compute_type=self.compute_type,
+                cpu_threads=os.cpu_count() or 4,
+                local_files_only=self.settings.hub_offline,
+                download_root=str(self.root / "hf-cache") if not self.settings.hub_offline else None,
+                use_auth_token=self.settings.hf_token,
+            )
+        except (OSError, ValueError, RuntimeError) as error:
+            raise ModelUnavailable(f"ASR model {name!r} could not be loaded from {source}: {error}",
+                                   field="model") from error
+        language = None if model.model.is_multilingual else "en"
+        return whisperx.load_model(
+            source,
+            device=self.device,
+            compute_type=self.compute_type,
+            language=language,
+            model=model,
+            vad_method="pyannote",
+            vad_options={"model_fp": str(self._vad_path())},
+        )
+
+    def _vad_path(self) -> Path:
+        installed = self.manifest.resolve(self.manifest.vad) or layout.vad_file(self.root)
+        if installed.is_file():
+            return installed
+        import whisperx
+
+        return Path(whisperx.__file__).parent / "assets" / "pytorch_model.bin"
+
+    def alignment(self, language: str) -> tuple[Any, dict]:
+        """The wav2vec2 model for `language`, from a small LRU cache; `FeatureUnavailable` when none exists."""
+        key = language
+        with self._lock:
+            if key in self._alignment:
+                self._alignment.move_to_end(key)
+                return self._alignment[key]
+            if self._nltk_path is None:
+                raise FeatureUnavailable(
+                    "word alignment skipped: NLTK punkt_tab data is missing from MODELS_DIR "
+                    "(run `python -m builder` to install it)"
+                )
+            started = time.perf_counter()
+            loaded = self._load_alignment(language)
+            self._alignment[key] = loaded
+            while len(self._alignment) > ALIGNMENT_CACHE_SIZE:
+                evicted, _ = self._alignment.popitem(last=False)
+                logger.info("evicted alignment model for %s", evicted)
+            logger.info("loaded alignment model for %s in %.1fs", language, time.perf_counter() - started)
+            return loaded
+
+    def _load_alignment(self, language: str) -> tuple[Any, dict]:
+        import whisperx
+        from whisperx.alignment import DEFAULT_ALIGN_MODELS_HF, DEFAULT_ALIGN_MODELS_TORCH
+
+        entry = self.manifest.alignment.get(language, {})
+        local = self.manifest.resolve(entry) or _existing(layout.align_dir(self.root, language))
+        if entry.get("torchaudio") and local is not None:
+            args: dict[str, Any] = {"model_name": entry["torchaudio"], "model_dir": str(local)}
+        elif local is not None and not entry.get("torchaudio"):
+            args = {"model_name": str(local)}
+        elif self.settings.hub_offline:
+            raise FeatureUnavailable(
+                f"word alignment skipped: no alignment model for language {language!r} in MODELS_DIR "
+                f"(installed: {', '.join(self.alignment_languages()) or 'none'}); segment timestamps only"
+            )
+        elif language in DEFAULT_ALIGN_MODELS_TORCH or language in DEFAULT_ALIGN_MODELS_HF:
+            args = {"model_dir": str(layout.torchaudio_dir(self.root))}
+        else:
+            raise FeatureUnavailable(
+                f"word alignment skipped: WhisperX has no alignment model for language {language!r}; "
+                "segment timestamps only"
+            )
+        try:
+            return whisperx.load_align_model(language_code=language, device=self.device, **args)
+        except Exception as error:
+            raise FeatureUnavailable(
+                f"word alignment skipped: the alignment model for {language!r} could not be loaded ({error})"
+            ) from error
+
+    def diarization(self, name: str | None = None, token: str | None = None) -> Any:
+        """A loaded pyannote pipeline (through whisperx's wrapper); `FeatureUnavailable` says why not."""
+        name = name or self.default_diarization_name
+        with self._lock:
+            if name in self._diarization:
+                return self._diarization[name]
+            source = self._diarization_source(name)
+            started = time.perf_counter()
+            from whisperx.diarize import DiarizationPipeline
+
+            try:
+                pipeline = DiarizationPipeline(model_name=source, token=token or self.settings.hf_token,
+                                               device=self.device)
+            except Exception as error:
+                raise FeatureUnavailable(
+                    f"diarization skipped: the pipeline {name!r} could not be loaded "
+                    f"({type(error).__name__}). Preload it with `python -m builder` (needs HF_TOKEN for gated "
+                    "pyannote weights), or pass huggingface_access_token when the hub is reachable."
+                ) from error
+            self._diarization[name] = pipeline
+            logger.info("loaded diarization pipeline %s in %.1fs", Path(name).name,
+                        time.perf_counter() - started)
+            return pipeline
+
+    def _diarization_source(self, name: str) -> str:
+        candidates = [Path(name)] if os.sep in name or name.startswith(".") else []
+        entry_path = self.manifest.resolve(self.manifest.diarization.get(name))
+        candidates += [p for p in (entry_path, layout.diarization_dir(self.root, name)) if p is not None]
+        for candidate in candidates:
+            if layout.is_pipeline_dir(candidate):
+                return str(candidate)
+        if self.settings.hub_offline:
+            raise FeatureUnavailable(
+                f"diarization skipped: the pipeline {name!r} is not installed in MODELS_DIR={self.root} and the "
+                "hub is offline. Build the image with the HF token (`python -m builder --profile default`), "
+                "or set DIARIZATION_MODEL to an installed pipeline directory."
+            )
+        return name
+
+    def preload(self, *, diarization: bool = True) -> list[str]:
+        """Load the defaults so the first request is warm; returns what is ready (for start-up logs)."""
+        ready = [f"asr:{self.asr().name}"]
+        if diarization:
+            try:
+                self.diarization()
+                ready.append(f"diarization:{Path(self.default_diarization_name).name}")
+            except FeatureUnavailable as unavailable:
+                logger.warning("%s", unavailable.reason)
+        return ready
+
+    def _configure_nltk(self) -> Path | None:
+        """Point NLTK at MODELS_DIR so alignment never tries to download punkt_tab at request time."""
+        candidates = [self.manifest.resolve({"path": self.manifest.nltk_data}) if self.manifest.nltk_data else None,
+                      layout.nltk_dir(self.root)]
+        import nltk
+
+        for candidate in candidates:
+            if candidate is not None and (candidate / "tokenizers" / "punkt_tab").is_dir():
+                if str(candidate) not in nltk.data.path:
+                    nltk.data.path.insert(0, str(candidate))
+                return candidate
+        try:
+            nltk.data.find("tokenizers/punkt_tab/english/")
+        except LookupError:
+            return None
+        return Path(nltk.data.find("tokenizers/punkt_tab/english/")).parents[2]
+
+
+def _existing(path: Path) -> Path | None:
+    return path if path.exists() else None

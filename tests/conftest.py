@@ -1,0 +1,88 @@
+"""Shared fixtures: the open model profile is built once per session and models load once."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests import speech  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA device; none is visible")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory) -> Path:
+    """The open profile, built with the exact command the README gives (or reused from WXW_TEST_MODELS_DIR)."""
+    reuse = os.environ.get("WXW_TEST_MODELS_DIR")
+    target = Path(reuse) if reuse else tmp_path_factory.mktemp("models")
+    if not (target / "manifest.json").is_file():
+        subprocess.run([sys.executable, "-m", "builder", "--profile", "open", "--models-dir", str(target)],
+                       cwd=ROOT, check=True, capture_output=True, text=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def settings(models_dir):
+    from core import Settings
+
+    return Settings(models_dir=models_dir, hub_offline=True, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def engine(settings):
+    from core.pipeline import Engine
+
+    return Engine(settings)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("speech")
+
+
+@pytest.fixture(scope="session")
+def dialogue(data_dir) -> speech.Recording:
+    if not speech.festival_available():
+        pytest.fail("festival (text2wave) is not installed; .ci/run installs it")
+    return speech.make_dialogue(data_dir / "dialogue.wav")
+
+
+@pytest.fixture(scope="session")
+def monologue(data_dir) -> speech.Recording:
+    lines = ((speech.MALE, "The quick brown fox jumps over the lazy dog."),
+             (speech.MALE, "Speech recognition is working well today."))
+    return speech.make_dialogue(data_dir / "monologue.wav", lines)
+
+
+@pytest.fixture(scope="session")
+def pyannote_sample():
+    """pyannote's real two-speaker recording and its reference turns."""
+    from importlib import resources
+
+    from pyannote.database.util import load_rttm
+
+    sample = resources.files("pyannote.audio") / "sample"
+    reference = next(iter(load_rttm(str(sample / "sample.rttm")).values()))
+    turns = [(seg.start, seg.end, label) for seg, _, label in reference.itertracks(yield_label=True)]
+    return Path(str(sample / "sample.wav")), turns

@@ -1,0 +1,72 @@
+"""The options contract (ARCHITECTURE.md section 3): aliases, validation and clear errors. No models."""
+
+import pytest
+
+from core import InvalidInput, TranscribeOptions
+from core.config import Settings
+
+
+def test_defaults_match_the_contract():
+    options = TranscribeOptions()
+    assert options.task == "transcribe" and options.align_output is True and options.diarization is False
+    assert options.output_formats == ("json",)
+    assert (options.vad_onset, options.vad_offset, options.chunk_size) == (0.5, 0.363, 30)
+    assert options.language is None and options.model is None
+
+
+def test_aliases_of_both_workers_map_onto_one_field():
+    options = TranscribeOptions.from_mapping(
+        {"word_timestamps": False, "diarize": True, "translate": True, "transcription": "srt"}
+    )
+    assert options.align_output is False and options.diarization is True and options.task == "translate"
+    assert options.transcription == "srt"
+    assert TranscribeOptions.from_mapping({"translate": False}).task == "transcribe"
+
+
+@pytest.mark.parametrize(
+    ("mapping", "field", "fragment"),
+    [
+        ({"nonsense": 1}, "nonsense", "unknown field"),
+        ({"beam_size": "5"}, "beam_size", "must be an integer"),
+        ({"diarization": "yes"}, "diarization", "boolean"),
+        ({"temperature": 3}, "temperature", "out of range"),
+        ({"vad_onset": 0}, "vad_onset", "out of range"),
+        ({"min_speakers": 3, "max_speakers": 2}, "min_speakers", "must not exceed"),
+        ({"num_speakers": 5, "max_speakers": 2}, "num_speakers", "above max_speakers"),
+        ({"num_speakers": 0}, "num_speakers", "out of range"),
+        ({"output_formats": ["json", "docx"]}, "output_formats", "unknown format 'docx'"),
+        ({"output_formats": 3}, "output_formats", "list of strings"),
+        ({"task": "summarize"}, "task", "accepted: transcribe, translate"),
+        ({"diarize": True, "diarization": True}, "diarization", "give only one"),
+        ({"transcription": "html"}, "transcription", "plain_text"),
+    ],
+)
+def test_bad_values_name_the_field_and_what_is_accepted(mapping, field, fragment):
+    with pytest.raises(InvalidInput) as caught:
+        TranscribeOptions.from_mapping(mapping)
+    assert caught.value.field == field
+    assert fragment in caught.value.message
+
+
+def test_output_formats_accept_a_comma_string_and_drop_repeats():
+    options = TranscribeOptions.from_mapping({"output_formats": "srt, vtt,srt"})
+    assert options.output_formats == ("srt", "vtt")
+
+
+def test_token_never_appears_in_repr_or_mapping():
+    options = TranscribeOptions.from_mapping({"huggingface_access_token": "hf_secret_value"})
+    assert "hf_secret_value" not in repr(options)
+    assert "huggingface_access_token" not in options.to_mapping()
+
+
+def test_settings_from_env_parse_and_refuse_bad_values(tmp_path):
+    settings = Settings.from_env({"MODELS_DIR": str(tmp_path), "BATCH_SIZE": "8", "PRELOAD": "0",
+                                  "UI_AUTH": "ada:pw1,bob:pw2", "HF_TOKEN": "hf_x"})
+    assert settings.models_dir == tmp_path and settings.batch_size == 8 and settings.preload is False
+    assert settings.ui_auth == (("ada", "pw1"), ("bob", "pw2"))
+    assert "hf_x" not in repr(settings) and "pw1" not in repr(settings)
+    for env, field in [({"DEVICE": "tpu"}, "DEVICE"), ({"BATCH_SIZE": "-1"}, "BATCH_SIZE"),
+                       ({"UI_AUTH": "nopassword"}, "UI_AUTH"), ({"PRELOAD": "maybe"}, "PRELOAD")]:
+        with pytest.raises(InvalidInput) as caught:
+            Settings.from_env(env)
+        assert caught.value.field == field
