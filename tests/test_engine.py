@@ -1,0 +1,165 @@
+"""The engine on real weights (open profile, CPU): accuracy bounds, stages, warnings and bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile
+
+from core import AudioDecodeError, InvalidInput, ModelUnavailable, TranscribeOptions
+from tests import speech
+
+pytestmark = pytest.mark.slow
+
+
+def test_transcribes_synthesised_speech_within_wer_bound(engine, monologue):
+    events = []
+    result = engine.transcribe(monologue.path, TranscribeOptions(), on_progress=lambda s, f: events.append((s, f)))
+    wer = speech.word_error_rate(monologue.script, result.text)
+    assert wer <= 0.15, (wer, result.text)
+    assert result.language == "en" and result.model == "tiny.en"
+    assert result.device == "cpu" and result.compute_type == "int8"
+    assert result.duration > 1 and set(result.timings) >= {"load_audio", "transcribe", "total"}
+    fractions = [f for _, f in events]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert {"decode", "transcribe"} <= {s for s, _ in events}
+
+
+def test_open_profile_says_alignment_is_unavailable(engine, monologue):
+    result = engine.transcribe(monologue.path, TranscribeOptions(align_output=True))
+    assert any("alignment" in warning and "'en'" in warning for warning in result.warnings)
+    assert all(segment.words == () for segment in result.segments)
+    assert result.segments, "segment timestamps are still returned"
+
+
+def test_diarizes_a_synthesised_dialogue(engine, dialogue):
+    result = engine.transcribe(dialogue.path, TranscribeOptions(diarization=True, output_formats=("srt", "rttm")))
+    der = speech.diarization_error_rate(dialogue.turns, [(t.start, t.end, t.speaker) for t in result.diarization])
+    assert der <= 0.15, der
+    assert speech.word_error_rate(dialogue.script, result.text) <= 0.25
+    assert result.speakers is not None and len(result.speakers) == 2
+    assert all(segment.speaker in result.speakers for segment in result.segments)
+    assert "[SPEAKER_0" in result.outputs["srt"] and result.outputs["rttm"].startswith("SPEAKER ")
+    assert "diarize" in result.timings and "assign" in result.timings
+
+
+def test_diarization_der_on_pyannote_sample(engine, pyannote_sample):
+    path, reference = pyannote_sample
+    result = engine.transcribe(path, TranscribeOptions(diarization=True, num_speakers=2))
+    der = speech.diarization_error_rate(reference, [(t.start, t.end, t.speaker) for t in result.diarization])
+    assert der <= 0.2, der
+    assert len(result.speakers) == 2
+
+
+def test_parallel_and_sequential_diarization_agree(engine, dialogue):
+    options = TranscribeOptions(diarization=True)
+    saved = engine.parallel_diarization
+    try:
+        engine.parallel_diarization = True
+        parallel = engine.transcribe(dialogue.path, options)
+        engine.parallel_diarization = False
+        sequential = engine.transcribe(dialogue.path, options)
+    finally:
+        engine.parallel_diarization = saved
+    assert parallel.text == sequential.text
+    assert [s.speaker for s in parallel.segments] == [s.speaker for s in sequential.segments]
+
+
+def test_decoding_options_reach_the_model(engine, monologue):
+    options = TranscribeOptions(beam_size=1, best_of=1, temperature=0.0, initial_prompt="Fox, dog.",
+                                suppress_numerals=True, vad_onset=0.6, vad_offset=0.4, chunk_size=10)
+    result = engine.transcribe(monologue.path, options)
+    assert speech.word_error_rate(monologue.script, result.text) <= 0.3
+    pipeline = engine.registry.asr().pipeline
+    assert pipeline.options.beam_size == 5 and pipeline.options.initial_prompt is None, "per-job options leak"
+    assert all(segment.end - segment.start <= 10.5 for segment in result.segments)
+
+
+def test_models_load_once(engine, monologue):
+    first = engine.registry.asr()
+    engine.transcribe(monologue.path, TranscribeOptions())
+    assert engine.registry.asr() is first
+
+
+def test_translate_on_english_only_model_warns(engine, monologue):
+    result = engine.transcribe(monologue.path, TranscribeOptions(task="translate"))
+    assert any("English-only" in warning for warning in result.warnings)
+
+
+def test_english_only_model_refuses_other_language(engine, monologue):
+    with pytest.raises(InvalidInput, match="English-only") as caught:
+        engine.transcribe(monologue.path, TranscribeOptions(language="de"))
+    assert caught.value.field == "language"
+    with pytest.raises(InvalidInput, match="not a Whisper language"):
+        engine.transcribe(monologue.path, TranscribeOptions(language="klingon"))
+
+
+def test_unknown_model_names_what_is_installed(engine, monologue):
+    with pytest.raises(ModelUnavailable) as caught:
+        engine.transcribe(monologue.path, TranscribeOptions(model="large-v9"))
+    assert "large-v9" in caught.value.message and "tiny.en" in caught.value.message
+
+
+def test_diarization_unavailable_still_returns_transcript(settings, monologue):
+    from core.pipeline import Engine
+
+    engine = Engine(dataclasses.replace(settings, diarization_model="pyannote/not-installed"))
+    result = engine.transcribe(monologue.path, TranscribeOptions(diarization=True))
+    assert result.text and result.diarization is None
+    assert any("diarization skipped" in w and "not installed" in w for w in result.warnings)
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory, monologue):
+    folder = tmp_path_factory.mktemp("bad")
+    (folder / "empty.wav").write_bytes(b"")
+    (folder / "random.wav").write_bytes(np.random.default_rng(0).bytes(4096))
+    (folder / "notes.mp3").write_text("this is a text file, not audio\n" * 20)
+    mp4 = folder / "talk.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(monologue.path), "-c:a", "aac", str(mp4)],
+                   check=True)
+    (folder / "truncated.mp4").write_bytes(mp4.read_bytes()[: mp4.stat().st_size // 3])
+    (folder / "truncated.wav").write_bytes(monologue.path.read_bytes()[:30000])
+    soundfile.write(str(folder / "silence.wav"), np.zeros(16000 * 3, dtype=np.float32), 16000)
+    soundfile.write(str(folder / "blip.wav"), np.random.default_rng(1).normal(0, 0.1, 3200).astype("float32"),
+                    16000)
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "color=c=black:s=64x64:d=2",
+                    str(folder / "video-only.mp4")], check=True)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("empty.wav", "empty"),
+        ("random.wav", "not a media file"),
+        ("notes.mp3", "not a media file"),
+        ("truncated.mp4", "truncated"),
+        ("video-only.mp4", "no audio stream"),
+        ("missing.wav", "not found"),
+    ],
+)
+def test_bad_media_gives_a_clear_error(engine, bad_files, name, fragment):
+    with pytest.raises(AudioDecodeError) as caught:
+        engine.transcribe(bad_files / name, TranscribeOptions())
+    assert fragment in caught.value.message and name in caught.value.message
+
+
+def test_silence_gives_an_empty_transcript(engine, bad_files):
+    result = engine.transcribe(bad_files / "silence.wav", TranscribeOptions(diarization=True, output_formats=("srt",)))
+    assert result.segments == () and result.text == "" and result.outputs["srt"] == ""
+    assert result.diarization == () and result.speakers == ()
+
+
+def test_a_fifth_of_a_second_does_not_crash(engine, bad_files):
+    result = engine.transcribe(bad_files / "blip.wav", TranscribeOptions(diarization=True))
+    assert result.duration == pytest.approx(0.2, abs=0.01)
+    assert len(result.text.split()) <= 3
+
+
+def test_truncated_wav_transcribes_what_is_there(engine, bad_files):
+    result = engine.transcribe(bad_files / "truncated.wav", TranscribeOptions())
+    assert 0 < result.duration < 1.5
