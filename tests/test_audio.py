@@ -17,9 +17,9 @@ FORMATS = {
     "vorbis.ogg": ["-c:a", "libvorbis"],
     "opus.opus": ["-c:a", "libopus", "-b:a", "32k"],
     "webm.webm": ["-c:a", "libopus"],
-    "video.mp4": ["-f", "lavfi", "-i", "color=c=blue:s=64x64:d=4.5", "-shortest", "-c:v", "libx264",
+    "video.mp4": ["-f", "lavfi", "-i", "color=c=blue:s=64x64:d=30", "-shortest", "-c:v", "libx264",
                   "-c:a", "aac", "-pix_fmt", "yuv420p"],
-    "video.mkv": ["-f", "lavfi", "-i", "color=c=red:s=64x64:d=4.5", "-shortest", "-c:v", "libx264",
+    "video.mkv": ["-f", "lavfi", "-i", "color=c=red:s=64x64:d=30", "-shortest", "-c:v", "libx264",
                   "-c:a", "libvorbis"],
 }
 
