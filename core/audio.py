@@ -28,6 +28,9 @@ _FFMPEG_HINTS = (
     ("moov atom not found", "the file is truncated or incomplete (no index: moov atom missing)"),
     ("Invalid data found when processing input", "it is not a media file ffmpeg can read, or it is corrupted"),
     ("could not find codec parameters", "it is not a media file ffmpeg can read, or it is corrupted"),
+    ("Failed to read frame size", "it is not a media file ffmpeg can read, or it is corrupted"),
+    ("misdetection possible", "it is not a media file ffmpeg can read, or it is corrupted"),
+    ("Invalid argument", "it is not a media file ffmpeg can read, or it is corrupted"),
     ("End of file", "the file is truncated"),
 )
 

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                 logger.warning("%s: %s", path, warning)
         except WorkerError as error:
             failures += 1
-            print(f"{path}: {error}", file=sys.stderr)
+            print(f"{path}: {str(error).removeprefix(path.name + ': ')}", file=sys.stderr)
         except Exception as error:
             failures += 1
             logger.debug("unexpected failure on %s", path, exc_info=True)

@@ -70,7 +70,7 @@ def test_parallel_and_sequential_diarization_agree(engine, dialogue):
 
 def test_decoding_options_reach_the_model(engine, monologue):
     options = TranscribeOptions(beam_size=1, best_of=1, temperature=0.0, initial_prompt="Fox, dog.",
-                                suppress_numerals=True, vad_onset=0.6, vad_offset=0.4, chunk_size=10)
+                                suppress_numerals=True, vad_onset=0.6, vad_offset=0.4, chunk_size=5)
     result = engine.transcribe(monologue.path, options)
     assert speech.word_error_rate(monologue.script, result.text) <= 0.3
     pipeline = engine.registry.asr().pipeline

@@ -1,0 +1,138 @@
+"""Token-free pyannote 4 speaker-diarization pipeline built from weights that ship inside PyPI packages.
+
+- segmentation: pyannote/segmentation (2022, 5 s chunks, 3 local speakers) bundled in `whisperx/assets`;
+- embedding: resemblyzer's pretrained GE2E encoder wrapped by `core.speaker_embedding.GE2EEmbedding`;
+- clustering: agglomerative (average linkage, cosine); pyannote 4 loads a PLDA in any case, so a neutral
+  (identity) one is written for it, which agglomerative clustering never uses.
+
+Checkpoints are written in the current pyannote/lightning format so that loading them is silent and needs no
+network: a pyannote checkpoint is a `torch.save`d dict of `state_dict`, `hyper_parameters`,
+`pytorch-lightning_version` and what `Model.on_save_checkpoint` adds (architecture, specifications).
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "pytorch_model.bin"
+PLDA_DIMENSION = 256  # GE2E embedding size; the identity PLDA keeps it
+
+# pyannote/speaker-diarization 2.1's values for this segmentation model (onset, gap filling).
+SEGMENTATION_PARAMS = {"threshold": 0.4442333667381752, "min_duration_off": 0.5817029604921046}
+# Tuned for GE2E (cosine distances are small: its embeddings are non-negative): average linkage is right on
+# sample.wav and a two-voice festival dialogue for thresholds 0.18-0.27; 0.22 sits in the middle.
+CLUSTERING_PARAMS = {"method": "average", "min_cluster_size": 12, "threshold": 0.22}
+EMBEDDING_EXCLUDE_OVERLAP = True
+
+
+def bundled_segmentation_file() -> Path:
+    """whisperx's copy of pyannote/segmentation (saved with lightning 1.5.4, pyannote.audio 2.x)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("whisperx")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the `whisperx` package is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "assets" / MODEL_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"whisperx's bundled segmentation model is missing: {path}")
+    return path
+
+
+def save_model_checkpoint(model: Any, dest_file: Path) -> Path:
+    """Write `model` (a pyannote `Model`) as a checkpoint `Model.from_pretrained` loads without migration."""
+    import lightning
+    import torch
+
+    checkpoint: dict[str, Any] = {
+        "state_dict": model.state_dict(),
+        "hyper_parameters": dict(model.hparams),
+        "pytorch-lightning_version": lightning.__version__,
+    }
+    model.on_save_checkpoint(checkpoint)
+    dest_file.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, dest_file)
+    return dest_file
+
+
+def resave_segmentation(dest_file: Path) -> Path:
+    """Re-save whisperx's bundled segmentation as a pyannote 4 checkpoint (also usable as whisperx's VAD model).
+
+    The source was saved by lightning 1.5.4, so loading it logs an "automatically upgraded" notice every time;
+    the copy loads silently.
+    """
+    from pyannote.audio import Model
+
+    source = bundled_segmentation_file()
+    migration_logger = logging.getLogger("lightning.pytorch.utilities.migration.utils")
+    previous = migration_logger.level
+    migration_logger.setLevel(logging.WARNING)  # the upgrade notice is expected here, once
+    try:
+        model = Model.from_pretrained(source)
+    finally:
+        migration_logger.setLevel(previous)
+    save_model_checkpoint(model, Path(dest_file))
+    logger.info("re-saved segmentation %s → %s", source, dest_file)
+    return Path(dest_file)
+
+
+def write_ge2e_embedding(dest_file: Path) -> Path:
+    """GE2E checkpoint with resemblyzer's weights; its architecture points to `core.speaker_embedding`."""
+    from core.speaker_embedding import GE2EEmbedding
+
+    return save_model_checkpoint(GE2EEmbedding.from_resemblyzer(), Path(dest_file))
+
+
+def write_identity_plda(dest_dir: Path, dimension: int = PLDA_DIMENSION) -> Path:
+    """Neutral PLDA in pyannote's format (`xvec_transform.npz`: mean1/mean2/lda; `plda.npz`: mu/tr/psi)."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    np.savez(dest_dir / "xvec_transform.npz", mean1=np.zeros(dimension), mean2=np.zeros(dimension),
+             lda=np.eye(dimension))
+    np.savez(dest_dir / "plda.npz", mu=np.zeros(dimension), tr=np.eye(dimension), psi=np.ones(dimension))
+    return dest_dir
+
+
+def pipeline_config() -> dict[str, Any]:
+    """`config.yaml` content; `$model/<sub>` resolves to `<dir>/<sub>/pytorch_model.bin` (or the PLDA files)."""
+    major_minor = ".".join(version("pyannote.audio").split(".")[:2])
+    return {
+        "dependencies": {"pyannote.audio": major_minor},
+        "pipeline": {
+            "name": "pyannote.audio.pipelines.SpeakerDiarization",
+            "params": {
+                "segmentation": "$model/segmentation",
+                "embedding": "$model/embedding",
+                "plda": "$model/plda",
+                "clustering": "AgglomerativeClustering",
+                "embedding_exclude_overlap": EMBEDDING_EXCLUDE_OVERLAP,
+                "embedding_batch_size": 32,
+                "segmentation_batch_size": 32,
+            },
+        },
+        "params": {"segmentation": dict(SEGMENTATION_PARAMS), "clustering": dict(CLUSTERING_PARAMS)},
+    }
+
+
+def write_open_diarization_pipeline(dest_dir: Path) -> dict[str, Any]:
+    """Write a complete pipeline directory (`Pipeline.from_pretrained(dest_dir)`); returns a manifest entry."""
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    resave_segmentation(dest_dir / "segmentation" / MODEL_FILE)
+    write_ge2e_embedding(dest_dir / "embedding" / MODEL_FILE)
+    write_identity_plda(dest_dir / "plda")
+    with open(dest_dir / "config.yaml", "w", encoding="utf-8") as stream:
+        yaml.safe_dump(pipeline_config(), stream, sort_keys=False)
+    logger.info("wrote open diarization pipeline to %s", dest_dir)
+    return {
+        "path": str(dest_dir),
+        "segmentation": "pyannote/segmentation 2022 (whisperx bundled)",
+        "embedding": "resemblyzer GE2E",
+        "clustering": {"name": "AgglomerativeClustering", **CLUSTERING_PARAMS},
+    }
