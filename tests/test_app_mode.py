@@ -1,0 +1,117 @@
+"""`app.py`: one entry point, two modes, run as the image runs it (`python app.py` with APP_MODE)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import types
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "hf_app_token_never_logged_0123456789"
+
+
+def app_env(models_dir: Path, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("APP_MODE", "WHISPER_MODEL", "DIARIZATION_MODEL")}
+    env.update({"MODELS_DIR": str(models_dir), "DEVICE": "cpu", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                "PYANNOTE_METRICS_ENABLED": "0", "GRADIO_ANALYTICS_ENABLED": "False"})
+    env.update(overrides)
+    return env
+
+
+def test_an_unknown_mode_exits_with_the_valid_values(tmp_path):
+    completed = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=app_env(tmp_path, APP_MODE="nonsense"),
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode != 0
+    assert "APP_MODE='nonsense' is not valid" in completed.stderr
+    assert "ui" in completed.stderr and "runpod" in completed.stderr
+
+
+def test_importing_app_starts_nothing():
+    probe = ("import sys, app; heavy = {'ui.server', 'rp_handler', 'gradio', 'runpod', 'torch', 'whisperx'}; "
+             "print(sorted(heavy & set(sys.modules)))")
+    completed = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                               check=True)
+    assert completed.stdout.strip() == "[]"
+
+
+def test_demo_is_built_lazily_once(monkeypatch):
+    built = []
+    server = types.ModuleType("ui.server")
+    server.create_demo = lambda settings=None: built.append(object()) or built[-1]
+    package = types.ModuleType("ui")
+    package.server = server
+    monkeypatch.setitem(sys.modules, "ui", package)
+    monkeypatch.setitem(sys.modules, "ui.server", server)
+    monkeypatch.delitem(sys.modules, "app", raising=False)
+    import app
+
+    assert built == []
+    assert app.demo is built[0]
+    assert app.demo is built[0] and len(built) == 1
+    with pytest.raises(AttributeError):
+        _ = app.not_there
+
+
+@pytest.mark.slow
+def test_runpod_mode_runs_the_test_input(models_dir):
+    job = json.loads((ROOT / "test_input.json").read_text(encoding="utf-8"))
+    completed = subprocess.run(
+        [sys.executable, "app.py", "--test_input", json.dumps(job)], cwd=ROOT,
+        env=app_env(models_dir, APP_MODE="runpod", HF_TOKEN=SECRET), capture_output=True, text=True, timeout=600)
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output[-3000:]
+    assert "completed successfully" in output and "'segments'" in output
+    assert "APP_MODE=runpod" in completed.stderr and "models (profile open)" in completed.stderr
+    assert SECRET not in output
+
+
+@pytest.mark.slow
+def test_ui_mode_serves_the_page(models_dir, tmp_path):
+    port = _free_port()
+    env = app_env(models_dir, APP_MODE="ui", GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
+                  HF_TOKEN=SECRET)
+    log = tmp_path / "app.log"
+    with open(log, "w", encoding="utf-8") as sink:  # a file, not a pipe: a chatty server never blocks on it
+        process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=sink,
+                                   stderr=subprocess.STDOUT)
+        try:
+            status = _wait_for_page(f"http://127.0.0.1:{port}/", process, log, timeout_s=300)
+            assert status == 200
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    output = log.read_text(encoding="utf-8")
+    assert "APP_MODE=ui" in output
+    assert SECRET not in output
+
+
+def _wait_for_page(url: str, process: subprocess.Popen, log: Path, timeout_s: float) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"app.py exited with {process.returncode}:\n{log.read_text(encoding='utf-8')[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(1)
+    pytest.fail(f"no answer from {url} within {timeout_s}s")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
