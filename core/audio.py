@@ -61,6 +61,9 @@ def decode_audio(path: str | Path, *, max_bytes: int | None = None) -> DecodedAu
     samples, warnings = None, ()
     if path.suffix.lower() in _SOUNDFILE_SUFFIXES:
         samples = _read_with_soundfile(path)
+        if samples is not None and _riff_truncated(path, size):
+            warnings = (f"{name}: the WAV file is truncated (shorter than its header says); "
+                        "transcribed the part that is there",)
     if samples is None:
         samples, warnings = _read_with_ffmpeg(path)
     if samples.size == 0:
@@ -86,6 +89,16 @@ def _read_with_soundfile(path: Path) -> np.ndarray | None:
     if data.size == 0:
         return None
     return resample(data.mean(axis=1), rate)
+
+
+def _riff_truncated(path: Path, size: int) -> bool:
+    """libsndfile silently reads what is there of a cut-off WAV; the RIFF header still tells the full size."""
+    with path.open("rb") as handle:
+        header = handle.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return False
+    declared = int.from_bytes(header[4:8], "little") + 8
+    return declared != 0xFFFFFFFF + 8 and size < declared  # 0xFFFFFFFF: streamed WAV of unknown length
 
 
 def resample(samples: np.ndarray, rate: int) -> np.ndarray:
