@@ -1,0 +1,1 @@
+"""Benchmark harness: prints figures (never asserts timings). See README "Performance"."""

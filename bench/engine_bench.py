@@ -1,0 +1,49 @@
+"""Warm engine runs (after one warm-up): per-stage times, realtime factor, peak RSS (and GPU memory on CUDA)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.measure import median, peak_rss_mb, repeat, stopwatch
+from core import Settings, TranscribeOptions
+
+STAGES = ("load_audio", "transcribe", "align", "diarize", "assign", "write", "total")
+
+
+def run_engine(settings: Settings, audio: Path, options: TranscribeOptions, repeats: int, *,
+               parallel_diarization: bool = True, warm_up: bool = True) -> dict[str, Any]:
+    from core.pipeline import Engine
+
+    with stopwatch() as load:
+        engine = Engine(settings, parallel_diarization=parallel_diarization)
+        engine.registry.preload(diarization=options.diarization)
+    if warm_up:
+        engine.transcribe(audio, options)
+    gpu = _reset_gpu_peak(engine.registry.device)
+    walls, results = [], []
+    for _ in range(repeats):
+        seconds, result = repeat(lambda: engine.transcribe(audio, options), 1)
+        walls += seconds
+        results.append(result)
+    stages = {stage: median([r.timings.get(stage, 0.0) for r in results]) for stage in STAGES}
+    duration = results[-1].duration
+    return {
+        "model_load_s": load["seconds"],
+        "wall_s": median(walls),
+        "stages": stages,
+        "duration_s": duration,
+        "realtime_x": duration / median(walls),
+        "peak_rss_mb": peak_rss_mb(),
+        "peak_gpu_mb": gpu.max_memory_allocated() / 2**20 if gpu else None,
+        "result": results[-1],
+    }
+
+
+def _reset_gpu_peak(device: str) -> Any:
+    if device != "cuda":
+        return None
+    import torch
+
+    torch.cuda.reset_peak_memory_stats()
+    return torch.cuda
