@@ -1,7 +1,8 @@
 """Progress as events, never rendering: the UI wraps `gr.Progress`, RunPod `progress_update`, the CLI logs.
 
 The callback gets `(stage, fraction)` where `fraction` is the whole job's progress in [0, 1], monotonic even
-when stages run concurrently, so every front end can show it as is.
+when stages run concurrently, so every front end can show it as is. The first event of each stage is always
+sent (even at an unchanged fraction), so a label shows the stage now running, not the one before it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class ProgressTracker:
         self._done = dict.fromkeys(stages, 0.0)
         self._lock = threading.Lock()
         self._last = -1.0
+        self._seen: set[str] = set()
 
     def update(self, stage: str, fraction: float) -> None:
         if self._callback is None or stage not in self._done:
@@ -32,7 +34,9 @@ class ProgressTracker:
         with self._lock:
             self._done[stage] = max(self._done[stage], min(max(fraction, 0.0), 1.0))
             overall = sum(self._weights[name] * done for name, done in self._done.items())
-            if overall - self._last < 0.005 and fraction < 1.0:
+            first = stage not in self._seen
+            self._seen.add(stage)
+            if not first and overall - self._last < 0.005 and fraction < 1.0:
                 return
             self._last = overall
         self._callback(stage, round(min(overall, 1.0), 4))

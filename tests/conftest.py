@@ -88,3 +88,13 @@ def pyannote_sample():
     reference = next(iter(load_rttm(str(sample / "sample.rttm")).values()))
     turns = [(seg.start, seg.end, label) for seg, _, label in reference.itertracks(yield_label=True)]
     return Path(str(sample / "sample.wav")), turns
+
+
+@pytest.fixture(scope="session")
+def ui_server(models_dir):
+    """The real Gradio app (`ui.server.serve`) on a free port with the open profile, one per session."""
+    from tests.ui_server import shared_server
+
+    server = shared_server(models_dir)
+    yield server
+    server.stop()

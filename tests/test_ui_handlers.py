@@ -1,0 +1,104 @@
+"""The page's event logic without a server: error mapping, renaming into every download, progress labels."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from core import AudioDecodeError, InvalidInput, Result, TranscribeOptions
+from core.pipeline import with_outputs
+from core.result import Segment, SpeakerTurn
+from ui import handlers
+
+
+def _state(formats: tuple[str, ...] = ("srt", "vtt", "txt", "tsv", "rttm")) -> dict:
+    result = Result(
+        segments=(Segment(start=0.5, end=2.0, text="Hello there.", speaker="SPEAKER_00"),
+                  Segment(start=2.5, end=4.0, text="Hi.", speaker="SPEAKER_01")),
+        language="en", speakers=("SPEAKER_00", "SPEAKER_01"),
+        diarization=(SpeakerTurn(start=0.5, end=2.0, speaker="SPEAKER_00"),
+                     SpeakerTurn(start=2.5, end=4.0, speaker="SPEAKER_01")),
+        duration=4.5,
+    )
+    options = TranscribeOptions(diarization=True, output_formats=("json", *formats))
+    result = with_outputs(result, options, uri="talk")
+    return {"result": result.to_dict(), "options": options.to_mapping(), "names": {}, "stem": "talk",
+            "audio_url": "gradio_api/file=/tmp/talk.wav"}
+
+
+def test_worker_errors_reach_the_user_as_their_message():
+    with pytest.raises(gr.Error) as caught, handlers.user_errors():
+        raise AudioDecodeError("talk.wav: could not decode audio", field="audio")
+    assert caught.value.message == "talk.wav: could not decode audio"
+    assert caught.value.print_exception is False
+
+
+def test_unexpected_errors_become_a_generic_message_without_details(caplog):
+    with pytest.raises(gr.Error) as caught, handlers.user_errors():
+        raise KeyError("internal detail /secret/path")
+    assert caught.value.message == handlers.GENERIC_ERROR and "secret" not in caught.value.message
+    assert "internal detail" in caplog.text, "the server log keeps the details"
+
+
+def test_no_audio_is_a_user_error():
+    with pytest.raises(InvalidInput, match="Upload an audio or video file"):
+        handlers.pick_audio(None, None)
+    assert handlers.pick_audio("/a.wav", "/rec.wav") == "/a.wav"
+    assert handlers.pick_audio(None, "/rec.wav") == "/rec.wav"
+
+
+def test_renaming_reaches_every_download(tmp_path):
+    state = handlers.set_speaker_name(_state(), "SPEAKER_01", "  Ada Lovelace ")
+    assert state["names"] == {"SPEAKER_01": "Ada Lovelace"}
+    result = handlers.renamed(state)
+    files = {Path(p).name: Path(p).read_text(encoding="utf-8")
+             for p in handlers.write_downloads(result, "talk", tmp_path)}
+    assert sorted(files) == ["talk.json", "talk.rttm", "talk.srt", "talk.tsv", "talk.txt", "talk.vtt"]
+    assert "[Ada Lovelace]: Hi." in files["talk.srt"] and "[Ada Lovelace]: Hi." in files["talk.vtt"]
+    assert "Ada Lovelace\tHi." in files["talk.tsv"] and " Ada_Lovelace " in files["talk.rttm"]
+    assert "SPEAKER_01" not in "".join(files.values())
+    data = json.loads(files["talk.json"])
+    assert data["speakers"] == ["SPEAKER_00", "Ada Lovelace"] and data["segments"][1]["speaker"] == "Ada Lovelace"
+    assert data["outputs"]["srt"] == files["talk.srt"]
+
+
+def test_an_empty_name_restores_the_label_and_choices_keep_original_labels():
+    state = handlers.set_speaker_name(_state(), "SPEAKER_00", "Alice")
+    assert handlers.speaker_choices(state) == [("Alice", "SPEAKER_00"), ("SPEAKER_01", "SPEAKER_01")]
+    restored = handlers.set_speaker_name(state, "SPEAKER_00", " ")
+    assert restored["names"] == {} and "[SPEAKER_00]" in handlers.renamed(restored).outputs["srt"]
+    with pytest.raises(InvalidInput, match="Choose a speaker"):
+        handlers.set_speaker_name(state, "SPEAKER_09", "Bob")
+
+
+def test_file_urls_are_relative_and_encoded():
+    assert handlers.file_url("/tmp/gradio/ab/call #2 (ü)?.wav") == (
+        "gradio_api/file=/tmp/gradio/ab/call%20%232%20%28%C3%BC%29%3F.wav")
+
+
+def test_progress_names_the_stage():
+    seen = []
+    report = handlers.gradio_progress(lambda fraction, desc: seen.append((fraction, desc)))
+    report("transcribe", 0.1)
+    report("diarize", 0.7)
+    report("something-new", 0.9)
+    assert seen == [(0.1, "Transcribing"), (0.7, "Identifying speakers"), (0.9, "something-new")]
+
+
+def test_download_folders_are_per_session_and_replaced(tmp_path):
+    store = handlers.DownloadStore(tmp_path, ttl_s=60)
+    first = store.job_dir("abc")
+    (first / "x.srt").write_text("1")
+    second = store.job_dir("abc")
+    assert not first.exists() and second.exists() and second.parent == first.parent
+    other = store.job_dir("../../etc")
+    assert other.parent.parent == tmp_path, "session ids cannot escape the folder"
+    old = time.time() - 3600
+    os.utime(other.parent, (old, old))
+    store.job_dir("abc")
+    assert not other.parent.exists(), "idle sessions are removed"

@@ -1,0 +1,95 @@
+"""One real Gradio server per test process, shared by the UI test modules (API and browser).
+
+Started with the same `serve()` the app uses, in a subprocess on a free port, with MODELS_DIR = the open
+profile; stopped at interpreter exit. Its log is kept in test-artifacts/ for failures.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+START_TIMEOUT_S = 240
+LAUNCH = (
+    "import logging; logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s');"
+    "from core import Settings; from ui.server import serve; serve(Settings.from_env())"
+)
+
+
+@dataclasses.dataclass
+class UiServer:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+_servers: dict[str, UiServer] = {}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def shared_server(models_dir: Path) -> UiServer:
+    """The process-wide server for `models_dir`, started on first use."""
+    key = str(models_dir)
+    if key not in _servers:
+        _servers[key] = start_server(models_dir)
+        atexit.register(_servers[key].stop)
+    return _servers[key]
+
+
+def start_server(models_dir: Path, **extra_env: str) -> UiServer:
+    port = free_port()
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / f"ui-server-{port}.log"
+    env = {**os.environ, "MODELS_DIR": str(models_dir), "GRADIO_SERVER_NAME": "127.0.0.1",
+           "GRADIO_SERVER_PORT": str(port), "DEVICE": "cpu", "PRELOAD": "1", "HF_HUB_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "0", "GRADIO_ANALYTICS_ENABLED": "False",
+           **extra_env}
+    with log_path.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-c", LAUNCH], cwd=ROOT, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+    server = UiServer(f"http://127.0.0.1:{port}/", process, log_path)
+    _wait_ready(server)
+    return server
+
+
+def _wait_ready(server: UiServer) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"the UI server exited with {server.process.returncode}:\n{server.log_tail()}")
+        try:
+            with urllib.request.urlopen(server.url + "config", timeout=5):
+                return
+        except urllib.error.HTTPError:
+            return  # answering, e.g. 401 behind UI_AUTH
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(1)
+    server.stop()
+    raise RuntimeError(f"the UI server did not answer within {START_TIMEOUT_S} s:\n{server.log_tail()}")

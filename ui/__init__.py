@@ -1,0 +1,4 @@
+"""The Gradio front end: `ui.server` serves the page and the `/transcribe` API on `core`'s engine.
+
+Importing this package loads neither Gradio nor a model; `ui.render` and `ui.controls` are Gradio-free.
+"""

@@ -1,0 +1,170 @@
+"""Which options the page shows and how, derived from `TranscribeOptions` fields so no default is restated.
+
+A `ControlSpec` is plain data (kind, label, default in the widget's terms, limits); `ui.layout` turns it into a
+Gradio component and `to_options` turns the widgets' values back into a validated `TranscribeOptions`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from core import TranscribeOptions
+from core.errors import InvalidInput
+from core.options import field_type, is_nullable, option_fields
+
+AUTO_LANGUAGE = "auto"
+
+# Fields a page user never sets: the token is the server's (HF_TOKEN), `transcription` is a RunPod alias,
+# `enable_vad` has no effect in WhisperX's batched pipeline.
+HIDDEN_OPTIONS = frozenset({"huggingface_access_token", "transcription", "enable_vad"})
+
+# Groups of `field.metadata["group"]` shown together; decoding and VAD sit in the "Advanced" accordion.
+BASIC_GROUPS = ("basic", "speakers", "output")
+ADVANCED_GROUPS = ("decoding", "vad")
+
+LABELS = {
+    "align_output": "Word timestamps (alignment)",
+    "diarization": "Speaker diarization",
+    "num_speakers": "Number of speakers",
+    "min_speakers": "Min speakers",
+    "max_speakers": "Max speakers",
+    "output_formats": "Output formats",
+    "vad_onset": "VAD onset",
+    "vad_offset": "VAD offset",
+    "chunk_size": "Chunk size (s)",
+    "logprob_threshold": "Log-prob threshold",
+}
+
+_SLIDER_STEPS = {int: 1, float: 0.001}
+
+
+@dataclasses.dataclass(frozen=True)
+class ControlSpec:
+    """One widget: `kind` is dropdown, checkbox, checkboxgroup, number (optional, as text), slider or text.
+
+    `value` is the default as the page's widget holds it; `api_default` as the `/transcribe` endpoint takes it
+    (plain JSON: None for "the engine's default", lists for tuples)."""
+
+    name: str
+    kind: str
+    label: str
+    info: str
+    group: str
+    value: Any
+    api_default: Any
+    choices: tuple[Any, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+    precision: int | None = None
+
+
+def ui_option_names() -> tuple[str, ...]:
+    """Option names in the order the page and the `/transcribe` API take them (field order)."""
+    return tuple(f.name for f in option_fields() if f.name not in HIDDEN_OPTIONS)
+
+
+def to_api_value(name: str, value: Any, *, default_model: str | None = None) -> Any:
+    """An option value as the API documents it: the resolved default model, lists for tuples, else as is."""
+    if name == "model":
+        return value or default_model
+    if field_type(name) is tuple:
+        return list(value)
+    return value
+
+
+def to_widget_value(name: str, value: Any, *, default_model: str | None = None) -> Any:
+    """An option value as its widget holds it (None language → "auto", tuples → lists, None → "")."""
+    if name == "model":
+        return value or default_model
+    if name == "language":
+        return value or AUTO_LANGUAGE
+    if field_type(name) is tuple:
+        return list(value)
+    return "" if value is None else value
+
+
+def from_widget_value(name: str, value: Any) -> Any:
+    """Inverse of `to_widget_value`; `core` validates the result (type, range, choices)."""
+    if name == "language" and (value is None or str(value).strip().lower() in ("", AUTO_LANGUAGE)):
+        return None
+    if isinstance(value, str) and not value.strip() and is_nullable(name):
+        return None
+    kind = field_type(name)
+    if kind is tuple and value is None:
+        return []
+    if kind in (int, float) and isinstance(value, str):
+        return _parse_number(name, value)
+    return value
+
+
+def _parse_number(name: str, text: str) -> float:
+    """Optional numbers are text boxes (empty = the engine's default); `core` checks int-ness and range."""
+    try:
+        return float(text.strip())
+    except ValueError:
+        raise InvalidInput(f"{name} must be a number, got {text.strip()!r:.40}", field=name) from None
+
+
+def to_options(values: Mapping[str, Any]) -> TranscribeOptions:
+    """Widget values by option name → validated options (raises `InvalidInput` naming the field)."""
+    return TranscribeOptions.from_mapping({name: from_widget_value(name, value) for name, value in values.items()})
+
+
+def control_specs(models: Sequence[str], default_model: str, languages: Mapping[str, str]) -> list[ControlSpec]:
+    """One spec per visible option, from the field's type, default and metadata."""
+    return [_spec(field, models, default_model, languages) for field in option_fields()
+            if field.name not in HIDDEN_OPTIONS]
+
+
+def _spec(field: dataclasses.Field, models: Sequence[str], default_model: str,
+          languages: Mapping[str, str]) -> ControlSpec:
+    meta = field.metadata
+    name = field.name
+    common = {
+        "name": name,
+        "label": LABELS.get(name, name.replace("_", " ").capitalize()),
+        "info": meta.get("help", ""),
+        "group": meta.get("group", "decoding"),
+        "value": to_widget_value(name, field.default, default_model=default_model),
+        "api_default": to_api_value(name, field.default, default_model=default_model),
+    }
+    kind = field_type(name)
+    if name == "model":
+        return ControlSpec(kind="dropdown", choices=tuple(_model_choices(models, default_model)), **common)
+    if name == "language":
+        return ControlSpec(kind="dropdown", choices=tuple(_language_choices(languages)), **common)
+    if kind is tuple:
+        return ControlSpec(kind="checkboxgroup", choices=tuple(meta["choices"]), **common)
+    if kind is bool:
+        return ControlSpec(kind="checkbox", **common)
+    if kind is str:
+        if meta.get("choices"):
+            return ControlSpec(kind="dropdown", choices=tuple(meta["choices"]), **common)
+        return ControlSpec(kind="text", **common)
+    return _numeric_spec(kind, meta, common, nullable=field.default is None)
+
+
+def _numeric_spec(kind: type, meta: Mapping[str, Any], common: dict[str, Any], *, nullable: bool) -> ControlSpec:
+    """A bounded non-null number is a slider (exclusive bounds moved in by one step); a nullable one is a text
+    box left empty for "the engine's default" (gr.Number cannot be empty: the browser sends 0)."""
+    low, high = meta.get("minimum"), meta.get("maximum")
+    precision = 0 if kind is int else None
+    if not nullable and low is not None and high is not None:
+        step = _SLIDER_STEPS[kind]
+        low = low + step if meta.get("exclusive_minimum") else low
+        high = high - step if meta.get("exclusive_maximum") else high
+        return ControlSpec(kind="slider", minimum=low, maximum=high, step=step, precision=precision, **common)
+    return ControlSpec(kind="number", minimum=low, maximum=high, precision=precision, **common)
+
+
+def _model_choices(models: Sequence[str], default_model: str) -> list[tuple[str, str]]:
+    names = list(dict.fromkeys([default_model, *models]))
+    return [(f"{name} (default)" if name == default_model else name, name) for name in names]
+
+
+def _language_choices(languages: Mapping[str, str]) -> list[tuple[str, str]]:
+    ordered = sorted(languages.items(), key=lambda item: item[1])
+    return [("Auto-detect", AUTO_LANGUAGE)] + [(f"{name.title()} ({code})", code) for code, name in ordered]
