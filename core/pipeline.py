@@ -22,7 +22,7 @@ from core.options import TranscribeOptions
 from core.progress import ProgressCallback, ProgressTracker
 from core.registry import AsrModel, FeatureUnavailable, ModelRegistry
 from core.result import Result, SpeakerTurn, segments_from_whisperx, turns_from_dataframe
-from core.speaker_spans import speaker_spans, split_chunks
+from core.whisper_timestamps import split_timed_segments
 
 logger = logging.getLogger(__name__)
 
@@ -93,16 +93,12 @@ class Engine:
                 job.progress.update("transcribe", 0.0)
                 language, probability = detect_language(asr.pipeline, job.audio)
             aligner = self._aligner(job, "en" if task == "translate" else language)
+            # Without word alignment, keep whisper's own timestamps: sentence-level segments, not 30 s chunks.
+            segments = self._transcribe(asr, job, language, task, timestamps=aligner is None)
+            segments = self._align(job, segments, aligner)
             turns = None
-            if diarization is not None and aligner is None:
-                # No word timestamps to attribute: transcribe each speaker's stretch on its own instead.
-                turns, exclusive = diarization()
-                segments = self._transcribe(asr, job, language, task, speaker_spans(turns_from_dataframe(exclusive)))
-                job.progress.update("align", 1.0)
-            else:
-                segments = self._align(job, self._transcribe(asr, job, language, task), aligner)
-                if diarization is not None:
-                    turns, segments = self._finish_diarization(job, diarization, segments)
+            if diarization is not None:
+                turns, segments = self._finish_diarization(job, diarization, segments)
         result = Result(
             segments=segments_from_whisperx(segments),
             language=language,
@@ -148,9 +144,8 @@ class Engine:
         return language, task
 
     # ---- ASR ---------------------------------------------------------------------------------
-    def _transcribe(self, asr: AsrModel, job: _Job, language: str, task: str,
-                    spans: list[SpeakerTurn] | None = None) -> list[dict]:
-        """The whole audio in one batched pass, or, given speaker `spans`, each span on its own (labelled)."""
+    def _transcribe(self, asr: AsrModel, job: _Job, language: str, task: str, *, timestamps: bool) -> list[dict]:
+        """One batched whisperx pass; with `timestamps`, each VAD chunk splits at whisper's timestamps."""
         started = time.perf_counter()
         job.progress.update("transcribe", 0.0)
         pipeline = asr.pipeline
@@ -158,33 +153,19 @@ class Engine:
         if not options.enable_vad:
             job.warnings.append("enable_vad=false ignored: WhisperX's batched pipeline always segments with VAD")
         saved = (pipeline.options, dict(pipeline._vad_params), pipeline.suppress_numerals)
-        pipeline.options = _asr_options(pipeline.options, options)
+        pipeline.options = dataclasses.replace(_asr_options(pipeline.options, options),
+                                               without_timestamps=not timestamps)
         pipeline._vad_params = {**pipeline._vad_params, "vad_onset": options.vad_onset,
                                 "vad_offset": options.vad_offset}
         pipeline.suppress_numerals = options.suppress_numerals
         try:
-            if spans is None:
-                segments = self._run_asr(pipeline, job, job.audio, language, task,
-                                         job.progress.stage_callback("transcribe"))
-            else:
-                segments = self._transcribe_spans(pipeline, job, language, task, spans)
+            segments = self._run_asr(pipeline, job, job.audio, language, task,
+                                     job.progress.stage_callback("transcribe"))
         finally:
             pipeline.options, pipeline._vad_params, pipeline.suppress_numerals = saved
         job.progress.update("transcribe", 1.0)
         job.timings["transcribe"] = round(time.perf_counter() - started, 3)
-        return segments
-
-    def _transcribe_spans(self, pipeline: Any, job: _Job, language: str, task: str,
-                          spans: list[SpeakerTurn]) -> list[dict]:
-        """One batched pass whose VAD chunks never cross a speaker change, so each segment has one speaker."""
-        vad = speaker_bounded_vad(pipeline.vad_model, spans)
-        saved, pipeline.vad_model = pipeline.vad_model, vad
-        try:
-            segments = self._run_asr(pipeline, job, job.audio, language, task,
-                                     job.progress.stage_callback("transcribe"))
-        finally:
-            pipeline.vad_model = saved
-        return [{**segment, "speaker": chunk["speaker"]} for segment, chunk in zip(segments, vad.chunks, strict=True)]
+        return split_timed_segments(segments) if timestamps else segments
 
     def _run_asr(self, pipeline: Any, job: _Job, audio: np.ndarray, language: str, task: str,
                  on_progress: Callable[[float], None]) -> list[dict]:
@@ -286,31 +267,6 @@ class Engine:
         job.progress.update("diarize", 1.0)
         job.timings["diarize"] = round(time.perf_counter() - started, 3)
         return turns_from_dataframe(overlapping), exclusive
-
-
-def speaker_bounded_vad(vad_model: Any, spans: list[SpeakerTurn]) -> Any:
-    """whisperx's VAD, with its merged chunks cut at speaker changes (`split_chunks`); keeps the last `chunks`."""
-    from whisperx.vads import Pyannote, Vad
-
-    inner_preprocess = vad_model.preprocess_audio if isinstance(vad_model, Vad) else Pyannote.preprocess_audio
-    inner_merge = vad_model.merge_chunks if isinstance(vad_model, Vad) else Pyannote.merge_chunks
-
-    class SpeakerBoundedVad(Vad):
-        def __init__(self) -> None:
-            self.chunks: list[dict] = []
-
-        def __call__(self, *args: Any, **kwargs: Any) -> Any:
-            return vad_model(*args, **kwargs)
-
-        @staticmethod
-        def preprocess_audio(audio: Any) -> Any:
-            return inner_preprocess(audio)
-
-        def merge_chunks(self, segments: Any, chunk_size: int, onset: float, offset: float | None) -> list[dict]:
-            self.chunks = split_chunks(inner_merge(segments, chunk_size, onset=onset, offset=offset), spans)
-            return self.chunks
-
-    return SpeakerBoundedVad()
 
 
 def _annotation_frame(pd: Any, annotation: Any) -> Any:

@@ -149,10 +149,11 @@ class ModelRegistry:
 
     def _load_asr(self, name: str, source: str) -> Any:
         import whisperx
-        from whisperx.asr import WhisperModel
+
+        from core.timed_asr import TimedWhisperModel
 
         try:
-            model = WhisperModel(
+            model = TimedWhisperModel(
                 source,
                 device=self.device,
                 compute_type=self.compute_type,

@@ -72,9 +72,7 @@ def dialogue(data_dir) -> speech.Recording:
 def monologue(data_dir) -> speech.Recording:
     lines = ((speech.MALE, "The quick brown fox jumps over the lazy dog."),
              (speech.MALE, "Speech recognition is working well today."))
-    # A 1.2 s pause: tiny.en decoding without timestamps (as whisperx batches) stops after the first
-    # sentence of a chunk when the pause is short; the real models do not, but tests run on tiny.en.
-    return speech.make_dialogue(data_dir / "monologue.wav", lines, gap_s=1.2)
+    return speech.make_dialogue(data_dir / "monologue.wav", lines)
 
 
 @pytest.fixture(scope="session")
