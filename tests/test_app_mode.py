@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from bench.services import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "hf_app_token_never_logged_0123456789"
@@ -76,7 +77,7 @@ def test_runpod_mode_runs_the_test_input(models_dir):
 
 @pytest.mark.slow
 def test_ui_mode_serves_the_page(models_dir, tmp_path):
-    port = _free_port()
+    port = free_port()
     env = app_env(models_dir, APP_MODE="ui", GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
                   HF_TOKEN=SECRET)
     log = tmp_path / "app.log"
@@ -111,7 +112,3 @@ def _wait_for_page(url: str, process: subprocess.Popen, log: Path, timeout_s: fl
     pytest.fail(f"no answer from {url} within {timeout_s}s")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.services import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "Dockerfile.base"
 APP = ROOT / "Dockerfile.app"
@@ -177,7 +179,7 @@ def run_healthcheck(env: dict[str, str]) -> int:
 
 
 def test_healthcheck_passes_in_runpod_mode_and_probes_the_ui():
-    closed = _free_port()
+    closed = free_port()
     assert run_healthcheck({"APP_MODE": "runpod", "GRADIO_SERVER_PORT": str(closed)}) == 0
     assert run_healthcheck({"APP_MODE": "ui", "GRADIO_SERVER_PORT": str(closed)}) != 0
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
@@ -216,11 +218,3 @@ def test_dockerignore_keeps_the_context_to_code():
                     "build-models/asr/x", "core/__pycache__/config.cpython-311.pyc", ".pytest_cache/v",
                     "test-artifacts/a.json", "bench/run.py"):
         assert dockerignored(dropped, patterns), dropped
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

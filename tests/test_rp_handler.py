@@ -11,7 +11,6 @@ import dataclasses
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 import requests
 
 import rp_handler
+from bench.services import free_port, stop_process
 from core import InvalidInput, Result
 from core.media_source import JOB_DIR_PREFIX
 from tests import speech
@@ -65,10 +65,6 @@ class Worker:
         return frozenset(str(path.relative_to(self.tmpdir)) for path in self.tmpdir.rglob("*"))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def worker_env(models_dir: Path, tmpdir: Path, **extra: str) -> dict[str, str]:
@@ -81,7 +77,7 @@ def worker_env(models_dir: Path, tmpdir: Path, **extra: str) -> dict[str, str]:
 def _launch(models_dir: Path, home: Path, **extra: str) -> Worker:
     tmpdir = home / "tmp"
     tmpdir.mkdir(parents=True)
-    port = _free_port()
+    port = free_port()
     log_path = home / "worker.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -105,13 +101,6 @@ def _wait_ready(worker: Worker, timeout_s: float = 240) -> None:
     pytest.fail(f"worker not ready after {timeout_s}s:\n{worker.logs()[-3000:]}")
 
 
-def _stop(worker: Worker) -> None:
-    worker.process.terminate()
-    try:
-        worker.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        worker.process.kill()
-        worker.process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +117,7 @@ def workers(models_dir, tmp_path_factory) -> Iterator[dict[str, Worker]]:
         yield started
     finally:
         for worker in started.values():
-            _stop(worker)
+            stop_process(worker.process)
 
 
 @pytest.fixture(scope="module")
