@@ -58,6 +58,8 @@ def decode_audio(path: str | Path, *, max_bytes: int | None = None) -> DecodedAu
         raise AudioDecodeError(
             f"{name}: the file is {describe_size(size)}, over the limit of {describe_size(max_bytes)}", field="audio"
         )
+    if _looks_like_text(path):
+        raise AudioDecodeError(f"{name}: it is a text file, not a media file (audio or video)", field="audio")
     samples, warnings = None, ()
     if path.suffix.lower() in _SOUNDFILE_SUFFIXES:
         samples = _read_with_soundfile(path)
@@ -89,6 +91,22 @@ def _read_with_soundfile(path: Path) -> np.ndarray | None:
     if data.size == 0:
         return None
     return resample(data.mean(axis=1), rate)
+
+
+def _looks_like_text(path: Path) -> bool:
+    """Plain text (a transcript or notes uploaded by mistake): ffmpeg's tty demuxer would call it a video
+    with "no audio stream", which misleads. Media containers always hold NUL or non-UTF-8 bytes early on."""
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if b"\x00" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start < len(head) - 3:  # not just a character cut at the 4 KB boundary
+            return False
+        text = head[: error.start].decode("utf-8")
+    return all(char.isprintable() or char in "\r\n\t\f" for char in text)
 
 
 def _riff_truncated(path: Path, size: int) -> bool:

@@ -49,3 +49,26 @@ def test_upload_size_limit(tmp_path, source):
 
     with pytest.raises(AudioDecodeError, match="over the limit of 1000 bytes"):
         decode_audio(source, max_bytes=1000)
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "transcript.srt", "meeting.wav"])
+def test_text_files_are_named_as_text(tmp_path, name):
+    """ffmpeg reads long text as a 'tty' video with no audio stream; the user should hear it is text."""
+    from core import AudioDecodeError
+
+    path = tmp_path / name
+    path.write_text("1\n00:00:01,000 --> 00:00:02,000\nHéllo, this is a transcript, not audio.\n" * 200)
+    with pytest.raises(AudioDecodeError, match="text file, not a media file"):
+        decode_audio(path)
+
+
+def test_binary_media_is_never_taken_for_text(tmp_path, source):
+    from core.audio import _looks_like_text
+
+    for name, args in FORMATS.items():
+        if name.startswith("video"):
+            continue
+        target = tmp_path / name
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(source), *args, str(target)],
+                       check=True)
+        assert not _looks_like_text(target), name

@@ -220,7 +220,7 @@ BAD_INPUTS = [  # (payload, substrings the error must contain)
     ({"audio": "http://127.0.0.1:9/clip.wav"}, ["audio", "refused", "127.0.0.1"]),
     ({"audio": "http://169.254.169.254/latest/meta-data/"}, ["refused", "metadata"]),
     ({"audio_base64": "this is not base64!"}, ["audio_base64", "not valid base64"]),
-    ({"audio_base64": base64.b64encode(b"plain text, no media here" * 40).decode()}, ["could not decode audio"]),
+    ({"audio_base64": base64.b64encode(b"plain text, no media here" * 40).decode()}, ["text file, not a media file"]),
     ({"audio_base64": base64.b64encode(b"\0" * (MAX_UPLOAD_MB * 2**20 + 1)).decode()}, ["over the limit"]),
     ({"audio_base64": "QUJD", "min_speakers": 3, "max_speakers": 2}, ["min_speakers", "max_speakers"]),
     ({"audio_base64": "QUJD", "model": "no-such-model"}, ["no-such-model", "installed"]),
@@ -239,7 +239,7 @@ def test_bad_input_is_a_clear_error(strict, payload, needles):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("path", "needles"), [("/status/404", ["HTTP 404"]), ("/file/big.wav", ["over the limit"]),
-                                                ("/file/notes.txt", ["could not decode audio"]),
+                                                ("/file/notes.txt", ["text file, not a media file"]),
                                                 ("/loop", ["too many redirects"])])
 def test_bad_urls_are_clear_errors(lenient, files, path, needles):
     message = lenient.error({"audio": f"{files}{path}"})

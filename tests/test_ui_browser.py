@@ -130,7 +130,7 @@ def test_a_bad_upload_shows_an_error_and_the_next_one_works(page, dialogue, tmp_
     fake_wav.write_text("a text file that calls itself audio\n" * 20)
     upload(page, fake_wav)
     page.locator("#wx-transcribe").click()
-    page.get_by_text("fake.wav: could not decode audio").first.wait_for(timeout=JOB_TIMEOUT_MS)
+    page.get_by_text("fake.wav: it is a text file, not a media file").first.wait_for(timeout=JOB_TIMEOUT_MS)
     assert page.get_by_text("Traceback").count() == 0
     assert page.locator("#wx-view .wx-turn").count() == 0
 
