@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,12 +115,10 @@ class ModelRegistry:
 
     def _asr_source(self, name: str) -> str:
         """A local CTranslate2 directory for `name`, or the hub id when the hub may be used."""
-        candidates = [Path(name)] if os.sep in name or name.startswith(".") else []
-        entry_path = self.manifest.resolve(self.manifest.asr.get(name))
-        candidates += [p for p in (entry_path, layout.asr_dir(self.root, name)) if p is not None]
-        for candidate in candidates:
-            if layout.is_ct2_model(candidate):
-                return str(candidate)
+        local = _local_model(name, self.manifest.resolve(self.manifest.asr.get(name)),
+                             layout.asr_dir(self.root, name), layout.is_ct2_model)
+        if local is not None:
+            return local
         if self.settings.hub_offline:
             installed = ", ".join(self.available_asr_models()) or "none"
             raise ModelUnavailable(
@@ -259,12 +258,10 @@ class ModelRegistry:
             return pipeline
 
     def _diarization_source(self, name: str) -> str:
-        candidates = [Path(name)] if os.sep in name or name.startswith(".") else []
-        entry_path = self.manifest.resolve(self.manifest.diarization.get(name))
-        candidates += [p for p in (entry_path, layout.diarization_dir(self.root, name)) if p is not None]
-        for candidate in candidates:
-            if layout.is_pipeline_dir(candidate):
-                return str(candidate)
+        local = _local_model(name, self.manifest.resolve(self.manifest.diarization.get(name)),
+                             layout.diarization_dir(self.root, name), layout.is_pipeline_dir)
+        if local is not None:
+            return local
         if self.settings.hub_offline:
             raise FeatureUnavailable(
                 f"diarization skipped: the pipeline {name!r} is not installed in MODELS_DIR={self.root} and the "
@@ -300,6 +297,14 @@ class ModelRegistry:
         except LookupError:
             return None
         return Path(nltk.data.find("tokenizers/punkt_tab/english/")).parents[2]
+
+
+def _local_model(name: str, manifest_path: Path | None, default_dir: Path,
+                 is_model: Callable[[Path], bool]) -> str | None:
+    """Where `name` is on disk: itself when it is a path, else its manifest entry, else its default folder."""
+    candidates = [Path(name)] if os.sep in name or name.startswith(".") else []
+    candidates += [p for p in (manifest_path, default_dir) if p is not None]
+    return next((str(candidate) for candidate in candidates if is_model(candidate)), None)
 
 
 def _existing(path: Path) -> Path | None:
