@@ -189,3 +189,11 @@ def test_truncated_wav_transcribes_what_is_there(engine, bad_files):
 def test_complete_wav_has_no_truncation_warning(engine, monologue):
     result = engine.transcribe(monologue.path, TranscribeOptions(align_output=False))
     assert not any("truncated" in warning for warning in result.warnings), result.warnings
+
+
+def test_timestamped_segments_do_not_depend_on_batch_size(engine, dialogue):
+    """whisperx unbatches its output differently for batch_size 1; whisper's timestamps must survive both."""
+    single = engine.transcribe(dialogue.path, TranscribeOptions(batch_size=1, align_output=False))
+    batched = engine.transcribe(dialogue.path, TranscribeOptions(batch_size=4, align_output=False))
+    assert len(single.segments) >= len(dialogue.turns)
+    assert [(s.start, s.end, s.text) for s in single.segments] == [(s.start, s.end, s.text) for s in batched.segments]
