@@ -16,15 +16,10 @@ from typing import Any
 
 from core import Settings, WorkerError
 from core.config import APP_MODES
+from core.logs import configure_logging
+from core.service import Service, shared
 
 logger = logging.getLogger("app")
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-def configure_logging() -> None:
-    """The one place logging is configured (adapters' own `basicConfig` calls then do nothing)."""
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
 
 
 def check_mode(mode: str) -> None:
@@ -32,39 +27,16 @@ def check_mode(mode: str) -> None:
         raise WorkerError(f"APP_MODE={mode!r} is not valid; use one of: {', '.join(APP_MODES)}")
 
 
-def log_startup(settings: Settings) -> None:
-    """Mode, hardware and what MODELS_DIR holds, so a misbuilt image shows in the first lines of the log."""
-    from core.models_dir import MANIFEST_NAME, Manifest
-    from core.registry import resolve_compute_type, resolve_device
-
-    device = resolve_device(settings.device)
-    compute_type = resolve_compute_type(settings.compute_type, device)
-    logger.info("APP_MODE=%s device=%s compute_type=%s MODELS_DIR=%s", settings.app_mode, device, compute_type,
-                settings.models_dir)
-    manifest = Manifest.load(settings.models_dir)
-    if not (settings.models_dir / MANIFEST_NAME).is_file():
-        logger.warning("no %s in MODELS_DIR=%s: build one with `python -m builder --models-dir %s`",
-                       MANIFEST_NAME, settings.models_dir, settings.models_dir)
-        return
-    logger.info("models (profile %s): asr=%s alignment=%s diarization=%s defaults=%s", manifest.profile or "?",
-                _names(manifest.asr), _names(manifest.alignment), _names(manifest.diarization),
-                dict(manifest.defaults))
-
-
-def _names(entries: Any) -> str:
-    return ",".join(entries) or "none"
-
-
-def run(settings: Settings) -> None:
-    """Hand over to the adapter for `settings.app_mode` (each blocks until the server stops)."""
-    if settings.app_mode == "runpod":
+def run(service: Service) -> None:
+    """Hand over to the adapter for the service's `app_mode` (each blocks until the server stops)."""
+    if service.settings.app_mode == "runpod":
         import rp_handler
 
-        rp_handler.start()  # RunPod reads its own flags (--test_input, --rp_serve_api, ...) from sys.argv
+        rp_handler.start(service)  # RunPod reads its own flags (--test_input, --rp_serve_api, ...) from sys.argv
     else:
         from ui.server import serve
 
-        serve(settings)
+        serve(service)
 
 
 def main() -> int:
@@ -72,11 +44,12 @@ def main() -> int:
     try:
         settings = Settings.from_env()
         check_mode(settings.app_mode)
-        log_startup(settings)
+        service = shared(settings)
+        service.log_startup()
+        run(service)
     except WorkerError as error:
         logger.error("%s", error.message)
         return 2
-    run(settings)
     return 0
 
 
@@ -87,7 +60,7 @@ def __getattr__(name: str) -> Any:
     configure_logging()
     from ui.server import create_demo
 
-    demo = create_demo()
+    demo = create_demo(shared())
     globals()["demo"] = demo
     return demo
 

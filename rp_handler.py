@@ -14,14 +14,17 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
-from core import InvalidInput, Settings, TranscribeOptions, WorkerError
+from core import InvalidInput, TranscribeOptions, WorkerError
+from core.formats import response
+from core.logs import configure_logging
 from core.media_source import AUDIO_FIELDS, Limits, MediaFile, fetch_source, job_directory
 from core.options import accepted_keys
+from core.service import Service, shared
 
 logger = logging.getLogger(__name__)
 
@@ -32,48 +35,13 @@ LOCAL_FLAGS = ("--rp_serve_api", "--test_input")  # runpod's own CLI flags for r
 
 ProgressSink = Callable[[Mapping[str, Any], str], None]
 
-_engine: Any = None
-_engine_lock = threading.Lock()
+_service: Service | None = None
 
 
-# ---- engine lifecycle -----------------------------------------------------------------------------
-def get_engine() -> Any:
-    """The process's engine, built (and preloaded) on first use; `start()` calls this before taking jobs."""
-    global _engine
-    with _engine_lock:
-        if _engine is None:
-            _engine = build_engine(Settings.from_env())
-        return _engine
-
-
-def build_engine(settings: Settings) -> Any:
-    """Engine with its default models loaded (when PRELOAD=1); raises `WorkerError` when they are missing."""
-    from core.pipeline import Engine
-
-    engine = Engine(settings)
-    check_default_model(engine)
-    if settings.preload:
-        ready = engine.registry.preload()
-        logger.info("preloaded: %s", ", ".join(ready))
-    return engine
-
-
-def check_default_model(engine: Any) -> None:
-    """Fail at start-up, not at the first job, when the default ASR model is not installed and cannot be fetched."""
-    registry = engine.registry
-    name = registry.default_asr_name
-    installed = registry.available_asr_models()
-    if name in installed:
-        return
-    if not engine.settings.hub_offline:
-        logger.warning("ASR model %s is not in MODELS_DIR=%s; it will be downloaded from the hub",
-                       name, engine.settings.models_dir)
-        return
-    raise WorkerError(
-        f"the default ASR model {name!r} is not installed in MODELS_DIR={engine.settings.models_dir} "
-        f"(installed: {', '.join(installed) or 'none'}). Build it with "
-        f"`python -m builder --models-dir {engine.settings.models_dir}`, or set WHISPER_MODEL to an installed model."
-    )
+# ---- start-up -------------------------------------------------------------------------------------
+def get_service() -> Service:
+    """The process's service (`core.service.shared`, the one `app.py` started when it runs this mode)."""
+    return _service or shared()
 
 
 # ---- the handler ----------------------------------------------------------------------------------
@@ -82,10 +50,11 @@ def handler(job: Mapping[str, Any]) -> dict[str, Any]:
     return handle(job)
 
 
-def handle(job: Mapping[str, Any], engine: Any = None, *, sink: ProgressSink | None = None) -> dict[str, Any]:
+def handle(job: Mapping[str, Any], service: Service | None = None, *,
+           sink: ProgressSink | None = None) -> dict[str, Any]:
     """The one place errors become `{"error": ...}`; the worker keeps serving after any job."""
     try:
-        return fit_result(run_job(job, engine or get_engine(), sink or _progress_sink))
+        return fit_result(run_job(job, service or get_service(), sink or _progress_sink))
     except WorkerError as error:
         return {"error": error.message}
     except Exception as error:  # any other exception is a bug: report it short, log it in full
@@ -93,17 +62,18 @@ def handle(job: Mapping[str, Any], engine: Any = None, *, sink: ProgressSink | N
         return {"error": f"internal error: {type(error).__name__}: {_short(error)}"}
 
 
-def run_job(job: Mapping[str, Any], engine: Any, sink: ProgressSink) -> dict[str, Any]:
+def run_job(job: Mapping[str, Any], service: Service, sink: ProgressSink) -> dict[str, Any]:
     """Validate everything, then fetch the audio and transcribe; the job's files vanish with its directory."""
     field, source, options = parse_input(job.get("input") if isinstance(job, Mapping) else None)
-    engine.registry.asr(options.model)  # an unknown model is refused before anything is downloaded
-    limits = Limits(max_bytes=engine.settings.max_upload_bytes, allow_private=engine.settings.allow_private_urls)
+    service.check_model(options.model)  # an unknown model is refused before anything is downloaded
+    settings = service.settings
+    limits = Limits(max_bytes=settings.max_upload_bytes, allow_private=settings.allow_private_urls)
     progress = ProgressReporter(job, sink)
     with job_directory() as directory:
         progress("fetch", 0.0)
         media: MediaFile = fetch_source(field, source, directory, limits)
-        result = engine.transcribe(media.path, options, on_progress=progress, name=media.name)
-    return result.to_dict()
+        result = service.engine.transcribe(media.path, options, on_progress=progress)
+    return response(result, options, uri=Path(media.name).stem)
 
 
 def parse_input(payload: Any) -> tuple[str, str, TranscribeOptions]:
@@ -200,20 +170,17 @@ _progress_sink: ProgressSink = log_progress
 
 
 # ---- entry point ---------------------------------------------------------------------------------
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-
-
-def start(argv: list[str] | None = None) -> None:
-    """Load models, then hand over to RunPod (which reads its own flags, e.g. --rp_serve_api, from sys.argv)."""
-    global _progress_sink
+def start(service: Service | None = None, argv: list[str] | None = None) -> None:
+    """Check and load models, then hand over to RunPod (which reads its own flags, e.g. --rp_serve_api, from
+    sys.argv)."""
+    global _progress_sink, _service
     configure_logging()
     argv = sys.argv if argv is None else argv
     local = any(arg.split("=", 1)[0] in LOCAL_FLAGS for arg in argv[1:])
     _progress_sink = log_progress if local else runpod_progress
     try:
-        get_engine()
+        _service = service or shared()
+        _service.start()
     except WorkerError as error:
         logger.error("worker cannot start: %s", error.message)
         raise SystemExit(1) from None

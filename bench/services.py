@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import stopwatch
+from tests.servers import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S = 300
@@ -39,23 +39,6 @@ class Service:
 
     def stop(self) -> None:
         stop_process(self.process)
-
-
-def stop_process(process: subprocess.Popen, timeout_s: float = 20) -> None:
-    """Terminate, then kill if it does not exit in `timeout_s`; always reaped (no zombie)."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextlib.contextmanager

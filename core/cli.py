@@ -1,7 +1,9 @@
 """`python -m core FILE [FILE ...]`: batch transcription with models loaded once for all files.
 
+Every `TranscribeOptions` field is a flag (`--beam-size 5`, `--diarization/--no-diarization`, its aliases too:
+`--diarize`, `--word-timestamps`), generated from the fields so the CLI never restates a default or a limit.
 Exit 0 when every file succeeded; otherwise one `FILE: reason` line per failure on stderr (no traceback),
-after the other files were still processed, and exit 1.
+after the other files were still processed, and exit 1. Bad arguments exit 2 before any file is read.
 """
 
 from __future__ import annotations
@@ -10,64 +12,97 @@ import argparse
 import dataclasses
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from core.config import Settings
+from core.config import COMPUTE_TYPES, DEVICES, Settings
 from core.errors import WorkerError
-from core.formats import render
-from core.options import OUTPUT_FORMATS, TASKS, TranscribeOptions, coerce
+from core.formats import Layout, render
+from core.logs import configure_logging
+from core.options import TranscribeOptions, field_type, option_fields
 
 logger = logging.getLogger("core.cli")
+
+# Options that make no sense on a command line: the HF token comes from HF_TOKEN, `transcription` is the RunPod
+# alias of an output format (use --output-formats).
+CLI_HIDDEN = frozenset({"huggingface_access_token", "transcription"})
+# Short spellings kept from the first CLI.
+EXTRA_FLAGS = {"output_formats": ("--formats",)}
+NEGATIVE_FLAGS = {"align_output": ("--no-align",)}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Transcribe files with WhisperX.")
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    parser.add_argument("--model", help="ASR model name or CTranslate2 directory (default: WHISPER_MODEL)")
-    parser.add_argument("--language", help="ISO language code (default: detect)")
-    parser.add_argument("--task", choices=TASKS, default="transcribe")
-    parser.add_argument("--no-align", action="store_true", help="skip word alignment")
-    parser.add_argument("--diarize", action="store_true", help="label speakers")
-    parser.add_argument("--num-speakers", type=int)
-    parser.add_argument("--min-speakers", type=int)
-    parser.add_argument("--max-speakers", type=int)
-    parser.add_argument("--formats", default="json", help=f"comma-separated: {','.join(OUTPUT_FORMATS)}")
-    parser.add_argument("--output-dir", type=Path, default=Path("."))
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--compute-type")
-    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--output-dir", type=Path, default=Path("."), help="where <stem>.<format> files go")
+    parser.add_argument("--device", choices=DEVICES, help="overrides DEVICE")
+    parser.add_argument("--compute-type", choices=COMPUTE_TYPES, help="overrides COMPUTE_TYPE")
     parser.add_argument("--verbose", "-v", action="store_true", help="log model loads and stage timings")
+    options = parser.add_argument_group("transcription options (the same fields as the RunPod input)")
+    for field in option_fields():
+        if field.name not in CLI_HIDDEN:
+            _add_option(options, field)
     return parser
 
 
+def _add_option(group: argparse._ArgumentGroup, field: dataclasses.Field) -> None:
+    meta = field.metadata
+    names = [field.name, *meta.get("aliases", ())]
+    flags = [f"--{name.replace('_', '-')}" for name in names] + list(EXTRA_FLAGS.get(field.name, ()))
+    kind = field_type(field.name)
+    help_text = meta.get("help", "")
+    if kind is bool:
+        group.add_argument(*flags, dest=field.name, action=argparse.BooleanOptionalAction, default=None,
+                           help=f"{help_text} (default: {'on' if field.default else 'off'})")
+        for negative in NEGATIVE_FLAGS.get(field.name, ()):
+            group.add_argument(negative, dest=field.name, action="store_false", help=argparse.SUPPRESS)
+        return
+    choices = meta.get("choices")
+    if kind is tuple:
+        help_text += f"; comma-separated: {','.join(choices)}"
+    elif choices:
+        help_text += f"; one of: {', '.join(choices)}"
+    if field.default is not None and kind is not tuple:
+        help_text += f" (default: {field.default})"
+    group.add_argument(*flags, dest=field.name, default=None, metavar=field.name.upper(), help=help_text)
+
+
 def options_from_args(args: argparse.Namespace) -> TranscribeOptions:
-    return TranscribeOptions(
-        model=args.model,
-        language=args.language,
-        task=args.task,
-        align_output=not args.no_align,
-        diarization=args.diarize,
-        num_speakers=args.num_speakers,
-        min_speakers=args.min_speakers,
-        max_speakers=args.max_speakers,
-        output_formats=coerce("output_formats", args.formats, field="--formats"),
-        batch_size=args.batch_size,
-    )
+    """Only the flags given; `from_mapping` converts and validates them exactly as a RunPod input."""
+    given: dict[str, Any] = {}
+    for field in option_fields():
+        value = getattr(args, field.name, None)
+        if value is None:
+            continue
+        kind = field_type(field.name)
+        given[field.name] = _parse_number(field.name, value, kind) if kind in (int, float) else value
+    return TranscribeOptions.from_mapping(given)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+def _parse_number(name: str, raw: str, kind: type) -> Any:
     try:
-        settings = Settings.from_env()
-        overrides = {"device": args.device, "compute_type": args.compute_type, "batch_size": args.batch_size}
-        settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
-        options = options_from_args(args)
-        from core.pipeline import Engine
+        return kind(raw)
+    except ValueError:
+        flag = f"--{name.replace('_', '-')}"
+        raise WorkerError(f"{flag}={raw!r} is not {'an integer' if kind is int else 'a number'}") from None
 
-        engine = Engine(settings)
-        engine.registry.asr(options.model)  # fail once, before any file, if the model is missing
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    overrides = {"device": args.device, "compute_type": args.compute_type}
+    return dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(logging.INFO if args.verbose else logging.WARNING, "%(levelname)s %(name)s: %(message)s")
+    try:
+        options = options_from_args(args)
+        from core.service import Service
+
+        service = Service(settings_from_args(args))
+        service.check_model(options.model)  # fail once, before any file, if the model is missing
     except WorkerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -75,10 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     for path in args.files:
         try:
-            result = engine.transcribe(path, options, name=path.name)
+            result = service.engine.transcribe(path, options)
+            layout = Layout.of(options, uri=path.stem)
             for fmt in options.output_formats:
-                text = result.outputs.get(fmt) if fmt != "json" else render(result, "json")
-                (args.output_dir / f"{path.stem}.{fmt}").write_text(text or "", encoding="utf-8")
+                (args.output_dir / f"{path.stem}.{fmt}").write_text(render(result, fmt, layout), encoding="utf-8")
             for warning in result.warnings:
                 logger.warning("%s: %s", path, warning)
         except WorkerError as error:

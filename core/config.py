@@ -1,14 +1,16 @@
-"""Settings read once from the environment (ARCHITECTURE.md section 2).
+"""Settings read once from the environment (the variables are listed in README.md, "Configuration").
 
-Nothing else in the project reads `os.environ` for these names; tests build `Settings(...)` directly.
+Nothing else in the project reads `os.environ` for these names; tests build `Settings(...)` directly. Each
+default is written once, on its field; `from_env` only parses what is set.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from core.errors import InvalidInput
 
@@ -45,35 +47,55 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Parse the documented variables; a malformed value is an error naming the variable."""
+        """Parse the documented variables that are set; a malformed value is an error naming the variable."""
         env = os.environ if env is None else env
 
         def get(name: str) -> str | None:
             value = env.get(name)
             return value.strip() if value is not None and value.strip() != "" else None
 
-        app_mode = (get("APP_MODE") or "ui").lower()
-        device = (get("DEVICE") or "auto").lower()
-        compute_type = (get("COMPUTE_TYPE") or "auto").lower()
-        _check_choice("DEVICE", device, DEVICES)
-        _check_choice("COMPUTE_TYPE", compute_type, COMPUTE_TYPES)
-        return cls(
-            app_mode=app_mode,
-            models_dir=Path(get("MODELS_DIR") or "/models"),
-            whisper_model=get("WHISPER_MODEL"),
-            device=device,
-            compute_type=compute_type,
-            batch_size=_positive_int("BATCH_SIZE", get("BATCH_SIZE")),
-            diarization_model=get("DIARIZATION_MODEL"),
-            hf_token=get("HF_TOKEN") or get("HUGGING_FACE_HUB_TOKEN"),
-            preload=_flag("PRELOAD", get("PRELOAD"), default=True),
-            hub_offline=_flag("HF_HUB_OFFLINE", get("HF_HUB_OFFLINE"), default=False),
-            server_name=get("GRADIO_SERVER_NAME") or "0.0.0.0",
-            server_port=_positive_int("GRADIO_SERVER_PORT", get("GRADIO_SERVER_PORT")) or 7860,
-            ui_auth=_parse_auth(get("UI_AUTH")),
-            max_upload_mb=_positive_int("MAX_UPLOAD_MB", get("MAX_UPLOAD_MB")) or 1024,
-            allow_private_urls=_flag("ALLOW_PRIVATE_URLS", get("ALLOW_PRIVATE_URLS"), default=False),
-        )
+        parsers: dict[str, tuple[str, Callable[[str, str], Any]]] = {  # field: (variable, parser)
+            "app_mode": ("APP_MODE", _lower),
+            "models_dir": ("MODELS_DIR", lambda _name, raw: Path(raw)),
+            "whisper_model": ("WHISPER_MODEL", _text),
+            "device": ("DEVICE", _choice(DEVICES)),
+            "compute_type": ("COMPUTE_TYPE", _choice(COMPUTE_TYPES)),
+            "batch_size": ("BATCH_SIZE", _positive_int),
+            "diarization_model": ("DIARIZATION_MODEL", _text),
+            "preload": ("PRELOAD", _flag),
+            "hub_offline": ("HF_HUB_OFFLINE", _flag),
+            "server_name": ("GRADIO_SERVER_NAME", _text),
+            "server_port": ("GRADIO_SERVER_PORT", _positive_int),
+            "ui_auth": ("UI_AUTH", _parse_auth),
+            "max_upload_mb": ("MAX_UPLOAD_MB", _positive_int),
+            "allow_private_urls": ("ALLOW_PRIVATE_URLS", _flag),
+        }
+        values: dict[str, Any] = {}
+        for field, (variable, parse) in parsers.items():
+            raw = get(variable)
+            if raw is not None:
+                values[field] = parse(variable, raw)
+        token = get("HF_TOKEN") or get("HUGGING_FACE_HUB_TOKEN")
+        if token is not None:
+            values["hf_token"] = token
+        return cls(**values)
+
+
+def _text(_name: str, raw: str) -> str:
+    return raw
+
+
+def _lower(_name: str, raw: str) -> str:
+    return raw.lower()
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.lower()
+        _check_choice(name, value, choices)
+        return value
+
+    return parse
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -81,9 +103,7 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise InvalidInput(f"{name}={value!r} is not valid; accepted: {', '.join(choices)}", field=name)
 
 
-def _positive_int(name: str, raw: str | None) -> int | None:
-    if raw is None:
-        return None
+def _positive_int(name: str, raw: str) -> int:
     try:
         value = int(raw)
     except ValueError:
@@ -93,9 +113,7 @@ def _positive_int(name: str, raw: str | None) -> int | None:
     return value
 
 
-def _flag(name: str, raw: str | None, *, default: bool) -> bool:
-    if raw is None:
-        return default
+def _flag(name: str, raw: str) -> bool:
     lowered = raw.lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
@@ -104,9 +122,7 @@ def _flag(name: str, raw: str | None, *, default: bool) -> bool:
     raise InvalidInput(f"{name}={raw!r} is not a boolean; use 1 or 0", field=name)
 
 
-def _parse_auth(raw: str | None) -> tuple[tuple[str, str], ...]:
-    if raw is None:
-        return ()
+def _parse_auth(_name: str, raw: str) -> tuple[tuple[str, str], ...]:
     pairs = []
     for item in raw.split(","):
         user, sep, password = item.strip().partition(":")

@@ -33,3 +33,10 @@ class ModelUnavailable(WorkerError):
 
 class InferenceError(WorkerError):
     """A model failed while running (e.g. out of memory after retries)."""
+
+
+class Cancelled(WorkerError):
+    """The caller stopped the job; the engine gave up at the next batch or stage boundary."""
+
+    def __init__(self, message: str = "the job was stopped before it finished") -> None:
+        super().__init__(message)

@@ -1,28 +1,69 @@
-"""Writers: pure functions of a `Result`. Subtitles, TXT and TSV use whisperx's own writers, RTTM pyannote's."""
+"""Writers: pure functions of a `Result` and a `Layout`, called at the edges (RunPod output, UI downloads, CLI
+files), never inside the engine. Subtitles, TXT and TSV use whisperx's own writers, RTTM pyannote's.
+
+To add an output format, add its writer to `WRITERS`: `OUTPUT_FORMATS` (the option's accepted values, the RunPod
+schema, the UI choices, the CLI help) is derived from it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from core.options import OUTPUT_FORMATS
 from core.result import Result
 
 
-def render(result: Result, fmt: str, **layout: Any) -> str:
-    """Render one format. `layout` takes `max_line_width`, `max_line_count`, `highlight_words`, `uri`."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Layout:
+    """How text outputs are laid out; `uri` names the recording inside RTTM."""
+
+    max_line_width: int | None = None
+    max_line_count: int | None = None
+    highlight_words: bool = False
+    uri: str | None = None
+
+    @classmethod
+    def of(cls, options: Any, uri: str | None = None) -> Layout:
+        """The layout fields of a `TranscribeOptions` (any object with those attributes)."""
+        return cls(max_line_width=options.max_line_width, max_line_count=options.max_line_count,
+                   highlight_words=options.highlight_words, uri=uri)
+
+
+def render(result: Result, fmt: str, layout: Layout | None = None) -> str:
+    """Render one format of `OUTPUT_FORMATS`."""
     try:
-        writer = _WRITERS[fmt]
+        writer = WRITERS[fmt]
     except KeyError:
         raise ValueError(f"unknown format {fmt!r}; accepted: {', '.join(OUTPUT_FORMATS)}") from None
-    return writer(result, layout)
+    return writer(result, layout or Layout())
 
 
-def render_all(result: Result, formats: tuple[str, ...], **layout: Any) -> dict[str, str]:
-    return {fmt: render(result, fmt, **layout) for fmt in formats}
+def render_all(result: Result, formats: Iterable[str], layout: Layout | None = None) -> dict[str, str]:
+    return {fmt: render(result, fmt, layout) for fmt in formats}
+
+
+def transcription_text(result: Result, kind: str, layout: Layout | None = None) -> str:
+    """The faster-whisper worker's `transcription` field: plain or formatted text, or a subtitle format."""
+    if kind == "plain_text":
+        return result.text
+    if kind == "formatted_text":
+        return "\n".join(segment.text.strip() for segment in result.segments)
+    return render(result, kind, layout)
+
+
+def response(result: Result, options: Any, *, uri: str | None = None) -> dict[str, Any]:
+    """The wire format of a finished job (RunPod output, the UI's `/transcribe`): the result's data, each asked
+    format rendered under `outputs` (JSON is the response itself), and the `transcription` alias when asked."""
+    layout = Layout.of(options, uri)
+    data = result.to_dict()
+    data["outputs"] = render_all(result, (fmt for fmt in options.output_formats if fmt != "json"), layout)
+    if options.transcription is not None:
+        data["transcription"] = transcription_text(result, options.transcription, layout)
+    return data
 
 
 def _whisperx_dict(result: Result) -> dict[str, Any]:
@@ -47,14 +88,14 @@ def _whisperx_word(word: Any) -> dict[str, Any]:
     return data
 
 
-def _with_whisperx(writer_name: str) -> Callable[[Result, dict[str, Any]], str]:
-    def write(result: Result, layout: dict[str, Any]) -> str:
+def _with_whisperx(writer_name: str) -> Callable[[Result, Layout], str]:
+    def write(result: Result, layout: Layout) -> str:
         from whisperx import utils
 
         options = {
-            "max_line_width": layout.get("max_line_width"),
-            "max_line_count": layout.get("max_line_count"),
-            "highlight_words": bool(layout.get("highlight_words")),
+            "max_line_width": layout.max_line_width,
+            "max_line_count": layout.max_line_count,
+            "highlight_words": layout.highlight_words,
         }
         buffer = io.StringIO()
         getattr(utils, writer_name)(".").write_result(_whisperx_dict(result), file=buffer, options=options)
@@ -63,7 +104,7 @@ def _with_whisperx(writer_name: str) -> Callable[[Result, dict[str, Any]], str]:
     return write
 
 
-def _tsv(result: Result, layout: dict[str, Any]) -> str:
+def _tsv(result: Result, layout: Layout) -> str:
     """whisperx's TSV (integer milliseconds) with a speaker column added when diarization ran."""
     if not result.diarized:
         return _with_whisperx("WriteTSV")(result, layout)
@@ -74,11 +115,11 @@ def _tsv(result: Result, layout: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _rttm(result: Result, layout: dict[str, Any]) -> str:
+def _rttm(result: Result, layout: Layout) -> str:
     """pyannote's RTTM writer; empty when diarization did not run (RTTM has no meaning without it)."""
     from pyannote.core import Annotation, Segment
 
-    uri = _rttm_token(layout.get("uri") or "audio")
+    uri = _rttm_token(layout.uri or "audio")
     annotation = Annotation(uri=uri)
     for index, turn in enumerate(result.diarization or ()):
         annotation[Segment(turn.start, turn.end), index] = _rttm_token(turn.speaker)
@@ -92,11 +133,11 @@ def _rttm_token(value: str) -> str:
     return re.sub(r"\s+", "_", value.strip()) or "_"
 
 
-def _json(result: Result, layout: dict[str, Any]) -> str:
+def _json(result: Result, layout: Layout) -> str:
     return json.dumps(result.to_dict(), ensure_ascii=False, indent=2)
 
 
-_WRITERS: dict[str, Callable[[Result, dict[str, Any]], str]] = {
+WRITERS: dict[str, Callable[[Result, Layout], str]] = {
     "json": _json,
     "txt": _with_whisperx("WriteTXT"),
     "srt": _with_whisperx("WriteSRT"),
@@ -104,3 +145,5 @@ _WRITERS: dict[str, Callable[[Result, dict[str, Any]], str]] = {
     "tsv": _tsv,
     "rttm": _rttm,
 }
+
+OUTPUT_FORMATS: tuple[str, ...] = tuple(WRITERS)

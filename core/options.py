@@ -1,4 +1,4 @@
-"""The one options object every front end builds (ARCHITECTURE.md section 3).
+"""The one options object every front end builds (README.md, "Options", lists the fields).
 
 Each field carries its own help, limits, aliases and UI group in `metadata`, so the RunPod schema, the
 Gradio controls and the CLI are derived from here and never restate a default.
@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from core.errors import InvalidInput
+from core.formats import OUTPUT_FORMATS
 
-OUTPUT_FORMATS = ("json", "txt", "srt", "vtt", "tsv", "rttm")
 TRANSCRIPTION_FORMATS = ("plain_text", "formatted_text", "srt", "vtt")
 TASKS = ("transcribe", "translate")
 

@@ -1,8 +1,10 @@
-"""The engine: decode once → transcribe → align → diarize → assign speakers → render, as one `Result`."""
+"""The engine: decode once → transcribe → align → diarize → assign speakers, as one `Result` (plain data; the front
+ends render formats from it with `core.formats`)."""
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -16,10 +18,9 @@ import numpy as np
 from core.audio import SAMPLE_RATE, DecodedAudio, decode_audio
 from core.config import Settings
 from core.errors import InferenceError, InvalidInput
-from core.formats import render, render_all
 from core.languages import normalize_language
 from core.options import TranscribeOptions
-from core.progress import ProgressCallback, ProgressTracker
+from core.progress import STAGES, ProgressCallback, ProgressTracker
 from core.registry import AsrModel, FeatureUnavailable, ModelRegistry
 from core.result import Result, SpeakerTurn, segments_from_whisperx, turns_from_dataframe
 from core.whisper_timestamps import split_timed_segments
@@ -71,34 +72,43 @@ class Engine:
         options: TranscribeOptions | None = None,
         *,
         on_progress: ProgressCallback | None = None,
-        name: str | None = None,
+        cancel: threading.Event | None = None,
     ) -> Result:
-        """Run one job. Raises `WorkerError` subclasses for anything the caller should show a user."""
+        """Run one job. Raises `WorkerError` subclasses for anything the caller should show a user, `Cancelled`
+        when `cancel` is set before the job ends (it is checked at every progress event)."""
         options = options or TranscribeOptions()
         started = time.perf_counter()
-        stages = ("decode", "transcribe") + (("align",) if options.align_output else ()) + (
-            ("diarize",) if options.diarization else ()) + ("write",)
-        progress = ProgressTracker(on_progress, stages)
+        wanted = {"align": options.align_output, "diarize": options.diarization}
+        stages = tuple(stage for stage in STAGES if wanted.get(stage, True))
+        progress = ProgressTracker(on_progress, stages, cancel)
         progress.update("decode", 0.0)
         decoded = self._decode(audio)
-        timings = {"load_audio": round(time.perf_counter() - started, 3)}
+        timings = {"decode": round(time.perf_counter() - started, 3)}
         progress.update("decode", 1.0)
         job = _Job(options, decoded.samples, progress, list(decoded.warnings), timings)
         with self._run_lock:
+            progress.check_cancelled()  # stopped while waiting for the previous job
             asr = self.registry.asr(options.model)
             language, task = self._language_and_task(asr, options, job.warnings)
             diarization = self._start_diarization(job)
-            probability = None
-            if language is None:
-                job.progress.update("transcribe", 0.0)
-                language, probability = detect_language(asr.pipeline, job.audio)
-            aligner = self._aligner(job, "en" if task == "translate" else language)
-            # Without word alignment, keep whisper's own timestamps: sentence-level segments, not 30 s chunks.
-            segments = self._transcribe(asr, job, language, task, timestamps=aligner is None)
-            segments = self._align(job, segments, aligner)
-            turns = None
-            if diarization is not None:
-                turns, segments = self._finish_diarization(job, diarization, segments)
+            try:
+                probability = None
+                if language is None:
+                    job.progress.update("transcribe", 0.0)
+                    language, probability = detect_language(asr.pipeline, job.audio)
+                aligner = self._aligner(job, "en" if task == "translate" else language)
+                # Without word alignment, keep whisper's own timestamps: sentence-level segments, not 30 s chunks.
+                segments = self._transcribe(asr, job, language, task, timestamps=aligner is None)
+                segments = self._align(job, segments, aligner)
+                turns = None
+                if diarization is not None:
+                    turns, segments = self._finish_diarization(job, diarization, segments)
+            except BaseException:
+                if diarization is not None:  # the next job must not start beside a diarization still running
+                    progress.stop()
+                    with contextlib.suppress(BaseException):
+                        diarization()
+                raise
         result = Result(
             segments=segments_from_whisperx(segments),
             language=language,
@@ -111,9 +121,6 @@ class Engine:
             compute_type=self.registry.compute_type,
             warnings=tuple(job.warnings),
         )
-        write_started = time.perf_counter()
-        result = with_outputs(result, options, uri=Path(name).stem if name else None)
-        timings["write"] = round(time.perf_counter() - write_started, 3)
         timings["total"] = round(time.perf_counter() - started, 3)
         progress.update("write", 1.0)
         logger.info("job done: %.1fs audio in %.2fs (%s)", decoded.duration_s, timings["total"],
@@ -297,21 +304,6 @@ def _asr_options(base: Any, options: TranscribeOptions) -> Any:
         step = 0.2 if step is None else step
         changes["temperatures"] = list(np.arange(first, 1.0 + 1e-6, step)) if step > 0 else [first]
     return dataclasses.replace(base, **changes)
-
-
-def with_outputs(result: Result, options: TranscribeOptions, *, uri: str | None = None) -> Result:
-    """Render the asked formats (JSON is the result itself) and the faster-whisper `transcription` alias."""
-    layout = {"max_line_width": options.max_line_width, "max_line_count": options.max_line_count,
-              "highlight_words": options.highlight_words, "uri": uri}
-    outputs = render_all(result, tuple(f for f in options.output_formats if f != "json"), **layout)
-    transcription = None
-    if options.transcription == "plain_text":
-        transcription = result.text
-    elif options.transcription == "formatted_text":
-        transcription = "\n".join(seg.text.strip() for seg in result.segments)
-    elif options.transcription is not None:
-        transcription = outputs.get(options.transcription) or render(result, options.transcription, **layout)
-    return dataclasses.replace(result, outputs=outputs, transcription=transcription)
 
 
 def _is_out_of_memory(error: BaseException) -> bool:

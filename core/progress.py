@@ -10,25 +10,47 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from core.errors import Cancelled
+
 ProgressCallback = Callable[[str, float], None]
 
-STAGES = ("decode", "transcribe", "align", "diarize", "write")
-_WEIGHTS = {"decode": 0.05, "transcribe": 0.55, "align": 0.1, "diarize": 0.25, "write": 0.05}
+# The stages a job may run, in order, with their share of a typical job's time. The one list of stage names:
+# front ends label these keys, and the engine times each under the same name.
+STAGE_WEIGHTS = {"decode": 0.05, "transcribe": 0.55, "align": 0.1, "diarize": 0.25, "write": 0.05}
+STAGES = tuple(STAGE_WEIGHTS)
 
 
 class ProgressTracker:
-    """Weights the stages a job will run and reports their combined fraction."""
+    """Weights the stages a job will run and reports their combined fraction.
 
-    def __init__(self, callback: ProgressCallback | None, stages: tuple[str, ...]) -> None:
+    Every progress event is also where a job can be stopped: once `cancel` is set, the next update (the next
+    ASR batch, alignment segment or diarization step, from whichever thread) raises `Cancelled`."""
+
+    def __init__(self, callback: ProgressCallback | None, stages: tuple[str, ...],
+                 cancel: threading.Event | None = None) -> None:
+        unknown = set(stages) - set(STAGES)
+        if unknown:
+            raise ValueError(f"unknown stages {sorted(unknown)}; known: {', '.join(STAGES)}")
         self._callback = callback
-        total = sum(_WEIGHTS[stage] for stage in stages)
-        self._weights = {stage: _WEIGHTS[stage] / total for stage in stages}
+        self._cancel = cancel
+        self._stopped = threading.Event()
+        total = sum(STAGE_WEIGHTS[stage] for stage in stages)
+        self._weights = {stage: STAGE_WEIGHTS[stage] / total for stage in stages}
         self._done = dict.fromkeys(stages, 0.0)
         self._lock = threading.Lock()
         self._last = -1.0
         self._seen: set[str] = set()
 
+    def stop(self) -> None:
+        """Make every later update raise `Cancelled` (the engine stops a job's other thread this way)."""
+        self._stopped.set()
+
+    def check_cancelled(self) -> None:
+        if self._stopped.is_set() or (self._cancel is not None and self._cancel.is_set()):
+            raise Cancelled()
+
     def update(self, stage: str, fraction: float) -> None:
+        self.check_cancelled()
         if self._callback is None or stage not in self._done:
             return
         with self._lock:

@@ -1,6 +1,7 @@
-"""The one result object: every output (JSON, subtitles, UI, RunPod) is rendered from it.
+"""The one result object, plain data: every output (JSON, subtitles, UI, RunPod) is rendered from it at the edges
+(`core.formats`), never stored in it.
 
-whisperx's dicts are converted here and only here (`from_whisperx`), into plain JSON types.
+whisperx's dicts are converted here and only here (`segments_from_whisperx`), into plain JSON types.
 """
 
 from __future__ import annotations
@@ -59,8 +60,6 @@ class Result:
     compute_type: str = ""
     timings: Mapping[str, float] = dataclasses.field(default_factory=dict)
     warnings: tuple[str, ...] = ()
-    outputs: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    transcription: str | None = None
 
     @property
     def text(self) -> str:
@@ -75,7 +74,7 @@ class Result:
         return bool(self.segments) and all(segment.words for segment in self.segments)
 
     def to_dict(self) -> dict[str, Any]:
-        """The wire format of ARCHITECTURE.md section 4 (plain JSON types only)."""
+        """The result's data in the wire format (README.md, "Result"; plain JSON types only)."""
         data: dict[str, Any] = {
             "segments": [_segment_dict(segment, self.diarized) for segment in self.segments],
             "language": self.language,
@@ -92,11 +91,8 @@ class Result:
             compute_type=self.compute_type,
             timings=dict(self.timings),
             warnings=list(self.warnings),
-            outputs=dict(self.outputs),
             detected_language=self.language,
         )
-        if self.transcription is not None:
-            data["transcription"] = self.transcription
         return data
 
     @classmethod
@@ -124,8 +120,6 @@ class Result:
             compute_type=data.get("compute_type", ""),
             timings=dict(data.get("timings", {})),
             warnings=tuple(data.get("warnings", ())),
-            outputs=dict(data.get("outputs", {})),
-            transcription=data.get("transcription"),
         )
 
     def with_speaker_names(self, names: Mapping[str, str]) -> Result:

@@ -15,6 +15,7 @@ import sys
 import pytest
 
 from core import Settings, TranscribeOptions
+from core.formats import render
 
 pytestmark = pytest.mark.slow
 
@@ -74,4 +75,4 @@ def test_words_are_monotonic_and_inside_segments(aligned_engine, dialogue):
     assert starts == sorted(starts)
     assert {word.speaker for word in timed} <= set(result.speakers) | {None}
     assert "align" in result.timings and result.aligned
-    assert result.outputs["srt"].count(" --> ") >= len(result.segments)
+    assert render(result, "srt").count(" --> ") >= len(result.segments)

@@ -6,15 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 import types
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from bench.services import free_port
+from tests.servers import free_port, wait_until_answering
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "hf_app_token_never_logged_0123456789"
@@ -85,7 +82,7 @@ def test_ui_mode_serves_the_page(models_dir, tmp_path):
         process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=sink,
                                    stderr=subprocess.STDOUT)
         try:
-            status = _wait_for_page(f"http://127.0.0.1:{port}/", process, log, timeout_s=300)
+            status = wait_until_answering(f"http://127.0.0.1:{port}/", process, log, timeout_s=300)
             assert status == 200
         finally:
             process.terminate()
@@ -97,18 +94,3 @@ def test_ui_mode_serves_the_page(models_dir, tmp_path):
     output = log.read_text(encoding="utf-8")
     assert "APP_MODE=ui" in output
     assert SECRET not in output
-
-
-def _wait_for_page(url: str, process: subprocess.Popen, log: Path, timeout_s: float) -> int:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"app.py exited with {process.returncode}:\n{log.read_text(encoding='utf-8')[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return response.status
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(1)
-    pytest.fail(f"no answer from {url} within {timeout_s}s")
-
-

@@ -3,7 +3,7 @@
 import json
 import re
 
-from core.formats import render
+from core.formats import OUTPUT_FORMATS, WRITERS, Layout, render, response
 from core.result import Result, Segment, SpeakerTurn, Word
 
 SRT_CUE = re.compile(r"^(\d+)\n(\d\d:\d\d:\d\d,\d\d\d) --> (\d\d:\d\d:\d\d,\d\d\d)\n(.+)$", re.S)
@@ -64,7 +64,7 @@ def test_vtt_has_header_and_valid_cues():
 
 
 def test_subtitle_layout_options_split_lines():
-    text = render(make_result(), "srt", max_line_width=8, max_line_count=1)
+    text = render(make_result(), "srt", Layout(max_line_width=8, max_line_count=1))
     assert len(parse_srt(text)) > 2
 
 
@@ -79,7 +79,7 @@ def test_tsv_and_txt():
 
 
 def test_rttm_fields():
-    lines = render(make_result(), "rttm", uri="my talk").strip().splitlines()
+    lines = render(make_result(), "rttm", Layout(uri="my talk")).strip().splitlines()
     assert len(lines) == 2
     fields = lines[0].split()
     assert fields[0] == "SPEAKER" and fields[1] == "my_talk" and fields[7] == "SPEAKER_00"
@@ -106,3 +106,31 @@ def test_renaming_reaches_every_output():
     assert "Ada_Lovelace" in render(renamed, "rttm")
     assert renamed.segments[0].words[0].speaker == "Ada Lovelace"
     assert renamed.diarization[0].speaker == "Ada Lovelace"
+
+
+def test_every_format_the_options_accept_has_a_writer_that_renders():
+    """`OUTPUT_FORMATS` is derived from the writers, and each writer renders a real result (no model needed)."""
+    from core.options import TranscribeOptions, option_fields
+
+    accepted = next(f for f in option_fields() if f.name == "output_formats").metadata["choices"]
+    assert tuple(accepted) == OUTPUT_FORMATS == tuple(WRITERS)
+    for fmt in OUTPUT_FORMATS:
+        text = render(make_result(), fmt, Layout(uri="talk"))
+        assert isinstance(text, str) and text.strip(), fmt
+        assert TranscribeOptions.from_mapping({"output_formats": [fmt]}).output_formats == (fmt,)
+
+
+def test_response_adds_rendered_outputs_and_the_transcription_alias():
+    from core.options import TranscribeOptions
+
+    result = make_result()
+    options = TranscribeOptions.from_mapping({"output_formats": ["json", "srt", "rttm"], "transcription": "vtt",
+                                              "max_line_width": 8})
+    data = response(result, options, uri="my talk")
+    assert set(data["outputs"]) == {"srt", "rttm"}  # JSON is the response itself
+    assert data["outputs"]["srt"] == render(result, "srt", Layout(max_line_width=8, uri="my talk"))
+    assert data["transcription"].startswith("WEBVTT") and "my_talk" in data["outputs"]["rttm"]
+    assert {k: v for k, v in data.items() if k not in ("outputs", "transcription")} == result.to_dict()
+    plain = response(result, TranscribeOptions.from_mapping({"transcription": "plain_text"}))
+    assert plain["transcription"] == result.text and plain["outputs"] == {}
+    assert "transcription" not in response(result, TranscribeOptions())

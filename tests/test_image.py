@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.services import free_port
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "Dockerfile.base"

@@ -1,9 +1,10 @@
-"""The options contract (ARCHITECTURE.md section 3): aliases, validation and clear errors. No models."""
+"""The options contract: aliases, validation, clear errors and the generated docs. No models."""
 
 import pytest
 
 from core import InvalidInput, TranscribeOptions
 from core.config import Settings
+from core.options import option_fields
 
 
 def test_defaults_match_the_contract():
@@ -70,3 +71,14 @@ def test_settings_from_env_parse_and_refuse_bad_values(tmp_path):
         with pytest.raises(InvalidInput) as caught:
             Settings.from_env(env)
         assert caught.value.field == field
+
+
+def test_readme_options_table_is_generated_from_the_fields():
+    """The README's table is `python -m core.options_table` output: a new option shows up there or this fails."""
+    from core.options_table import END, README, START, markdown_table
+
+    text = README.read_text(encoding="utf-8")
+    block = text.split(START, 1)[1].split(END, 1)[0].strip()
+    assert block == markdown_table(), "run: python -m core.options_table --write"
+    for field in option_fields():
+        assert f"| `{field.name}`" in block

@@ -22,10 +22,10 @@ import pytest
 import requests
 
 import rp_handler
-from bench.services import free_port, stop_process
 from core import InvalidInput, Result
 from core.media_source import JOB_DIR_PREFIX
 from tests import speech
+from tests.servers import free_port, stop_process
 from tests.test_media_source import media_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -299,12 +299,18 @@ class _FakeEngine:
     def __init__(self, settings: Any, failure: BaseException | None = None) -> None:
         self.settings, self.failure, self.registry, self.seen = settings, failure, _FakeRegistry(), []
 
-    def transcribe(self, path: Path, options: Any, *, on_progress: Any, name: str) -> Result:
-        self.seen.append((path, path.read_bytes(), options, name))
+    def transcribe(self, path: Path, options: Any, *, on_progress: Any) -> Result:
+        self.seen.append((path, path.read_bytes(), options))
         on_progress("transcribe", 0.5)
         if self.failure is not None:
             raise self.failure
         return Result(segments=(), language="en")
+
+
+def _service(engine: _FakeEngine) -> Any:
+    from core.service import Service
+
+    return Service(engine.settings, engine=engine)
 
 
 @pytest.fixture
@@ -319,21 +325,21 @@ def test_handler_maps_errors_in_one_place(fake_settings, tmp_path, monkeypatch):
     monkeypatch.setattr("tempfile.tempdir", None)
     job = {"id": "j1", "input": {"audio_base64": base64.b64encode(b"RIFF....WAVEfmt ").decode()}}
     broken = _FakeEngine(fake_settings, RuntimeError("tensor exploded\nsecond line"))
-    assert rp_handler.handle(job, broken, sink=lambda *_: None) == {
+    assert rp_handler.handle(job, _service(broken), sink=lambda *_: None) == {
         "error": "internal error: RuntimeError: tensor exploded"}
     refused = _FakeEngine(fake_settings, InvalidInput("language: nope", field="language"))
-    assert rp_handler.handle(job, refused, sink=lambda *_: None) == {"error": "language: nope"}
+    assert rp_handler.handle(job, _service(refused), sink=lambda *_: None) == {"error": "language: nope"}
     fine = _FakeEngine(fake_settings)
-    assert rp_handler.handle(job, fine, sink=lambda *_: None)["language"] == "en"
-    path, data, _, name = fine.seen[0]
-    assert data.startswith(b"RIFF") and path.suffix == ".wav" and name == "audio"
+    assert rp_handler.handle(job, _service(fine), sink=lambda *_: None)["language"] == "en"
+    path, data, _ = fine.seen[0]
+    assert data.startswith(b"RIFF") and path.suffix == ".wav"
     assert not path.exists() and not any(tmp_path.glob(f"{JOB_DIR_PREFIX}*"))
 
 
 def test_token_reaches_the_engine_only(fake_settings):
     engine = _FakeEngine(fake_settings)
     job = {"id": "j2", "input": {"audio_base64": "UklGRg==", "huggingface_access_token": SECRET_TOKEN}}
-    result = rp_handler.handle(job, engine, sink=lambda *_: None)
+    result = rp_handler.handle(job, _service(engine), sink=lambda *_: None)
     assert engine.seen[0][2].huggingface_access_token == SECRET_TOKEN
     assert SECRET_TOKEN not in json.dumps(result) and SECRET_TOKEN not in repr(engine.seen[0][2])
 

@@ -11,7 +11,7 @@ import gradio as gr
 import pytest
 
 from core import AudioDecodeError, InvalidInput, Result, TranscribeOptions
-from core.pipeline import with_outputs
+from core.formats import render
 from core.result import Segment, SpeakerTurn
 from ui import handlers
 
@@ -26,7 +26,6 @@ def _state(formats: tuple[str, ...] = ("srt", "vtt", "txt", "tsv", "rttm")) -> d
         duration=4.5,
     )
     options = TranscribeOptions(diarization=True, output_formats=("json", *formats))
-    result = with_outputs(result, options, uri="talk")
     return {"result": result.to_dict(), "options": options.to_mapping(), "names": {}, "stem": "talk",
             "audio_url": "gradio_api/file=/tmp/talk.wav"}
 
@@ -57,21 +56,22 @@ def test_renaming_reaches_every_download(tmp_path):
     assert state["names"] == {"SPEAKER_01": "Ada Lovelace"}
     result = handlers.renamed(state)
     files = {Path(p).name: Path(p).read_text(encoding="utf-8")
-             for p in handlers.write_downloads(result, "talk", tmp_path)}
+             for p in handlers.write_downloads(result, TranscribeOptions.from_mapping(state["options"]),
+                                                     "talk", tmp_path)}
     assert sorted(files) == ["talk.json", "talk.rttm", "talk.srt", "talk.tsv", "talk.txt", "talk.vtt"]
     assert "[Ada Lovelace]: Hi." in files["talk.srt"] and "[Ada Lovelace]: Hi." in files["talk.vtt"]
     assert "Ada Lovelace\tHi." in files["talk.tsv"] and " Ada_Lovelace " in files["talk.rttm"]
     assert "SPEAKER_01" not in "".join(files.values())
     data = json.loads(files["talk.json"])
     assert data["speakers"] == ["SPEAKER_00", "Ada Lovelace"] and data["segments"][1]["speaker"] == "Ada Lovelace"
-    assert data["outputs"]["srt"] == files["talk.srt"]
+    assert data == result.to_dict(), "the JSON download is the result's data; each format is its own file"
 
 
 def test_an_empty_name_restores_the_label_and_choices_keep_original_labels():
     state = handlers.set_speaker_name(_state(), "SPEAKER_00", "Alice")
     assert handlers.speaker_choices(state) == [("Alice", "SPEAKER_00"), ("SPEAKER_01", "SPEAKER_01")]
     restored = handlers.set_speaker_name(state, "SPEAKER_00", " ")
-    assert restored["names"] == {} and "[SPEAKER_00]" in handlers.renamed(restored).outputs["srt"]
+    assert restored["names"] == {} and "[SPEAKER_00]" in render(handlers.renamed(restored), "srt")
     with pytest.raises(InvalidInput, match="Choose a speaker"):
         handlers.set_speaker_name(state, "SPEAKER_09", "Bob")
 

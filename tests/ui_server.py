@@ -11,19 +11,16 @@ import dataclasses
 import os
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from bench.services import free_port, stop_process
+from tests.servers import free_port, stop_process, wait_until_answering
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 START_TIMEOUT_S = 240
 LAUNCH = (
-    "import logging; logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s');"
-    "from core import Settings; from ui.server import serve; serve(Settings.from_env())"
+    "from core.logs import configure_logging; configure_logging();"
+    "from core.service import shared; from ui.server import serve; serve(shared())"
 )
 
 
@@ -71,17 +68,9 @@ def start_server(models_dir: Path, **extra_env: str) -> UiServer:
 
 
 def _wait_ready(server: UiServer) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"the UI server exited with {server.process.returncode}:\n{server.log_tail()}")
-        try:
-            with urllib.request.urlopen(server.url + "config", timeout=5):
-                return
-        except urllib.error.HTTPError:
-            return  # answering, e.g. 401 behind UI_AUTH
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(1)
-    server.stop()
-    raise RuntimeError(f"the UI server did not answer within {START_TIMEOUT_S} s:\n{server.log_tail()}")
+    try:
+        wait_until_answering(server.url + "config", server.process, server.log_path, START_TIMEOUT_S,
+                             ready=lambda status: True)  # any answer, e.g. 401 behind UI_AUTH
+    except RuntimeError:
+        server.stop()
+        raise

@@ -10,7 +10,6 @@ import contextlib
 import contextvars
 import dataclasses
 import inspect
-import json
 import logging
 import shutil
 import threading
@@ -25,13 +24,12 @@ import gradio as gr
 
 from core import ProgressCallback, Result, TranscribeOptions, WorkerError
 from core.errors import InvalidInput
-from core.pipeline import Engine, with_outputs
+from core.formats import Layout, render, response
+from core.service import Service
 from ui.controls import ControlSpec, to_options
 from ui.render import render_view
 
 logger = logging.getLogger(__name__)
-
-EngineProvider = Callable[[], Engine]
 
 STAGE_LABELS = {
     "decode": "Decoding audio",
@@ -80,13 +78,20 @@ def pick_audio(upload: str | None, recording: str | None) -> str:
     return str(path)
 
 
-def run_job(engine: Engine, audio_path: str, values: Mapping[str, Any],
+def run_job(service: Service, audio_path: str, values: Mapping[str, Any],
             on_progress: ProgressCallback | None = None) -> tuple[Result, TranscribeOptions]:
     """The one transcription path of the UI and the API: widget values → options → engine."""
     options = to_options(values)
-    logger.info("job: %s %s", Path(audio_path).name, options.to_mapping())
-    result = engine.transcribe(audio_path, options, on_progress=on_progress, name=Path(audio_path).name)
+    logger.info("job: %s, options %s", _describe_file(audio_path), options.to_mapping())
+    result = service.engine.transcribe(audio_path, options, on_progress=on_progress)
     return result, options
+
+
+def _describe_file(path: str) -> str:
+    """Size and type, not the name: a file name is the user's content too."""
+    file = Path(path)
+    size = file.stat().st_size if file.is_file() else 0
+    return f"{file.suffix or 'no suffix'} file of {size} bytes"
 
 
 def file_url(path: str) -> str:
@@ -125,27 +130,22 @@ def _safe_name(name: str) -> str:
     return "".join(ch for ch in name if ch.isalnum() or ch in "-_")[:64] or "anonymous"
 
 
-def write_downloads(result: Result, stem: str, directory: Path) -> list[str]:
-    """`<stem>.json` (the result object) plus one file per rendered format."""
+def write_downloads(result: Result, options: TranscribeOptions, stem: str, directory: Path) -> list[str]:
+    """`<stem>.json` (the result object) plus one file per other chosen format."""
     directory.mkdir(parents=True, exist_ok=True)
-    json_path = directory / f"{stem}.json"
-    json_path.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
-    paths = [json_path]
-    for fmt, text in result.outputs.items():
+    layout = Layout.of(options, uri=stem)
+    formats = ["json", *(fmt for fmt in options.output_formats if fmt != "json")]
+    paths = []
+    for fmt in formats:
         path = directory / f"{stem}.{fmt}"
-        path.write_text(text, encoding="utf-8")
-        paths.append(path)
-    return [str(path) for path in paths]
+        path.write_text(render(result, fmt, layout), encoding="utf-8")
+        paths.append(str(path))
+    return paths
 
 
 def renamed(state: Mapping[str, Any]) -> Result:
-    """The session's result with its speaker names applied and every output re-rendered."""
-    original = Result.from_dict(state["result"])
-    result = original.with_speaker_names(state.get("names", {}))
-    if result is original:
-        return original
-    options = TranscribeOptions.from_mapping(state["options"])
-    return with_outputs(result, options, uri=state["stem"])
+    """The session's result with its speaker names applied (the data; every download is rendered from it)."""
+    return Result.from_dict(state["result"]).with_speaker_names(state.get("names", {}))
 
 
 def speaker_choices(state: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -171,8 +171,8 @@ def set_speaker_name(state: Mapping[str, Any], label: str | None, name: str | No
 class Handlers:
     """Event functions bound to the engine and the download folder; `ui.layout` wires them."""
 
-    def __init__(self, engine_provider: EngineProvider, downloads: DownloadStore) -> None:
-        self.engine_provider = engine_provider
+    def __init__(self, service: Service, downloads: DownloadStore) -> None:
+        self.service = service
         self.downloads = downloads
 
     # ---- Transcribe button -------------------------------------------------------------------
@@ -182,7 +182,7 @@ class Handlers:
         with user_errors():
             audio_path = pick_audio(upload, recording)
             progress(0.0, desc="Waiting for the model")
-            result, options = run_job(self.engine_provider(), audio_path, values, gradio_progress(progress))
+            result, options = run_job(self.service, audio_path, values, gradio_progress(progress))
             state = {"result": result.to_dict(), "options": options.to_mapping(), "names": {},
                      "stem": Path(audio_path).stem, "audio_url": file_url(audio_path)}
             for warning in result.warnings:
@@ -202,21 +202,23 @@ class Handlers:
                 selected: str | None = None) -> tuple[str, list[str], dict[str, Any], Any]:
         """(view HTML, download paths, result dict, rename dropdown update) for one state; the dropdown keeps
         the speaker just renamed selected, else the first one."""
-        files = write_downloads(result, state["stem"], self.downloads.job_dir(session))
+        options = TranscribeOptions.from_mapping(state["options"])
+        files = write_downloads(result, options, state["stem"], self.downloads.job_dir(session))
         choices = speaker_choices(state)
         labels = [label for _, label in choices]
         value = selected if selected in labels else (labels[0] if labels else None)
         dropdown = gr.update(choices=choices, value=value, interactive=bool(choices))
-        return render_view(result, state.get("audio_url")), files, result.to_dict(), dropdown
+        return (render_view(result, state.get("audio_url")), files, response(result, options, uri=state["stem"]),
+                dropdown)
 
     # ---- API ---------------------------------------------------------------------------------
     def transcribe_api(self, audio: str | None, values: Mapping[str, Any], progress: Any) -> dict[str, Any]:
-        """`/transcribe`: the result object of ARCHITECTURE.md section 4, nothing else."""
+        """`/transcribe`: the job's response object (README.md, "Result"), the same as the RunPod worker's output."""
         with user_errors():
             if not audio:
                 raise InvalidInput("audio: pass a file, e.g. handle_file('talk.wav')", field="audio")
-            result, _ = run_job(self.engine_provider(), str(audio), values, gradio_progress(progress))
-            return result.to_dict()
+            result, options = run_job(self.service, str(audio), values, gradio_progress(progress))
+            return response(result, options, uri=Path(str(audio)).stem)
 
     def api_function(self, specs: Sequence[ControlSpec]) -> Callable[..., dict[str, Any]]:
         """`transcribe_api` with a signature naming every option and its default, which Gradio turns into the

@@ -1,6 +1,6 @@
 """The page: components built from `ControlSpec`s, then events wired by keyword (no logic here).
 
-Building the page creates the engine's registry (to list installed models) but loads no model.
+Building the page asks the service which models are installed but loads no model.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import gradio as gr
 
 from core import Settings
 from core.languages import supported_languages
+from core.service import Service
 from ui.controls import ADVANCED_GROUPS, ControlSpec, control_specs
-from ui.handlers import SESSION_TTL_S, DownloadStore, EngineProvider, Handlers
+from ui.handlers import SESSION_TTL_S, DownloadStore, Handlers
 from ui.render import SEEK_JS, VIEW_CSS, render_view
 
 logger = logging.getLogger(__name__)
@@ -32,12 +33,12 @@ ADVANCED_OUTPUT_OPTIONS = frozenset({"max_line_width", "max_line_count", "highli
 MEDIA_FILE_TYPES = ["audio", "video", ".mka", ".caf", ".ts", ".mts"]
 
 
-def build_demo(engine_provider: EngineProvider, settings: Settings) -> gr.Blocks:
-    """The whole page; `engine_provider()` is called here only to list models (no model loads)."""
-    registry = engine_provider().registry
-    specs = control_specs(registry.available_asr_models(), registry.default_asr_name, supported_languages())
+def build_demo(service: Service) -> gr.Blocks:
+    """The whole page; the service is asked only which models are installed (no model loads)."""
+    settings = service.settings
+    specs = control_specs(service.models(), service.default_model, supported_languages())
     downloads = DownloadStore(Path(tempfile.gettempdir()) / "whisperx-ui-downloads")
-    handlers = Handlers(engine_provider, downloads)
+    handlers = Handlers(service, downloads)
     with gr.Blocks(title="WhisperX", delete_cache=(3600, SESSION_TTL_S)) as demo:
         gr.Markdown(f"## {TITLE}\n{INTRO}")
         with gr.Row(equal_height=False):

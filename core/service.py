@@ -1,0 +1,119 @@
+"""The one start-up every front end uses (web app, RunPod worker, CLI): settings read once, the default model
+checked, the models preloaded, one engine per process.
+
+Front ends ask the service what they need to show or validate (installed models, the default, the languages a
+model can do) and never reach into the model registry themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from core.config import Settings
+from core.errors import ModelUnavailable
+
+if TYPE_CHECKING:
+    from core.pipeline import Engine
+
+logger = logging.getLogger(__name__)
+
+
+class Service:
+    """Owns the process's engine. Creating it loads nothing; `start()` checks and preloads."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self._engine = engine
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine (its registry, not its models), created once, thread-safely."""
+        with self._lock:
+            if self._engine is None:
+                from core.pipeline import Engine
+
+                self._engine = Engine(self.settings)
+            return self._engine
+
+    def start(self, *, preload: bool | None = None) -> list[str]:
+        """Refuse to serve without the default ASR model, then load the defaults (when `PRELOAD=1`) so the first
+        job is warm. Returns what is ready, for the start-up log."""
+        self.check_default_model()
+        if not (self.settings.preload if preload is None else preload):
+            return []
+        ready = self.engine.registry.preload()
+        logger.info("preloaded: %s", ", ".join(ready))
+        return ready
+
+    def check_default_model(self) -> None:
+        """Fail at start-up, not at the first job, when the default ASR model is not installed and cannot be
+        fetched."""
+        name = self.default_model
+        installed = self.models()
+        if name in installed:
+            return
+        if not self.settings.hub_offline:
+            logger.warning("ASR model %s is not in MODELS_DIR=%s; it will be downloaded from the hub at start-up",
+                           name, self.settings.models_dir)
+            return
+        raise ModelUnavailable(
+            f"the default ASR model {name!r} is not installed in MODELS_DIR={self.settings.models_dir} "
+            f"(installed: {', '.join(installed) or 'none'}). Build it with "
+            f"`python -m builder --models-dir {self.settings.models_dir}`, or set WHISPER_MODEL to an installed "
+            "model.",
+            field="WHISPER_MODEL",
+        )
+
+    def log_startup(self) -> None:
+        """Mode, hardware and what MODELS_DIR holds, so a misbuilt image shows in the first lines of the log."""
+        from core.models_dir import MANIFEST_NAME
+
+        settings, registry = self.settings, self.engine.registry
+        logger.info("APP_MODE=%s device=%s compute_type=%s MODELS_DIR=%s", settings.app_mode, registry.device,
+                    registry.compute_type, settings.models_dir)
+        if not (settings.models_dir / MANIFEST_NAME).is_file():
+            logger.warning("no %s in MODELS_DIR=%s: build one with `python -m builder --models-dir %s`",
+                           MANIFEST_NAME, settings.models_dir, settings.models_dir)
+            return
+        manifest = registry.manifest
+        logger.info("models (profile %s): asr=%s alignment=%s diarization=%s defaults=%s", manifest.profile or "?",
+                    _names(manifest.asr), _names(manifest.alignment), _names(manifest.diarization),
+                    dict(manifest.defaults))
+
+    # ---- what front ends show and validate --------------------------------------------------------
+    @property
+    def default_model(self) -> str:
+        return self.engine.registry.default_asr_name
+
+    def models(self) -> list[str]:
+        """Installed ASR model names, default first."""
+        return self.engine.registry.available_asr_models()
+
+    def check_model(self, name: str | None) -> None:
+        """`ModelUnavailable` (naming the `model` field) unless `name` can run; loads it when it can, so a job
+        is refused before its audio is fetched."""
+        self.engine.registry.asr(name)
+
+    def alignment_languages(self) -> list[str]:
+        return self.engine.registry.alignment_languages()
+
+
+def _names(entries: Iterable[str]) -> str:
+    return ",".join(entries) or "none"
+
+
+_shared: Service | None = None
+_shared_lock = threading.Lock()
+
+
+def shared(settings: Settings | None = None) -> Service:
+    """The process-wide service (settings read from the environment once, unless given on first use)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Service(settings or Settings.from_env())
+        return _shared
