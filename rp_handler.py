@@ -61,15 +61,20 @@ def handle(job: Mapping[str, Any], service: Service | None = None, *,
     """The one place errors become `{"error": ...}`; the worker keeps serving after any job. Progress goes out
     in order and is closed before the result is returned, so no update arrives after it."""
     sender = OrderedSender(sink or _progress_sink)
+    started, outcome = time.perf_counter(), "failed"
     try:
-        return fit_result(run_job(job, service or get_service(), ProgressReporter(job, sender)))
+        output = fit_result(run_job(job, service or get_service(), ProgressReporter(job, sender)))
+        outcome = "done"
+        return output
     except WorkerError as error:
+        outcome = f"refused ({type(error).__name__}, field {error.field or '-'})"  # the message may quote input
         return {"error": error.message}
     except Exception as error:  # any other exception is a bug: report it short, log it in full
         logger.exception("job %s failed", _job_id(job))
         return {"error": f"internal error: {type(error).__name__}: {_short(error)}"}
     finally:
         sender.close()
+        logger.info("job %s %s in %.2fs", _job_id(job), outcome, time.perf_counter() - started)
 
 
 def run_job(job: Mapping[str, Any], service: Service, progress: ProgressReporter) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The RunPod response: our result (README "Result") plus every key the peers' documented clients read.
 
 - official faster-whisper worker: `transcription` (always; plain text unless `transcription` names a format),
-  `translation` (always; null unless `translate`), `word_timestamps` (a flat word list when words exist), and
+  `translation` (always; null unless `translate`), `word_timestamps` (a flat word list when `word_timestamps` /
+  `align_output` is on), and
   per segment `id`, `seek`, `tokens`, `temperature`, `avg_logprob`, `compression_ratio`, `no_speech_prob`;
 - WhisperX worker: `detected_language`, `language_probability`, segments with `words` and `speaker`, and
   `speakers` as `{label: {"name", "time"}}` (its README's shape; a list of labels breaks its clients, while
@@ -37,7 +38,7 @@ def runpod_output(result: Result, options: Any, *, uri: str | None = None,
     if result.translation is not None:
         translated = Result(segments=result.translation, language="en")
         data["translation"] = transcription_text(translated, options.translation, layout)
-    if any(segment.words for segment in result.segments):
+    if options.align_output:  # its `word_timestamps`; empty (with a warning) when no alignment model was there
         data["word_timestamps"] = [{"word": word.word, "start": word.start, "end": word.end}
                                    for segment in result.segments for word in segment.words]
     if table is not None:
