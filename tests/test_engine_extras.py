@@ -80,3 +80,23 @@ def test_advisories():
     assert option_warnings(TranscribeOptions(min_speakers=2, diarization=True)) == []
     assert "already the English translation" in option_warnings(TranscribeOptions(task="translate",
                                                                                  translate=True))[0]
+
+
+@pytest.fixture(scope="module")
+def multilingual(engine) -> str:
+    names = [name for name in engine.registry.available_asr_models() if not name.endswith(".en")]
+    if not names:
+        pytest.skip("no multilingual ASR model in the test models (the open profile ships tiny.en)")
+    return names[0]
+
+
+@pytest.mark.slow
+def test_translate_adds_a_second_pass_and_keeps_the_transcript(engine, monologue, multilingual):
+    """Forced to German, the transcript is German-ish; `translate` adds the English of the same audio."""
+    result = engine.transcribe(monologue.path, TranscribeOptions(model=multilingual, language="de", translate=True,
+                                                                 align_output=False))
+    assert result.language == "de" and "translate" in result.timings and result.translation
+    translated = " ".join(segment.text for segment in result.translation)
+    assert speech.word_error_rate(monologue.script, translated) < 0.3, translated
+    assert all(0 <= s.start <= s.end <= result.duration + 0.5 for s in result.translation)
+    assert result.to_dict()["translation_segments"][0]["text"] == result.translation[0].text
