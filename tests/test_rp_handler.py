@@ -222,7 +222,7 @@ def test_model_names_only_from_the_installed_list_and_loaded_once(strict, models
     audio = wav_b64(np.zeros(16_000, dtype=np.float32))
     for spelling in (name, name.upper(), f"  {name} ", f"Systran/faster-whisper-{name}", f"whisper-{name}"):
         assert strict.output({"audio_base64": audio, "model": spelling})["model"] == name
-    assert strict.logs().count("loaded ASR model") == 1, "one model, one loaded copy"
+    assert strict.logs().count(f"loaded ASR model {name} (") == 1, "one model, one loaded copy"
 
 
 @pytest.mark.slow
