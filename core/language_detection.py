@@ -37,18 +37,18 @@ def detect(pipeline: Any, audio: np.ndarray, *, min_probability: float = 0.0, ma
     """Detect on evenly spread 30 s windows until one reaches `min_probability` (at most `max_tries`)."""
     starts = window_starts(audio.shape[0], max_tries if min_probability > 0 else 1)
     best: Detection | None = None
+    tries = 0
     for tries, start in enumerate(starts, 1):
-        found = dataclasses.replace(detect_in_window(pipeline, audio, start), tries=tries)
+        found = detect_in_window(pipeline, audio, start)
         if best is None or found.probability > best.probability:
-            best = dataclasses.replace(found, tries=tries)
+            best = found
         if found.probability >= min_probability:
             break
     assert best is not None  # window_starts always gives at least one window
-    final = dataclasses.replace(best, tries=tries)
     if len(starts) > 1:
-        logger.info("language %s (p=%.2f) after %d of %d windows", final.language, final.probability, tries,
+        logger.info("language %s (p=%.2f) after %d of %d windows", best.language, best.probability, tries,
                     len(starts))
-    return final
+    return dataclasses.replace(best, tries=tries)
 
 
 def window_starts(num_samples: int, tries: int) -> list[int]:

@@ -19,7 +19,7 @@ from core.advisories import no_speech_warning, option_warnings
 from core.audio import SAMPLE_RATE, DecodedAudio, decode_audio
 from core.config import Settings
 from core.errors import InferenceError, InvalidInput
-from core.language_detection import detect, detect_language  # noqa: F401 - detect_language re-exported
+from core.language_detection import detect
 from core.languages import normalize_language
 from core.options import TranscribeOptions, token_ids
 from core.progress import STAGES, ProgressCallback, ProgressTracker
