@@ -38,7 +38,8 @@ def detect(pipeline: Any, audio: np.ndarray, *, min_probability: float = 0.0, ma
     starts = window_starts(audio.shape[0], max_tries if min_probability > 0 else 1)
     best: Detection | None = None
     tries = 0
-    for tries, start in enumerate(starts, 1):
+    for start in starts:
+        tries += 1
         found = detect_in_window(pipeline, audio, start)
         if best is None or found.probability > best.probability:
             best = found
