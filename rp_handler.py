@@ -85,18 +85,23 @@ def run_job(job: Mapping[str, Any], service: Service, progress: ProgressReporter
     settings = service.settings
     limits = Limits(max_bytes=settings.max_upload_bytes, allow_private=settings.allow_private_urls,
                     total_timeout_s=settings.download_timeout_s)
-    started = time.perf_counter()
+    timings: dict[str, float] = {}
     with job_directory() as directory:
         progress("fetch", 0.0)
+        began = time.perf_counter()
         media: MediaFile = fetch_source(request.field, request.source, directory, limits,
                                         accept=AUDIO_FIELDS[request.field], hint=AUDIO_HINTS.get(request.field, ""))
-        samples = fetch_samples(request, directory, limits)
-        fetched = time.perf_counter()
+        timings["fetch"], began = _since(began)
         audio = decode_audio(media.path, max_bytes=settings.max_upload_bytes, label=request.field)
-        decoded = time.perf_counter()
+        timings["decode"], began = _since(began)
+        samples = fetch_samples(request, directory, limits)  # fetched and decoded before the long part
+        if samples:
+            timings["speaker_samples"], _ = _since(began)
         result = service.engine.transcribe(audio, options, on_progress=progress)
-        names, speaker_warnings = name_speakers(service, request, result, audio, samples, settings.max_upload_bytes)
-    timings = {"fetch": round(fetched - started, 3), "decode": round(decoded - fetched, 3)}
+        began = time.perf_counter()
+        names, speaker_warnings = name_speakers(service, request, result, audio, samples)
+        if samples:
+            timings["speaker_verification"], _ = _since(began)
     result = dataclasses.replace(
         result, timings={**result.timings, **timings},
         warnings=(*result.warnings, *request_warnings(request), *speaker_warnings))
@@ -181,6 +186,12 @@ def _force_sdk_log_level(argv: list[str]) -> None:
             argv[index] = f"--rp_log_level={SDK_LOG_LEVEL}"
         elif not value and index + 1 < len(argv) and argv[index + 1].upper() not in _QUIET_ENOUGH:
             argv[index + 1] = SDK_LOG_LEVEL
+
+
+def _since(began: float) -> tuple[float, float]:
+    """(seconds since `began`, rounded; now): for stage timings measured one after another."""
+    now = time.perf_counter()
+    return round(now - began, 3), now
 
 
 def _job_id(job: Any) -> str:

@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from core import Result
 from core.audio import decode_audio
 from core.media_source import Limits, fetch_source
@@ -18,15 +20,18 @@ from rp_worker.inputs import Request
 logger = logging.getLogger(__name__)
 
 
-def fetch_samples(request: Request, directory: Path, limits: Limits) -> list[tuple[str, Path]]:
-    """Download/decode-to-file each sample (refusals name `speaker_samples[i]`); none unless verification is on."""
+def fetch_samples(request: Request, directory: Path, limits: Limits) -> dict[str, list[np.ndarray]]:
+    """Fetch and decode each sample before any transcription (refusals name `speaker_samples[i]`): name → clips.
+    None unless verification is on."""
     if not request.speaker_verification:
-        return []
-    fetched = []
+        return {}
+    clips: dict[str, list[np.ndarray]] = {}
     for index, sample in enumerate(request.speaker_samples):
         media = fetch_source(sample.field, sample.source, directory, limits, stem=f"speaker-sample-{index}")
-        fetched.append((sample.name, media.path))
-    return fetched
+        decoded = decode_audio(media.path, max_bytes=limits.max_bytes, label=sample.field)
+        media.path.unlink(missing_ok=True)
+        clips.setdefault(sample.name, []).append(decoded.samples)
+    return clips
 
 
 def request_warnings(request: Request) -> list[str]:
@@ -40,17 +45,14 @@ def request_warnings(request: Request) -> list[str]:
 
 
 def name_speakers(service: Any, request: Request, result: Result, audio: Any,
-                  samples: list[tuple[str, Path]], max_bytes: int) -> tuple[dict[str, str], list[str]]:
+                  clips: dict[str, list[np.ndarray]]) -> tuple[dict[str, str], list[str]]:
     """Diarization label → sample name for the speakers whose voice matches a sample; and warnings."""
-    if not samples or not result.diarized or not result.diarization:
+    if not clips or not result.diarized or not result.diarization:
         return {}, []
     try:
         model = service.speaker_embedding_model(request.options.huggingface_access_token)
     except FeatureUnavailable as unavailable:
         return {}, [f"speaker verification skipped: {unavailable.reason}"]
-    clips: dict[str, list[Any]] = {}
-    for (name, path), sample in zip(samples, request.speaker_samples, strict=True):
-        clips.setdefault(name, []).append(decode_audio(path, max_bytes=max_bytes, label=sample.field).samples)
     references, too_short = reference_voices(model, clips)
     warnings = [f"speaker sample {name!r} is too short to compare voices (give a few seconds of speech)"
                 for name in too_short]
