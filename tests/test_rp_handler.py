@@ -226,6 +226,18 @@ def test_model_names_only_from_the_installed_list_and_loaded_once(strict, models
 
 
 @pytest.mark.slow
+def test_a_bad_speaker_sample_refuses_the_job_naming_it(lenient, files):
+    job = {"audio_file": f"{files}/file/dialogue.wav", "diarization": True, "speaker_verification": True}
+    for url, needle in ((f"{files}/status/404", "speaker_samples[1]: download failed: HTTP 404"),
+                        (f"{files}/file/notes.txt", "speaker_samples[1]: it is a text file")):
+        samples = [{"name": "Ada", "url": f"{files}/file/dialogue.wav"}, {"name": "Bob", "url": url}]
+        reply = lenient.run({**job, "speaker_samples": samples})
+        assert reply["status"] == "FAILED" and reply["error"].startswith(needle), reply
+        logs = lenient.wait_for_log(f"job {reply['id']} refused")
+        assert "progress: transcribe" not in logs.split(f"job {reply['id']}", 1)[1], "refused before transcribing"
+
+
+@pytest.mark.slow
 def test_bad_media_errors_name_the_field(strict):
     text = base64.b64encode(b"plain text, no media here\n" * 40).decode()
     for field in ("audio_base64", "audio_file"):
