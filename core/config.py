@@ -34,7 +34,7 @@ class Settings:
     diarization_model: str | None = None
     hf_token: str | None = dataclasses.field(default=None, repr=False)
     preload: bool = True
-    hub_offline: bool = False
+    fetch_models: bool = False  # may start-up download missing default models from the hub (never a job)
     server_name: str = "0.0.0.0"
     server_port: int = 7860
     ui_auth: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
@@ -63,7 +63,7 @@ class Settings:
             "batch_size": ("BATCH_SIZE", _positive_int),
             "diarization_model": ("DIARIZATION_MODEL", _text),
             "preload": ("PRELOAD", _flag),
-            "hub_offline": ("HF_HUB_OFFLINE", _flag),
+            "fetch_models": ("FETCH_MODELS", _flag),
             "server_name": ("GRADIO_SERVER_NAME", _text),
             "server_port": ("GRADIO_SERVER_PORT", _positive_int),
             "ui_auth": ("UI_AUTH", _parse_auth),

@@ -31,7 +31,8 @@ class TranscribeOptions:
     language: str | None = _opt(None, "ISO language code; empty = detect", group="basic")
     task: str = _opt("transcribe", "transcribe, or translate to English", group="basic", choices=TASKS)
     align_output: bool = _opt(
-        True, "word timestamps via wav2vec2 alignment", group="basic", aliases=("word_timestamps",)
+        True, "word timestamps: wav2vec2 where installed for the language, else Whisper's own timing", group="basic",
+        aliases=("word_timestamps",)
     )
     diarization: bool = _opt(False, "label who spoke when", group="speakers", aliases=("diarize",))
     num_speakers: int | None = _opt(None, "exact number of speakers", group="speakers", minimum=1, maximum=64)

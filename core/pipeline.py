@@ -18,11 +18,12 @@ import numpy as np
 from core.audio import SAMPLE_RATE, DecodedAudio, decode_audio
 from core.config import Settings
 from core.errors import InferenceError, InvalidInput
-from core.languages import normalize_language
+from core.languages import language_name, normalize_language, word_joiner
 from core.options import TranscribeOptions
 from core.progress import STAGES, ProgressCallback, ProgressTracker
 from core.registry import AsrModel, FeatureUnavailable, ModelRegistry
 from core.result import Result, SpeakerTurn, segments_from_whisperx, turns_from_dataframe
+from core.speakers import split_at_speaker_changes
 from core.whisper_timestamps import split_timed_segments
 
 logger = logging.getLogger(__name__)
@@ -97,12 +98,15 @@ class Engine:
                     job.progress.update("transcribe", 0.0)
                     language, probability = detect_language(asr.pipeline, job.audio)
                 aligner = self._aligner(job, "en" if task == "translate" else language)
-                # Without word alignment, keep whisper's own timestamps: sentence-level segments, not 30 s chunks.
-                segments = self._transcribe(asr, job, language, task, timestamps=aligner is None)
+                # Without wav2vec2, keep whisper's own timing: sentence pieces from its timestamp tokens, and
+                # (when words are asked for) word timings from its cross-attention.
+                whisper_words = options.align_output and aligner is None
+                segments = self._transcribe(asr, job, language, task, timestamps=aligner is None,
+                                            words=whisper_words)
                 segments = self._align(job, segments, aligner)
                 turns = None
                 if diarization is not None:
-                    turns, segments = self._finish_diarization(job, diarization, segments)
+                    turns, segments = self._finish_diarization(job, diarization, segments, language)
             except BaseException:
                 if diarization is not None:  # the next job must not start beside a diarization still running
                     progress.stop()
@@ -115,12 +119,13 @@ class Engine:
             language_probability=probability,
             speakers=tuple(sorted({turn.speaker for turn in turns})) if turns is not None else None,
             diarization=turns,
+            word_timestamps=_word_method(options, aligner, segments),
             duration=round(decoded.duration_s, 3),
             model=asr.name,
             device=self.registry.device,
             compute_type=self.registry.compute_type,
             warnings=tuple(job.warnings),
-        )
+        ).with_speakers_in_order()
         timings["total"] = round(time.perf_counter() - started, 3)
         progress.update("write", 1.0)
         logger.info("job done: %.1fs audio in %.2fs (%s)", decoded.duration_s, timings["total"],
@@ -151,8 +156,10 @@ class Engine:
         return language, task
 
     # ---- ASR ---------------------------------------------------------------------------------
-    def _transcribe(self, asr: AsrModel, job: _Job, language: str, task: str, *, timestamps: bool) -> list[dict]:
-        """One batched whisperx pass; with `timestamps`, each VAD chunk splits at whisper's timestamps."""
+    def _transcribe(self, asr: AsrModel, job: _Job, language: str, task: str, *, timestamps: bool,
+                    words: bool) -> list[dict]:
+        """One batched whisperx pass; with `timestamps`, each VAD chunk splits at whisper's timestamps, with
+        `words` its words are timed by cross-attention."""
         started = time.perf_counter()
         job.progress.update("transcribe", 0.0)
         pipeline = asr.pipeline
@@ -161,7 +168,7 @@ class Engine:
             job.warnings.append("enable_vad=false ignored: WhisperX's batched pipeline always segments with VAD")
         saved = (pipeline.options, dict(pipeline._vad_params), pipeline.suppress_numerals)
         pipeline.options = dataclasses.replace(_asr_options(pipeline.options, options),
-                                               without_timestamps=not timestamps)
+                                               without_timestamps=not timestamps, word_timestamps=words)
         pipeline._vad_params = {**pipeline._vad_params, "vad_onset": options.vad_onset,
                                 "vad_offset": options.vad_offset}
         pipeline.suppress_numerals = options.suppress_numerals
@@ -172,7 +179,7 @@ class Engine:
             pipeline.options, pipeline._vad_params, pipeline.suppress_numerals = saved
         job.progress.update("transcribe", 1.0)
         job.timings["transcribe"] = round(time.perf_counter() - started, 3)
-        return split_timed_segments(segments) if timestamps else segments
+        return split_timed_segments(segments)
 
     def _run_asr(self, pipeline: Any, job: _Job, audio: np.ndarray, language: str, task: str,
                  on_progress: Callable[[float], None]) -> list[dict]:
@@ -193,18 +200,21 @@ class Engine:
 
     # ---- alignment ---------------------------------------------------------------------------
     def _aligner(self, job: _Job, language: str) -> tuple[Any, Any] | None:
-        """The alignment model for `language`, or None (with a warning) when word timestamps are off or missing."""
+        """The wav2vec2 model for `language`, or None when word timestamps are off or it is not installed (then
+        whisper times the words, and one plain note says so; the reason goes to the log)."""
         if not job.options.align_output:
             return None
         try:
             return self.registry.alignment(language)
         except FeatureUnavailable as unavailable:
-            job.warnings.append(unavailable.reason)
+            logger.info("no wav2vec2 alignment for %s: %s", language, unavailable.reason)
+            job.warnings.append(f"word timings come from Whisper; install the wav2vec2 model for "
+                                f"{language_name(language)} for tighter timing")
             return None
 
     def _align(self, job: _Job, segments: list[dict], aligner: tuple[Any, Any] | None) -> list[dict]:
         if aligner is None or not segments:
-            job.progress.update("align", 1.0)
+            job.progress.skip("align")
             return segments
         started = time.perf_counter()
         import whisperx
@@ -236,15 +246,18 @@ class Engine:
         executor.shutdown(wait=False)  # the worker thread ends with the task; nothing else is queued
         return future.result
 
-    def _finish_diarization(self, job: _Job, diarization: Callable[[], _Diarization],
-                            segments: list[dict]) -> tuple[tuple[SpeakerTurn, ...], list[dict]]:
+    def _finish_diarization(self, job: _Job, diarization: Callable[[], _Diarization], segments: list[dict],
+                            language: str) -> tuple[tuple[SpeakerTurn, ...], list[dict]]:
+        """Label every word with its speaker, then split segments where the speaker changes, so the transcript
+        keeps the turns diarization found (not one label per sentence)."""
         turns, exclusive = diarization()
         started = time.perf_counter()
         import whisperx
 
         assigned = whisperx.assign_word_speakers(exclusive, {"segments": segments})
+        segments = split_at_speaker_changes(list(assigned["segments"]), joiner=word_joiner(language))
         job.timings["assign"] = round(time.perf_counter() - started, 3)
-        return turns, list(assigned["segments"])
+        return turns, segments
 
     def _diarize(self, pipeline: Any, job: _Job) -> _Diarization:
         """pyannote's full output: overlapping turns for `diarization`/RTTM, exclusive turns to label words."""
@@ -274,6 +287,13 @@ class Engine:
         job.progress.update("diarize", 1.0)
         job.timings["diarize"] = round(time.perf_counter() - started, 3)
         return turns_from_dataframe(overlapping), exclusive
+
+
+def _word_method(options: TranscribeOptions, aligner: Any, segments: list[dict]) -> str | None:
+    """Which method timed the words: "wav2vec2", "whisper", or None (not asked for, or nothing was said)."""
+    if not options.align_output or not any(segment.get("words") for segment in segments):
+        return None
+    return "wav2vec2" if aligner is not None else "whisper"
 
 
 def _annotation_frame(pd: Any, annotation: Any) -> Any:

@@ -43,9 +43,10 @@ class Service:
         """Refuse to serve without the default ASR model, then load the defaults (when `PRELOAD=1`) so the first
         job is warm. Returns what is ready, for the start-up log."""
         self.check_default_model()
-        if not (self.settings.preload if preload is None else preload):
+        wanted = self.settings.preload if preload is None else preload
+        if not (wanted or self.settings.fetch_models):  # fetching happens only here, so it implies a preload
             return []
-        ready = self.engine.registry.preload()
+        ready = self.engine.registry.preload(fetch=self.settings.fetch_models)
         logger.info("preloaded: %s", ", ".join(ready))
         return ready
 
@@ -56,9 +57,9 @@ class Service:
         installed = self.models()
         if name in installed:
             return
-        if not self.settings.hub_offline:
-            logger.warning("ASR model %s is not in MODELS_DIR=%s; it will be downloaded from the hub at start-up",
-                           name, self.settings.models_dir)
+        if self.settings.fetch_models:
+            logger.warning("ASR model %s is not in MODELS_DIR=%s; FETCH_MODELS=1: downloading it from the hub "
+                           "at start-up", name, self.settings.models_dir)
             return
         raise ModelUnavailable(
             f"the default ASR model {name!r} is not installed in MODELS_DIR={self.settings.models_dir} "

@@ -168,7 +168,7 @@ def test_an_incomplete_model_is_fetched_again(tmp_path, fake_hub):
 
 def test_registry_resolves_what_was_built(built):
     root, _, _ = built
-    registry = ModelRegistry(Settings(models_dir=root, hub_offline=True, device="cpu"))
+    registry = ModelRegistry(Settings(models_dir=root, device="cpu"))
     assert registry.default_asr_name == "large-v3-turbo"
     assert registry._asr_source("large-v3-turbo") == str(root / "asr" / "large-v3-turbo")
     assert registry.available_asr_models() == ["large-v3-turbo"]
@@ -183,7 +183,7 @@ def test_registry_resolves_what_was_built(built):
 def test_engine_loads_the_hub_shaped_models_offline(built):
     """The relocated pipeline's `$model/...` references and the save_pretrained alignment dir load offline."""
     root, _, _ = built
-    registry = ModelRegistry(Settings(models_dir=root, hub_offline=True, device="cpu"))
+    registry = ModelRegistry(Settings(models_dir=root, device="cpu"))
     _, metadata = registry.alignment("nl")
     assert metadata["type"] == "huggingface"
     assert registry.diarization() is not None
@@ -204,7 +204,7 @@ def test_torchaudio_checkpoint_loads_from_the_models_dir_offline(tmp_path):
     torch.save(model.state_dict(), fake / "torchaudio" / dp.torchaudio_checkpoint_name(EN_BUNDLE))
     root = tmp_path / "models"
     dp.build_default_profile(root, fetcher=LocalHub(fake), token="", asr_models=(), align_languages=("en",))
-    registry = ModelRegistry(Settings(models_dir=root, hub_offline=True, device="cpu"))
+    registry = ModelRegistry(Settings(models_dir=root, device="cpu"))
     _, metadata = registry.alignment("en")
     assert metadata["type"] == "torchaudio"
 
@@ -217,7 +217,7 @@ def test_without_a_token_diarization_is_skipped_with_a_warning(tmp_path, fake_hu
     assert "diarization" not in manifest["defaults"]
     assert f"snapshot:{PIPELINE}" not in hub.calls
     assert any("skipping the gated diarization pipeline" in r.getMessage() for r in caplog.records)
-    registry = ModelRegistry(Settings(models_dir=tmp_path, hub_offline=True, device="cpu"))
+    registry = ModelRegistry(Settings(models_dir=tmp_path, device="cpu"))
     assert registry.alignment_languages() == ["en", "nl"]
 
 

@@ -23,14 +23,14 @@ def test_manifest_names_what_was_installed(models_dir):
 
 
 def test_models_dir_alone_configures_the_registry(models_dir):
-    registry = ModelRegistry(Settings(models_dir=models_dir, hub_offline=True, device="cpu"))
+    registry = ModelRegistry(Settings(models_dir=models_dir, device="cpu"))
     assert registry.default_asr_name == "tiny.en"
     assert registry.available_asr_models() == ["tiny.en"]
     assert registry.default_diarization_name == "open-ge2e"
 
 
 def test_env_overrides_the_manifest(models_dir):
-    registry = ModelRegistry(Settings(models_dir=models_dir, hub_offline=True, whisper_model="other"))
+    registry = ModelRegistry(Settings(models_dir=models_dir, whisper_model="other"))
     assert registry.default_asr_name == "other"
 
 

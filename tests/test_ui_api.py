@@ -72,7 +72,7 @@ def test_accuracy_bounds_hold_through_the_api(diarized, dialogue):
 
 
 def test_result_warnings_are_returned(diarized):
-    assert any("alignment" in warning for warning in diarized["warnings"]), "the open profile has no aligner"
+    assert any("Whisper" in warning for warning in diarized["warnings"]), "the open profile has no wav2vec2"
 
 
 @pytest.mark.parametrize("name", ["notes.txt", "notes.wav"])
@@ -128,7 +128,7 @@ def test_queue_runs_one_job_at_a_time_and_is_bounded(models_dir):
     from core import Settings
     from ui.server import DEFAULT_CONCURRENCY, QUEUE_MAX_SIZE, create_demo
 
-    demo = create_demo(Settings(models_dir=models_dir, device="cpu", hub_offline=True))
+    demo = create_demo(Settings(models_dir=models_dir, device="cpu"))
     jobs = [fn for fn in demo.fns.values() if fn.api_name in ("transcribe", "on_transcribe")]
     assert len(jobs) == 2 and len({fn.concurrency_id for fn in jobs}) == 1
     assert all(fn.concurrency_limit == "default" for fn in jobs)

@@ -86,7 +86,7 @@ def test_transcribe_rename_and_download(page, dialogue):
     assert re.fullmatch(r"0:00\.\d – 0:0\d\.\d", turns.first.locator(".wx-time").inner_text())
     assert "table for two people" in turns.first.inner_text()
     assert view.locator(".wx-lane-name").all_inner_texts() == ["SPEAKER_00", "SPEAKER_01"]
-    assert "alignment" in view.locator(".wx-warnings").inner_text(), "result warnings are shown"
+    assert "Whisper" in view.locator(".wx-warnings").inner_text(), "result warnings are shown"
     seen = " ".join(page.evaluate("window.wxSeen"))
     assert any(label in seen for label in STAGE_LABELS.values()), "the progress bar names the stage"
 
