@@ -10,6 +10,7 @@ and the engine's registry resolving the result — is the production code.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import logging
 import shutil
@@ -123,7 +124,11 @@ def built(tmp_path_factory, fake_hub) -> tuple[Path, LocalHub, dict]:
 def test_manifest_names_everything_installed(built):
     _, _, manifest = built
     assert manifest["profile"] == "default"
-    assert manifest["asr"] == {"large-v3-turbo": {"path": "asr/large-v3-turbo", "source": ASR_REPO}}
+    root, _, _ = built
+    model_bin = (root / "asr" / "large-v3-turbo" / "model.bin").read_bytes()
+    assert manifest["asr"] == {"large-v3-turbo": {
+        "path": "asr/large-v3-turbo", "source": ASR_REPO, "sha256": hashlib.sha256(model_bin).hexdigest(),
+        "bytes": sum(p.stat().st_size for p in (root / "asr" / "large-v3-turbo").rglob("*") if p.is_file())}}
     assert manifest["alignment"]["en"] == {"path": "align/torchaudio", "torchaudio": EN_BUNDLE,
                                            "source": dp.TORCHAUDIO_URL.format(dp.torchaudio_checkpoint_name(EN_BUNDLE))}
     assert manifest["alignment"]["nl"] == {"path": "align/nl", "source": DUTCH_REPO}
@@ -251,16 +256,27 @@ def test_names_go_through_the_engines_tables():
         dp.alignment_source("xx")
 
 
-def test_cli_lists_come_from_flags_or_the_environment(monkeypatch):
+def test_cli_lists_come_from_flags_not_the_environment(monkeypatch):
+    """The Dockerfile passes its build arguments as flags; an empty flag (an unset build argument) means the
+    defaults, which are written once (core/config.py)."""
     from builder.__main__ import parse_args
+    from core.config import FALLBACK_WHISPER_MODEL
 
-    monkeypatch.setenv("WHISPER_MODELS", "large-v3-turbo, small")
-    monkeypatch.setenv("ALIGN_LANGUAGES", "en,ru")
-    args = parse_args(["--profile", "default"])
+    monkeypatch.setenv("WHISPER_MODELS", "small")  # ignored: the builder reads no model list from the environment
+    args = parse_args(["--profile", "default", "--asr-models", "large-v3-turbo, small", "--align-languages", "en,ru"])
     assert args.asr_models == ["large-v3-turbo", "small"]
     assert args.align_languages == ["en", "ru"]
     assert args.diarization_model == PIPELINE
-    assert parse_args(["--asr-models", "tiny", "--align-languages", ""]).align_languages == []
+    defaults = parse_args(["--asr-models", "", "--align-languages", ""])
+    assert defaults.asr_models == [FALLBACK_WHISPER_MODEL] and defaults.align_languages == ["en"]
+    assert parse_args([], env={"MODELS_DIR": "/somewhere"}).models_dir == Path("/somewhere")
+
+
+def test_the_library_never_reads_the_token_from_the_environment(tmp_path, fake_hub, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    hub = LocalHub(fake_hub)
+    manifest = build(tmp_path, hub, token=None)
+    assert manifest["diarization"] == {} and SECRET not in hub.tokens
 
 
 def test_offline_default_build_fails_clearly(tmp_path):
