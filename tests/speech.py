@@ -156,15 +156,19 @@ def normalize(text: str) -> list[str]:
     return re.sub(r"[^a-z0-9' ]+", " ", text).split()
 
 
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """Levenshtein distance over words / reference length."""
-    ref, hyp = normalize(reference), normalize(hypothesis)
+def levenshtein(ref: list[str], hyp: list[str]) -> int:
     row = list(range(len(hyp) + 1))
     for i, ref_word in enumerate(ref, start=1):
         previous, row[0] = row[0], i
         for j, hyp_word in enumerate(hyp, start=1):
             previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ref_word != hyp_word))
-    return row[-1] / max(len(ref), 1)
+    return row[-1]
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """Levenshtein distance over words / reference length."""
+    ref = normalize(reference)
+    return levenshtein(ref, normalize(hypothesis)) / max(len(ref), 1)
 
 
 def diarization_error_rate(reference_turns, hypothesis_turns, collar: float = 0.0) -> float:
