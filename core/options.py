@@ -35,6 +35,9 @@ class TranscribeOptions:
         aliases=("word_timestamps",)
     )
     diarization: bool = _opt(False, "label who spoke when", group="speakers", aliases=("diarize",))
+    diarization_model: str | None = _opt(
+        None, "diarization pipeline, by installed name; default: the one the image was built with", group="speakers"
+    )
     num_speakers: int | None = _opt(None, "exact number of speakers", group="speakers", minimum=1, maximum=64)
     min_speakers: int | None = _opt(None, "at least this many speakers", group="speakers", minimum=1, maximum=64)
     max_speakers: int | None = _opt(None, "at most this many speakers", group="speakers", minimum=1, maximum=64)

@@ -15,20 +15,19 @@ from typing import Any
 
 import numpy as np
 
-from core.audio import SAMPLE_RATE, DecodedAudio, decode_audio
+from core.audio import DecodedAudio, decode_audio
 from core.config import Settings
+from core.diarization import Diarization, assign_word_speakers, diarize
 from core.errors import InferenceError, InvalidInput
 from core.languages import language_name, normalize_language, word_joiner
 from core.options import TranscribeOptions
 from core.progress import STAGES, ProgressCallback, ProgressTracker
 from core.registry import AsrModel, FeatureUnavailable, ModelRegistry
-from core.result import Result, SpeakerTurn, segments_from_whisperx, turns_from_dataframe
+from core.result import Result, SpeakerTurn, segments_from_whisperx
 from core.speakers import split_at_speaker_changes
 from core.whisper_timestamps import split_timed_segments
 
 logger = logging.getLogger(__name__)
-
-_Diarization = tuple[tuple[SpeakerTurn, ...], Any]  # (overlapping turns, exclusive DataFrame)
 
 _ASR_OPTION_NAMES = {  # our option → faster-whisper TranscriptionOptions field
     "beam_size": "beam_size",
@@ -229,12 +228,18 @@ class Engine:
         return list(aligned["segments"])
 
     # ---- diarization -------------------------------------------------------------------------
-    def _start_diarization(self, job: _Job) -> Callable[[], _Diarization] | None:
+    def _start_diarization(self, job: _Job) -> Callable[[], Diarization] | None:
         """Diarization only needs the audio, so it may run beside ASR + alignment; returns how to get it."""
         if not job.options.diarization:
             return None
+        chosen = job.options.diarization_model
+        if chosen is not None and chosen not in self.registry.available_diarization_models():
+            installed = ", ".join(self.registry.available_diarization_models()) or "none"
+            raise InvalidInput(f"diarization_model={chosen!r} is not installed; installed: {installed}",
+                               field="diarization_model")
         try:
-            pipeline = self.registry.diarization(token=job.options.huggingface_access_token)
+            pipeline = self.registry.diarization(job.options.diarization_model,
+                                                 token=job.options.huggingface_access_token)
         except FeatureUnavailable as unavailable:
             job.warnings.append(unavailable.reason)
             job.progress.update("diarize", 1.0)
@@ -246,47 +251,30 @@ class Engine:
         executor.shutdown(wait=False)  # the worker thread ends with the task; nothing else is queued
         return future.result
 
-    def _finish_diarization(self, job: _Job, diarization: Callable[[], _Diarization], segments: list[dict],
+    def _finish_diarization(self, job: _Job, diarization: Callable[[], Diarization], segments: list[dict],
                             language: str) -> tuple[tuple[SpeakerTurn, ...], list[dict]]:
         """Label every word with its speaker, then split segments where the speaker changes, so the transcript
         keeps the turns diarization found (not one label per sentence)."""
-        turns, exclusive = diarization()
+        found = diarization()
         started = time.perf_counter()
-        import whisperx
-
-        assigned = whisperx.assign_word_speakers(exclusive, {"segments": segments})
-        segments = split_at_speaker_changes(list(assigned["segments"]), joiner=word_joiner(language))
+        segments = split_at_speaker_changes(assign_word_speakers(segments, found.exclusive),
+                                            joiner=word_joiner(language))
         job.timings["assign"] = round(time.perf_counter() - started, 3)
-        return turns, segments
+        return found.turns, segments
 
-    def _diarize(self, pipeline: Any, job: _Job) -> _Diarization:
-        """pyannote's full output: overlapping turns for `diarization`/RTTM, exclusive turns to label words."""
-        import pandas as pd
-        import torch
-
+    def _diarize(self, pipeline: Any, job: _Job) -> Diarization:
         started = time.perf_counter()
         job.progress.update("diarize", 0.0)
         options = job.options
-        steps = {"segmentation": (0.0, 0.5), "embeddings": (0.5, 1.0)}
-
-        def hook(step_name: str, step_artifact: Any, file: Any = None, total: int | None = None,
-                 completed: int | None = None) -> None:
-            if total and completed is not None:
-                low, high = steps.get(step_name, (0.0, 1.0))
-                job.progress.update("diarize", low + (high - low) * min(completed / total, 1.0))
-
-        waveform = {"waveform": torch.from_numpy(job.audio[None, :]), "sample_rate": SAMPLE_RATE}
         try:
-            output = pipeline.model(waveform, num_speakers=options.num_speakers,
-                                    min_speakers=options.min_speakers, max_speakers=options.max_speakers, hook=hook)
+            found = diarize(pipeline, job.audio, num_speakers=options.num_speakers, min_speakers=options.min_speakers,
+                            max_speakers=options.max_speakers,
+                            on_progress=lambda fraction: job.progress.update("diarize", fraction))
         except RuntimeError as error:
             raise InferenceError(f"diarization failed: {_short(error)}") from error
-        overlapping = _annotation_frame(pd, output.speaker_diarization)
-        exclusive = _annotation_frame(pd, getattr(output, "exclusive_speaker_diarization", None)
-                                      or output.speaker_diarization)
         job.progress.update("diarize", 1.0)
         job.timings["diarize"] = round(time.perf_counter() - started, 3)
-        return turns_from_dataframe(overlapping), exclusive
+        return found
 
 
 def _word_method(options: TranscribeOptions, aligner: Any, segments: list[dict]) -> str | None:
@@ -294,11 +282,6 @@ def _word_method(options: TranscribeOptions, aligner: Any, segments: list[dict])
     if not options.align_output or not any(segment.get("words") for segment in segments):
         return None
     return "wav2vec2" if aligner is not None else "whisper"
-
-
-def _annotation_frame(pd: Any, annotation: Any) -> Any:
-    rows = [(turn.start, turn.end, str(speaker)) for turn, _, speaker in annotation.itertracks(yield_label=True)]
-    return pd.DataFrame(rows, columns=["start", "end", "speaker"])
 
 
 def detect_language(pipeline: Any, audio: np.ndarray) -> tuple[str, float]:

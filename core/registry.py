@@ -234,19 +234,29 @@ class ModelRegistry:
                 f"word alignment skipped: the alignment model for {language!r} could not be loaded ({error})"
             ) from error
 
+    def available_diarization_models(self) -> list[str]:
+        """Installed diarization pipelines (manifest entries and layout directories), default first."""
+        names = [name for name in self.manifest.diarization if self.manifest.resolve(self.manifest.diarization[name])]
+        folder = self.root / "diarization"
+        if folder.is_dir():
+            names += sorted(p.name for p in folder.iterdir() if layout.is_pipeline_dir(p))
+        default = self.default_diarization_name
+        if default in names:
+            names.insert(0, default)
+        return list(dict.fromkeys(names))
+
     def diarization(self, name: str | None = None, token: str | None = None) -> Any:
-        """A loaded pyannote pipeline (through whisperx's wrapper); `FeatureUnavailable` says why not."""
+        """A loaded pyannote pipeline (`core.diarization`); `FeatureUnavailable` says why not."""
         name = name or self.default_diarization_name
         with self._lock:
             if name in self._diarization:
                 return self._diarization[name]
             source = self._diarization_source(name)
             started = time.perf_counter()
-            from whisperx.diarize import DiarizationPipeline
+            from core.diarization import load_pipeline
 
             try:
-                pipeline = DiarizationPipeline(model_name=source, token=token or self.settings.hf_token,
-                                               device=self.device)
+                pipeline = load_pipeline(source, token=token or self.settings.hf_token, device=self.device)
             except Exception as error:
                 raise FeatureUnavailable(
                     f"diarization skipped: the pipeline {name!r} could not be loaded "

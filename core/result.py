@@ -221,12 +221,3 @@ def segments_from_whisperx(segments: Iterable[Mapping[str, Any]]) -> tuple[Segme
             )
         )
     return tuple(converted)
-
-
-def turns_from_dataframe(frame: Any) -> tuple[SpeakerTurn, ...]:
-    """whisperx's diarization DataFrame (start, end, speaker) → sorted `SpeakerTurn`s."""
-    turns = [
-        SpeakerTurn(start=_num(row.start) or 0.0, end=_num(row.end) or 0.0, speaker=str(row.speaker))
-        for row in frame.itertuples(index=False)
-    ]
-    return tuple(sorted(turns, key=lambda turn: (turn.start, turn.end)))

@@ -203,3 +203,11 @@ def test_timestamped_segments_do_not_depend_on_batch_size(engine, dialogue):
     batched = engine.transcribe(dialogue.path, TranscribeOptions(batch_size=4, align_output=False))
     assert len(single.segments) >= len(dialogue.turns)
     assert [(s.start, s.end, s.text) for s in single.segments] == [(s.start, s.end, s.text) for s in batched.segments]
+
+
+def test_diarization_model_is_chosen_per_job_among_installed_ones(engine, monologue):
+    with pytest.raises(InvalidInput, match=r"diarization_model='/etc'.*installed: open-ge2e") as refused:
+        engine.transcribe(monologue.path, TranscribeOptions(diarization=True, diarization_model="/etc"))
+    assert refused.value.field == "diarization_model"
+    result = engine.transcribe(monologue.path, TranscribeOptions(diarization=True, diarization_model="open-ge2e"))
+    assert result.diarized and result.speakers
