@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None = None, env: dict[str, str] | None = None)
                              f"{','.join(DEFAULT_ASR_MODELS)}")
     parser.add_argument("--align-languages", type=_comma_list, default=[],
                         help="(default) languages to install whisperx's wav2vec2 alignment model for, "
-                             f"comma-separated; empty: {','.join(DEFAULT_ALIGN_LANGUAGES)}")
+                             f"comma-separated, or `all`; empty: {','.join(DEFAULT_ALIGN_LANGUAGES)}")
     parser.add_argument("--diarization-model", default=DEFAULT_DIARIZATION_MODEL,
                         help="(default) gated pyannote pipeline on the hub; needs HF_TOKEN or the BuildKit "
                              "secret hf_token (/run/secrets/hf_token), else it is skipped with a warning")

@@ -31,7 +31,9 @@ logger = logging.getLogger(__name__)
 
 PROFILE = "default"
 DEFAULT_ASR_MODELS = (FALLBACK_WHISPER_MODEL,)  # the model names are written once, in core/config.py
-DEFAULT_ALIGN_LANGUAGES = ("en",)
+# The most-used languages; `--align-languages all` takes every language whisperx has a default model for.
+DEFAULT_ALIGN_LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl", "ru", "ja", "zh")
+ALL_LANGUAGES = "all"
 DEFAULT_DIARIZATION_MODEL = FALLBACK_DIARIZATION_MODEL
 TOKEN_FILE = Path("/run/secrets/hf_token")  # where `RUN --mount=type=secret,id=hf_token` puts the secret
 TORCHAUDIO_URL = "https://download.pytorch.org/torchaudio/models/{}"
@@ -142,7 +144,7 @@ def build_default_profile(
     """
     root.mkdir(parents=True, exist_ok=True)
     asr_repos = {name: asr_repo(name) for name in asr_models}
-    align_sources = {language: alignment_source(language) for language in align_languages}
+    align_sources = {language: alignment_source(language) for language in expand_align_languages(align_languages)}
     build = _Build(root=root, fetcher=fetcher or HubFetcher(), force=force, token=token or None)
     asr = {name: _install_asr(build, name, repo) for name, repo in asr_repos.items()}
     alignment = {language: _install_alignment(build, language, source)
@@ -176,6 +178,15 @@ def asr_repo(name: str) -> str:
 class AlignmentSource:
     kind: str  # torchaudio | huggingface
     name: str  # torchaudio bundle name or hub repo id
+
+
+def expand_align_languages(languages: Sequence[str]) -> list[str]:
+    """`all` → every language whisperx has a default alignment model for (torchaudio bundles first)."""
+    if ALL_LANGUAGES not in languages:
+        return list(dict.fromkeys(languages))
+    from whisperx.alignment import DEFAULT_ALIGN_MODELS_HF, DEFAULT_ALIGN_MODELS_TORCH
+
+    return list(dict.fromkeys([*DEFAULT_ALIGN_MODELS_TORCH, *DEFAULT_ALIGN_MODELS_HF]))
 
 
 def alignment_source(language: str) -> AlignmentSource:

@@ -256,6 +256,15 @@ def test_names_go_through_the_engines_tables():
         dp.alignment_source("xx")
 
 
+def test_all_alignment_languages_means_every_default_model_whisperx_has():
+    from whisperx.alignment import DEFAULT_ALIGN_MODELS_HF, DEFAULT_ALIGN_MODELS_TORCH
+
+    everything = dp.expand_align_languages(["all"])
+    assert set(everything) == {*DEFAULT_ALIGN_MODELS_TORCH, *DEFAULT_ALIGN_MODELS_HF} and len(everything) >= 40
+    assert all(dp.alignment_source(language) for language in everything)
+    assert dp.expand_align_languages(["en", "de", "en"]) == ["en", "de"]
+
+
 def test_cli_lists_come_from_flags_not_the_environment(monkeypatch):
     """The Dockerfile passes its build arguments as flags; an empty flag (an unset build argument) means the
     defaults, which are written once (core/config.py)."""
@@ -268,7 +277,8 @@ def test_cli_lists_come_from_flags_not_the_environment(monkeypatch):
     assert args.align_languages == ["en", "ru"]
     assert args.diarization_model == PIPELINE
     defaults = parse_args(["--asr-models", "", "--align-languages", ""])
-    assert defaults.asr_models == [FALLBACK_WHISPER_MODEL] and defaults.align_languages == ["en"]
+    assert defaults.asr_models == [FALLBACK_WHISPER_MODEL]
+    assert {"en", "fr", "de", "es", "it", "pt", "nl", "ru", "ja", "zh"} <= set(defaults.align_languages)
     assert parse_args([], env={"MODELS_DIR": "/somewhere"}).models_dir == Path("/somewhere")
 
 
