@@ -102,6 +102,16 @@ class Service:
     def alignment_languages(self) -> list[str]:
         return self.engine.registry.alignment_languages()
 
+    def languages(self, model: str | None = None) -> dict[str, str]:
+        """Languages `model` (default: the default model) can transcribe, code → name: an English-only model
+        offers English alone. Loads the model to ask it (models load once anyway)."""
+        from core.languages import supported_languages
+
+        languages = supported_languages()
+        if self.engine.registry.asr(model).english_only:
+            return {"en": languages["en"]}
+        return languages
+
 
 def _names(entries: Iterable[str]) -> str:
     return ",".join(entries) or "none"

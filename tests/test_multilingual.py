@@ -71,3 +71,12 @@ def test_an_english_only_model_refuses_other_languages(engine, recordings):
 
     with pytest.raises(InvalidInput, match="English-only"):
         engine.transcribe(recordings["de"], TranscribeOptions(model="tiny.en", language="de"))
+
+
+def test_each_model_offers_only_the_languages_it_can_do(settings, engine):
+    from core.service import Service
+
+    service = Service(settings, engine=engine)
+    assert service.languages("tiny.en") == {"en": "english"}
+    multilingual = service.languages("base")
+    assert {"de", "es", "ja", "ru"} <= set(multilingual) and len(multilingual) >= 99
