@@ -11,6 +11,7 @@ FROM ${BASE_IMAGE}
 WORKDIR /app
 COPY core/ ./core/
 COPY ui/ ./ui/
+COPY rp_worker/ ./rp_worker/
 COPY rp_handler.py app.py ./
 
 ENV APP_MODE=ui

@@ -1,8 +1,9 @@
 """RunPod Serverless worker on the shared engine, drop-in for both common workers' clients.
 
-`handler(job)`: validate the whole input → fetch the audio into a per-job directory → `core` → `Result.to_dict()`,
-with errors mapped to `{"error": ...}` in one place (`handle`). Models load in `start()`, before the worker takes
-jobs, so the first job is warm; importing this module loads nothing.
+`handler(job)`: validate the whole input (`rp_worker.inputs`) → fetch the audio (and any speaker samples) into a
+per-job directory → decode → `core` → the response both peers' clients read (`rp_worker.outputs`), with errors
+mapped to `{"error": ...}` in one place (`handle`). Models load in `start()`, before the worker takes jobs, so
+the first job is warm; importing this module loads nothing.
 
     python rp_handler.py                                   # on RunPod
     python rp_handler.py --rp_serve_api --rp_api_port 8000 # local test server (POST /runsync)
@@ -11,31 +12,36 @@ jobs, so the first job is warm; importing this module loads nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from core import InvalidInput, TranscribeOptions, WorkerError
-from core.formats import response
+from core import WorkerError
+from core.audio import decode_audio
 from core.logs import configure_logging
-from core.media_source import AUDIO_FIELDS, Limits, MediaFile, fetch_source, job_directory
-from core.options import accepted_keys
+from core.media_source import Limits, MediaFile, fetch_source, job_directory
 from core.service import Service, shared
+from rp_worker.inputs import AUDIO_FIELDS, AUDIO_HINTS, parse_input
+from rp_worker.outputs import runpod_output
+from rp_worker.progress import OrderedSender, ProgressReporter, ProgressSink, log_progress, runpod_progress
+from rp_worker.speakers import fetch_samples, name_speakers, request_warnings
 
 logger = logging.getLogger(__name__)
 
 MAX_RESULT_BYTES = 15 * 1024 * 1024  # RunPod refuses results over ~20 MB; stay clear of it
-PROGRESS_INTERVAL_S = 0.5
-TOKEN_FIELD = "huggingface_access_token"
 LOCAL_FLAGS = ("--rp_serve_api", "--test_input")  # runpod's own CLI flags for running without RunPod
-
-ProgressSink = Callable[[Mapping[str, Any], str], None]
+# The SDK logs every handler output (transcripts) at DEBUG, its default level: never below INFO here.
+SDK_LOG_LEVEL = "INFO"
+_QUIET_ENOUGH = ("INFO", "WARN", "ERROR")
 
 _service: Service | None = None
+_progress_sink: ProgressSink = log_progress
 
 
 # ---- start-up -------------------------------------------------------------------------------------
@@ -52,52 +58,54 @@ def handler(job: Mapping[str, Any]) -> dict[str, Any]:
 
 def handle(job: Mapping[str, Any], service: Service | None = None, *,
            sink: ProgressSink | None = None) -> dict[str, Any]:
-    """The one place errors become `{"error": ...}`; the worker keeps serving after any job."""
+    """The one place errors become `{"error": ...}`; the worker keeps serving after any job. Progress goes out
+    in order and is closed before the result is returned, so no update arrives after it."""
+    sender = OrderedSender(sink or _progress_sink)
+    started, outcome = time.perf_counter(), "failed"
     try:
-        return fit_result(run_job(job, service or get_service(), sink or _progress_sink))
+        output = fit_result(run_job(job, service or get_service(), ProgressReporter(job, sender)))
+        outcome = "done"
+        return output
     except WorkerError as error:
+        outcome = f"refused ({type(error).__name__}, field {error.field or '-'})"  # the message may quote input
         return {"error": error.message}
     except Exception as error:  # any other exception is a bug: report it short, log it in full
         logger.exception("job %s failed", _job_id(job))
         return {"error": f"internal error: {type(error).__name__}: {_short(error)}"}
+    finally:
+        sender.close()
+        logger.info("job %s %s in %.2fs", _job_id(job), outcome, time.perf_counter() - started)
 
 
-def run_job(job: Mapping[str, Any], service: Service, sink: ProgressSink) -> dict[str, Any]:
-    """Validate everything, then fetch the audio and transcribe; the job's files vanish with its directory."""
-    field, source, options = parse_input(job.get("input") if isinstance(job, Mapping) else None)
-    service.check_model(options.model)  # an unknown model is refused before anything is downloaded
+def run_job(job: Mapping[str, Any], service: Service, progress: ProgressReporter) -> dict[str, Any]:
+    """Validate everything, then fetch and transcribe; the job's files vanish with its directory."""
+    request = parse_input(job.get("input") if isinstance(job, Mapping) else None)
+    # Only installed models, by any spelling, and refused before anything is downloaded.
+    options = dataclasses.replace(request.options, model=service.check_model(request.options.model))
     settings = service.settings
-    limits = Limits(max_bytes=settings.max_upload_bytes, allow_private=settings.allow_private_urls)
-    progress = ProgressReporter(job, sink)
+    limits = Limits(max_bytes=settings.max_upload_bytes, allow_private=settings.allow_private_urls,
+                    total_timeout_s=settings.download_timeout_s)
+    timings: dict[str, float] = {}
     with job_directory() as directory:
         progress("fetch", 0.0)
-        media: MediaFile = fetch_source(field, source, directory, limits)
-        result = service.engine.transcribe(media.path, options, on_progress=progress)
-    return response(result, options, uri=Path(media.name).stem)
-
-
-def parse_input(payload: Any) -> tuple[str, str, TranscribeOptions]:
-    """`job["input"]` → (audio field, its value, options); every refusal names the field and what is accepted."""
-    if not isinstance(payload, Mapping):
-        raise InvalidInput('input must be a JSON object, e.g. {"input": {"audio": "https://…/talk.mp3"}}')
-    accepted = accepted_keys() | set(AUDIO_FIELDS)
-    for key in payload:
-        if key not in accepted:
-            raise InvalidInput(f"unknown field {key!r}; accepted: {', '.join(sorted(accepted))}", field=key)
-    sources = [key for key in AUDIO_FIELDS if payload.get(key) not in (None, "")]
-    if len(sources) != 1:
-        given = f"got {len(sources)} ({', '.join(sources)})" if sources else "got none"
-        raise InvalidInput(f"exactly one audio source is required: one of {', '.join(AUDIO_FIELDS)}; {given}",
-                           field=sources[1] if len(sources) > 1 else "audio")
-    field = sources[0]
-    if not isinstance(payload[field], str):
-        raise InvalidInput(f"{field} must be a string (URL, data: URI or base64), got {type(payload[field]).__name__}",
-                           field=field)
-    token = payload.get(TOKEN_FIELD)
-    if token is not None and not isinstance(token, str):  # checked here so no message can echo the token
-        raise InvalidInput(f"{TOKEN_FIELD} must be a string", field=TOKEN_FIELD)
-    options = TranscribeOptions.from_mapping({k: v for k, v in payload.items() if k not in AUDIO_FIELDS})
-    return field, payload[field], options
+        began = time.perf_counter()
+        media: MediaFile = fetch_source(request.field, request.source, directory, limits,
+                                        accept=AUDIO_FIELDS[request.field], hint=AUDIO_HINTS.get(request.field, ""))
+        timings["fetch"], began = _since(began)
+        audio = decode_audio(media.path, max_bytes=settings.max_upload_bytes, label=request.field)
+        timings["decode"], began = _since(began)
+        samples = fetch_samples(request, directory, limits)  # fetched and decoded before the long part
+        if samples:
+            timings["speaker_samples"], _ = _since(began)
+        result = service.engine.transcribe(audio, options, on_progress=progress)
+        began = time.perf_counter()
+        names, speaker_warnings = name_speakers(service, request, result, audio, samples)
+        if samples:
+            timings["speaker_verification"], _ = _since(began)
+    result = dataclasses.replace(
+        result, timings={**result.timings, **timings},
+        warnings=(*result.warnings, *request_warnings(request), *speaker_warnings))
+    return runpod_output(result, options, uri=Path(media.name).stem, names=names)
 
 
 # ---- result size --------------------------------------------------------------------------------
@@ -108,9 +116,10 @@ def fit_result(result: dict[str, Any], limit: int | None = None) -> dict[str, An
         return result
     result = dict(result)
     dropped: list[str] = []
-    if any(segment.get("words") for segment in result.get("segments", ())):
-        result["segments"] = [{**segment, "words": []} for segment in result["segments"]]
-        dropped.append("per-word timestamps (segments[].words)")
+    if any(segment.get("words") for segment in result.get("segments", ())) or result.get("word_timestamps"):
+        result["segments"] = [{**segment, "words": []} for segment in result.get("segments", ())]
+        result.pop("word_timestamps", None)
+        dropped.append("per-word timestamps (segments[].words, word_timestamps)")
     outputs = dict(result.get("outputs") or {})
     for name in sorted(outputs, key=lambda key: len(outputs[key]), reverse=True):
         if _json_size(result) <= limit:
@@ -118,11 +127,11 @@ def fit_result(result: dict[str, Any], limit: int | None = None) -> dict[str, An
         del outputs[name]
         result["outputs"] = dict(outputs)
         dropped.append(f"outputs.{name}")
-    for key in ("diarization", "transcription", "segments"):
+    for key in ("translation_segments", "diarization", "transcription", "translation", "segments"):
         if _json_size(result) <= limit:
             break
         if result.get(key):
-            result[key] = [] if key != "transcription" else ""
+            result[key] = "" if key in ("transcription", "translation") else []
             dropped.append(key)
     megabytes = limit / 2**20
     result["warnings"] = [*result.get("warnings", ()),
@@ -134,48 +143,26 @@ def _json_size(data: Any) -> int:
     return len(json.dumps(data, ensure_ascii=False).encode("utf-8"))
 
 
-# ---- progress ------------------------------------------------------------------------------------
-class ProgressReporter:
-    """Forwards engine progress to RunPod at most every PROGRESS_INTERVAL_S, and at once on a new stage."""
-
-    def __init__(self, job: Mapping[str, Any], sink: ProgressSink, *,
-                 clock: Callable[[], float] = time.monotonic, interval_s: float = PROGRESS_INTERVAL_S) -> None:
-        self._job, self._sink, self._clock, self._interval_s = job, sink, clock, interval_s
-        self._stage: str | None = None
-        self._last_sent = float("-inf")
-
-    def __call__(self, stage: str, fraction: float) -> None:
-        now = self._clock()
-        if stage == self._stage and now - self._last_sent < self._interval_s:
-            return
-        self._stage, self._last_sent = stage, now
-        try:
-            self._sink(self._job, f"{stage} {round(fraction * 100)}%")
-        except Exception:  # progress is best effort: it must never fail the job
-            logger.warning("progress update failed", exc_info=True)
-
-
-def log_progress(job: Mapping[str, Any], message: str) -> None:
-    """Local runs (test server, --test_input) have no RunPod API to report to: log instead."""
-    logger.info("job %s progress: %s", _job_id(job), message)
-
-
-def runpod_progress(job: Mapping[str, Any], message: str) -> None:
-    import runpod
-
-    runpod.serverless.progress_update(dict(job), message)
-
-
-_progress_sink: ProgressSink = log_progress
-
-
 # ---- entry point ---------------------------------------------------------------------------------
+def quiet_sdk_logs(environ: dict[str, str] | None = None) -> str:
+    """Set the SDK's log level (read once, when `runpod` is imported) to INFO unless it is already INFO or
+    quieter: at DEBUG it logs every handler output, i.e. the transcripts. Returns the level in force."""
+    environ = os.environ if environ is None else environ
+    level = (environ.get("RUNPOD_LOG_LEVEL") or environ.get("RUNPOD_DEBUG_LEVEL") or "").strip().upper()
+    if level not in _QUIET_ENOUGH:
+        level = SDK_LOG_LEVEL
+    environ["RUNPOD_LOG_LEVEL"] = environ["RUNPOD_DEBUG_LEVEL"] = level
+    return level
+
+
 def start(service: Service | None = None, argv: list[str] | None = None) -> None:
     """Check and load models, then hand over to RunPod (which reads its own flags, e.g. --rp_serve_api, from
     sys.argv)."""
     global _progress_sink, _service
     configure_logging()
+    quiet_sdk_logs()
     argv = sys.argv if argv is None else argv
+    _force_sdk_log_level(argv)
     local = any(arg.split("=", 1)[0] in LOCAL_FLAGS for arg in argv[1:])
     _progress_sink = log_progress if local else runpod_progress
     try:
@@ -187,6 +174,24 @@ def start(service: Service | None = None, argv: list[str] | None = None) -> None
     import runpod
 
     runpod.serverless.start({"handler": handler})
+
+
+def _force_sdk_log_level(argv: list[str]) -> None:
+    """`--rp_log_level DEBUG` would undo `quiet_sdk_logs`: raise it to INFO in place."""
+    for index, arg in enumerate(argv):
+        name, _, value = arg.partition("=")
+        if name != "--rp_log_level":
+            continue
+        if value and value.upper() not in _QUIET_ENOUGH:
+            argv[index] = f"--rp_log_level={SDK_LOG_LEVEL}"
+        elif not value and index + 1 < len(argv) and argv[index + 1].upper() not in _QUIET_ENOUGH:
+            argv[index + 1] = SDK_LOG_LEVEL
+
+
+def _since(began: float) -> tuple[float, float]:
+    """(seconds since `began`, rounded; now): for stage timings measured one after another."""
+    now = time.perf_counter()
+    return round(now - began, 3), now
 
 
 def _job_id(job: Any) -> str:

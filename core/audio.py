@@ -45,21 +45,23 @@ class DecodedAudio:
         return len(self.samples) / SAMPLE_RATE
 
 
-def decode_audio(path: str | Path, *, max_bytes: int | None = None) -> DecodedAudio:
-    """Read `path` into 16 kHz mono float32 or raise `AudioDecodeError` saying what is wrong with it."""
+def decode_audio(path: str | Path, *, max_bytes: int | None = None, label: str | None = None) -> DecodedAudio:
+    """Read `path` into 16 kHz mono float32 or raise `AudioDecodeError` saying what is wrong with it. Messages
+    start with `label` (the request field the media came from) or else the file name."""
     path = Path(path)
-    name = path.name
+    name = label or path.name
+    field = label or "audio"
     if not path.is_file():
-        raise AudioDecodeError(f"{name}: file not found", field="audio")
+        raise AudioDecodeError(f"{name}: file not found", field=field)
     size = path.stat().st_size
     if size == 0:
-        raise AudioDecodeError(f"{name}: the file is empty (0 bytes)", field="audio")
+        raise AudioDecodeError(f"{name}: the file is empty (0 bytes)", field=field)
     if max_bytes is not None and size > max_bytes:
         raise AudioDecodeError(
-            f"{name}: the file is {describe_size(size)}, over the limit of {describe_size(max_bytes)}", field="audio"
+            f"{name}: the file is {describe_size(size)}, over the limit of {describe_size(max_bytes)}", field=field
         )
     if _looks_like_text(path):
-        raise AudioDecodeError(f"{name}: it is a text file, not a media file (audio or video)", field="audio")
+        raise AudioDecodeError(f"{name}: it is a text file, not a media file (audio or video)", field=field)
     samples, warnings = None, ()
     if path.suffix.lower() in _SOUNDFILE_SUFFIXES:
         samples = _read_with_soundfile(path)
@@ -67,9 +69,9 @@ def decode_audio(path: str | Path, *, max_bytes: int | None = None) -> DecodedAu
             warnings = (f"{name}: the WAV file is truncated (shorter than its header says); "
                         "transcribed the part that is there",)
     if samples is None:
-        samples, warnings = _read_with_ffmpeg(path)
+        samples, warnings = _read_with_ffmpeg(path, name, field)
     if samples.size == 0:
-        raise AudioDecodeError(f"{name}: no audio could be decoded (zero samples)", field="audio")
+        raise AudioDecodeError(f"{name}: no audio could be decoded (zero samples)", field=field)
     if not np.isfinite(samples).all():
         samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
     return DecodedAudio(np.ascontiguousarray(samples, dtype=np.float32), warnings)
@@ -128,7 +130,7 @@ def resample(samples: np.ndarray, rate: int) -> np.ndarray:
     return resample_poly(samples, SAMPLE_RATE // divisor, rate // divisor).astype(np.float32)
 
 
-def _read_with_ffmpeg(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
+def _read_with_ffmpeg(path: Path, name: str, field: str) -> tuple[np.ndarray, tuple[str, ...]]:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise WorkerError("ffmpeg is not installed on this machine; install it to read this format")
@@ -136,13 +138,13 @@ def _read_with_ffmpeg(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
                "-map", "0:a:0", "-vn", "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "pipe:1"]
     completed = subprocess.run(command, capture_output=True, check=False)
     samples = np.frombuffer(completed.stdout, dtype=np.float32)
-    stderr = completed.stderr.decode("utf-8", errors="replace").strip()
+    stderr = completed.stderr.decode("utf-8", errors="replace").replace(str(path), name).strip()
     if completed.returncode != 0 and samples.size == 0:
-        raise AudioDecodeError(f"{path.name}: could not decode audio: {_explain(stderr)}", field="audio")
+        raise AudioDecodeError(f"{name}: could not decode audio: {_explain(stderr)}", field=field)
     warnings: tuple[str, ...] = ()
     if stderr and samples.size:
-        logger.info("ffmpeg reported problems decoding %s: %s", path.name, stderr.splitlines()[-1])
-        warnings = (f"{path.name}: the media is damaged or truncated; transcribed the decodable part",)
+        logger.info("ffmpeg reported problems decoding %s: %s", name, stderr.splitlines()[-1])
+        warnings = (f"{name}: the media is damaged or truncated; transcribed the decodable part",)
     return samples.copy(), warnings
 
 

@@ -26,7 +26,7 @@ logger = logging.getLogger("core.cli")
 
 # Options that make no sense on a command line: the HF token comes from HF_TOKEN, `transcription` is the RunPod
 # alias of an output format (use --output-formats).
-CLI_HIDDEN = frozenset({"huggingface_access_token", "transcription"})
+CLI_HIDDEN = frozenset({"huggingface_access_token", "transcription", "translate", "translation", "debug"})
 # Short spellings kept from the first CLI.
 EXTRA_FLAGS = {"output_formats": ("--formats",)}
 NEGATIVE_FLAGS = {"align_output": ("--no-align",)}

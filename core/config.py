@@ -40,6 +40,7 @@ class Settings:
     ui_auth: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
     max_upload_mb: int = 1024
     allow_private_urls: bool = False
+    download_timeout_s: float = 180.0  # one URL download, headers and body; a serverless job should not wait longer
 
     @property
     def max_upload_bytes(self) -> int:
@@ -69,6 +70,7 @@ class Settings:
             "ui_auth": ("UI_AUTH", _parse_auth),
             "max_upload_mb": ("MAX_UPLOAD_MB", _positive_int),
             "allow_private_urls": ("ALLOW_PRIVATE_URLS", _flag),
+            "download_timeout_s": ("DOWNLOAD_TIMEOUT_S", _positive_float),
         }
         values: dict[str, Any] = {}
         for field, (variable, parse) in parsers.items():
@@ -110,6 +112,16 @@ def _positive_int(name: str, raw: str) -> int:
         raise InvalidInput(f"{name}={raw!r} is not an integer", field=name) from None
     if value <= 0:
         raise InvalidInput(f"{name} must be a positive integer, got {value}", field=name)
+    return value
+
+
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(f"{name}={raw!r} is not a number", field=name) from None
+    if not value > 0 or value == float("inf"):
+        raise InvalidInput(f"{name} must be a positive number of seconds, got {raw}", field=name)
     return value
 
 

@@ -63,6 +63,10 @@ def response(result: Result, options: Any, *, uri: str | None = None) -> dict[st
     data["outputs"] = render_all(result, (fmt for fmt in options.output_formats if fmt != "json"), layout)
     if options.transcription is not None:
         data["transcription"] = transcription_text(result, options.transcription, layout)
+    if getattr(options, "debug", False):
+        from core.resources import memory_usage
+
+        data["debug"] = {"timings": dict(result.timings), "memory": memory_usage()}
     return data
 
 

@@ -3,9 +3,13 @@
 A worker that fetches URLs for strangers is an SSRF risk and a disk/memory sink, so every source goes through
 the same guards: http(s) only; loopback, private, link-local, multicast, reserved and cloud-metadata addresses
 refused after DNS resolution and again after every redirect (the connection goes to the address that was
-checked, so a second DNS answer cannot swap it); connect and total timeouts; one size cap on the declared
-length, while streaming and on decoded base64. Files live in a per-job directory removed when the job ends.
-Nothing here knows about RunPod or Gradio.
+checked, so a second DNS answer cannot swap it), IPv6 forms that embed an IPv4 address (mapped, 6to4, NAT64,
+Teredo) checked for what they embed; a connect timeout, a stall timeout and one total deadline that covers the
+response headers as well as the body; one size cap on the declared length, while streaming and on decoded
+base64. Files live in a per-job directory removed when the job ends.
+
+Nothing here knows about RunPod or Gradio: which request field takes which kinds of source (URL, `data:` URI,
+raw base64) is the front end's choice, passed as `accept`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import shutil
 import socket
 import ssl
 import tempfile
-import time
+import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -33,12 +37,12 @@ from core.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
 
-AUDIO_FIELDS = ("audio", "audio_base64", "audio_file")
+SOURCE_KINDS = ("url", "data", "base64")  # http(s) URL, data: URI, raw base64
 ALLOWED_SCHEMES = ("http", "https")
 MAX_REDIRECTS = 5
 CONNECT_TIMEOUT_S = 10.0
-READ_TIMEOUT_S = 60.0
-TOTAL_TIMEOUT_S = 600.0
+READ_TIMEOUT_S = 30.0  # the longest silence between two packets
+TOTAL_TIMEOUT_S = 180.0  # the whole download, headers included (Settings.download_timeout_s overrides it)
 CHUNK_BYTES = 1 << 20
 JOB_DIR_PREFIX = "wxw-job-"
 USER_AGENT = "whisperx-worker/0.1 (+media fetch)"
@@ -46,6 +50,10 @@ USER_AGENT = "whisperx-worker/0.1 (+media fetch)"
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")
 )
+# IPv6 prefixes that reach IPv4 hosts through a translator or tunnel: NAT64 (well-known and local-use) and Teredo.
+# A URL on them could reach a private IPv4 address, so they are refused outright (there is no need to fetch
+# public media through them).
+TRANSITION_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "2001::/32"))
 _REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _SUFFIX_RE = re.compile(r"^\.[a-z0-9]{1,5}$")
@@ -88,21 +96,27 @@ def job_directory() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def fetch_source(field: str, value: str, directory: Path, limits: Limits) -> MediaFile:
-    """Materialise one audio source field into `directory`; `InvalidInput` naming `field` on any refusal."""
+def fetch_source(field: str, value: str, directory: Path, limits: Limits, *,
+                 accept: tuple[str, ...] = SOURCE_KINDS, stem: str = "input", hint: str = "") -> MediaFile:
+    """Materialise one source `value` into `directory` as `stem` + suffix; `accept` says which kinds of
+    `SOURCE_KINDS` the field takes. `InvalidInput` naming `field` on any refusal (`hint` is appended to the
+    message when the kind is not accepted, e.g. which other field takes it)."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"{field} must be a non-empty string", field=field)
     value = value.strip()
-    if value[:5].lower() == "data:":
-        return _save(directory, *decode_data_uri(field, value, limits.max_bytes), name="audio")
-    if _SCHEME_RE.match(value) and field != "audio_base64":
-        return download(field, value, directory, limits)
-    if field == "audio":
-        raise InvalidInput(
-            "audio must be an http(s) URL or a data: URI; send raw base64 in audio_base64", field=field
-        )
+    kind = "data" if value[:5].lower() == "data:" else "url" if _SCHEME_RE.match(value) else "base64"
+    if kind == "url" and "url" not in accept and "base64" in accept:
+        kind = "base64"  # e.g. "abc:def" in a base64-only field: let the base64 check explain what is wrong
+    if kind not in accept:
+        names = {"url": "an http(s) URL", "data": "a data: URI", "base64": "base64"}
+        raise InvalidInput(f"{field} must be {' or '.join(names[k] for k in accept)}" + (f"; {hint}" if hint else ""),
+                           field=field)
+    if kind == "data":
+        return _save(directory, *decode_data_uri(field, value, limits.max_bytes), stem=stem, name="audio")
+    if kind == "url":
+        return download(field, value, directory, limits, stem=stem)
     data = decode_base64(field, value, limits.max_bytes)
-    return _save(directory, data, sniff_suffix(data), name="audio")
+    return _save(directory, data, sniff_suffix(data), stem=stem, name="audio")
 
 
 # ---- base64 and data: URIs -----------------------------------------------------------------------
@@ -184,8 +198,8 @@ def _url_suffix(path: str) -> str | None:
     return suffix if _SUFFIX_RE.match(suffix) else None
 
 
-def _save(directory: Path, data: bytes, suffix: str, *, name: str) -> MediaFile:
-    path = directory / f"input{suffix}"
+def _save(directory: Path, data: bytes, suffix: str, *, stem: str, name: str) -> MediaFile:
+    path = directory / f"{stem}{suffix}"
     path.write_bytes(data)
     return MediaFile(path, name)
 
@@ -210,6 +224,13 @@ def check_address(ip: str, *, allow_private: bool) -> None:
     """Raise ValueError when connecting to `ip` could reach something that is not the public internet."""
     address = ipaddress.ip_address(ip.split("%", 1)[0])
     embedded = getattr(address, "ipv4_mapped", None) or getattr(address, "sixtofour", None)
+    transition = next((net for net in TRANSITION_NETWORKS if address in net), None)
+    if transition is not None:
+        inner = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if inner in METADATA_ADDRESSES:
+            raise ValueError(f"{address} embeds {inner}, a cloud metadata address")
+        raise ValueError(f"{address} is an IPv6 transition address ({transition}: NAT64 or Teredo) that can reach "
+                         "private IPv4 hosts")
     for candidate in (address, embedded):
         if candidate is None:
             continue
@@ -271,29 +292,88 @@ class _PinnedHTTPSConnection(_PinnedHTTPConnection):
         self.sock = context.wrap_socket(self._open_socket(), server_hostname=self.host)
 
 
-def download(field: str, url: str, directory: Path, limits: Limits) -> MediaFile:
-    """GET `url` into `directory`, following at most MAX_REDIRECTS redirects, each hop re-vetted."""
-    deadline = time.monotonic() + limits.total_timeout_s
+def download(field: str, url: str, directory: Path, limits: Limits, *, stem: str = "download") -> MediaFile:
+    """GET `url` into `directory`, following at most MAX_REDIRECTS redirects, each hop re-vetted. One deadline
+    covers every hop, the headers and the body: a server that trickles bytes cannot hold the job."""
+    deadline = _Deadline(limits.total_timeout_s)
     original = url
-    for hop in range(MAX_REDIRECTS + 1):
-        parts = _parse_url(field, url, redirected=hop > 0)
-        connection = _connect(field, url, parts, limits)
-        try:
-            response = _request(field, url, connection, parts, limits)
-            if response.status in _REDIRECT_STATUSES:
-                location = response.getheader("Location")
-                if not location:
-                    raise InvalidInput(f"{field}: {redact_url(url)} redirected without a Location", field=field)
-                url = urllib.parse.urljoin(url, location.strip())
-                continue
-            if response.status != 200:
-                raise InvalidInput(f"{field}: download failed: HTTP {response.status} {response.reason} from "
-                                   f"{redact_url(url)}", field=field)
-            return _stream_to_file(field, url, response, directory, limits, deadline)
-        finally:
-            connection.close()
+    try:
+        for hop in range(MAX_REDIRECTS + 1):
+            parts = _parse_url(field, url, redirected=hop > 0)
+            connection = _connect(field, url, parts, limits)
+            deadline.watch(connection)
+            try:
+                response = _request(field, url, connection, parts, limits)
+                if response.status in _REDIRECT_STATUSES:
+                    location = response.getheader("Location")
+                    if not location:
+                        raise InvalidInput(f"{field}: {redact_url(url)} redirected without a Location", field=field)
+                    url = urllib.parse.urljoin(url, location.strip())
+                    continue
+                if response.status != 200:
+                    raise InvalidInput(f"{field}: download failed: HTTP {response.status} {response.reason} from "
+                                       f"{redact_url(url)}", field=field)
+                media = _stream_to_file(field, url, response, directory, limits, deadline, stem)
+                if deadline.expired:  # the watchdog cut the body short: what arrived is not the file
+                    media.path.unlink(missing_ok=True)
+                    raise deadline.error(field, url)
+                return media
+            finally:
+                deadline.watch(None)
+                connection.close()
+    except InvalidInput:
+        if deadline.expired:
+            raise deadline.error(field, url) from None
+        raise
+    finally:
+        deadline.cancel()
     raise InvalidInput(f"{field}: too many redirects (more than {MAX_REDIRECTS}) from {redact_url(original)}",
                        field=field)
+
+
+class _Deadline:
+    """The download's total time limit. A timer shuts the watched connection's socket when it runs out, so a
+    read blocked anywhere (status line, headers, body) returns at once, whatever the per-read timeout."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._connection: http.client.HTTPConnection | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, connection: http.client.HTTPConnection | None) -> None:
+        with self._lock:
+            self._connection = connection
+        if connection is not None and self.expired:
+            self._shut(connection)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            connection = self._connection
+        if connection is not None:
+            self._shut(connection)
+
+    @staticmethod
+    def _shut(connection: http.client.HTTPConnection) -> None:
+        sock = connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def check(self, field: str, url: str) -> None:
+        if self.expired:
+            raise self.error(field, url)
+
+    def error(self, field: str, url: str) -> InvalidInput:
+        return InvalidInput(f"{field}: downloading {redact_url(url)} took longer than {self.seconds:g}s "
+                            "(DOWNLOAD_TIMEOUT_S)", field=field)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 def _parse_url(field: str, url: str, *, redirected: bool) -> urllib.parse.SplitResult:
@@ -341,13 +421,13 @@ def _request(field: str, url: str, connection: _PinnedHTTPConnection, parts: url
 
 
 def _stream_to_file(field: str, url: str, response: http.client.HTTPResponse, directory: Path, limits: Limits,
-                    deadline: float) -> MediaFile:
+                    deadline: _Deadline, stem: str) -> MediaFile:
     declared = response.getheader("Content-Length")
     if declared and declared.strip().isdigit() and int(declared) > limits.max_bytes:
         raise _too_large(field, url, int(declared), limits.max_bytes)
     path_part = urllib.parse.urlsplit(url).path
     suffix = _url_suffix(path_part) or suffix_for_mime(response.getheader("Content-Type") or "")
-    target = directory / f"download{suffix or ''}"
+    target = directory / f"{stem}{suffix or ''}"
     received = 0
     try:
         with target.open("wb") as out:
@@ -367,11 +447,9 @@ def _stream_to_file(field: str, url: str, response: http.client.HTTPResponse, di
     return MediaFile(target, name)
 
 
-def _read_chunk(field: str, url: str, response: http.client.HTTPResponse, deadline: float,
+def _read_chunk(field: str, url: str, response: http.client.HTTPResponse, deadline: _Deadline,
                 limits: Limits) -> bytes:
-    if time.monotonic() > deadline:
-        raise InvalidInput(f"{field}: downloading {redact_url(url)} took longer than {limits.total_timeout_s:g}s",
-                           field=field)
+    deadline.check(field, url)
     try:
         return response.read1(CHUNK_BYTES)
     except TimeoutError:

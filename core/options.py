@@ -7,9 +7,10 @@ Gradio controls and the CLI are derived from here and never restate a default.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from core.errors import InvalidInput
@@ -29,7 +30,8 @@ class TranscribeOptions:
 
     model: str | None = _opt(None, "ASR model name (must be installed); default: WHISPER_MODEL", group="basic")
     language: str | None = _opt(None, "ISO language code; empty = detect", group="basic")
-    task: str = _opt("transcribe", "transcribe, or translate to English", group="basic", choices=TASKS)
+    task: str = _opt("transcribe", "transcribe, or translate to English (replaces the transcript; `translate` keeps "
+                     "both)", group="basic", choices=TASKS)
     align_output: bool = _opt(
         True, "word timestamps: wav2vec2 where installed for the language, else Whisper's own timing", group="basic",
         aliases=("word_timestamps",)
@@ -53,11 +55,25 @@ class TranscribeOptions:
         None, "faster-whisper worker alias: format of the `transcription` field", group="output",
         choices=TRANSCRIPTION_FORMATS,
     )
+    translate: bool = _opt(False, "keep the transcript and add an English translation (a second decoding pass)",
+                           group="output")
+    translation: str = _opt("plain_text", "format of the `translation` field", group="output",
+                            choices=TRANSCRIPTION_FORMATS)
+    debug: bool = _opt(False, "add `debug` to the response: stage timings and memory use", group="output")
     max_line_width: int | None = _opt(None, "subtitle characters per line", group="output", minimum=1, maximum=1000)
     max_line_count: int | None = _opt(None, "subtitle lines per cue", group="output", minimum=1, maximum=100)
     highlight_words: bool = _opt(False, "underline each word as it is spoken in SRT/VTT", group="output")
     initial_prompt: str | None = _opt(None, "text that primes the first window (names, jargon)")
     hotwords: str | None = _opt(None, "words to bias decoding towards")
+    suppress_tokens: str | None = _opt(
+        None, "comma-separated token ids never to emit; -1 = whisper's default set of symbols", parse="token_ids"
+    )
+    language_detection_min_prob: float = _opt(
+        0.0, "without `language`: detect again on other 30 s windows until a language reaches this probability",
+        minimum=0.0, maximum=1.0)
+    language_detection_max_tries: int = _opt(
+        5, "windows to try at most for language detection (the most probable answer wins)",
+        minimum=1, maximum=20)
     batch_size: int | None = _opt(None, "ASR batch size; default: BATCH_SIZE", minimum=1, maximum=256)
     beam_size: int | None = _opt(None, "beam search width", minimum=1, maximum=20)
     best_of: int | None = _opt(None, "candidates when sampling with temperature > 0", minimum=1, maximum=20)
@@ -90,22 +106,21 @@ class TranscribeOptions:
         _check_speaker_counts(self)
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any]) -> TranscribeOptions:
-        """Build options from a JSON-like mapping: aliases mapped, unknown keys and bad types refused."""
+    def from_mapping(cls, mapping: Mapping[str, Any], *, other_fields: Iterable[str] = ()) -> TranscribeOptions:
+        """Build options from a JSON-like mapping: aliases mapped, unknown keys and bad types refused.
+        `other_fields` are a front end's own fields (e.g. RunPod's audio sources): skipped here, and listed
+        with the options when a key is unknown, so each request is checked for unknown keys once."""
         if not isinstance(mapping, Mapping):
             raise InvalidInput("input must be a JSON object")
+        others = frozenset(other_fields)
         values: dict[str, Any] = {}
         for key, raw in mapping.items():
-            name = ALIASES.get(key)
-            if key == "translate":
-                _check_type("translate", raw, bool)
-                if raw:
-                    values["task"] = "translate"
+            if key in others:
                 continue
+            name = ALIASES.get(key)
             if name is None:
-                raise InvalidInput(
-                    f"unknown field {key!r}; accepted: {', '.join(sorted(accepted_keys()))}", field=key
-                )
+                accepted = ", ".join(sorted(accepted_keys() | others))
+                raise InvalidInput(f"unknown field {key!r}; accepted: {accepted}", field=key)
             if name in values:
                 raise InvalidInput(f"{key!r} repeats {name!r} (same option under another name); give only one of "
                                    "them", field=key)
@@ -149,7 +164,7 @@ for _field in dataclasses.fields(TranscribeOptions):
 
 
 def accepted_keys() -> set[str]:
-    return set(ALIASES) | {"translate"}
+    return set(ALIASES)
 
 
 def coerce(name: str, raw: Any, *, field: str | None = None) -> Any:
@@ -163,12 +178,16 @@ def coerce(name: str, raw: Any, *, field: str | None = None) -> Any:
     kind = field_type(name)
     if kind is tuple:
         return _coerce_formats(field, raw, meta["choices"])
+    if meta.get("parse") == "token_ids":
+        return _coerce_token_ids(field, raw)
     value = _check_type(field, raw, kind)
     if kind is str:
         value = value.strip()
         if name == "language":
             value = value.lower() or None
         choices = meta.get("choices")
+        if choices and value not in choices:  # "plain text", "Plain-Text" → plain_text
+            value = re.sub(r"[\s-]+", "_", value.lower())
         if choices and value not in choices:
             raise InvalidInput(f"{field}={value!r} is not valid; accepted: {', '.join(choices)}", field=field)
         return value or (None if is_nullable(name) else value)
@@ -216,6 +235,33 @@ def _coerce_formats(field: str, raw: Any, choices: tuple[str, ...]) -> tuple[str
     if unknown:
         raise InvalidInput(f"{field}: unknown format {unknown[0]!r}; accepted: {', '.join(choices)}", field=field)
     return tuple(dict.fromkeys(items))
+
+
+def _coerce_token_ids(field: str, raw: Any) -> str:
+    """`"-1"`, `"-1,50363"`, `-1` or `[-1, 50363]` → the canonical text `"-1,50363"` ("" suppresses nothing)."""
+    items: list[Any]
+    if isinstance(raw, str):
+        items = [part.strip() for part in raw.split(",") if part.strip()]
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        items = [raw]
+    elif isinstance(raw, list | tuple):
+        items = list(raw)
+    else:
+        raise InvalidInput(f"{field} must be comma-separated token ids, e.g. \"-1\", got {type(raw).__name__}",
+                           field=field)
+    ids: list[int] = []
+    for item in items:
+        text = str(item).strip() if not isinstance(item, bool) else ""
+        if not re.fullmatch(r"-?\d{1,6}", text) or int(text) < -1:
+            raise InvalidInput(f"{field}: {item!r} is not a token id (an integer >= 0, or -1 for whisper's default "
+                               "set)", field=field)
+        ids.append(int(text))
+    return ",".join(str(i) for i in dict.fromkeys(ids))
+
+
+def token_ids(text: str) -> list[int]:
+    """The canonical `suppress_tokens` text as the list faster-whisper takes."""
+    return [int(part) for part in text.split(",") if part]
 
 
 def _check_speaker_counts(options: TranscribeOptions) -> None:

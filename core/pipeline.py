@@ -15,16 +15,19 @@ from typing import Any
 
 import numpy as np
 
+from core.advisories import no_speech_warning, option_warnings
 from core.audio import DecodedAudio, decode_audio
 from core.config import Settings
 from core.diarization import Diarization, assign_word_speakers, diarize
 from core.errors import InferenceError, InvalidInput
+from core.language_detection import detect
 from core.languages import language_name, normalize_language, word_joiner
-from core.options import TranscribeOptions
+from core.options import TranscribeOptions, token_ids
 from core.progress import STAGES, ProgressCallback, ProgressTracker
 from core.registry import AsrModel, FeatureUnavailable, ModelRegistry
 from core.result import Result, SpeakerTurn, segments_from_whisperx
 from core.speakers import split_at_speaker_changes
+from core.translation import translated_segments
 from core.whisper_timestamps import split_timed_segments
 
 logger = logging.getLogger(__name__)
@@ -68,7 +71,7 @@ class Engine:
 
     def transcribe(
         self,
-        audio: str | Path | np.ndarray,
+        audio: str | Path | np.ndarray | DecodedAudio,
         options: TranscribeOptions | None = None,
         *,
         on_progress: ProgressCallback | None = None,
@@ -78,14 +81,14 @@ class Engine:
         when `cancel` is set before the job ends (it is checked at every progress event)."""
         options = options or TranscribeOptions()
         started = time.perf_counter()
-        wanted = {"align": options.align_output, "diarize": options.diarization}
+        wanted = {"align": options.align_output, "diarize": options.diarization, "translate": options.translate}
         stages = tuple(stage for stage in STAGES if wanted.get(stage, True))
         progress = ProgressTracker(on_progress, stages, cancel)
         progress.update("decode", 0.0)
         decoded = self._decode(audio)
         timings = {"decode": round(time.perf_counter() - started, 3)}
         progress.update("decode", 1.0)
-        job = _Job(options, decoded.samples, progress, list(decoded.warnings), timings)
+        job = _Job(options, decoded.samples, progress, [*decoded.warnings, *option_warnings(options)], timings)
         with self._run_lock:
             progress.check_cancelled()  # stopped while waiting for the previous job
             asr = self.registry.asr(options.model)
@@ -95,7 +98,9 @@ class Engine:
                 probability = None
                 if language is None:
                     job.progress.update("transcribe", 0.0)
-                    language, probability = detect_language(asr.pipeline, job.audio)
+                    detected = detect(asr.pipeline, job.audio, min_probability=options.language_detection_min_prob,
+                                      max_tries=options.language_detection_max_tries)
+                    language, probability = detected.language, detected.probability
                 aligner = self._aligner(job, "en" if task == "translate" else language)
                 # Without wav2vec2, keep whisper's own timing: sentence pieces from its timestamp tokens, and
                 # (when words are asked for) word timings from its cross-attention.
@@ -106,12 +111,15 @@ class Engine:
                 turns = None
                 if diarization is not None:
                     turns, segments = self._finish_diarization(job, diarization, segments, language)
+                translation = translated_segments(self, asr, job, language, task, segments)
             except BaseException:
                 if diarization is not None:  # the next job must not start beside a diarization still running
                     progress.stop()
                     with contextlib.suppress(BaseException):
                         diarization()
                 raise
+        if not segments:
+            job.warnings.append(no_speech_warning(decoded.duration_s))
         result = Result(
             segments=segments_from_whisperx(segments),
             language=language,
@@ -123,7 +131,8 @@ class Engine:
             model=asr.name,
             device=self.registry.device,
             compute_type=self.registry.compute_type,
-            warnings=tuple(job.warnings),
+            warnings=tuple(dict.fromkeys(job.warnings)),
+            translation=translation,
         ).with_speakers_in_order()
         timings["total"] = round(time.perf_counter() - started, 3)
         progress.update("write", 1.0)
@@ -131,7 +140,9 @@ class Engine:
                     ", ".join(f"{k}={v}" for k, v in timings.items()))
         return dataclasses.replace(result, timings=timings)
 
-    def _decode(self, audio: str | Path | np.ndarray) -> DecodedAudio:
+    def _decode(self, audio: str | Path | np.ndarray | DecodedAudio) -> DecodedAudio:
+        if isinstance(audio, DecodedAudio):  # decoded by the caller (e.g. to name its own field in errors)
+            return audio
         if isinstance(audio, np.ndarray):
             samples = np.asarray(audio, dtype=np.float32).reshape(-1)
             if samples.size == 0:
@@ -156,11 +167,11 @@ class Engine:
 
     # ---- ASR ---------------------------------------------------------------------------------
     def _transcribe(self, asr: AsrModel, job: _Job, language: str, task: str, *, timestamps: bool,
-                    words: bool) -> list[dict]:
+                    words: bool = False, stage: str = "transcribe") -> list[dict]:
         """One batched whisperx pass; with `timestamps`, each VAD chunk splits at whisper's timestamps, with
         `words` its words are timed by cross-attention."""
         started = time.perf_counter()
-        job.progress.update("transcribe", 0.0)
+        job.progress.update(stage, 0.0)
         pipeline = asr.pipeline
         options = job.options
         if not options.enable_vad:
@@ -172,12 +183,11 @@ class Engine:
                                 "vad_offset": options.vad_offset}
         pipeline.suppress_numerals = options.suppress_numerals
         try:
-            segments = self._run_asr(pipeline, job, job.audio, language, task,
-                                     job.progress.stage_callback("transcribe"))
+            segments = self._run_asr(pipeline, job, job.audio, language, task, job.progress.stage_callback(stage))
         finally:
             pipeline.options, pipeline._vad_params, pipeline.suppress_numerals = saved
-        job.progress.update("transcribe", 1.0)
-        job.timings["transcribe"] = round(time.perf_counter() - started, 3)
+        job.progress.update(stage, 1.0)
+        job.timings[stage] = round(time.perf_counter() - started, 3)
         return split_timed_segments(segments)
 
     def _run_asr(self, pipeline: Any, job: _Job, audio: np.ndarray, language: str, task: str,
@@ -284,18 +294,6 @@ def _word_method(options: TranscribeOptions, aligner: Any, segments: list[dict])
     return "wav2vec2" if aligner is not None else "whisper"
 
 
-def detect_language(pipeline: Any, audio: np.ndarray) -> tuple[str, float]:
-    """whisperx's detection on the first 30 s, keeping the probability it discards."""
-    from whisperx.asr import N_SAMPLES, log_mel_spectrogram
-
-    n_mels = pipeline.model.feat_kwargs.get("feature_size") or 80
-    head = audio[:N_SAMPLES]
-    features = log_mel_spectrogram(head, n_mels=n_mels, padding=max(0, N_SAMPLES - head.shape[0]))
-    encoded = pipeline.model.encode(features)
-    token, probability = pipeline.model.model.detect_language(encoded)[0][0]
-    return token[2:-2], round(float(probability), 4)
-
-
 def _asr_options(base: Any, options: TranscribeOptions) -> Any:
     changes: dict[str, Any] = {
         target: getattr(options, source) for source, target in _ASR_OPTION_NAMES.items()
@@ -306,6 +304,8 @@ def _asr_options(base: Any, options: TranscribeOptions) -> Any:
         step = options.temperature_increment_on_fallback
         step = 0.2 if step is None else step
         changes["temperatures"] = list(np.arange(first, 1.0 + 1e-6, step)) if step > 0 else [first]
+    if options.suppress_tokens is not None:
+        changes["suppress_tokens"] = token_ids(options.suppress_tokens)
     return dataclasses.replace(base, **changes)
 
 

@@ -16,7 +16,7 @@ ProgressCallback = Callable[[str, float], None]
 
 # The stages a job may run, in order, with their share of a typical job's time. The one list of stage names:
 # front ends label these keys, and the engine times each under the same name.
-STAGE_WEIGHTS = {"decode": 0.05, "transcribe": 0.55, "align": 0.1, "diarize": 0.25, "write": 0.05}
+STAGE_WEIGHTS = {"decode": 0.05, "transcribe": 0.55, "align": 0.1, "diarize": 0.25, "translate": 0.4, "write": 0.05}
 STAGES = tuple(STAGE_WEIGHTS)
 
 

@@ -67,6 +67,7 @@ class Result:
     compute_type: str = ""
     timings: Mapping[str, float] = dataclasses.field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    translation: tuple[Segment, ...] | None = None  # English translation when `translate` was asked (no words)
 
     @property
     def text(self) -> str:
@@ -101,6 +102,8 @@ class Result:
             warnings=list(self.warnings),
             detected_language=self.language,
         )
+        if self.translation is not None:
+            data["translation_segments"] = [_segment_dict(segment, False) for segment in self.translation]
         return data
 
     @classmethod
@@ -134,6 +137,8 @@ class Result:
             compute_type=data.get("compute_type", ""),
             timings=dict(data.get("timings", {})),
             warnings=tuple(data.get("warnings", ())),
+            translation=tuple(Segment(start=seg["start"], end=seg["end"], text=seg["text"])
+                              for seg in data["translation_segments"]) if "translation_segments" in data else None,
         )
 
     def with_speaker_names(self, names: Mapping[str, str]) -> Result:

@@ -8,8 +8,11 @@ model can do) and never reach into the model registry themselves.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import threading
 from collections.abc import Iterable
+from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from core.config import Settings
@@ -94,10 +97,38 @@ class Service:
         """Installed ASR model names, default first."""
         return self.engine.registry.available_asr_models()
 
-    def check_model(self, name: str | None) -> None:
-        """`ModelUnavailable` (naming the `model` field) unless `name` can run; loads it when it can, so a job
-        is refused before its audio is fetched."""
-        self.engine.registry.asr(name)
+    def check_model(self, name: str | None) -> str:
+        """The installed model `name` means (see `resolve_model`), loaded, so a job is refused before its audio
+        is fetched; `ModelUnavailable` naming the `model` field otherwise."""
+        canonical = self.resolve_model(name)
+        self.engine.registry.asr(canonical)
+        return canonical
+
+    def resolve_model(self, name: str | None) -> str:
+        """A requested model name → the installed name it means; None/"" → the default. Only installed names
+        are accepted, never a path (a request must not make the worker load files of its choosing), and every
+        spelling of one model ("Turbo", "large-v3-turbo", "openai/whisper-large-v3-turbo") gives the same
+        name, so one model is loaded once."""
+        if name is None or not name.strip():
+            return self.default_model
+        installed = self.models()
+        text = name.strip()
+        if _looks_like_path(text):
+            raise ModelUnavailable(f"model must be the name of an installed model, not a path; installed: "
+                                   f"{', '.join(_display(m) for m in installed) or 'none'}", field="model")
+        wanted = model_key(text)
+        for candidate in installed:
+            if model_key(candidate) == wanted:
+                return candidate
+        raise ModelUnavailable(f"model {text[:80]!r} is not installed; installed: "
+                               f"{', '.join(_display(m) for m in installed) or 'none'}", field="model")
+
+    def speaker_embedding_model(self, token: str | None = None) -> object:
+        """The default diarization pipeline's speaker-embedding model (`core.speaker_verification`), so voices
+        are compared in the space diarization clustered them in; `FeatureUnavailable` says why not."""
+        from core.speaker_verification import embedding_model
+
+        return embedding_model(self.engine.registry.diarization(token=token))
 
     def alignment_languages(self) -> list[str]:
         return self.engine.registry.alignment_languages()
@@ -111,6 +142,33 @@ class Service:
         if self.engine.registry.asr(model).english_only:
             return {"en": languages["en"]}
         return languages
+
+
+# Short names the faster-whisper worker and whisper's CLI accept for the models they ship.
+MODEL_ALIASES = {"turbo": "large-v3-turbo", "large": "large-v3"}
+_MODEL_PREFIXES = ("faster-whisper-", "whisper-")
+
+
+def model_key(name: str) -> str:
+    """What identifies a model across spellings: case, a hub organisation and a "(faster-)whisper-" prefix do
+    not matter, and the aliases map to their full names."""
+    key = PurePath(name.strip()).name.lower() if os.sep in name else name.strip().lower()
+    key = key.rsplit("/", 1)[-1]
+    for prefix in _MODEL_PREFIXES:
+        if key.startswith(prefix):
+            key = key[len(prefix):]
+            break
+    return MODEL_ALIASES.get(key, key)
+
+
+def _looks_like_path(text: str) -> bool:
+    """A path or anything beyond "name" or "organisation/name" (hub spelling) is not a model name."""
+    return (text.startswith((".", "~", "/")) or "\\" in text or text.count("/") > 1 or ".." in text
+            or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", text))
+
+
+def _display(name: str) -> str:
+    return PurePath(name).name if os.sep in name else name
 
 
 def _names(entries: Iterable[str]) -> str:

@@ -109,3 +109,13 @@ def ui_server(models_dir):
     server = shared_server(models_dir)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def rp_workers(models_dir, tmp_path_factory):
+    """The real RunPod worker (`rp_handler.py --rp_serve_api`), strict and lenient, shared by the RunPod tests."""
+    from tests.rp_server import start_workers, stop_workers
+
+    workers = start_workers(models_dir, tmp_path_factory.mktemp("rp-workers"))
+    yield workers
+    stop_workers(workers)

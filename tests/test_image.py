@@ -22,7 +22,7 @@ from tests.servers import free_port
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "Dockerfile.base"
 APP = ROOT / "Dockerfile.app"
-APP_CODE = {"core/", "ui/", "rp_handler.py", "app.py"}
+APP_CODE = {"core/", "ui/", "rp_worker/", "rp_handler.py", "app.py"}
 REQUIREMENTS = {"requirements.txt", "requirements-open.txt", "requirements-nodeps.txt"}
 SECRET_WORDS = re.compile(r"TOKEN|SECRET|PASSWORD|API_KEY", re.IGNORECASE)
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
-import http.server
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -15,71 +12,9 @@ import pytest
 
 from core import InvalidInput
 from core import media_source as ms
+from tests.servers import media_server
 
 WAV_HEAD = b"RIFF\x24\x00\x00\x00WAVEfmt "
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    """Routes: /file/<name> (server.files), /redirect?to=URL, /loop, /status/<code>, /stream/<n>, /slow, /host."""
-
-    protocol_version = "HTTP/1.0"
-
-    def log_message(self, format: str, *args: object) -> None:  # keep pytest output clean
-        pass
-
-    def do_GET(self) -> None:
-        parts = urllib.parse.urlsplit(self.path)
-        route, _, rest = parts.path.lstrip("/").partition("/")
-        query = urllib.parse.parse_qs(parts.query)
-        if route == "file" and rest in self.server.files:
-            body = self.server.files[rest]
-            self._reply(200, body, {"Content-Length": str(len(body)), "Content-Type": "application/octet-stream"})
-        elif route == "redirect":
-            self._reply(302, b"", {"Location": query["to"][0]})
-        elif route == "loop":
-            self._reply(302, b"", {"Location": "/loop"})
-        elif route == "status":
-            self._reply(int(rest), b"nope", {})
-        elif route == "lying-length":
-            self._reply(200, b"x" * 10, {"Content-Length": str(10**12)})
-        elif route == "stream":  # no Content-Length: only the streaming count can stop it
-            self._reply(200, b"\0" * int(rest), {})
-        elif route == "slow":
-            self.send_response(200)
-            self.end_headers()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                for _ in range(50):
-                    self.wfile.write(b"\0" * 10)
-                    self.wfile.flush()
-                    time.sleep(0.1)
-        elif route == "host":
-            body = (self.headers.get("Host") or "").encode()
-            self._reply(200, body, {"Content-Length": str(len(body))})
-        else:
-            self._reply(404, b"not found", {})
-
-    def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self.wfile.write(body)
-
-
-@contextlib.contextmanager
-def media_server(files: dict[str, bytes] | None = None) -> Iterator[str]:
-    """A local HTTP server in a thread; yields its base URL (http://127.0.0.1:PORT)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    server.files = dict(files or {})
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +23,16 @@ def server() -> Iterator[str]:
         yield base
 
 
-def _fetch(field: str, value: str, tmp_path: Path, **limits: object) -> ms.MediaFile:
+def _fetch(field: str, value: str, tmp_path: Path, *, accept: tuple[str, ...] = ms.SOURCE_KINDS, hint: str = "",
+           **limits: object) -> ms.MediaFile:
     settings = {"max_bytes": 1000, "allow_private": True, **limits}
-    return ms.fetch_source(field, value, tmp_path, ms.Limits(**settings))
+    return ms.fetch_source(field, value, tmp_path, ms.Limits(**settings), accept=accept, hint=hint)
 
 
-def _refused(field: str, value: str, tmp_path: Path, *needles: str, **limits: object) -> str:
+def _refused(field: str, value: str, tmp_path: Path, *needles: str, accept: tuple[str, ...] = ms.SOURCE_KINDS,
+             hint: str = "", **limits: object) -> str:
     with pytest.raises(InvalidInput) as caught:
-        _fetch(field, value, tmp_path, **limits)
+        _fetch(field, value, tmp_path, accept=accept, hint=hint, **limits)
     message = caught.value.message
     assert caught.value.field == field
     for needle in needles:
@@ -110,6 +47,24 @@ def _refused(field: str, value: str, tmp_path: Path, *needles: str, **limits: ob
 def test_non_public_addresses_are_refused(ip):
     with pytest.raises(ValueError):
         ms.check_address(ip, allow_private=False)
+
+
+@pytest.mark.parametrize(("ip", "needle"), [
+    ("64:ff9b::a9fe:a9fe", "169.254.169.254, a cloud metadata address"),  # NAT64 form of the metadata address
+    ("64:ff9b::a00:1", "NAT64"),  # NAT64 form of 10.0.0.1
+    ("64:ff9b::808:808", "NAT64"),  # even of a public address: the translator may sit in a private network
+    ("64:ff9b:1::a00:1", "NAT64"),  # local-use NAT64 prefix
+    ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo"),
+])
+def test_ipv6_transition_forms_are_refused_even_with_the_override(ip, needle):
+    for allow_private in (False, True):
+        with pytest.raises(ValueError, match=needle):
+            ms.check_address(ip, allow_private=allow_private)
+
+
+def test_nat64_metadata_url_is_refused(tmp_path):
+    _refused("audio", "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/", tmp_path, "refused", "metadata",
+             allow_private=False)
 
 
 @pytest.mark.parametrize("ip", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111"])
@@ -187,6 +142,21 @@ def test_streamed_body_over_cap_refused_and_removed(server, tmp_path):
 
 def test_total_timeout(server, tmp_path):
     _refused("audio", f"{server}/slow", tmp_path, "longer than", total_timeout_s=0.5, read_timeout_s=5.0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_total_deadline_covers_the_response_headers(server, tmp_path):
+    """A server that sends one header byte at a time never trips the per-read timeout; the deadline stops it."""
+    started = time.monotonic()
+    message = _refused("audio", f"{server}/trickle-headers", tmp_path, "longer than 1s", "DOWNLOAD_TIMEOUT_S",
+                       total_timeout_s=1.0, read_timeout_s=5.0)
+    assert time.monotonic() - started < 4.0, message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_default_timeouts_suit_a_serverless_job():
+    limits = ms.Limits(max_bytes=1)
+    assert limits.total_timeout_s <= 300 and limits.read_timeout_s <= 60
 
 
 def test_connection_goes_to_the_checked_address(server, tmp_path, monkeypatch):
@@ -235,9 +205,18 @@ def test_base64_over_cap_refused_before_decoding(tmp_path):
     _refused("audio", f"data:audio/wav;base64,{encoded}", tmp_path, "over the limit")
 
 
-def test_audio_field_needs_url_or_data_uri(tmp_path):
-    _refused("audio", base64.b64encode(b"abc").decode(), tmp_path, "audio_base64")
-    _refused("audio", "data:audio/wav;base64", tmp_path, "malformed")
+def test_accepted_kinds_are_the_callers_choice(tmp_path):
+    url_only = ("url", "data")
+    _refused("audio", base64.b64encode(b"abc").decode(), tmp_path, "http(s) URL or a data: URI", "audio_base64",
+             accept=url_only, hint="send raw base64 in audio_base64")
+    _refused("audio", "data:audio/wav;base64", tmp_path, "malformed", accept=url_only)
+    _refused("audio_base64", "https://example.com/a.wav", tmp_path, "not valid base64", accept=("base64", "data"))
+
+
+def test_files_are_named_by_the_callers_stem(tmp_path):
+    data = base64.b64encode(WAV_HEAD + b"\0" * 8).decode()
+    media = ms.fetch_source("speaker_samples[0]", data, tmp_path, ms.Limits(max_bytes=1000), stem="sample-0")
+    assert media.path.name == "sample-0.wav"
 
 
 def test_job_directory_is_removed_even_on_error():

@@ -19,9 +19,35 @@ def test_aliases_of_both_workers_map_onto_one_field():
     options = TranscribeOptions.from_mapping(
         {"word_timestamps": False, "diarize": True, "translate": True, "transcription": "srt"}
     )
-    assert options.align_output is False and options.diarization is True and options.task == "translate"
+    assert options.align_output is False and options.diarization is True
     assert options.transcription == "srt"
-    assert TranscribeOptions.from_mapping({"translate": False}).task == "transcribe"
+    # the faster-whisper worker's `translate` keeps the transcript and adds a translation; `task` replaces it
+    assert options.translate is True and options.task == "transcribe"
+    assert TranscribeOptions.from_mapping({"translate": False}).translate is False
+
+
+def test_faster_whisper_spellings_of_formats():
+    """Its README example sends "plain text" (with a space); the schema spells it plain_text."""
+    options = TranscribeOptions.from_mapping({"transcription": "plain text", "translation": "Formatted-Text"})
+    assert options.transcription == "plain_text" and options.translation == "formatted_text"
+
+
+@pytest.mark.parametrize(("raw", "canonical"), [("-1", "-1"), (-1, "-1"), ("-1, 50363,50363", "-1,50363"),
+                                                ([-1, 220], "-1,220"), ("", "")])
+def test_suppress_tokens_forms(raw, canonical):
+    from core.options import token_ids
+
+    options = TranscribeOptions.from_mapping({"suppress_tokens": raw})
+    assert options.suppress_tokens == canonical
+    assert token_ids(options.suppress_tokens) == [int(x) for x in canonical.split(",") if x]
+
+
+def test_other_fields_are_skipped_and_listed_when_a_key_is_unknown():
+    options = TranscribeOptions.from_mapping({"audio": "x", "language": "en"}, other_fields=("audio",))
+    assert options.language == "en"
+    with pytest.raises(InvalidInput) as caught:
+        TranscribeOptions.from_mapping({"audio": "x", "colour": 1}, other_fields=("audio",))
+    assert caught.value.field == "colour" and "audio," in caught.value.message
 
 
 @pytest.mark.parametrize(
@@ -40,6 +66,13 @@ def test_aliases_of_both_workers_map_onto_one_field():
         ({"task": "summarize"}, "task", "accepted: transcribe, translate"),
         ({"diarize": True, "diarization": True}, "diarization", "give only one"),
         ({"transcription": "html"}, "transcription", "plain_text"),
+        ({"translation": "pdf"}, "translation", "formatted_text"),
+        ({"suppress_tokens": "1,two"}, "suppress_tokens", "not a token id"),
+        ({"suppress_tokens": "-5"}, "suppress_tokens", "not a token id"),
+        ({"suppress_tokens": 1.5}, "suppress_tokens", "token ids"),
+        ({"language_detection_min_prob": 2}, "language_detection_min_prob", "out of range"),
+        ({"language_detection_max_tries": 0}, "language_detection_max_tries", "out of range"),
+        ({"debug": "yes"}, "debug", "boolean"),
     ],
 )
 def test_bad_values_name_the_field_and_what_is_accepted(mapping, field, fragment):
@@ -66,7 +99,11 @@ def test_settings_from_env_parse_and_refuse_bad_values(tmp_path):
     assert settings.models_dir == tmp_path and settings.batch_size == 8 and settings.preload is False
     assert settings.ui_auth == (("ada", "pw1"), ("bob", "pw2"))
     assert "hf_x" not in repr(settings) and "pw1" not in repr(settings)
+    assert Settings.from_env({"DOWNLOAD_TIMEOUT_S": "45"}).download_timeout_s == 45.0
+    assert Settings().download_timeout_s <= 300, "a serverless job must not wait 10 minutes for one download"
     for env, field in [({"DEVICE": "tpu"}, "DEVICE"), ({"BATCH_SIZE": "-1"}, "BATCH_SIZE"),
+                       ({"DOWNLOAD_TIMEOUT_S": "0"}, "DOWNLOAD_TIMEOUT_S"),
+                       ({"DOWNLOAD_TIMEOUT_S": "x"}, "DOWNLOAD_TIMEOUT_S"),
                        ({"UI_AUTH": "nopassword"}, "UI_AUTH"), ({"PRELOAD": "maybe"}, "PRELOAD")]:
         with pytest.raises(InvalidInput) as caught:
             Settings.from_env(env)

@@ -1,133 +1,49 @@
-"""The RunPod worker through the real SDK and real HTTP: `python rp_handler.py --rp_serve_api` in a subprocess.
-
-Two workers share the module: `strict` (the production guards) and `lenient` (ALLOW_PRIVATE_URLS=1, so it may
-fetch from the local media server). Each has its own TMPDIR, checked at the end for left-over job files.
+"""The RunPod worker through the real SDK and real HTTP: `python rp_handler.py --rp_serve_api` in a subprocess
+(`tests/rp_server.py`: a `strict` worker with the production guards and a `lenient` one that may fetch from the
+local media server; after every job, each checks that the job left no files in its TMPDIR). The peers' own
+payloads are in `test_rp_peers.py`.
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
+import io
 import json
-import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
-import requests
+import soundfile
 
 import rp_handler
 from core import InvalidInput, Result
 from core.media_source import JOB_DIR_PREFIX
+from rp_worker import progress as rp_progress
+from rp_worker.inputs import parse_input
 from tests import speech
-from tests.servers import free_port, stop_process
-from tests.test_media_source import media_server
+from tests.rp_server import MAX_UPLOAD_MB, Worker, worker_env
+from tests.servers import media_server
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET_TOKEN = "hf_rpTEST0kenN3verEch0ed9876543210"
-MAX_UPLOAD_MB = 2
 SRT_CUE = re.compile(r"^(\d+)\n(\d\d:\d\d:\d\d,\d{3}) --> (\d\d:\d\d:\d\d,\d{3})\n(.+?)(?:\n\n|\n?$)", re.M | re.S)
 
 
-# ---- workers -------------------------------------------------------------------------------------
-@dataclasses.dataclass
-class Worker:
-    url: str
-    process: subprocess.Popen
-    log_path: Path
-    tmpdir: Path
-    baseline: frozenset[str] = frozenset()  # TMPDIR entries the process made at start-up (torch, runpod)
-
-    def run(self, payload: Any, timeout_s: float = 300) -> dict[str, Any]:
-        response = requests.post(f"{self.url}/runsync", json={"input": payload}, timeout=timeout_s)
-        response.raise_for_status()
-        return response.json()
-
-    def output(self, payload: Any) -> dict[str, Any]:
-        reply = self.run(payload)
-        assert reply.get("status") == "COMPLETED", reply.get("error")
-        return reply["output"]
-
-    def error(self, payload: Any) -> str:
-        reply = self.run(payload)
-        assert reply.get("status") == "FAILED" and "output" not in reply, reply
-        return reply["error"]
-
-    def logs(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def tmp_entries(self) -> frozenset[str]:
-        return frozenset(str(path.relative_to(self.tmpdir)) for path in self.tmpdir.rglob("*"))
-
-
-
-
-def worker_env(models_dir: Path, tmpdir: Path, **extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in ("ALLOW_PRIVATE_URLS", "MAX_UPLOAD_MB")}
-    env.update(MODELS_DIR=str(models_dir), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYANNOTE_METRICS_ENABLED="0",
-               TMPDIR=str(tmpdir), DEVICE="cpu", **extra)
-    return env
-
-
-def _launch(models_dir: Path, home: Path, **extra: str) -> Worker:
-    tmpdir = home / "tmp"
-    tmpdir.mkdir(parents=True)
-    port = free_port()
-    log_path = home / "worker.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "rp_handler.py", "--rp_serve_api", "--rp_api_host", "127.0.0.1", "--rp_api_port",
-             str(port)], cwd=ROOT, env=worker_env(models_dir, tmpdir, **extra), stdout=log, stderr=subprocess.STDOUT)
-    return Worker(f"http://127.0.0.1:{port}", process, log_path, tmpdir)
-
-
-def _wait_ready(worker: Worker, timeout_s: float = 240) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if worker.process.poll() is not None:
-            pytest.fail(f"worker exited with {worker.process.returncode}:\n{worker.logs()[-3000:]}")
-        try:
-            if requests.get(f"{worker.url}/openapi.json", timeout=2).status_code == 200:
-                worker.baseline = worker.tmp_entries()
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"worker not ready after {timeout_s}s:\n{worker.logs()[-3000:]}")
-
-
+@pytest.fixture(scope="module")
+def strict(rp_workers) -> Worker:
+    return rp_workers["strict"]
 
 
 @pytest.fixture(scope="module")
-def workers(models_dir, tmp_path_factory) -> Iterator[dict[str, Worker]]:
-    """Both workers start together (start-up is mostly imports and model loads, ~10 s each)."""
-    home = tmp_path_factory.mktemp("workers")
-    started = {
-        "strict": _launch(models_dir, home / "strict", MAX_UPLOAD_MB=str(MAX_UPLOAD_MB)),
-        "lenient": _launch(models_dir, home / "lenient", MAX_UPLOAD_MB=str(MAX_UPLOAD_MB), ALLOW_PRIVATE_URLS="1"),
-    }
-    try:
-        for worker in started.values():
-            _wait_ready(worker)
-        yield started
-    finally:
-        for worker in started.values():
-            stop_process(worker.process)
-
-
-@pytest.fixture(scope="module")
-def strict(workers) -> Worker:
-    return workers["strict"]
-
-
-@pytest.fixture(scope="module")
-def lenient(workers) -> Worker:
-    return workers["lenient"]
+def lenient(rp_workers) -> Worker:
+    return rp_workers["lenient"]
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +57,12 @@ def files(dialogue) -> Iterator[str]:
 
 def b64(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
+
+
+def wav_b64(samples: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, 16_000, format="WAV")
+    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def default_model(models_dir: Path) -> str:
@@ -200,11 +122,11 @@ def test_whisperx_worker_fields_and_token_never_leaks(lenient, files, dialogue):
     assert all(word["start"] is not None for seg in output["segments"] for word in seg["words"])
     assert output["word_timestamps"] == "whisper" and all(seg["words"] for seg in output["segments"])
     assert SECRET_TOKEN not in json.dumps(output)
-    failed = lenient.error({"audio_file": f"{files}/status/404", "huggingface_access_token": SECRET_TOKEN})
-    assert SECRET_TOKEN not in failed
-    time.sleep(0.5)  # let the worker flush its logs
-    assert SECRET_TOKEN not in lenient.logs()
-    assert SECRET_TOKEN[3:12] not in lenient.logs()
+    reply = lenient.run({"audio_file": f"{files}/status/404", "huggingface_access_token": SECRET_TOKEN})
+    assert reply["status"] == "FAILED" and SECRET_TOKEN not in reply["error"]
+    logs = lenient.wait_for_log(f"job {reply['id']} refused")  # the job's last log line, written before the reply
+    assert SECRET_TOKEN not in logs
+    assert SECRET_TOKEN[3:12] not in logs
 
 
 BAD_INPUTS = [  # (payload, substrings the error must contain)
@@ -266,15 +188,6 @@ def test_test_input_json_runs_offline(models_dir, tmp_path):
     assert not list(tmp_path.glob(f"{JOB_DIR_PREFIX}*"))
 
 
-@pytest.mark.slow
-def test_no_job_files_left_behind(workers):
-    """Runs last in this module: every job above, good or bad, must have removed its files."""
-    for name, worker in workers.items():
-        leftovers = sorted(worker.tmp_entries() - worker.baseline)
-        assert leftovers == [], f"{name} worker left {leftovers}"
-        assert not any(entry.startswith(JOB_DIR_PREFIX) for entry in worker.baseline)
-
-
 def test_startup_fails_fast_without_the_default_model(tmp_path):
     empty = tmp_path / "models"
     empty.mkdir()
@@ -287,20 +200,85 @@ def test_startup_fails_fast_without_the_default_model(tmp_path):
     assert "Traceback" not in output
 
 
+# ---- security and hygiene through the real worker ---------------------------------------------------
+@pytest.mark.slow
+def test_sdk_never_logs_outputs_even_when_asked_for_debug(lenient, files, dialogue):
+    """The lenient worker was started with RUNPOD_LOG_LEVEL=DEBUG and --rp_log_level DEBUG: the SDK would log
+    every handler output (the transcript); the worker keeps it at INFO, and our own lines carry no text."""
+    reply = lenient.run({"audio_file": f"{files}/file/dialogue.wav", "align_output": False})
+    assert reply["status"] == "COMPLETED"
+    logs = lenient.wait_for_log(f"job {reply['id']} done")
+    assert "Handler output" not in logs and "Log level set to INFO" in logs
+    for segment in reply["output"]["segments"]:
+        assert segment["text"] not in logs, segment["text"]
+
+
+@pytest.mark.slow
+def test_model_names_only_from_the_installed_list_and_loaded_once(strict, models_dir, dialogue):
+    name = default_model(models_dir)
+    for path in (str(models_dir / "asr" / name), f"../{name}", "~/x", "asr/../../etc", "C:\\models\\x"):
+        message = strict.error({"audio_base64": b64(dialogue.path), "model": path})
+        assert "not a path" in message and name in message, message
+    audio = wav_b64(np.zeros(16_000, dtype=np.float32))
+    for spelling in (name, name.upper(), f"  {name} ", f"Systran/faster-whisper-{name}", f"whisper-{name}"):
+        assert strict.output({"audio_base64": audio, "model": spelling})["model"] == name
+    assert strict.logs().count(f"loaded ASR model {name} (") == 1, "one model, one loaded copy"
+
+
+@pytest.mark.slow
+def test_bad_media_errors_name_the_field(strict):
+    text = base64.b64encode(b"plain text, no media here\n" * 40).decode()
+    for field in ("audio_base64", "audio_file"):
+        message = strict.error({field: text})
+        assert message.startswith(f"{field}: it is a text file"), message
+    garbage = base64.b64encode(bytes(range(256)) * 8).decode()
+    message = strict.error({"audio_base64": garbage})
+    assert message.startswith("audio_base64: could not decode audio"), message
+    assert "input" not in message.split(":", 1)[1] and "wxw-job" not in message, message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("payload", ["just a string", [1, 2]])
+def test_input_that_is_not_an_object_gets_an_error(models_dir, tmp_path, payload):
+    """Through the SDK's job runner (`--test_input`), which hands any JSON `input` to the handler as RunPod does.
+    (The SDK's local HTTP server refuses a non-object `input` itself, with a 422, before any handler runs.)"""
+    job = json.dumps({"input": payload})
+    completed = subprocess.run([sys.executable, "rp_handler.py", "--test_input", job], cwd=ROOT, capture_output=True,
+                               text=True, timeout=300, env=worker_env(models_dir, tmp_path, PRELOAD="0"))
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 1 and "failed with error: input must be a JSON object" in output, output[-2000:]
+    assert "Traceback" not in output
+
+
+@pytest.mark.slow
+def test_silence_gives_an_empty_transcript_and_warnings(strict):
+    output = strict.output({"audio_base64": wav_b64(np.zeros(3 * 16_000, dtype=np.float32)), "num_speakers": 2})
+    assert output["segments"] == [] and output["text"] == "" and output["transcription"] == ""
+    assert any("no speech found" in warning for warning in output["warnings"]), output["warnings"]
+    assert any("num_speakers ignored" in warning and "diarization=true" in warning
+               for warning in output["warnings"]), output["warnings"]
+
+
 # ---- in-process units (no models) ----------------------------------------------------------------
 class _FakeRegistry:
+    default_asr_name = "tiny.en"
+
     def asr(self, name: str | None = None) -> None:
         return None
 
+    def available_asr_models(self) -> list[str]:
+        return ["tiny.en"]
+
 
 class _FakeEngine:
-    """Just enough engine for the handler's plumbing: it records calls and fails as told."""
+    """Just enough engine for the handler's plumbing (a stand-in, so these tests need no model): it records
+    calls and fails as told."""
 
     def __init__(self, settings: Any, failure: BaseException | None = None) -> None:
         self.settings, self.failure, self.registry, self.seen = settings, failure, _FakeRegistry(), []
 
-    def transcribe(self, path: Path, options: Any, *, on_progress: Any) -> Result:
-        self.seen.append((path, path.read_bytes(), options))
+    def transcribe(self, audio: Any, options: Any, *, on_progress: Any) -> Result:
+        self.seen.append((audio, options))
         on_progress("transcribe", 0.5)
         if self.failure is not None:
             raise self.failure
@@ -323,31 +301,52 @@ def fake_settings(tmp_path):
 def test_handler_maps_errors_in_one_place(fake_settings, tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr("tempfile.tempdir", None)
-    job = {"id": "j1", "input": {"audio_base64": base64.b64encode(b"RIFF....WAVEfmt ").decode()}}
+    tone = np.sin(np.arange(8000) / 5).astype(np.float32)
+    job = {"id": "j1", "input": {"audio_base64": wav_b64(tone)}}
     broken = _FakeEngine(fake_settings, RuntimeError("tensor exploded\nsecond line"))
     assert rp_handler.handle(job, _service(broken), sink=lambda *_: None) == {
         "error": "internal error: RuntimeError: tensor exploded"}
     refused = _FakeEngine(fake_settings, InvalidInput("language: nope", field="language"))
     assert rp_handler.handle(job, _service(refused), sink=lambda *_: None) == {"error": "language: nope"}
     fine = _FakeEngine(fake_settings)
-    assert rp_handler.handle(job, _service(fine), sink=lambda *_: None)["language"] == "en"
-    path, data, _ = fine.seen[0]
-    assert data.startswith(b"RIFF") and path.suffix == ".wav"
-    assert not path.exists() and not any(tmp_path.glob(f"{JOB_DIR_PREFIX}*"))
+    output = rp_handler.handle(job, _service(fine), sink=lambda *_: None)
+    assert output["language"] == "en" and output["transcription"] == "" and output["translation"] is None
+    audio, options = fine.seen[0]
+    assert np.allclose(audio.samples, tone, atol=1e-4) and options.model == "tiny.en"
+    assert not any(tmp_path.glob(f"{JOB_DIR_PREFIX}*"))
 
 
 def test_token_reaches_the_engine_only(fake_settings):
     engine = _FakeEngine(fake_settings)
-    job = {"id": "j2", "input": {"audio_base64": "UklGRg==", "huggingface_access_token": SECRET_TOKEN}}
+    job = {"id": "j2", "input": {"audio_base64": wav_b64(np.zeros(1600, dtype=np.float32)),
+                                 "huggingface_access_token": SECRET_TOKEN}}
     result = rp_handler.handle(job, _service(engine), sink=lambda *_: None)
-    assert engine.seen[0][2].huggingface_access_token == SECRET_TOKEN
-    assert SECRET_TOKEN not in json.dumps(result) and SECRET_TOKEN not in repr(engine.seen[0][2])
+    assert engine.seen[0][1].huggingface_access_token == SECRET_TOKEN
+    assert SECRET_TOKEN not in json.dumps(result) and SECRET_TOKEN not in repr(engine.seen[0][1])
+
+
+def test_model_spellings_resolve_to_one_installed_name(settings):
+    from core.errors import ModelUnavailable
+    from core.service import Service, model_key
+
+    service = Service(settings)
+    name = service.default_model
+    for spelling in (None, "", name, name.upper(), f" {name}\t", f"openai/whisper-{name}",
+                     f"Systran/faster-whisper-{name}"):
+        assert service.resolve_model(spelling) == name, spelling
+    assert model_key("turbo") == model_key("large-v3-turbo") == model_key("deepdml/faster-whisper-large-v3-turbo")
+    for bad in (str(settings.models_dir / "asr" / name), f"./{name}", f"a/b/{name}", "..", "tiny en", "x\x00"):
+        with pytest.raises(ModelUnavailable, match="not a path") as caught:
+            service.resolve_model(bad)
+        assert caught.value.field == "model"
+    with pytest.raises(ModelUnavailable, match="'large-v2' is not installed; installed: "):
+        service.resolve_model("large-v2")
 
 
 def test_progress_is_throttled_but_reports_each_stage():
     clock = iter([0.0, 0.1, 0.2, 0.7, 0.75, 0.8]).__next__
     sent: list[str] = []
-    reporter = rp_handler.ProgressReporter({"id": "j"}, lambda _job, message: sent.append(message), clock=clock)
+    reporter = rp_progress.ProgressReporter({"id": "j"}, lambda _job, message: sent.append(message), clock=clock)
     for stage, fraction in [("decode", 0.0), ("transcribe", 0.1), ("transcribe", 0.2), ("transcribe", 0.4),
                             ("transcribe", 0.45), ("align", 0.6)]:
         reporter(stage, fraction)
@@ -358,7 +357,59 @@ def test_a_failing_progress_sink_does_not_fail_the_job():
     def broken(_job: Any, _message: str) -> None:
         raise ConnectionError("runpod api down")
 
-    rp_handler.ProgressReporter({"id": "j"}, broken)("decode", 0.0)
+    rp_progress.ProgressReporter({"id": "j"}, broken)("decode", 0.0)
+    sender = rp_progress.OrderedSender(broken)
+    sender({"id": "j"}, "decode 0%")
+    sender.close()
+
+
+def test_progress_arrives_in_order_and_never_after_the_result(fake_settings):
+    """A slow, jittery RunPod API: every update still arrives in order, and all before `handle` returns."""
+    arrived: list[str] = []
+    returned = threading.Event()
+    late: list[str] = []
+
+    def slow_api(_job: Any, message: str) -> None:
+        time.sleep(0.02 * (len(arrived) % 3))
+        (late if returned.is_set() else arrived).append(message)
+
+    class ChattyEngine(_FakeEngine):
+        def transcribe(self, audio: Any, options: Any, *, on_progress: Any) -> Result:
+            for step in range(1, 21):
+                on_progress(f"stage{step}", step / 20)  # a new stage each time: none is throttled
+            return Result(segments=(), language="en")
+
+    job = {"id": "j3", "input": {"audio_base64": wav_b64(np.zeros(1600, dtype=np.float32))}}
+    rp_handler.handle(job, _service(ChattyEngine(fake_settings)), sink=slow_api)
+    returned.set()
+    assert arrived == ["fetch 0%", *[f"stage{step} {step * 5}%" for step in range(1, 21)]]
+    assert not any(thread.name == "progress" and thread.is_alive() for thread in threading.enumerate())
+    assert late == []
+
+
+def test_a_stuck_progress_api_delays_the_result_only_briefly():
+    release = threading.Event()
+    sender = rp_progress.OrderedSender(lambda _job, _message: release.wait(10), drain_timeout_s=0.2)
+    for step in range(3):
+        sender({"id": "j"}, f"update {step}")
+    started = time.monotonic()
+    sender.close()
+    assert time.monotonic() - started < 1.0
+    sender({"id": "j"}, "after close")  # refused: nothing is queued once closed
+    release.set()
+
+
+def test_sdk_log_level_is_never_debug():
+    for given, expected in (({}, "INFO"), ({"RUNPOD_LOG_LEVEL": "DEBUG"}, "INFO"),
+                            ({"RUNPOD_DEBUG_LEVEL": "trace"}, "INFO"), ({"RUNPOD_LOG_LEVEL": "WARN"}, "WARN")):
+        env = dict(given)
+        assert rp_handler.quiet_sdk_logs(env) == expected
+        assert env["RUNPOD_LOG_LEVEL"] == env["RUNPOD_DEBUG_LEVEL"] == expected
+    for argv, fixed in ((["x", "--rp_log_level", "DEBUG"], ["x", "--rp_log_level", "INFO"]),
+                        (["x", "--rp_log_level=TRACE"], ["x", "--rp_log_level=INFO"]),
+                        (["x", "--rp_log_level", "ERROR"], ["x", "--rp_log_level", "ERROR"])):
+        rp_handler._force_sdk_log_level(argv)
+        assert argv == fixed
 
 
 def _big_result() -> dict[str, Any]:
@@ -384,15 +435,37 @@ def test_oversized_results_drop_words_then_the_largest_outputs(monkeypatch):
 def test_input_must_be_an_object():
     for payload in ("just a string", None, ["audio"]):
         with pytest.raises(InvalidInput, match="input must be a JSON object"):
-            rp_handler.parse_input(payload)
+            parse_input(payload)
 
 
-def test_unknown_field_message_lists_audio_fields():
+def test_unknown_field_message_lists_runpod_fields():
     with pytest.raises(InvalidInput) as caught:
-        rp_handler.parse_input({"audio": "https://example.com/a.wav", "speed": 2})
+        parse_input({"audio": "https://example.com/a.wav", "speed": 2})
     assert caught.value.field == "speed"
-    for name in ("audio", "audio_base64", "audio_file", "word_timestamps", "translate", "diarize"):
+    for name in ("audio", "audio_base64", "audio_file", "word_timestamps", "translate", "diarize",
+                 "speaker_verification", "speaker_samples", "suppress_tokens", "debug"):
         assert f"{name}," in caught.value.message or caught.value.message.endswith(name)
+
+
+@pytest.mark.parametrize(("samples", "needle"), [
+    ("https://x/a.wav", "must be a list"),
+    ([{"name": "Ada", "file_path": "/etc/passwd"}], "local files are not read"),
+    ([{"name": "Ada"}], "speaker_samples[0].url"),
+    ([{"url": "UklGRg=="}], "name is required"),
+    ([{"name": 3, "url": "https://x/a.wav"}], "name must be a string"),
+    ([{"url": "https://x/a.wav"}] * 21, "at most 20"),
+])
+def test_speaker_samples_are_checked_before_any_work(samples, needle):
+    with pytest.raises(InvalidInput) as caught:
+        parse_input({"audio": "https://example.com/a.wav", "speaker_verification": True, "speaker_samples": samples})
+    assert needle in caught.value.message and caught.value.field.startswith("speaker_samples")
+
+
+def test_speaker_sample_names_default_to_the_file_name():
+    request = parse_input({"audio_file": "https://example.com/a.wav", "speaker_verification": True,
+                           "speaker_samples": [{"url": "https://cdn.example.com/voices/Ada%20L.m4a?sig=1"},
+                                               "https://cdn.example.com/bob.wav"]})
+    assert [sample.name for sample in request.speaker_samples] == ["Ada L", "bob"]
 
 
 def test_import_is_cheap():

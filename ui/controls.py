@@ -18,7 +18,9 @@ AUTO_LANGUAGE = "auto"
 
 # Fields a page user never sets: the token is the server's (HF_TOKEN), `transcription` is a RunPod alias,
 # `enable_vad` has no effect in WhisperX's batched pipeline.
-HIDDEN_OPTIONS = frozenset({"huggingface_access_token", "transcription", "enable_vad"})
+# RunPod response fields (transcription/translation text, debug) have no place on the page.
+HIDDEN_OPTIONS = frozenset({"huggingface_access_token", "transcription", "enable_vad", "translate", "translation",
+                            "debug"})
 
 # Groups of `field.metadata["group"]` shown together; decoding and VAD sit in the "Advanced" accordion.
 BASIC_GROUPS = ("basic", "speakers", "output")

@@ -1,0 +1,64 @@
+"""The RunPod response: our result (README "Result") plus every key the peers' documented clients read.
+
+- official faster-whisper worker: `transcription` (always; plain text unless `transcription` names a format),
+  `translation` (always; null unless `translate`), `word_timestamps` (a flat word list when `word_timestamps` /
+  `align_output` is on), and
+  per segment `id`, `seek`, `tokens`, `temperature`, `avg_logprob`, `compression_ratio`, `no_speech_prob`;
+- WhisperX worker: `detected_language`, `language_probability`, segments with `words` and `speaker`, and
+  `speakers` as `{label: {"name", "time"}}` (its README's shape; a list of labels breaks its clients, while
+  every client of a list can iterate this object's keys).
+
+Decoder statistics come from the result when the engine recorded them; a value the batched decoder does not give
+is null (README, "RunPod Serverless").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from core import Result
+from core.formats import Layout, response, transcription_text
+
+SEGMENT_STATS = ("seek", "tokens", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob")
+
+
+def runpod_output(result: Result, options: Any, *, uri: str | None = None,
+                  names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The response for `result`; `names` (diarization label → person, from speaker verification) rename the
+    speakers everywhere, and `speakers` maps each original label to its name."""
+    table = speaker_table(result, names or {}) if result.diarized else None
+    result = result.with_speaker_names(names or {})
+    layout = Layout.of(options, uri)
+    data = response(result, options, uri=uri)
+    data["segments"] = [faster_whisper_segment(index, segment) for index, segment in enumerate(data["segments"], 1)]
+    if "transcription" not in data:
+        data["transcription"] = transcription_text(result, "plain_text", layout)
+    data["translation"] = None
+    if result.translation is not None:
+        translated = Result(segments=result.translation, language="en")
+        data["translation"] = transcription_text(translated, options.translation, layout)
+    if options.align_output:  # its `word_timestamps`; empty (with a warning) when no alignment model was there
+        data["word_timestamps"] = [{"word": word.word, "start": word.start, "end": word.end}
+                                   for segment in result.segments for word in segment.words]
+    if table is not None:
+        data["speakers"] = table
+    return data
+
+
+def faster_whisper_segment(index: int, segment: Mapping[str, Any]) -> dict[str, Any]:
+    """`id` (1-based, as faster-whisper counts) first, then our keys, then each decoder statistic or null."""
+    data = {"id": index, **segment}
+    for key in SEGMENT_STATS:
+        data.setdefault(key, None)
+    return data
+
+
+def speaker_table(result: Result, names: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """label → {"name": the matched person or the label itself, "time": seconds of speech}, by first turn."""
+    seconds: dict[str, float] = {}
+    for turn in result.diarization or ():
+        seconds[turn.speaker] = seconds.get(turn.speaker, 0.0) + max(0.0, turn.end - turn.start)
+    for label in result.speakers or ():
+        seconds.setdefault(label, 0.0)
+    return {label: {"name": names.get(label) or label, "time": round(time, 2)} for label, time in seconds.items()}

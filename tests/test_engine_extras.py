@@ -1,0 +1,102 @@
+"""The engine's optional parts added for the RunPod peers: suppress_tokens on the real model, language detection
+windows and retries, speaker matching, advisories."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core import TranscribeOptions
+from core.advisories import option_warnings
+from core.language_detection import WINDOW_SAMPLES, detect, window_starts
+from core.speaker_verification import match
+from tests import speech
+
+
+@pytest.mark.slow
+def test_suppress_tokens_reach_the_decoder(engine, monologue):
+    """Suppressing the tokens of one word keeps it out of the transcript; the rest is still transcribed."""
+    plain = engine.transcribe(monologue.path, TranscribeOptions(align_output=False))
+    assert "fox" in plain.text.lower(), plain.text
+    tokenizer = engine.registry.asr().pipeline.model.hf_tokenizer
+    ids = sorted({i for text in (" fox", "fox", " Fox") for i in tokenizer.encode(text, add_special_tokens=False).ids})
+    ids = ",".join(str(i) for i in [-1, *ids])
+    suppressed = engine.transcribe(monologue.path, TranscribeOptions(align_output=False, suppress_tokens=ids))
+    assert "fox" not in suppressed.text.lower(), suppressed.text
+    assert speech.word_error_rate(monologue.script, suppressed.text) < 0.5, suppressed.text
+
+
+def test_window_starts_spread_over_the_recording():
+    assert window_starts(10 * 16_000, 5) == [0]  # shorter than a window: one try
+    assert window_starts(WINDOW_SAMPLES * 2, 5) == [0, WINDOW_SAMPLES]
+    starts = window_starts(WINDOW_SAMPLES * 10, 4)
+    assert starts[0] == 0 and starts[-1] == WINDOW_SAMPLES * 9 and len(starts) == 4
+    assert starts == sorted(starts)
+
+
+class _Detector:
+    """A stand-in for a multilingual whisper (none can be installed here; tiny.en cannot detect languages):
+    answers each window with the next scripted (language, probability)."""
+
+    def __init__(self, answers: list[tuple[str, float]]) -> None:
+        self.answers, self.calls = list(answers), 0
+        self.model = self
+        self.feat_kwargs = {"feature_size": 80}
+
+    def encode(self, features):
+        return features
+
+    def detect_language(self, _encoded):
+        language, probability = self.answers[self.calls]
+        self.calls += 1
+        return [[(f"<|{language}|>", probability)]]
+
+
+def test_detection_retries_until_sure_and_keeps_the_best():
+    audio = np.zeros(WINDOW_SAMPLES * 6, dtype=np.float32)
+    sure = _Detector([("de", 0.4), ("en", 0.95), ("fr", 0.99)])
+    found = detect(sure, audio, min_probability=0.9, max_tries=5)
+    assert (found.language, found.probability, found.tries, sure.calls) == ("en", 0.95, 2, 2)
+    unsure = _Detector([("de", 0.4), ("nl", 0.6), ("de", 0.5)])
+    found = detect(unsure, audio, min_probability=0.9, max_tries=3)
+    assert (found.language, found.probability, found.tries) == ("nl", 0.6, 3)
+    once = _Detector([("de", 0.4)])
+    assert detect(once, audio).language == "de" and once.calls == 1  # min_probability 0: whisperx's one window
+
+
+def test_speakers_match_names_one_to_one_above_the_threshold():
+    a, b, c = np.eye(3)
+    voices = {"SPEAKER_00": a, "SPEAKER_01": 0.8 * a + 0.6 * b, "SPEAKER_02": c}
+    found = match(voices, {"Ada": a, "Bob": b})
+    assert found["SPEAKER_00"].name == "Ada"  # Ada is taken by her best match, not by SPEAKER_01
+    assert found["SPEAKER_01"].name is None and found["SPEAKER_01"].similarity == 0.8
+    assert found["SPEAKER_02"].name is None and found["SPEAKER_02"].similarity == 0.0
+    assert match(voices, {"Bob": b}, threshold=0.5)["SPEAKER_01"].name == "Bob"
+
+
+def test_advisories():
+    assert option_warnings(TranscribeOptions(min_speakers=2)) == [
+        "min_speakers ignored: speaker counts apply only with diarization=true"]
+    assert option_warnings(TranscribeOptions(min_speakers=2, diarization=True)) == []
+    assert "already the English translation" in option_warnings(TranscribeOptions(task="translate",
+                                                                                 translate=True))[0]
+
+
+@pytest.fixture(scope="module")
+def multilingual(engine) -> str:
+    names = [name for name in engine.registry.available_asr_models() if not name.endswith(".en")]
+    if not names:
+        pytest.skip("no multilingual ASR model in the test models (the open profile ships tiny.en)")
+    return names[0]
+
+
+@pytest.mark.slow
+def test_translate_adds_a_second_pass_and_keeps_the_transcript(engine, monologue, multilingual):
+    """Forced to German, the transcript is German-ish; `translate` adds the English of the same audio."""
+    result = engine.transcribe(monologue.path, TranscribeOptions(model=multilingual, language="de", translate=True,
+                                                                 align_output=False))
+    assert result.language == "de" and "translate" in result.timings and result.translation
+    translated = " ".join(segment.text for segment in result.translation)
+    assert speech.word_error_rate(monologue.script, translated) < 0.3, translated
+    assert all(0 <= s.start <= s.end <= result.duration + 0.5 for s in result.translation)
+    assert result.to_dict()["translation_segments"][0]["text"] == result.translation[0].text
