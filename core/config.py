@@ -17,7 +17,8 @@ from core.errors import InvalidInput
 APP_MODES = ("ui", "runpod")
 DEVICES = ("auto", "cpu", "cuda")
 COMPUTE_TYPES = ("auto", "float16", "bfloat16", "float32", "int8", "int8_float16", "int8_float32", "int8_bfloat16")
-FALLBACK_WHISPER_MODEL = "large-v3-turbo"
+LARGE_V3_TURBO = "large-v3-turbo"  # also what whisper's short name `turbo` means
+FALLBACK_WHISPER_MODEL = LARGE_V3_TURBO
 FALLBACK_DIARIZATION_MODEL = "pyannote/speaker-diarization-community-1"
 
 

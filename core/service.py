@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
-from core.config import Settings
+from core.config import LARGE_V3_TURBO, Settings
 from core.errors import ModelUnavailable
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ class Service:
 
 
 # Short names the faster-whisper worker and whisper's CLI accept for the models they ship.
-MODEL_ALIASES = {"turbo": "large-v3-turbo", "large": "large-v3"}
+MODEL_ALIASES = {"turbo": LARGE_V3_TURBO, "large": "large-v3"}
 _MODEL_PREFIXES = ("faster-whisper-", "whisper-")
 
 
