@@ -300,10 +300,12 @@ def _asr_options(base: Any, options: TranscribeOptions) -> Any:
         if getattr(options, source) is not None
     }
     if options.temperature is not None or options.temperature_increment_on_fallback is not None:
-        first = options.temperature if options.temperature is not None else 0.0
+        first = options.temperature if options.temperature is not None else base.temperatures[0]
         step = options.temperature_increment_on_fallback
-        step = 0.2 if step is None else step
-        changes["temperatures"] = list(np.arange(first, 1.0 + 1e-6, step)) if step > 0 else [first]
+        if step is None:  # whisperx's own schedule's step
+            step = base.temperatures[1] - base.temperatures[0] if len(base.temperatures) > 1 else 0.0
+        temperatures = np.arange(first, 1.0 + 1e-6, step) if step > 0 else [first]
+        changes["temperatures"] = [round(float(value), 3) for value in temperatures]
     if options.suppress_tokens is not None:
         changes["suppress_tokens"] = token_ids(options.suppress_tokens)
     return dataclasses.replace(base, **changes)

@@ -6,7 +6,11 @@ per chunk (on its `TimedText`):
 - whisper's timestamp tokens (`without_timestamps=False`): sentence-level pieces, at no extra cost;
 - word timings from the decoder's cross-attention (`word_timestamps=True`), computed by CTranslate2's `align`
   on the encoder output the batch already has — faster-whisper's method, batched;
-- the token ids and the no-speech probability the decoder returns.
+- the token ids and the no-speech probability the decoder returns;
+- whisper's temperature fallback, which whisperx's batched decoding skips (it decodes once, greedily or by beam
+  search, so `temperature`, `best_of` and the three thresholds would do nothing): a chunk whose text repeats
+  itself (compression ratio) or that the decoder doubts (mean log-probability), and that is not silence, is
+  decoded again by sampling at the next temperature, as faster-whisper does for one file.
 """
 
 from __future__ import annotations
@@ -25,9 +29,14 @@ class TimedWhisperModel(WhisperModel):
         calls: list[tuple[Any, list[Any]]] = []
         translator = self.model
 
+        temperatures: list[float] = []
+
         def generate_and_capture(encoded: Any, prompts: list, **kwargs: Any) -> Any:
             result = translator.generate(encoded, prompts, return_no_speech_prob=True, **kwargs)
+            result, used = self._with_fallback(translator, features, prompts, list(result), tokenizer, options,
+                                               kwargs)
             calls.append((encoded, result))
+            temperatures.extend(used)
             return result
 
         self.model = _GenerateOverride(translator, generate_and_capture)
@@ -40,15 +49,49 @@ class TimedWhisperModel(WhisperModel):
         words = (self._word_timings(tokenizer, tokens, encoded, features, options) if options.word_timestamps
                  else [None] * len(tokens))
         texts = []
-        for text, item_tokens, item, item_words in zip(output["text"], tokens, results, words, strict=True):
+        for text, item_tokens, item, item_words, temperature in zip(output["text"], tokens, results, words,
+                                                                     temperatures, strict=True):
             timed = TimedText(text)
             timed.tokens = tuple(item_tokens)
             timed.no_speech_prob = float(item.no_speech_prob)
-            timed.temperature = 0.0  # whisperx's batched decoding is greedy / beam search, never sampled
+            timed.temperature = temperature
             timed.pieces = () if options.without_timestamps else split_by_timestamps(item_tokens, tokenizer)
             timed.words = item_words
             texts.append(timed)
         return {**output, "text": texts}
+
+    def _with_fallback(self, translator: Any, features: Any, prompts: list, results: list, tokenizer: Any,
+                       options: Any, kwargs: dict) -> tuple[list, list[float]]:
+        """Decode again, at each next temperature, the chunks that failed whisper's checks. The first pass
+        already ran at `temperatures[0]` when that is 0 (beam search); a first temperature above 0 samples."""
+        schedule = list(options.temperatures) or [0.0]
+        used = [schedule[0]] * len(results)
+        if schedule[0] > 0:  # the caller asked to sample from the start
+            results = self._decode_again(translator, features, prompts, list(range(len(results))), results,
+                                         schedule[0], options, kwargs)
+        for temperature in schedule[1:]:
+            failing = [index for index, item in enumerate(results) if _needs_fallback(item, tokenizer, options)]
+            if not failing:
+                break
+            results = self._decode_again(translator, features, prompts, failing, results, temperature, options,
+                                         kwargs)
+            for index in failing:
+                used[index] = temperature
+        return results, used
+
+    def _decode_again(self, translator: Any, features: Any, prompts: list, indices: list[int], results: list,
+                      temperature: float, options: Any, kwargs: dict) -> list:
+        """Sample `best_of` candidates for the chunks at `indices`; each keeps its most probable one."""
+        mels = features.cpu().numpy() if hasattr(features, "cpu") else np.asarray(features)
+        encoded = self.encode(np.ascontiguousarray(mels[indices]))
+        sampling = {**kwargs, "beam_size": 1, "patience": 1, "num_hypotheses": max(1, options.best_of or 1),
+                    "sampling_topk": 0, "sampling_temperature": temperature}
+        again = translator.generate(encoded, [prompts[index] for index in indices], return_no_speech_prob=True,
+                                    **sampling)
+        replaced = list(results)
+        for index, item in zip(indices, again, strict=True):
+            replaced[index] = item
+        return replaced
 
     def _word_timings(self, tokenizer: Any, tokens: list[list[int]], encoded: Any, features: np.ndarray,
                       options: Any) -> list[tuple[WordTiming, ...]]:
@@ -72,6 +115,21 @@ class TimedWhisperModel(WhisperModel):
         for index, alignment in zip(wanted, alignments, strict=True):
             timings[index] = word_timings(alignment, options.prepend_punctuations, options.append_punctuations)
         return timings
+
+
+def _needs_fallback(item: Any, tokenizer: Any, options: Any) -> bool:
+    """faster-whisper's rule: too repetitive or too unsure, unless the decoder says it is silence."""
+    from core.whisper_timestamps import compression_ratio
+
+    tokens = item.sequences_ids[0]
+    average = item.scores[0] * (len(tokens) ** options.length_penalty) / (len(tokens) + 1)
+    text = tokenizer.decode([token for token in tokens if token < tokenizer.eot]).strip()
+    ratio = compression_ratio(text) or 0.0
+    failed = ((options.compression_ratio_threshold is not None and ratio > options.compression_ratio_threshold)
+              or (options.log_prob_threshold is not None and average < options.log_prob_threshold))
+    silent = (options.no_speech_threshold is not None and item.no_speech_prob > options.no_speech_threshold
+              and options.log_prob_threshold is not None and average < options.log_prob_threshold)
+    return failed and not silent
 
 
 class _GenerateOverride:

@@ -211,3 +211,17 @@ def test_diarization_model_is_chosen_per_job_among_installed_ones(engine, monolo
     assert refused.value.field == "diarization_model"
     result = engine.transcribe(monologue.path, TranscribeOptions(diarization=True, diarization_model="open-ge2e"))
     assert result.diarized and result.speakers
+
+
+def test_temperature_fallback_is_real(engine, monologue):
+    """whisperx decodes batches once; the engine adds whisper's fallback: clean speech stays at temperature 0,
+    a threshold every chunk fails walks the whole schedule, and a first temperature above 0 samples."""
+    clean = engine.transcribe(monologue.path, TranscribeOptions(align_output=False))
+    assert {segment.temperature for segment in clean.segments} == {0.0}
+    failing = TranscribeOptions(align_output=False, logprob_threshold=0.0, no_speech_threshold=1.0,
+                                temperature_increment_on_fallback=0.5)
+    assert {segment.temperature for segment in engine.transcribe(monologue.path, failing).segments} == {1.0}
+    sampled = engine.transcribe(monologue.path, TranscribeOptions(align_output=False, temperature=0.4, best_of=3,
+                                                                 temperature_increment_on_fallback=0.0))
+    assert {segment.temperature for segment in sampled.segments} == {0.4}
+    assert speech.word_error_rate(monologue.script, sampled.text) <= 0.3, sampled.text
