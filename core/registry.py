@@ -106,11 +106,18 @@ class ModelRegistry:
 
     def available_asr_models(self) -> list[str]:
         """Installed ASR models (manifest entries and layout directories), default first."""
-        names = [name for name in self.manifest.asr if self.manifest.resolve(self.manifest.asr[name])]
-        asr_root = self.root / "asr"
-        if asr_root.is_dir():
-            names += sorted(p.name for p in asr_root.iterdir() if layout.is_ct2_model(p))
-        default = self.default_asr_name
+        return self._installed(self.manifest.asr, "asr", layout.is_ct2_model, self.default_asr_name)
+
+    def available_diarization_models(self) -> list[str]:
+        """Installed diarization pipelines (manifest entries and layout directories), default first."""
+        return self._installed(self.manifest.diarization, "diarization", layout.is_pipeline_dir,
+                               self.default_diarization_name)
+
+    def _installed(self, entries: Any, folder_name: str, is_model: Callable[[Path], bool], default: str) -> list[str]:
+        names = [name for name in entries if self.manifest.resolve(entries[name])]
+        folder = self.root / folder_name
+        if folder.is_dir():
+            names += sorted(path.name for path in folder.iterdir() if is_model(path))
         if Path(default).is_dir() or default in names:
             names.insert(0, default)
         return list(dict.fromkeys(names))
@@ -233,17 +240,6 @@ class ModelRegistry:
             raise FeatureUnavailable(
                 f"word alignment skipped: the alignment model for {language!r} could not be loaded ({error})"
             ) from error
-
-    def available_diarization_models(self) -> list[str]:
-        """Installed diarization pipelines (manifest entries and layout directories), default first."""
-        names = [name for name in self.manifest.diarization if self.manifest.resolve(self.manifest.diarization[name])]
-        folder = self.root / "diarization"
-        if folder.is_dir():
-            names += sorted(p.name for p in folder.iterdir() if layout.is_pipeline_dir(p))
-        default = self.default_diarization_name
-        if default in names:
-            names.insert(0, default)
-        return list(dict.fromkeys(names))
 
     def diarization(self, name: str | None = None, token: str | None = None) -> Any:
         """A loaded pyannote pipeline (`core.diarization`); `FeatureUnavailable` says why not."""
