@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import soundfile
 
-from tests.test_ui_api import parse_srt
+from tests.subtitles import parse_srt
 from ui.handlers import STAGE_LABELS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
