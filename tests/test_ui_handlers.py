@@ -11,8 +11,8 @@ import gradio as gr
 import pytest
 
 from core import AudioDecodeError, InvalidInput, Result, TranscribeOptions
-from core.progress import STAGES
 from core.formats import render
+from core.progress import STAGES
 from core.result import Segment, SpeakerTurn
 from ui import handlers
 

@@ -45,6 +45,7 @@ GENERIC_ERROR = "Something went wrong while processing this file; the details ar
 SESSION_TTL_S = 6 * 3600
 WORKING_TEXT = "Working… the transcript of the first finished file appears here."
 SPEAKER_OPTIONS = ("num_speakers", "min_speakers", "max_speakers")
+PANEL_SIZE = 8  # (state, cards, pick, view, files, zip, json, speaker)
 
 
 @contextlib.contextmanager
@@ -258,9 +259,10 @@ class Handlers:
                 with user_errors(self.labels):
                     options = to_options(_without_speaker_counts(values))
                     sources = batch.collect_sources(uploads, links, recording)
-            except gr.Error as error:
+            except gr.Error as error:  # a toast and the note; a raised error would cover the panel
+                gr.Warning(str(error.message), title="Cannot transcribe")
                 yield self.cleared(str(error.message), "No transcript: see the message above.")
-                raise
+                return
             state = {"items": [new_item(source) for source in sources], "current": None,
                      "dir": str(self.downloads.job_dir(session)), "zip": None}
             yield self.panel(state, session)
@@ -276,9 +278,9 @@ class Handlers:
                 on_progress = gradio_progress(progress, prefix, (index / total, 1 / total))
                 self._run_one(state, index, source, options, on_progress, cancel)
                 yield self.panel(state, session)
-            failed = [item for item in state["items"] if item["status"] == "error"]
-            if failed and len(failed) == total:
-                raise gr.Error(failed[0]["message"], title="Cannot transcribe", print_exception=False)
+            for item in state["items"]:
+                if item["status"] == "error":
+                    gr.Warning(item["message"], title="Cannot transcribe")
         finally:
             self.stops.release(session, cancel)
 
@@ -362,25 +364,28 @@ class Handlers:
 
     # ---- show another file, rename -----------------------------------------------------------
     def show(self, state: Mapping[str, Any] | None, choice: str | None, session: str | None) -> tuple[Any, ...]:
-        with user_errors(self.labels):
-            if not state or choice is None or not str(choice).isdigit():
-                raise InvalidInput("Transcribe some files first.", field="pick")
-            index = int(choice)
-            if not 0 <= index < len(state["items"]) or state["items"][index]["status"] != "done":
-                raise InvalidInput("That file has no transcript.", field="pick")
-            return self.panel({**state, "current": index, "speaker": None}, session)
+        index = int(choice) if choice is not None and str(choice).isdigit() else -1
+        if not state or not 0 <= index < len(state["items"]) or state["items"][index]["status"] != "done":
+            gr.Warning("That file has no transcript.")
+            return tuple(gr.skip() for _ in range(PANEL_SIZE))
+        return self.panel({**state, "current": index, "speaker": None}, session)
 
     def rename(self, state: Mapping[str, Any] | None, label: str | None, name: str | None,
                session: str | None) -> tuple[Any, ...]:
-        with user_errors():
+        """A refused name is a toast and changes nothing (a raised error would cover the whole panel)."""
+        try:
             if not state or state.get("current") is None:
                 raise InvalidInput("Transcribe a file first, then rename its speakers.", field="speaker")
             items = [dict(item) for item in state["items"]]
             index = state["current"]
             items[index] = set_speaker_name(items[index], label, name)
-            new_state = {**state, "items": items, "speaker": label}
+        except InvalidInput as refusal:
+            gr.Warning(refusal.message, title="Cannot rename")
+            return tuple(gr.skip() for _ in range(PANEL_SIZE + 1))
+        new_state = {**state, "items": items, "speaker": label}
+        with user_errors():
             self._write_item(new_state, index)
-            return (*self.panel(new_state, session), "")
+        return (*self.panel(new_state, session), "")
 
     # ---- API ---------------------------------------------------------------------------------
     def transcribe_api(self, audio: str | None, values: Mapping[str, Any], progress: Any) -> dict[str, Any]:
