@@ -60,7 +60,13 @@ def page(browser, ui_server):
 def upload(page, *paths: Path) -> None:
     page.locator("#wx-upload input[type=file]").set_input_files([str(path) for path in paths])
     for path in paths:
-        page.locator("#wx-upload").get_by_text(path.name).first.wait_for()
+        page.locator(f"#wx-upload td.filename[aria-label='{path.name}']").wait_for()
+
+
+def clear_files(page) -> None:
+    # clicked from the page: after a job Gradio shows the box's top panel twice, one over the other
+    page.evaluate("document.querySelectorAll('#wx-upload button[aria-label=Clear]').forEach(b => b.click())")
+    page.wait_for_function("!document.querySelector('#wx-upload td.filename')")
 
 
 def cards(page) -> list[tuple[str, str]]:
@@ -70,14 +76,20 @@ def cards(page) -> list[tuple[str, str]]:
 
 
 def wait_until_finished(page, count: int) -> None:
+    """Until the batch's `count` cards (not an earlier batch's, which `start` marked as old) are all settled."""
     page.wait_for_function(
-        f"document.querySelectorAll('#wx-cards .wx-card').length === {count} && "
+        f"document.querySelectorAll('#wx-cards .wx-card:not([data-old])').length === {count} && "
         "!document.querySelector('#wx-cards .wx-card-waiting, #wx-cards .wx-card-running')",
         timeout=JOB_TIMEOUT_MS)
 
 
-def transcribe(page, count: int = 1) -> None:
+def start(page) -> None:
+    page.evaluate("document.querySelectorAll('#wx-cards .wx-card').forEach(card => card.dataset.old = '1')")
     page.locator("#wx-transcribe").click()
+
+
+def transcribe(page, count: int = 1) -> None:
+    start(page)
     wait_until_finished(page, count)
 
 
@@ -187,7 +199,7 @@ def test_a_bad_file_clears_the_last_transcript_and_the_next_one_works(page, dial
 
     fake_wav = tmp_path / "fake.wav"
     fake_wav.write_text("a text file that calls itself audio\n" * 20)
-    page.locator("#wx-upload button[aria-label='Clear']").first.click()
+    clear_files(page)
     upload(page, fake_wav)
     transcribe(page)
     assert cards(page) == [("fake.wav", "Failed")]
@@ -196,7 +208,7 @@ def test_a_bad_file_clears_the_last_transcript_and_the_next_one_works(page, dial
     assert page.locator("#wx-view .wx-turn").count() == 0, "the previous transcript is gone"
     assert page.locator("#wx-downloads a").count() == 0 and not page.locator("#wx-zip").is_visible()
 
-    page.locator("#wx-upload button[aria-label='Clear']").first.click()
+    clear_files(page)
     odd_name = tmp_path / "call #2 (ü).wav"  # `#` would end the player's URL if it were not encoded
     shutil.copy(dialogue.path, odd_name)
     upload(page, odd_name)
@@ -232,7 +244,7 @@ def test_two_files_and_a_link_in_one_batch_with_one_zip(page, dialogue, monologu
     pick = page.locator("#wx-pick")
     assert pick.get_by_label("interview.wav").count() == 1
     pick.get_by_label("interview.wav").check()
-    page.wait_for_function("document.querySelector('#wx-downloads').innerText.includes('interview.srt')")
+    page.locator("#wx-downloads a[download='interview.srt']").wait_for()
     assert "table for two people" in page.locator("#wx-view .wx-transcript").inner_text()
     page.wait_for_function("document.querySelector('#wx-view audio').readyState >= 1")
     assert page.evaluate("document.querySelector('#wx-view audio').duration") == pytest.approx(
@@ -277,7 +289,7 @@ def test_stop_ends_the_job_frees_the_queue_and_leaves_no_temp_files(page, ui_ser
     downloads = ui_server.tmp_dir / "gradio" / "whisperx-ui-downloads"
     before = _files_under(downloads)
     upload(page, long_recording)
-    page.locator("#wx-transcribe").click()
+    start(page)
     page.wait_for_function("document.querySelector('#wx-view').innerText.includes('Transcribing')",
                            timeout=JOB_TIMEOUT_MS)  # the first progress event of the transcription
     page.locator("#wx-stop").click()
@@ -287,7 +299,7 @@ def test_stop_ends_the_job_frees_the_queue_and_leaves_no_temp_files(page, ui_ser
     assert not list(ui_server.tmp_dir.glob("wxw-job-*")), "no job directory is left"
     assert _files_under(downloads) == before, "a stopped job writes no downloads"
 
-    page.locator("#wx-upload button[aria-label='Clear']").first.click()
+    clear_files(page)
     upload(page, dialogue.path)
     transcribe(page)
     assert cards(page) == [("dialogue.wav", "Done")], "the next job runs"
