@@ -34,6 +34,7 @@ ADVANCED_OUTPUT_OPTIONS = frozenset({"max_line_width", "max_line_count", "highli
 # and a result JSON saved from this page (to read and play it again).
 MEDIA_FILE_TYPES = ["audio", "video", ".mka", ".caf", ".ts", ".mts", ".json"]
 PAGE_CSS = """
+.gradio-container { overflow: clip !important; }  /* hidden would stop the player sticking to the window */
 #wx-actions { gap: 0.5em; }
 #wx-transcribe, #wx-stop { min-height: 44px; }
 .block-info, [data-testid="block-info"] + span { color: var(--body-text-color); }

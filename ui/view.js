@@ -81,13 +81,19 @@ element.addEventListener('timeupdate', (event) => {
   turn.classList.add('wx-active');
   turn.setAttribute('aria-current', 'true');
   const follow = element.querySelector('.wx-follow');
-  if (follow && follow.checked && !turn.hidden) {
-    const box = turn.getBoundingClientRect();
-    const head = element.querySelector('.wx-head');
-    const top = head ? head.getBoundingClientRect().bottom : 0;
-    if (box.top < top || box.bottom > window.innerHeight) turn.scrollIntoView({block: 'center'});
-  }
+  if (follow && follow.checked && !turn.hidden) keepInView(turn, 3);
 }, true);
+
+// Turns off screen are laid out at an estimated height (content-visibility), so the first scroll can land a
+// little off once the turns around the target are measured: check again on the next frames.
+function keepInView(turn, tries) {
+  const box = turn.getBoundingClientRect();
+  const head = element.querySelector('.wx-head');
+  const top = head ? head.getBoundingClientRect().bottom : 0;
+  if (box.top >= top && box.bottom <= window.innerHeight) return;
+  turn.scrollIntoView({block: 'center'});
+  if (tries > 1) requestAnimationFrame(() => requestAnimationFrame(() => keepInView(turn, tries - 1)));
+}
 
 // ---- search: turns containing every typed term stay, the matching words are marked ----
 function search(query) {
