@@ -235,7 +235,6 @@ def media_server(dialogue, tmp_path):
 def test_two_files_and_a_link_in_one_batch_with_one_zip(page, dialogue, monologue, media_server, tmp_path):
     shutil.copy(monologue.path, tmp_path / "monologue.wav")
     upload(page, dialogue.path, tmp_path / "monologue.wav")
-    page.get_by_role("tab", name="Links").click()
     page.get_by_label("Links").fill(f"{media_server}/interview.wav\n")
     page.get_by_label("srt", exact=True).check()
     transcribe(page, count=3)
@@ -264,7 +263,6 @@ def test_two_files_and_a_link_in_one_batch_with_one_zip(page, dialogue, monologu
 
 def test_a_refused_link_is_a_card_naming_the_links_box(page, dialogue):
     upload(page, dialogue.path)
-    page.get_by_role("tab", name="Links").click()
     page.get_by_label("Links").fill("http://169.254.169.254/latest/meta-data/")
     transcribe(page, count=2)
     assert cards(page) == [("dialogue.wav", "Done"), ("meta-data", "Failed")]

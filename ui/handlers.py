@@ -242,7 +242,8 @@ class Handlers:
     def cleared(self, note: str, view_text: str = WORKING_TEXT) -> tuple[Any, ...]:
         """(state, cards, pick, view, files, zip, json, speaker) with nothing from an earlier batch."""
         return (None, render_cards([], note), gr.update(choices=[], value=None, visible=False),
-                render_empty(view_text), None, gr.update(value=None, visible=False), None,
+                render_empty(view_text), gr.update(value=None, visible=False), gr.update(value=None, visible=False),
+                None,
                 gr.update(choices=[], value=None, interactive=False))
 
     def stop(self, session: str | None) -> str:
@@ -349,7 +350,7 @@ class Handlers:
         if current is None:
             running = any(item["status"] in ("waiting", "running") for item in items)
             view = render_empty(WORKING_TEXT if running else "No transcript: see the messages above.")
-            return (dict(state), cards, pick, view, None, zip_update, None,
+            return (dict(state), cards, pick, view, gr.update(value=None, visible=False), zip_update, None,
                     gr.update(choices=[], value=None, interactive=False))
         item = items[current]
         result = renamed(item)
@@ -359,8 +360,9 @@ class Handlers:
                              [label for _, label in choices] else (choices[0][1] if choices else None),
                              interactive=bool(choices))
         payload = response(result, options, uri=Path(item["files"][0]).stem if item["files"] else None)
-        return (dict(state), cards, pick, render_view(result, item.get("audio_url")), list(item["files"]),
-                zip_update, payload, dropdown)
+        files = gr.update(value=list(item["files"]), visible=True)
+        return (dict(state), cards, pick, render_view(result, item.get("audio_url")), files, zip_update, payload,
+                dropdown)
 
     # ---- show another file, rename -----------------------------------------------------------
     def show(self, state: Mapping[str, Any] | None, choice: str | None, session: str | None) -> tuple[Any, ...]:

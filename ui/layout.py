@@ -37,6 +37,9 @@ PAGE_CSS = """
 .gradio-container { overflow: clip !important; }  /* hidden would stop the player sticking to the window */
 #wx-actions { gap: 0.5em; }
 #wx-transcribe, #wx-stop { min-height: 44px; }
+/* Gradio nests its own upload button inside this icon button once files are listed (nested controls); files
+   are still added by dropping them on the box or after Clear */
+#wx-upload button[aria-label="common.upload"] { display: none; }
 .block-info, [data-testid="block-info"] + span { color: var(--body-text-color); }
 .progress-text, .meta-text, .meta-text-center { color: var(--body-text-color) !important;
   font-size: var(--text-md) !important; }
@@ -47,10 +50,20 @@ PAGE_CSS = """
 
 
 def theme() -> gr.themes.Base:
-    """Gradio's Soft theme with help text and placeholders dark enough to read (4.5:1 or more)."""
+    """Gradio's Soft theme with every text at 4.5:1 contrast or more, light and dark (the axe audit checks)."""
     return gr.themes.Soft().set(
+        body_text_color_subdued="*neutral_600", body_text_color_subdued_dark="*neutral_300",
         block_info_text_color="*neutral_600", block_info_text_color_dark="*neutral_300",
+        block_label_text_color="*primary_700", block_title_text_color="*primary_700",
+        block_label_background_fill_dark="*primary_700",
         input_placeholder_color="*neutral_500", input_placeholder_color_dark="*neutral_400",
+        color_accent="*primary_600", color_accent_soft_dark="*neutral_700",
+        link_text_color="*primary_700", link_text_color_dark="*primary_300",
+        link_text_color_visited="*primary_700", link_text_color_visited_dark="*primary_300",
+        button_primary_background_fill="*primary_600", button_primary_background_fill_dark="*primary_600",
+        button_primary_background_fill_hover="*primary_700", button_primary_background_fill_hover_dark="*primary_700",
+        checkbox_label_background_fill_selected="*primary_600",
+        checkbox_label_background_fill_selected_dark="*primary_700",
     )
 
 
@@ -78,18 +91,16 @@ def build_demo(service: Service) -> gr.Blocks:
 
 
 def _sources(settings: Settings) -> dict[str, Any]:
-    with gr.Tabs():
-        with gr.Tab("Files"):
-            upload = gr.File(label=f"Audio or video files (up to {settings.max_upload_mb} MB each)",
-                             file_types=MEDIA_FILE_TYPES, file_count="multiple", type="filepath",
-                             elem_id="wx-upload", height=150)
-        with gr.Tab("Links"):
-            links = gr.Textbox(label="Links", lines=3, elem_id="wx-links",
-                               placeholder="https://example.com/meeting.mp3",
-                               info=f"http:// or https:// links to audio or video, one per line (up to "
-                                    f"{settings.max_upload_mb} MB each).")
-        with gr.Tab("Record"):
-            recording = gr.Audio(sources=["microphone"], type="filepath", label="Microphone", elem_id="wx-record")
+    """Files and links side by side in one batch (no tabs: what goes in is all in view); the microphone folds."""
+    upload = gr.File(label=f"Audio or video files (up to {settings.max_upload_mb} MB each)",
+                     file_types=MEDIA_FILE_TYPES, file_count="multiple", type="filepath", elem_id="wx-upload",
+                     height=140)
+    links = gr.Textbox(label="Links", lines=2, max_lines=6, elem_id="wx-links",
+                       placeholder="https://example.com/meeting.mp3",
+                       info=f"http:// or https:// links to audio or video, one per line (up to "
+                            f"{settings.max_upload_mb} MB each)")
+    with gr.Accordion("Record from the microphone", open=False, elem_id="wx-record-box"):
+        recording = gr.Audio(sources=["microphone"], type="filepath", label="Microphone", elem_id="wx-record")
     return {"upload": upload, "links": links, "recording": recording}
 
 
@@ -156,7 +167,8 @@ def _results_panel() -> dict[str, Any]:
                           min_width=120)
         rename = gr.Button("Rename", elem_id="wx-rename", scale=1, min_width=90)
     zip_button = gr.DownloadButton("Download all (zip)", visible=False, elem_id="wx-zip")
-    files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="wx-downloads")
+    files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="wx-downloads",
+                    visible=False)  # shown with files: Gradio's empty box has an ARIA label a div may not have
     with gr.Accordion("Result JSON", open=False):
         result_json = gr.JSON(elem_id="wx-json")
     return {"cards": cards, "pick": pick, "view": view, "speaker": speaker, "name": name, "rename": rename,
