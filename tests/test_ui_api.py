@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 import httpx
 import pytest
@@ -12,13 +11,11 @@ from gradio_client.exceptions import AppError, AuthenticationError
 
 from core.options import option_fields
 from tests import speech
+from tests.subtitles import parse_srt
 from ui.controls import HIDDEN_OPTIONS
 from ui.handlers import GENERIC_ERROR
 
 pytestmark = pytest.mark.slow
-
-SRT_CUE = re.compile(r"(\d+)\n(\d\d:\d\d:\d\d,\d\d\d) --> (\d\d:\d\d:\d\d,\d\d\d)\n(.+?)(?:\n\n|\Z)", re.S)
-
 
 @pytest.fixture(scope="module")
 def client(ui_server) -> Client:
@@ -38,14 +35,6 @@ def not_media(tmp_path_factory):
     (folder / "notes.txt").write_text("meeting notes, not a recording\n" * 40)
     (folder / "notes.wav").write_text("a text file that calls itself audio\n" * 40)
     return folder
-
-
-def parse_srt(text: str) -> list[tuple[int, str, str, str]]:
-    """(index, start, end, text) per cue; asserts that nothing but well-formed cues is there."""
-    cues = SRT_CUE.findall(text)
-    assert "".join(f"{i}\n{a} --> {b}\n{body}\n\n" for i, a, b, body in cues) == text, "not plain SRT"
-    assert [int(cue[0]) for cue in cues] == list(range(1, len(cues) + 1))
-    return cues
 
 
 def test_result_has_segments_speakers_and_the_asked_formats(diarized, dialogue):
