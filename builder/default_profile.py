@@ -17,21 +17,24 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import yaml
 
+from builder import BuildError, asr_digest
 from core import models_dir as layout
+from core.config import FALLBACK_DIARIZATION_MODEL, FALLBACK_WHISPER_MODEL
 
 logger = logging.getLogger(__name__)
 
 PROFILE = "default"
-DEFAULT_ASR_MODELS = ("large-v3-turbo",)
-DEFAULT_ALIGN_LANGUAGES = ("en",)
-DEFAULT_DIARIZATION_MODEL = "pyannote/speaker-diarization-community-1"
+DEFAULT_ASR_MODELS = (FALLBACK_WHISPER_MODEL,)  # the model names are written once, in core/config.py
+# The most-used languages; `--align-languages all` takes every language whisperx has a default model for.
+DEFAULT_ALIGN_LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl", "ru", "ja", "zh")
+ALL_LANGUAGES = "all"
+DEFAULT_DIARIZATION_MODEL = FALLBACK_DIARIZATION_MODEL
 TOKEN_FILE = Path("/run/secrets/hf_token")  # where `RUN --mount=type=secret,id=hf_token` puts the secret
 TORCHAUDIO_URL = "https://download.pytorch.org/torchaudio/models/{}"
 
@@ -40,10 +43,6 @@ ASR_REQUIRED = ("model.bin", "config.json", "tokenizer.json")
 ALIGN_CONFIG_PATTERNS = ("*.json", "vocab.txt")
 ALIGN_WEIGHTS = ("model.safetensors", "pytorch_model.bin")  # first one the repo has wins
 PIPELINE_PATTERNS = ("*.yaml", "*.bin", "*.npz", "*.safetensors", "*.json", "*.md", "LICENSE*")
-
-
-class BuildError(Exception):
-    """A requested model cannot be installed; the message names it and the fix."""
 
 
 class Fetcher(Protocol):
@@ -140,13 +139,13 @@ def build_default_profile(
 ) -> layout.Manifest:
     """Install the production set under `root` and write its manifest; complete steps are skipped unless `force`.
 
-    `token`: None reads `HF_TOKEN` or the BuildKit secret file (`read_token`); "" builds without one.
+    `token`: the Hugging Face token for the gated diarization pipeline (None or "": build without it); the
+    caller finds it (`read_token`), this function never reads the environment.
     """
     root.mkdir(parents=True, exist_ok=True)
     asr_repos = {name: asr_repo(name) for name in asr_models}
-    align_sources = {language: alignment_source(language) for language in align_languages}
-    build = _Build(root=root, fetcher=fetcher or HubFetcher(), force=force,
-                   token=token if token is not None else read_token())
+    align_sources = {language: alignment_source(language) for language in expand_align_languages(align_languages)}
+    build = _Build(root=root, fetcher=fetcher or HubFetcher(), force=force, token=token or None)
     asr = {name: _install_asr(build, name, repo) for name, repo in asr_repos.items()}
     alignment = {language: _install_alignment(build, language, source)
                  for language, source in align_sources.items()}
@@ -181,6 +180,15 @@ class AlignmentSource:
     name: str  # torchaudio bundle name or hub repo id
 
 
+def expand_align_languages(languages: Sequence[str]) -> list[str]:
+    """`all` → every language whisperx has a default alignment model for (torchaudio bundles first)."""
+    if ALL_LANGUAGES not in languages:
+        return list(dict.fromkeys(languages))
+    from whisperx.alignment import DEFAULT_ALIGN_MODELS_HF, DEFAULT_ALIGN_MODELS_TORCH
+
+    return list(dict.fromkeys([*DEFAULT_ALIGN_MODELS_TORCH, *DEFAULT_ALIGN_MODELS_HF]))
+
+
 def alignment_source(language: str) -> AlignmentSource:
     """whisperx's default alignment model for `language` (the one `load_align_model` would pick)."""
     from whisperx.alignment import DEFAULT_ALIGN_MODELS_HF, DEFAULT_ALIGN_MODELS_TORCH
@@ -211,7 +219,7 @@ def _install_asr(build: _Build, name: str, repo: str) -> dict[str, Any]:
         build.record(Step("asr", name, "fetched", target, repo))
     else:
         build.record(Step("asr", name, "present", target))
-    return {"path": _relative(target, build.root), "source": repo}
+    return {"path": _relative(target, build.root), "source": repo, **asr_digest(target)}
 
 
 def _install_alignment(build: _Build, language: str, source: AlignmentSource) -> dict[str, Any]:
@@ -296,9 +304,9 @@ def _install_punkt(build: _Build) -> str:
 
 
 # ---- token, completeness, summary -------------------------------------------------------------------------
-def read_token(env: Mapping[str, str] | None = None, token_file: Path | None = None) -> str | None:
-    """`HF_TOKEN` (or `HUGGING_FACE_HUB_TOKEN`), else the BuildKit secret file; the value is never logged."""
-    env = os.environ if env is None else env
+def read_token(env: Mapping[str, str], token_file: Path | None = None) -> str | None:
+    """`HF_TOKEN` (or `HUGGING_FACE_HUB_TOKEN`) in `env`, else the BuildKit secret file (`HF_TOKEN_FILE` in `env`,
+    else /run/secrets/hf_token); the value is never logged."""
     for variable in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
         value = (env.get(variable) or "").strip()
         if value:

@@ -17,7 +17,8 @@ from core.errors import InvalidInput
 APP_MODES = ("ui", "runpod")
 DEVICES = ("auto", "cpu", "cuda")
 COMPUTE_TYPES = ("auto", "float16", "bfloat16", "float32", "int8", "int8_float16", "int8_float32", "int8_bfloat16")
-FALLBACK_WHISPER_MODEL = "large-v3-turbo"
+LARGE_V3_TURBO = "large-v3-turbo"  # also what whisper's short name `turbo` means
+FALLBACK_WHISPER_MODEL = LARGE_V3_TURBO
 FALLBACK_DIARIZATION_MODEL = "pyannote/speaker-diarization-community-1"
 
 
@@ -34,7 +35,7 @@ class Settings:
     diarization_model: str | None = None
     hf_token: str | None = dataclasses.field(default=None, repr=False)
     preload: bool = True
-    hub_offline: bool = False
+    fetch_models: bool = False  # may start-up download missing default models from the hub (never a job)
     server_name: str = "0.0.0.0"
     server_port: int = 7860
     ui_auth: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
@@ -64,7 +65,7 @@ class Settings:
             "batch_size": ("BATCH_SIZE", _positive_int),
             "diarization_model": ("DIARIZATION_MODEL", _text),
             "preload": ("PRELOAD", _flag),
-            "hub_offline": ("HF_HUB_OFFLINE", _flag),
+            "fetch_models": ("FETCH_MODELS", _flag),
             "server_name": ("GRADIO_SERVER_NAME", _text),
             "server_port": ("GRADIO_SERVER_PORT", _positive_int),
             "ui_auth": ("UI_AUTH", _parse_auth),

@@ -28,3 +28,17 @@ def normalize_language(value: str | None) -> str | None:
         "(or leave it empty to detect)",
         field="language",
     )
+
+
+def language_name(code: str | None) -> str:
+    """`de` → `German`, for notes a person reads; an unknown code is returned as given."""
+    if not code:
+        return "this language"
+    return supported_languages().get(code, code).title()
+
+
+def word_joiner(code: str | None) -> str:
+    """How words join into text: nothing between them in languages written without spaces (whisperx's list)."""
+    from whisperx.alignment import LANGUAGES_WITHOUT_SPACES
+
+    return "" if code in LANGUAGES_WITHOUT_SPACES else " "

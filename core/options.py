@@ -33,9 +33,13 @@ class TranscribeOptions:
     task: str = _opt("transcribe", "transcribe, or translate to English (replaces the transcript; `translate` keeps "
                      "both)", group="basic", choices=TASKS)
     align_output: bool = _opt(
-        True, "word timestamps via wav2vec2 alignment", group="basic", aliases=("word_timestamps",)
+        True, "word timestamps: wav2vec2 where installed for the language, else Whisper's own timing", group="basic",
+        aliases=("word_timestamps",)
     )
     diarization: bool = _opt(False, "label who spoke when", group="speakers", aliases=("diarize",))
+    diarization_model: str | None = _opt(
+        None, "diarization pipeline, by installed name; default: the one the image was built with", group="speakers"
+    )
     num_speakers: int | None = _opt(None, "exact number of speakers", group="speakers", minimum=1, maximum=64)
     min_speakers: int | None = _opt(None, "at least this many speakers", group="speakers", minimum=1, maximum=64)
     max_speakers: int | None = _opt(None, "at most this many speakers", group="speakers", minimum=1, maximum=64)

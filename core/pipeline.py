@@ -16,21 +16,21 @@ from typing import Any
 import numpy as np
 
 from core.advisories import no_speech_warning, option_warnings
-from core.audio import SAMPLE_RATE, DecodedAudio, decode_audio
+from core.audio import DecodedAudio, decode_audio
 from core.config import Settings
+from core.diarization import Diarization, assign_word_speakers, diarize
 from core.errors import InferenceError, InvalidInput
 from core.language_detection import detect
-from core.languages import normalize_language
+from core.languages import language_name, normalize_language, word_joiner
 from core.options import TranscribeOptions, token_ids
 from core.progress import STAGES, ProgressCallback, ProgressTracker
 from core.registry import AsrModel, FeatureUnavailable, ModelRegistry
-from core.result import Result, SpeakerTurn, segments_from_whisperx, turns_from_dataframe
+from core.result import Result, SpeakerTurn, segments_from_whisperx
+from core.speakers import split_at_speaker_changes
 from core.translation import translated_segments
 from core.whisper_timestamps import split_timed_segments
 
 logger = logging.getLogger(__name__)
-
-_Diarization = tuple[tuple[SpeakerTurn, ...], Any]  # (overlapping turns, exclusive DataFrame)
 
 _ASR_OPTION_NAMES = {  # our option → faster-whisper TranscriptionOptions field
     "beam_size": "beam_size",
@@ -102,12 +102,15 @@ class Engine:
                                       max_tries=options.language_detection_max_tries)
                     language, probability = detected.language, detected.probability
                 aligner = self._aligner(job, "en" if task == "translate" else language)
-                # Without word alignment, keep whisper's own timestamps: sentence-level segments, not 30 s chunks.
-                segments = self._transcribe(asr, job, language, task, timestamps=aligner is None)
+                # Without wav2vec2, keep whisper's own timing: sentence pieces from its timestamp tokens, and
+                # (when words are asked for) word timings from its cross-attention.
+                whisper_words = options.align_output and aligner is None
+                segments = self._transcribe(asr, job, language, task, timestamps=aligner is None,
+                                            words=whisper_words)
                 segments = self._align(job, segments, aligner)
                 turns = None
                 if diarization is not None:
-                    turns, segments = self._finish_diarization(job, diarization, segments)
+                    turns, segments = self._finish_diarization(job, diarization, segments, language)
                 translation = translated_segments(self, asr, job, language, task, segments)
             except BaseException:
                 if diarization is not None:  # the next job must not start beside a diarization still running
@@ -123,13 +126,14 @@ class Engine:
             language_probability=probability,
             speakers=tuple(sorted({turn.speaker for turn in turns})) if turns is not None else None,
             diarization=turns,
+            word_timestamps=_word_method(options, aligner, segments),
             duration=round(decoded.duration_s, 3),
             model=asr.name,
             device=self.registry.device,
             compute_type=self.registry.compute_type,
             warnings=tuple(dict.fromkeys(job.warnings)),
             translation=translation,
-        )
+        ).with_speakers_in_order()
         timings["total"] = round(time.perf_counter() - started, 3)
         progress.update("write", 1.0)
         logger.info("job done: %.1fs audio in %.2fs (%s)", decoded.duration_s, timings["total"],
@@ -163,8 +167,9 @@ class Engine:
 
     # ---- ASR ---------------------------------------------------------------------------------
     def _transcribe(self, asr: AsrModel, job: _Job, language: str, task: str, *, timestamps: bool,
-                    stage: str = "transcribe") -> list[dict]:
-        """One batched whisperx pass; with `timestamps`, each VAD chunk splits at whisper's timestamps."""
+                    words: bool = False, stage: str = "transcribe") -> list[dict]:
+        """One batched whisperx pass; with `timestamps`, each VAD chunk splits at whisper's timestamps, with
+        `words` its words are timed by cross-attention."""
         started = time.perf_counter()
         job.progress.update(stage, 0.0)
         pipeline = asr.pipeline
@@ -173,7 +178,7 @@ class Engine:
             job.warnings.append("enable_vad=false ignored: WhisperX's batched pipeline always segments with VAD")
         saved = (pipeline.options, dict(pipeline._vad_params), pipeline.suppress_numerals)
         pipeline.options = dataclasses.replace(_asr_options(pipeline.options, options),
-                                               without_timestamps=not timestamps)
+                                               without_timestamps=not timestamps, word_timestamps=words)
         pipeline._vad_params = {**pipeline._vad_params, "vad_onset": options.vad_onset,
                                 "vad_offset": options.vad_offset}
         pipeline.suppress_numerals = options.suppress_numerals
@@ -183,7 +188,7 @@ class Engine:
             pipeline.options, pipeline._vad_params, pipeline.suppress_numerals = saved
         job.progress.update(stage, 1.0)
         job.timings[stage] = round(time.perf_counter() - started, 3)
-        return split_timed_segments(segments) if timestamps else segments
+        return split_timed_segments(segments)
 
     def _run_asr(self, pipeline: Any, job: _Job, audio: np.ndarray, language: str, task: str,
                  on_progress: Callable[[float], None]) -> list[dict]:
@@ -204,18 +209,21 @@ class Engine:
 
     # ---- alignment ---------------------------------------------------------------------------
     def _aligner(self, job: _Job, language: str) -> tuple[Any, Any] | None:
-        """The alignment model for `language`, or None (with a warning) when word timestamps are off or missing."""
+        """The wav2vec2 model for `language`, or None when word timestamps are off or it is not installed (then
+        whisper times the words, and one plain note says so; the reason goes to the log)."""
         if not job.options.align_output:
             return None
         try:
             return self.registry.alignment(language)
         except FeatureUnavailable as unavailable:
-            job.warnings.append(unavailable.reason)
+            logger.info("no wav2vec2 alignment for %s: %s", language, unavailable.reason)
+            job.warnings.append(f"word timings come from Whisper; install the wav2vec2 model for "
+                                f"{language_name(language)} for tighter timing")
             return None
 
     def _align(self, job: _Job, segments: list[dict], aligner: tuple[Any, Any] | None) -> list[dict]:
         if aligner is None or not segments:
-            job.progress.update("align", 1.0)
+            job.progress.skip("align")
             return segments
         started = time.perf_counter()
         import whisperx
@@ -230,12 +238,18 @@ class Engine:
         return list(aligned["segments"])
 
     # ---- diarization -------------------------------------------------------------------------
-    def _start_diarization(self, job: _Job) -> Callable[[], _Diarization] | None:
+    def _start_diarization(self, job: _Job) -> Callable[[], Diarization] | None:
         """Diarization only needs the audio, so it may run beside ASR + alignment; returns how to get it."""
         if not job.options.diarization:
             return None
+        chosen = job.options.diarization_model
+        if chosen is not None and chosen not in self.registry.available_diarization_models():
+            installed = ", ".join(self.registry.available_diarization_models()) or "none"
+            raise InvalidInput(f"diarization_model={chosen!r} is not installed; installed: {installed}",
+                               field="diarization_model")
         try:
-            pipeline = self.registry.diarization(token=job.options.huggingface_access_token)
+            pipeline = self.registry.diarization(job.options.diarization_model,
+                                                 token=job.options.huggingface_access_token)
         except FeatureUnavailable as unavailable:
             job.warnings.append(unavailable.reason)
             job.progress.update("diarize", 1.0)
@@ -247,49 +261,37 @@ class Engine:
         executor.shutdown(wait=False)  # the worker thread ends with the task; nothing else is queued
         return future.result
 
-    def _finish_diarization(self, job: _Job, diarization: Callable[[], _Diarization],
-                            segments: list[dict]) -> tuple[tuple[SpeakerTurn, ...], list[dict]]:
-        turns, exclusive = diarization()
+    def _finish_diarization(self, job: _Job, diarization: Callable[[], Diarization], segments: list[dict],
+                            language: str) -> tuple[tuple[SpeakerTurn, ...], list[dict]]:
+        """Label every word with its speaker, then split segments where the speaker changes, so the transcript
+        keeps the turns diarization found (not one label per sentence)."""
+        found = diarization()
         started = time.perf_counter()
-        import whisperx
-
-        assigned = whisperx.assign_word_speakers(exclusive, {"segments": segments})
+        segments = split_at_speaker_changes(assign_word_speakers(segments, found.exclusive),
+                                            joiner=word_joiner(language))
         job.timings["assign"] = round(time.perf_counter() - started, 3)
-        return turns, list(assigned["segments"])
+        return found.turns, segments
 
-    def _diarize(self, pipeline: Any, job: _Job) -> _Diarization:
-        """pyannote's full output: overlapping turns for `diarization`/RTTM, exclusive turns to label words."""
-        import pandas as pd
-        import torch
-
+    def _diarize(self, pipeline: Any, job: _Job) -> Diarization:
         started = time.perf_counter()
         job.progress.update("diarize", 0.0)
         options = job.options
-        steps = {"segmentation": (0.0, 0.5), "embeddings": (0.5, 1.0)}
-
-        def hook(step_name: str, step_artifact: Any, file: Any = None, total: int | None = None,
-                 completed: int | None = None) -> None:
-            if total and completed is not None:
-                low, high = steps.get(step_name, (0.0, 1.0))
-                job.progress.update("diarize", low + (high - low) * min(completed / total, 1.0))
-
-        waveform = {"waveform": torch.from_numpy(job.audio[None, :]), "sample_rate": SAMPLE_RATE}
         try:
-            output = pipeline.model(waveform, num_speakers=options.num_speakers,
-                                    min_speakers=options.min_speakers, max_speakers=options.max_speakers, hook=hook)
+            found = diarize(pipeline, job.audio, num_speakers=options.num_speakers, min_speakers=options.min_speakers,
+                            max_speakers=options.max_speakers,
+                            on_progress=lambda fraction: job.progress.update("diarize", fraction))
         except RuntimeError as error:
             raise InferenceError(f"diarization failed: {_short(error)}") from error
-        overlapping = _annotation_frame(pd, output.speaker_diarization)
-        exclusive = _annotation_frame(pd, getattr(output, "exclusive_speaker_diarization", None)
-                                      or output.speaker_diarization)
         job.progress.update("diarize", 1.0)
         job.timings["diarize"] = round(time.perf_counter() - started, 3)
-        return turns_from_dataframe(overlapping), exclusive
+        return found
 
 
-def _annotation_frame(pd: Any, annotation: Any) -> Any:
-    rows = [(turn.start, turn.end, str(speaker)) for turn, _, speaker in annotation.itertracks(yield_label=True)]
-    return pd.DataFrame(rows, columns=["start", "end", "speaker"])
+def _word_method(options: TranscribeOptions, aligner: Any, segments: list[dict]) -> str | None:
+    """Which method timed the words: "wav2vec2", "whisper", or None (not asked for, or nothing was said)."""
+    if not options.align_output or not any(segment.get("words") for segment in segments):
+        return None
+    return "wav2vec2" if aligner is not None else "whisper"
 
 
 def _asr_options(base: Any, options: TranscribeOptions) -> Any:
@@ -298,10 +300,12 @@ def _asr_options(base: Any, options: TranscribeOptions) -> Any:
         if getattr(options, source) is not None
     }
     if options.temperature is not None or options.temperature_increment_on_fallback is not None:
-        first = options.temperature if options.temperature is not None else 0.0
+        first = options.temperature if options.temperature is not None else base.temperatures[0]
         step = options.temperature_increment_on_fallback
-        step = 0.2 if step is None else step
-        changes["temperatures"] = list(np.arange(first, 1.0 + 1e-6, step)) if step > 0 else [first]
+        if step is None:  # whisperx's own schedule's step
+            step = base.temperatures[1] - base.temperatures[0] if len(base.temperatures) > 1 else 0.0
+        temperatures = np.arange(first, 1.0 + 1e-6, step) if step > 0 else [first]
+        changes["temperatures"] = [round(float(value), 3) for value in temperatures]
     if options.suppress_tokens is not None:
         changes["suppress_tokens"] = token_ids(options.suppress_tokens)
     return dataclasses.replace(base, **changes)

@@ -63,6 +63,14 @@ class ProgressTracker:
             self._last = overall
         self._callback(stage, round(min(overall, 1.0), 4))
 
+    def skip(self, stage: str) -> None:
+        """Count a stage as done without announcing it, so no label claims work that is not running."""
+        self.check_cancelled()
+        if stage in self._done:
+            with self._lock:
+                self._done[stage] = 1.0
+                self._seen.add(stage)
+
     def stage_callback(self, stage: str) -> Callable[[float], None]:
         """A whisperx-style callback (percent 0–100) feeding this tracker."""
         return lambda percent: self.update(stage, float(percent) / 100.0)

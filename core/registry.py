@@ -1,7 +1,9 @@
 """Model registry: every model loads once per process, under a lock, and is reused by every job.
 
-Names resolve MODELS_DIR first (manifest, then layout), then the Hugging Face cache/hub unless offline,
-so what `builder/` bakes is exactly what runs.
+Names resolve in MODELS_DIR only (manifest, then layout), so what `builder/` bakes is exactly what runs, and a
+job never touches the network. The one exception is start-up with `FETCH_MODELS=1` (a Hugging Face Space's
+first start): `preload(fetch=True)` may download the default models into MODELS_DIR/hf-cache; after it the hub
+is closed for the rest of the process.
 """
 
 from __future__ import annotations
@@ -84,7 +86,10 @@ class ModelRegistry:
         self._asr: dict[str, AsrModel] = {}
         self._alignment: collections.OrderedDict[str, tuple[Any, dict]] = collections.OrderedDict()
         self._diarization: dict[str, Any] = {}
+        self._fetching = False  # True only inside `preload(fetch=True)`, under the lock
         self._nltk_path = self._configure_nltk()
+        if not settings.fetch_models:
+            close_hub()
 
     # ---- names -------------------------------------------------------------------------------
     @property
@@ -101,11 +106,18 @@ class ModelRegistry:
 
     def available_asr_models(self) -> list[str]:
         """Installed ASR models (manifest entries and layout directories), default first."""
-        names = [name for name in self.manifest.asr if self.manifest.resolve(self.manifest.asr[name])]
-        asr_root = self.root / "asr"
-        if asr_root.is_dir():
-            names += sorted(p.name for p in asr_root.iterdir() if layout.is_ct2_model(p))
-        default = self.default_asr_name
+        return self._installed(self.manifest.asr, "asr", layout.is_ct2_model, self.default_asr_name)
+
+    def available_diarization_models(self) -> list[str]:
+        """Installed diarization pipelines (manifest entries and layout directories), default first."""
+        return self._installed(self.manifest.diarization, "diarization", layout.is_pipeline_dir,
+                               self.default_diarization_name)
+
+    def _installed(self, entries: Any, folder_name: str, is_model: Callable[[Path], bool], default: str) -> list[str]:
+        names = [name for name in entries if self.manifest.resolve(entries[name])]
+        folder = self.root / folder_name
+        if folder.is_dir():
+            names += sorted(path.name for path in folder.iterdir() if is_model(path))
         if Path(default).is_dir() or default in names:
             names.insert(0, default)
         return list(dict.fromkeys(names))
@@ -114,12 +126,12 @@ class ModelRegistry:
         return sorted(lang for lang, entry in self.manifest.alignment.items() if self.manifest.resolve(entry))
 
     def _asr_source(self, name: str) -> str:
-        """A local CTranslate2 directory for `name`, or the hub id when the hub may be used."""
+        """A local CTranslate2 directory for `name`, or the hub id while start-up fetches."""
         local = _local_model(name, self.manifest.resolve(self.manifest.asr.get(name)),
                              layout.asr_dir(self.root, name), layout.is_ct2_model)
         if local is not None:
             return local
-        if self.settings.hub_offline:
+        if not self._fetching:
             installed = ", ".join(self.available_asr_models()) or "none"
             raise ModelUnavailable(
                 f"ASR model {name!r} is not installed: searched {layout.asr_dir(self.root, name)} and the manifest "
@@ -157,8 +169,8 @@ class ModelRegistry:
                 device=self.device,
                 compute_type=self.compute_type,
                 cpu_threads=os.cpu_count() or 4,
-                local_files_only=self.settings.hub_offline,
-                download_root=str(self.root / "hf-cache") if not self.settings.hub_offline else None,
+                local_files_only=not self._fetching,
+                download_root=str(self.root / "hf-cache") if self._fetching else None,
                 use_auth_token=self.settings.hf_token,
             )
         except (OSError, ValueError, RuntimeError) as error:
@@ -214,17 +226,13 @@ class ModelRegistry:
             args: dict[str, Any] = {"model_name": entry["torchaudio"], "model_dir": str(local)}
         elif local is not None and not entry.get("torchaudio"):
             args = {"model_name": str(local)}
-        elif self.settings.hub_offline:
-            raise FeatureUnavailable(
-                f"word alignment skipped: no alignment model for language {language!r} in MODELS_DIR "
-                f"(installed: {', '.join(self.alignment_languages()) or 'none'}); segment timestamps only"
-            )
-        elif language in DEFAULT_ALIGN_MODELS_TORCH or language in DEFAULT_ALIGN_MODELS_HF:
-            args = {"model_dir": str(layout.torchaudio_dir(self.root))}
         else:
+            known = language in DEFAULT_ALIGN_MODELS_TORCH or language in DEFAULT_ALIGN_MODELS_HF
             raise FeatureUnavailable(
-                f"word alignment skipped: WhisperX has no alignment model for language {language!r}; "
-                "segment timestamps only"
+                f"no wav2vec2 model for {language!r} in MODELS_DIR (installed: "
+                f"{', '.join(self.alignment_languages()) or 'none'})"
+                + ("; add it with `python -m builder --align-languages`" if known else
+                   "; WhisperX has no default model for it")
             )
         try:
             return whisperx.load_align_model(language_code=language, device=self.device, **args)
@@ -234,18 +242,17 @@ class ModelRegistry:
             ) from error
 
     def diarization(self, name: str | None = None, token: str | None = None) -> Any:
-        """A loaded pyannote pipeline (through whisperx's wrapper); `FeatureUnavailable` says why not."""
+        """A loaded pyannote pipeline (`core.diarization`); `FeatureUnavailable` says why not."""
         name = name or self.default_diarization_name
         with self._lock:
             if name in self._diarization:
                 return self._diarization[name]
             source = self._diarization_source(name)
             started = time.perf_counter()
-            from whisperx.diarize import DiarizationPipeline
+            from core.diarization import load_pipeline
 
             try:
-                pipeline = DiarizationPipeline(model_name=source, token=token or self.settings.hf_token,
-                                               device=self.device)
+                pipeline = load_pipeline(source, token=token or self.settings.hf_token, device=self.device)
             except Exception as error:
                 raise FeatureUnavailable(
                     f"diarization skipped: the pipeline {name!r} could not be loaded "
@@ -262,23 +269,30 @@ class ModelRegistry:
                              layout.diarization_dir(self.root, name), layout.is_pipeline_dir)
         if local is not None:
             return local
-        if self.settings.hub_offline:
+        if not self._fetching:
             raise FeatureUnavailable(
-                f"diarization skipped: the pipeline {name!r} is not installed in MODELS_DIR={self.root} and the "
-                "hub is offline. Build the image with the HF token (`python -m builder --profile default`), "
-                "or set DIARIZATION_MODEL to an installed pipeline directory."
+                f"diarization skipped: the pipeline {name!r} is not installed in MODELS_DIR={self.root}. Build the "
+                "image with the HF token (`python -m builder --profile default`), or set DIARIZATION_MODEL to an "
+                "installed pipeline directory."
             )
         return name
 
-    def preload(self, *, diarization: bool = True) -> list[str]:
-        """Load the defaults so the first request is warm; returns what is ready (for start-up logs)."""
-        ready = [f"asr:{self.asr().name}"]
-        if diarization:
+    def preload(self, *, diarization: bool = True, fetch: bool = False) -> list[str]:
+        """Load the defaults so the first request is warm; returns what is ready (for start-up logs). With
+        `fetch`, missing defaults are downloaded from the hub first; either way the hub is closed afterwards."""
+        with self._lock:
+            self._fetching = fetch
             try:
-                self.diarization()
-                ready.append(f"diarization:{Path(self.default_diarization_name).name}")
-            except FeatureUnavailable as unavailable:
-                logger.warning("%s", unavailable.reason)
+                ready = [f"asr:{self.asr().name}"]
+                if diarization:
+                    try:
+                        self.diarization()
+                        ready.append(f"diarization:{Path(self.default_diarization_name).name}")
+                    except FeatureUnavailable as unavailable:
+                        logger.warning("%s", unavailable.reason)
+            finally:
+                self._fetching = False
+                close_hub()
         return ready
 
     def _configure_nltk(self) -> Path | None:
@@ -297,6 +311,17 @@ class ModelRegistry:
         except LookupError:
             return None
         return Path(nltk.data.find("tokenizers/punkt_tab/english/")).parents[2]
+
+
+def close_hub() -> None:
+    """Make huggingface_hub refuse at once (OfflineModeIsEnabled) instead of trying the network, for whatever a
+    library might still ask of it; jobs only ever load from MODELS_DIR."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # pragma: no cover - a dependency of faster-whisper, always present
+        return
+    constants.HF_HUB_OFFLINE = True
 
 
 def _local_model(name: str, manifest_path: Path | None, default_dir: Path,

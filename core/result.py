@@ -36,6 +36,12 @@ class Segment:
     text: str
     speaker: str | None = None
     words: tuple[Word, ...] = ()
+    # What the decoder measured (None where it cannot be known, e.g. a segment cut from a chunk by wav2vec2).
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+    temperature: float | None = None
+    tokens: tuple[int, ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -54,6 +60,7 @@ class Result:
     language_probability: float | None = None
     speakers: tuple[str, ...] | None = None
     diarization: tuple[SpeakerTurn, ...] | None = None
+    word_timestamps: str | None = None  # which method timed the words: "wav2vec2", "whisper", or None
     duration: float = 0.0
     model: str = ""
     device: str = ""
@@ -80,6 +87,7 @@ class Result:
             "segments": [_segment_dict(segment, self.diarized) for segment in self.segments],
             "language": self.language,
             "language_probability": self.language_probability,
+            "word_timestamps": self.word_timestamps,
         }
         if self.diarized:
             data["speakers"] = list(self.speakers or ())
@@ -110,6 +118,11 @@ class Result:
                     text=seg["text"],
                     speaker=seg.get("speaker"),
                     words=tuple(Word(**word) for word in seg.get("words", ())),
+                    avg_logprob=seg.get("avg_logprob"),
+                    no_speech_prob=seg.get("no_speech_prob"),
+                    compression_ratio=seg.get("compression_ratio"),
+                    temperature=seg.get("temperature"),
+                    tokens=tuple(seg["tokens"]) if seg.get("tokens") is not None else None,
                 )
                 for seg in data.get("segments", ())
             ),
@@ -117,6 +130,7 @@ class Result:
             language_probability=data.get("language_probability"),
             speakers=tuple(data["speakers"]) if "speakers" in data else None,
             diarization=tuple(SpeakerTurn(**turn) for turn in diarization) if diarization is not None else None,
+            word_timestamps=data.get("word_timestamps"),
             duration=data.get("duration", 0.0),
             model=data.get("model", ""),
             device=data.get("device", ""),
@@ -148,12 +162,31 @@ class Result:
         speakers = tuple(dict.fromkeys(rename(s) for s in self.speakers or ()))
         return dataclasses.replace(self, segments=segments, diarization=turns, speakers=speakers)
 
+    def with_speakers_in_order(self) -> Result:
+        """Relabel speakers SPEAKER_00, SPEAKER_01, … in order of first appearance (the clustering's numbering
+        is arbitrary: a dialogue must not start with SPEAKER_02)."""
+        if not self.diarized:
+            return self
+        appearances = [(turn.start, turn.speaker) for turn in self.diarization or ()]
+        appearances += [(seg.start, seg.speaker) for seg in self.segments if seg.speaker is not None]
+        order = list(dict.fromkeys(speaker for _, speaker in sorted(appearances, key=lambda item: item[0])))
+        order += [speaker for speaker in self.speakers or () if speaker not in order]
+        names = {old: f"SPEAKER_{index:02d}" for index, old in enumerate(order)}
+        renamed = self.with_speaker_names(names)
+        return dataclasses.replace(renamed, speakers=tuple(names[old] for old in order))
+
+
+_SEGMENT_STATISTICS = ("avg_logprob", "no_speech_prob", "compression_ratio", "temperature", "tokens")
+
 
 def _segment_dict(segment: Segment, diarized: bool) -> dict[str, Any]:
     data: dict[str, Any] = {"start": segment.start, "end": segment.end, "text": segment.text}
     if diarized:
         data["speaker"] = segment.speaker
     data["words"] = [_word_dict(word, diarized) for word in segment.words]
+    for name in _SEGMENT_STATISTICS:
+        value = getattr(segment, name)
+        data[name] = list(value) if isinstance(value, tuple) else value
     return data
 
 
@@ -185,15 +218,11 @@ def segments_from_whisperx(segments: Iterable[Mapping[str, Any]]) -> tuple[Segme
                 text=str(seg.get("text", "")).strip(),
                 speaker=seg.get("speaker"),
                 words=words,
+                avg_logprob=_num(seg.get("avg_logprob"), 4),
+                no_speech_prob=_num(seg.get("no_speech_prob"), 4),
+                compression_ratio=_num(seg.get("compression_ratio")),
+                temperature=_num(seg.get("temperature"), 2),
+                tokens=tuple(int(token) for token in seg["tokens"]) if seg.get("tokens") else None,
             )
         )
     return tuple(converted)
-
-
-def turns_from_dataframe(frame: Any) -> tuple[SpeakerTurn, ...]:
-    """whisperx's diarization DataFrame (start, end, speaker) → sorted `SpeakerTurn`s."""
-    turns = [
-        SpeakerTurn(start=_num(row.start) or 0.0, end=_num(row.end) or 0.0, speaker=str(row.speaker))
-        for row in frame.itertuples(index=False)
-    ]
-    return tuple(sorted(turns, key=lambda turn: (turn.start, turn.end)))

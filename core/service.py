@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
-from core.config import Settings
+from core.config import LARGE_V3_TURBO, Settings
 from core.errors import ModelUnavailable
 
 if TYPE_CHECKING:
@@ -46,9 +46,10 @@ class Service:
         """Refuse to serve without the default ASR model, then load the defaults (when `PRELOAD=1`) so the first
         job is warm. Returns what is ready, for the start-up log."""
         self.check_default_model()
-        if not (self.settings.preload if preload is None else preload):
+        wanted = self.settings.preload if preload is None else preload
+        if not (wanted or self.settings.fetch_models):  # fetching happens only here, so it implies a preload
             return []
-        ready = self.engine.registry.preload()
+        ready = self.engine.registry.preload(fetch=self.settings.fetch_models)
         logger.info("preloaded: %s", ", ".join(ready))
         return ready
 
@@ -59,9 +60,9 @@ class Service:
         installed = self.models()
         if name in installed:
             return
-        if not self.settings.hub_offline:
-            logger.warning("ASR model %s is not in MODELS_DIR=%s; it will be downloaded from the hub at start-up",
-                           name, self.settings.models_dir)
+        if self.settings.fetch_models:
+            logger.warning("ASR model %s is not in MODELS_DIR=%s; FETCH_MODELS=1: downloading it from the hub "
+                           "at start-up", name, self.settings.models_dir)
             return
         raise ModelUnavailable(
             f"the default ASR model {name!r} is not installed in MODELS_DIR={self.settings.models_dir} "
@@ -132,9 +133,19 @@ class Service:
     def alignment_languages(self) -> list[str]:
         return self.engine.registry.alignment_languages()
 
+    def languages(self, model: str | None = None) -> dict[str, str]:
+        """Languages `model` (default: the default model) can transcribe, code → name: an English-only model
+        offers English alone. Loads the model to ask it (models load once anyway)."""
+        from core.languages import supported_languages
+
+        languages = supported_languages()
+        if self.engine.registry.asr(model).english_only:
+            return {"en": languages["en"]}
+        return languages
+
 
 # Short names the faster-whisper worker and whisper's CLI accept for the models they ship.
-MODEL_ALIASES = {"turbo": "large-v3-turbo", "large": "large-v3"}
+MODEL_ALIASES = {"turbo": LARGE_V3_TURBO, "large": "large-v3"}
 _MODEL_PREFIXES = ("faster-whisper-", "whisper-")
 
 

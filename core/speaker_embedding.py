@@ -14,7 +14,6 @@ and L2-normalised.
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
@@ -58,38 +57,14 @@ def load_resemblyzer_state_dict(path: Path | None = None) -> dict[str, torch.Ten
     return {key: value for key, value in state.items() if key.startswith(("lstm.", "linear."))}
 
 
-def _hz_to_mel(frequencies: np.ndarray) -> np.ndarray:
-    """Slaney mel scale (librosa `htk=False`): linear below 1 kHz, logarithmic above."""
-    frequencies = np.asarray(frequencies, dtype=np.float64)
-    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, math.log(6.4) / 27.0
-    mels = frequencies / f_sp
-    log_region = frequencies >= min_log_hz
-    mels[log_region] = min_log_hz / f_sp + np.log(frequencies[log_region] / min_log_hz) / logstep
-    return mels
-
-
-def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
-    mels = np.asarray(mels, dtype=np.float64)
-    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, math.log(6.4) / 27.0
-    min_log_mel = min_log_hz / f_sp
-    frequencies = f_sp * mels
-    log_region = mels >= min_log_mel
-    frequencies[log_region] = min_log_hz * np.exp(logstep * (mels[log_region] - min_log_mel))
-    return frequencies
-
-
 def slaney_mel_filterbank(sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
-    """(n_mels, 1 + n_fft // 2) filters identical to `librosa.filters.mel` defaults (slaney scale and norm)."""
-    fft_frequencies = np.linspace(0.0, sample_rate / 2, 1 + n_fft // 2)
-    mel_points = _mel_to_hz(np.linspace(_hz_to_mel(np.array([0.0]))[0],
-                                        _hz_to_mel(np.array([sample_rate / 2]))[0], n_mels + 2))
-    widths = np.diff(mel_points)
-    ramps = mel_points[:, None] - fft_frequencies[None, :]
-    lower = -ramps[:-2] / widths[:-1, None]
-    upper = ramps[2:] / widths[1:, None]
-    filters = np.maximum(0.0, np.minimum(lower, upper))
-    filters *= (2.0 / (mel_points[2:] - mel_points[:-2]))[:, None]
-    return filters.astype(np.float32)
+    """(n_mels, 1 + n_fft // 2) filters equal to `librosa.filters.mel` defaults (slaney scale and norm), which
+    resemblyzer was trained with; torchaudio builds them (librosa is not a dependency)."""
+    import torchaudio
+
+    filters = torchaudio.functional.melscale_fbanks(1 + n_fft // 2, 0.0, sample_rate / 2, n_mels, sample_rate,
+                                                    norm="slaney", mel_scale="slaney")
+    return filters.T.numpy().astype(np.float32)
 
 
 def _partial_starts(num_frames: int, window: int, step: int) -> list[int]:

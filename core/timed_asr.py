@@ -1,30 +1,42 @@
-"""whisperx's batched WhisperModel, also able to keep whisper's own timestamps inside each VAD chunk.
+"""whisperx's batched WhisperModel, keeping what whisper knows about timing and confidence.
 
-whisperx decodes batches without timestamps, so without word alignment a segment is a whole VAD chunk (up to
-`chunk_size`, 30 s): too coarse for subtitles, and one speaker label for what may be several speakers. With
-`without_timestamps=False` whisper predicts timestamp tokens, as in its training; this model keeps them (as
-`TimedText.pieces`) so the engine can split chunks into whisper's sentence-level segments, at no extra cost.
+whisperx decodes batches without timestamps and keeps only each chunk's text and mean log-probability, so
+without wav2vec2 alignment a segment is a whole VAD chunk (up to 30 s) with no word timing. This model keeps,
+per chunk (on its `TimedText`):
+- whisper's timestamp tokens (`without_timestamps=False`): sentence-level pieces, at no extra cost;
+- word timings from the decoder's cross-attention (`word_timestamps=True`), computed by CTranslate2's `align`
+  on the encoder output the batch already has — faster-whisper's method, batched;
+- the token ids and the no-speech probability the decoder returns;
+- whisper's temperature fallback, which whisperx's batched decoding skips (it decodes once, greedily or by beam
+  search, so `temperature`, `best_of` and the three thresholds would do nothing): a chunk whose text repeats
+  itself (compression ratio) or that the decoder doubts (mean log-probability), and that is not silence, is
+  decoded again by sampling at the next temperature, as faster-whisper does for one file.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from whisperx.asr import WhisperModel
 
-from core.whisper_timestamps import TimedText, split_by_timestamps
+from core.whisper_timestamps import TimedText, WordTiming, content_frames, split_by_timestamps, word_timings
 
 
 class TimedWhisperModel(WhisperModel):
-    def generate_segment_batched(self, features: Any, tokenizer: Any, options: Any, encoder_output: Any = None) -> dict:
-        if options.without_timestamps:
-            return super().generate_segment_batched(features, tokenizer, options, encoder_output)
-        captured: list[list[int]] = []
+    def generate_segment_batched(self, features: np.ndarray, tokenizer: Any, options: Any,
+                                 encoder_output: Any = None) -> dict:
+        calls: list[tuple[Any, list[Any]]] = []
         translator = self.model
 
-        def generate_and_capture(*args: Any, **kwargs: Any) -> Any:
-            result = translator.generate(*args, **kwargs)
-            captured.extend(item.sequences_ids[0] for item in result)
+        temperatures: list[float] = []
+
+        def generate_and_capture(encoded: Any, prompts: list, **kwargs: Any) -> Any:
+            result = translator.generate(encoded, prompts, return_no_speech_prob=True, **kwargs)
+            result, used = self._with_fallback(translator, features, prompts, list(result), tokenizer, options,
+                                               kwargs)
+            calls.append((encoded, result))
+            temperatures.extend(used)
             return result
 
         self.model = _GenerateOverride(translator, generate_and_capture)
@@ -32,16 +44,97 @@ class TimedWhisperModel(WhisperModel):
             output = super().generate_segment_batched(features, tokenizer, options, encoder_output)
         finally:
             self.model = translator
+        (encoded, results), = calls
+        tokens = [list(item.sequences_ids[0]) for item in results]
+        words = (self._word_timings(tokenizer, tokens, encoded, features, options) if options.word_timestamps
+                 else [None] * len(tokens))
         texts = []
-        for text, tokens in zip(output["text"], captured, strict=True):
+        for text, item_tokens, item, item_words, temperature in zip(output["text"], tokens, results, words,
+                                                                     temperatures, strict=True):
             timed = TimedText(text)
-            timed.pieces = split_by_timestamps(tokens, tokenizer)
+            timed.tokens = tuple(item_tokens)
+            timed.no_speech_prob = float(item.no_speech_prob)
+            timed.temperature = temperature
+            timed.pieces = () if options.without_timestamps else split_by_timestamps(item_tokens, tokenizer)
+            timed.words = item_words
             texts.append(timed)
         return {**output, "text": texts}
 
+    def _with_fallback(self, translator: Any, features: Any, prompts: list, results: list, tokenizer: Any,
+                       options: Any, kwargs: dict) -> tuple[list, list[float]]:
+        """Decode again, at each next temperature, the chunks that failed whisper's checks. The first pass
+        already ran at `temperatures[0]` when that is 0 (beam search); a first temperature above 0 samples."""
+        schedule = list(options.temperatures) or [0.0]
+        used = [schedule[0]] * len(results)
+        if schedule[0] > 0:  # the caller asked to sample from the start
+            results = self._decode_again(translator, features, prompts, list(range(len(results))), results,
+                                         schedule[0], options, kwargs)
+        for temperature in schedule[1:]:
+            failing = [index for index, item in enumerate(results) if _needs_fallback(item, tokenizer, options)]
+            if not failing:
+                break
+            results = self._decode_again(translator, features, prompts, failing, results, temperature, options,
+                                         kwargs)
+            for index in failing:
+                used[index] = temperature
+        return results, used
+
+    def _decode_again(self, translator: Any, features: Any, prompts: list, indices: list[int], results: list,
+                      temperature: float, options: Any, kwargs: dict) -> list:
+        """Sample `best_of` candidates for the chunks at `indices`; each keeps its most probable one."""
+        mels = features.cpu().numpy() if hasattr(features, "cpu") else np.asarray(features)
+        encoded = self.encode(np.ascontiguousarray(mels[indices]))
+        sampling = {**kwargs, "beam_size": 1, "patience": 1, "num_hypotheses": max(1, options.best_of or 1),
+                    "sampling_topk": 0, "sampling_temperature": temperature}
+        again = translator.generate(encoded, [prompts[index] for index in indices], return_no_speech_prob=True,
+                                    **sampling)
+        replaced = list(results)
+        for index, item in zip(indices, again, strict=True):
+            replaced[index] = item
+        return replaced
+
+    def _word_timings(self, tokenizer: Any, tokens: list[list[int]], encoded: Any, features: np.ndarray,
+                      options: Any) -> list[tuple[WordTiming, ...]]:
+        """Cross-attention word timing for every chunk of the batch in one `align` call."""
+        text_tokens = [[token for token in item if token < tokenizer.eot] for item in tokens]
+        mels = features.cpu().numpy() if hasattr(features, "cpu") else np.asarray(features)
+        frames = [content_frames(item) for item in mels]
+        wanted = [index for index, item in enumerate(text_tokens) if item and frames[index] > 0]
+        timings: list[tuple[WordTiming, ...]] = [() for _ in tokens]
+        if not wanted:
+            return timings
+        import ctranslate2
+
+        subset = encoded
+        if len(wanted) != len(tokens):  # align only chunks with text (an empty one has nothing to time)
+            array = np.asarray(encoded) if encoded.device == "cpu" else None
+            subset = ctranslate2.StorageView.from_array(np.ascontiguousarray(array[wanted])) if array is not None \
+                else self.encode(mels[wanted])
+        alignments = self.find_alignment(tokenizer, [text_tokens[i] for i in wanted], subset,
+                                         [frames[i] for i in wanted])
+        for index, alignment in zip(wanted, alignments, strict=True):
+            timings[index] = word_timings(alignment, options.prepend_punctuations, options.append_punctuations)
+        return timings
+
+
+def _needs_fallback(item: Any, tokenizer: Any, options: Any) -> bool:
+    """faster-whisper's rule: too repetitive or too unsure, unless the decoder says it is silence."""
+    from core.whisper_timestamps import compression_ratio
+
+    tokens = item.sequences_ids[0]
+    average = item.scores[0] * (len(tokens) ** options.length_penalty) / (len(tokens) + 1)
+    text = tokenizer.decode([token for token in tokens if token < tokenizer.eot]).strip()
+    ratio = compression_ratio(text) or 0.0
+    failed = ((options.compression_ratio_threshold is not None and ratio > options.compression_ratio_threshold)
+              or (options.log_prob_threshold is not None and average < options.log_prob_threshold))
+    silent = (options.no_speech_threshold is not None and item.no_speech_prob > options.no_speech_threshold
+              and options.log_prob_threshold is not None and average < options.log_prob_threshold)
+    return failed and not silent
+
 
 class _GenerateOverride:
-    """The ctranslate2 model with `generate` replaced (to see the token ids); all else passes through."""
+    """The CTranslate2 model with `generate` replaced (to see the encoder output and results); all else passes
+    through."""
 
     def __init__(self, wrapped: Any, generate: Any) -> None:
         self._wrapped = wrapped

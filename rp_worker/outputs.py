@@ -38,8 +38,9 @@ def runpod_output(result: Result, options: Any, *, uri: str | None = None,
     if result.translation is not None:
         translated = Result(segments=result.translation, language="en")
         data["translation"] = transcription_text(translated, options.translation, layout)
-    if options.align_output:  # its `word_timestamps`; empty (with a warning) when no alignment model was there
-        data["word_timestamps"] = [{"word": word.word, "start": word.start, "end": word.end}
+    if options.align_output:  # its `word_timestamps`: timed by wav2vec2, or by Whisper where none is installed
+        data["word_timestamps"] = [{"word": word.word, "start": word.start, "end": word.end,
+                                    "probability": word.score}
                                    for segment in result.segments for word in segment.words]
     if table is not None:
         data["speakers"] = table
@@ -49,6 +50,7 @@ def runpod_output(result: Result, options: Any, *, uri: str | None = None,
 def faster_whisper_segment(index: int, segment: Mapping[str, Any]) -> dict[str, Any]:
     """`id` (1-based, as faster-whisper counts) first, then our keys, then each decoder statistic or null."""
     data = {"id": index, **segment}
+    data.setdefault("seek", round(segment["start"] * 100))  # mel frames (100 per second), as faster-whisper counts
     for key in SEGMENT_STATS:
         data.setdefault(key, None)
     return data

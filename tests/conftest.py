@@ -46,7 +46,7 @@ def models_dir(tmp_path_factory) -> Path:
 def settings(models_dir):
     from core import Settings
 
-    return Settings(models_dir=models_dir, hub_offline=True, device="cpu")
+    return Settings(models_dir=models_dir, device="cpu")
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +73,19 @@ def monologue(data_dir) -> speech.Recording:
     lines = ((speech.MALE, "The quick brown fox jumps over the lazy dog."),
              (speech.MALE, "Speech recognition is working well today."))
     return speech.make_dialogue(data_dir / "monologue.wav", lines)
+
+
+@pytest.fixture(scope="session")
+def timed_dialogue(data_dir) -> speech.Recording:
+    """Two voices with festival's own word boundaries (the reference for word timing)."""
+    return speech.make_conversation(data_dir / "timed_dialogue.wav", speech.DIALOGUE, [0.5] * len(speech.DIALOGUE))
+
+
+@pytest.fixture(scope="session")
+def quick_turns(data_dir) -> speech.Recording:
+    """Three voices taking quick turns: gaps under 0.3 s and two overlaps, as in a lively meeting."""
+    return speech.make_conversation(data_dir / "quick_turns.wav", speech.QUICK_TURNS,
+                                    [0.3, 0.15, 0.2, -0.3, 0.1, 0.25, -0.2, 0.15])
 
 
 @pytest.fixture(scope="session")

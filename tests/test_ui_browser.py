@@ -1,17 +1,22 @@
-"""The page in headless Chromium against the real server: upload, transcribe, read, rename, download, errors."""
+"""The page in headless Chromium against the real server: transcribe, read, rename, copy, seek by keyboard,
+download; a batch of files and a link with one zip; Stop; errors. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import http.server
 import itertools
-import os
 import re
 import shutil
+import threading
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile
 
-from tests.test_ui_api import parse_srt
+from tests.browser import launch
+from tests.subtitles import parse_srt
 from ui.handlers import STAGE_LABELS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -26,13 +31,7 @@ RECORD_VIEW_JS = """() => {
   new MutationObserver(() => window.wxSeen.push(view.innerText))
     .observe(view, {subtree: true, childList: true, characterData: true});
 }"""
-
-
-def chromium_path() -> str:
-    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        pytest.fail("Chromium is not installed; `bash scripts/setup.sh --dev` installs it")
-    return path
+AUDIO_TIME = "document.querySelector('#wx-view audio').currentTime"
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +39,16 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
+        browser = launch(playwright)
         yield browser
         browser.close()
 
 
 @pytest.fixture
 def page(browser, ui_server):
-    """A fresh session (its own Gradio session and downloads) on the loaded page."""
+    """A fresh session (its own Gradio session and downloads) on the loaded page; the clipboard is allowed."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=ui_server.url.rstrip("/"))
     page = context.new_page()
     page.set_default_timeout(30_000)
     page.goto(ui_server.url)
@@ -57,26 +57,57 @@ def page(browser, ui_server):
     context.close()
 
 
-def upload(page, path: Path) -> None:
-    page.locator("#wx-upload input[type=file]").set_input_files(str(path))
-    page.locator("#wx-upload").get_by_text(path.stem).first.wait_for()
+def upload(page, *paths: Path) -> None:
+    page.locator("#wx-upload input[type=file]").set_input_files([str(path) for path in paths])
+    for path in paths:
+        page.locator(f"#wx-upload td.filename[aria-label='{path.name}']").wait_for()
 
 
-def transcribe(page) -> None:
+def clear_files(page) -> None:
+    # clicked from the page: after a job Gradio shows the box's top panel twice, one over the other
+    page.evaluate("document.querySelectorAll('#wx-upload button[aria-label=Clear]').forEach(b => b.click())")
+    page.wait_for_function("!document.querySelector('#wx-upload td.filename')")
+
+
+def cards(page) -> list[tuple[str, str]]:
+    """(file name, status) per card."""
+    names = page.locator("#wx-cards .wx-card-name").all_inner_texts()
+    return list(zip(names, page.locator("#wx-cards .wx-card-status").all_inner_texts(), strict=True))
+
+
+def wait_until_finished(page, count: int) -> None:
+    """Until the batch's `count` cards (not an earlier batch's, which `start` marked as old) are all settled."""
+    page.wait_for_function(
+        f"document.querySelectorAll('#wx-cards .wx-card:not([data-old])').length === {count} && "
+        "!document.querySelector('#wx-cards .wx-card-waiting, #wx-cards .wx-card-running')",
+        timeout=JOB_TIMEOUT_MS)
+
+
+def start(page) -> None:
+    page.evaluate("document.querySelectorAll('#wx-cards .wx-card').forEach(card => card.dataset.old = '1')")
     page.locator("#wx-transcribe").click()
-    page.locator("#wx-view .wx-turn").first.wait_for(timeout=JOB_TIMEOUT_MS)
 
 
-def test_transcribe_rename_and_download(page, dialogue):
+def transcribe(page, count: int = 1) -> None:
+    start(page)
+    wait_until_finished(page, count)
+
+
+def test_transcribe_rename_copy_seek_and_download(page, dialogue):
     upload(page, dialogue.path)
+    boxes = [page.get_by_label(label, exact=True) for label in ("Number of speakers", "Min speakers", "Max speakers")]
+    assert all(box.is_disabled() for box in boxes), "speaker counts are off while diarization is off"
     page.get_by_label("Speaker diarization").check()
+    page.wait_for_function("!document.querySelector('#wx-opt-num_speakers textarea, #wx-opt-num_speakers input')"
+                           ".disabled")
     page.get_by_label("srt", exact=True).check()
-    page.get_by_text("Advanced: subtitles, decoding, VAD").click()
-    chunk = page.get_by_label("number input for Chunk size (s)")
+    page.get_by_text("Advanced: subtitles, decoding, speech detection").click()
+    chunk = page.get_by_label("number input for Longest piece (s)")
     chunk.fill("5")  # one segment per line of the dialogue, so the turns alternate
     chunk.press("Enter")
     page.evaluate(RECORD_VIEW_JS)
     transcribe(page)
+    assert cards(page) == [("dialogue.wav", "Done")]
 
     view = page.locator("#wx-view")
     turns = view.locator(".wx-turn")
@@ -86,14 +117,37 @@ def test_transcribe_rename_and_download(page, dialogue):
     assert re.fullmatch(r"0:00\.\d – 0:0\d\.\d", turns.first.locator(".wx-time").inner_text())
     assert "table for two people" in turns.first.inner_text()
     assert view.locator(".wx-lane-name").all_inner_texts() == ["SPEAKER_00", "SPEAKER_01"]
-    assert "alignment" in view.locator(".wx-warnings").inner_text(), "result warnings are shown"
+    assert "Whisper" in view.locator(".wx-warnings").inner_text(), "result warnings are shown"
     seen = " ".join(page.evaluate("window.wxSeen"))
     assert any(label in seen for label in STAGE_LABELS.values()), "the progress bar names the stage"
 
     second = turns.nth(1)
     second.click()
     start = float(second.get_attribute("data-start"))
-    assert page.evaluate("document.querySelector('#wx-view audio').currentTime") == pytest.approx(start, abs=0.05)
+    assert page.evaluate(AUDIO_TIME) == pytest.approx(start, abs=0.05)
+
+    # keyboard: turn headers are tab stops, Enter and Space seek, the arrow keys reach the words and the bars
+    heads = view.locator(".wx-turn-head")
+    assert page.evaluate("[...document.querySelectorAll('#wx-view .wx-turn-head')].every(b => b.tabIndex === 0)")
+    heads.nth(2).focus()
+    page.keyboard.press("Enter")
+    assert page.evaluate(AUDIO_TIME) == pytest.approx(float(heads.nth(2).get_attribute("data-start")), abs=0.05)
+    page.keyboard.press("ArrowRight")
+    focused = page.evaluate("[document.activeElement.className, document.activeElement.dataset.start]")
+    assert focused[0] == "wx-word" and focused[1]
+    page.keyboard.press(" ")
+    assert page.evaluate(AUDIO_TIME) == pytest.approx(float(focused[1]), abs=0.05)
+    bar = view.locator(".wx-bar").nth(1)
+    bar.focus()
+    page.keyboard.press("Enter")
+    assert page.evaluate(AUDIO_TIME) == pytest.approx(float(bar.get_attribute("data-start")), abs=0.05)
+
+    # copy: plain text, one line per turn with times and speakers
+    view.get_by_role("button", name="Copy transcript").click()
+    view.get_by_text("Transcript copied").wait_for()
+    copied = page.evaluate("navigator.clipboard.readText()").splitlines()
+    assert len(copied) == turns.count()
+    assert re.fullmatch(r"\[0:00\.\d – 0:0\d\.\d\] SPEAKER_00: .*table for two people.*", copied[0])
 
     page.locator("#wx-speaker input").click()
     page.get_by_role("option", name="SPEAKER_01").click()
@@ -103,6 +157,14 @@ def test_transcribe_rename_and_download(page, dialogue):
     renamed = view.locator(".wx-turn .wx-speaker").all_inner_texts()
     assert renamed == ["Alice" if name == "SPEAKER_01" else name for name in names]
     assert view.locator(".wx-lane-name").all_inner_texts() == ["SPEAKER_00", "Alice"]
+
+    # a second speaker may not take the same name (it would merge them in every download)
+    page.locator("#wx-speaker input").click()
+    page.get_by_role("option", name="SPEAKER_00").click()
+    page.get_by_label("New name").fill("alice")
+    page.locator("#wx-rename").click()
+    page.get_by_text("Another speaker is already called “Alice”").first.wait_for()
+    assert view.locator(".wx-turn .wx-speaker").all_inner_texts() == renamed
 
     page.get_by_text("Result JSON").click()
     page.locator("#wx-json").get_by_text("Alice").first.wait_for()
@@ -115,12 +177,21 @@ def test_transcribe_rename_and_download(page, dialogue):
     cues = parse_srt(srt)
     assert any(body.startswith("[Alice]: ") for *_, body in cues) and "SPEAKER_01" not in srt
     assert len(cues) == turns.count()
+    with page.expect_download() as download:
+        page.locator("#wx-zip").click()
+    with zipfile.ZipFile(download.value.path()) as archive:
+        assert sorted(archive.namelist()) == ["dialogue/dialogue.json", "dialogue/dialogue.srt"]
+        assert "[Alice]: " in archive.read("dialogue/dialogue.srt").decode()
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ui.png"), full_page=True)
 
 
-def test_a_bad_upload_shows_an_error_and_the_next_one_works(page, dialogue, tmp_path):
+def test_a_bad_file_clears_the_last_transcript_and_the_next_one_works(page, dialogue, tmp_path):
+    upload(page, dialogue.path)
+    transcribe(page)
+    assert page.locator("#wx-view .wx-turn").count() > 0
+
     text_file = tmp_path / "minutes.txt"
     text_file.write_text("meeting minutes, not a recording\n" * 20)
     page.locator("#wx-upload input[type=file]").set_input_files(str(text_file))
@@ -128,13 +199,16 @@ def test_a_bad_upload_shows_an_error_and_the_next_one_works(page, dialogue, tmp_
 
     fake_wav = tmp_path / "fake.wav"
     fake_wav.write_text("a text file that calls itself audio\n" * 20)
+    clear_files(page)
     upload(page, fake_wav)
-    page.locator("#wx-transcribe").click()
-    page.get_by_text("fake.wav: it is a text file, not a media file").first.wait_for(timeout=JOB_TIMEOUT_MS)
+    transcribe(page)
+    assert cards(page) == [("fake.wav", "Failed")]
+    assert "fake.wav: it is a text file, not a media file" in page.locator("#wx-cards").inner_text()
     assert page.get_by_text("Traceback").count() == 0
-    assert page.locator("#wx-view .wx-turn").count() == 0
+    assert page.locator("#wx-view .wx-turn").count() == 0, "the previous transcript is gone"
+    assert page.locator("#wx-downloads a").count() == 0 and not page.locator("#wx-zip").is_visible()
 
-    page.locator("#wx-upload button[aria-label='Clear']").click()
+    clear_files(page)
     odd_name = tmp_path / "call #2 (ü).wav"  # `#` would end the player's URL if it were not encoded
     shutil.copy(dialogue.path, odd_name)
     upload(page, odd_name)
@@ -143,3 +217,104 @@ def test_a_bad_upload_shows_an_error_and_the_next_one_works(page, dialogue, tmp_
     page.wait_for_function("document.querySelector('#wx-view audio').readyState >= 1")
     duration = page.evaluate("document.querySelector('#wx-view audio').duration")
     assert duration == pytest.approx(soundfile.info(str(dialogue.path)).duration, abs=0.1)
+
+
+@pytest.fixture
+def media_server(dialogue, tmp_path):
+    """A real HTTP server on loopback serving the dialogue (the shared UI server allows loopback links only
+    because the tests start it with ALLOW_PRIVATE_URLS=1)."""
+    shutil.copy(dialogue.path, tmp_path / "interview.wav")
+    handler = lambda *args: http.server.SimpleHTTPRequestHandler(*args, directory=str(tmp_path))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_two_files_and_a_link_in_one_batch_with_one_zip(page, dialogue, monologue, media_server, tmp_path):
+    shutil.copy(monologue.path, tmp_path / "monologue.wav")
+    upload(page, dialogue.path, tmp_path / "monologue.wav")
+    page.get_by_label("Links").fill(f"{media_server}/interview.wav\n")
+    page.get_by_label("srt", exact=True).check()
+    transcribe(page, count=3)
+    assert cards(page) == [("dialogue.wav", "Done"), ("monologue.wav", "Done"), ("interview.wav", "Done")]
+
+    pick = page.locator("#wx-pick")
+    assert pick.get_by_label("interview.wav").count() == 1
+    pick.get_by_label("interview.wav").check()
+    page.locator("#wx-downloads a[download='interview.srt']").wait_for()
+    assert "table for two people" in page.locator("#wx-view .wx-transcript").inner_text()
+    page.wait_for_function("document.querySelector('#wx-view audio').readyState >= 1")
+    assert page.evaluate("document.querySelector('#wx-view audio').duration") == pytest.approx(
+        soundfile.info(str(dialogue.path)).duration, abs=0.1), "the fetched link plays"
+    pick.get_by_label("monologue.wav").check()
+    page.locator("#wx-view").get_by_text("quick brown fox").first.wait_for()
+
+    with page.expect_download() as download:
+        page.locator("#wx-zip").click()
+    with zipfile.ZipFile(download.value.path()) as archive:
+        names = sorted(archive.namelist())
+        assert names == [f"{stem}/{stem}.{fmt}" for stem in ("dialogue", "interview", "monologue")
+                         for fmt in ("json", "srt")]
+        assert "quick brown fox" in archive.read("monologue/monologue.srt").decode().lower()
+    page.screenshot(path=str(ARTIFACTS / "ui-batch.png"), full_page=True)
+
+
+def test_a_refused_link_is_a_card_naming_the_links_box(page, dialogue):
+    upload(page, dialogue.path)
+    page.get_by_label("Links").fill("http://169.254.169.254/latest/meta-data/")
+    transcribe(page, count=2)
+    assert cards(page) == [("dialogue.wav", "Done"), ("meta-data", "Failed")]
+    assert "Links: refused http://169.254.169.254/latest/meta-data/" in page.locator("#wx-cards").inner_text()
+    assert page.locator("#wx-view .wx-turn").count() > 0, "the other file's transcript is shown"
+
+
+@pytest.fixture(scope="module")
+def long_recording(dialogue, tmp_path_factory) -> Path:
+    """Three minutes of speech: the dialogue eight times."""
+    samples, rate = soundfile.read(str(dialogue.path), dtype="float32")
+    path = tmp_path_factory.mktemp("long") / "long-meeting.wav"
+    soundfile.write(str(path), np.tile(samples, 8), rate)
+    return path
+
+
+def _files_under(root: Path) -> set[Path]:
+    return {path for path in root.rglob("*") if path.is_file()} if root.exists() else set()
+
+
+def test_stop_ends_the_job_frees_the_queue_and_leaves_no_temp_files(page, ui_server, long_recording, dialogue):
+    downloads = ui_server.tmp_dir / "gradio" / "whisperx-ui-downloads"
+    before = _files_under(downloads)
+    upload(page, long_recording)
+    start(page)
+    page.wait_for_function("document.querySelector('#wx-view').innerText.includes('Transcribing')",
+                           timeout=JOB_TIMEOUT_MS)  # the first progress event of the transcription
+    page.locator("#wx-stop").click()
+    wait_until_finished(page, 1)
+    assert cards(page) == [("long-meeting.wav", "Stopped")]
+    assert page.locator("#wx-view .wx-turn").count() == 0
+    assert not list(ui_server.tmp_dir.glob("wxw-job-*")), "no job directory is left"
+    assert _files_under(downloads) == before, "a stopped job writes no downloads"
+
+    clear_files(page)
+    upload(page, dialogue.path)
+    transcribe(page)
+    assert cards(page) == [("dialogue.wav", "Done")], "the next job runs"
+    assert "Stopped" not in page.locator("#wx-cards").inner_text()
+
+
+def test_transcribe_is_above_the_fold_and_options_speak_plainly(browser, ui_server):
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.goto(ui_server.url)
+    button = page.locator("#wx-transcribe")
+    button.wait_for()
+    box = button.bounding_box()
+    assert box["y"] + box["height"] <= 900, box
+    assert page.locator("#wx-stop").is_visible()
+    page.get_by_text("Advanced: subtitles, decoding, speech detection").click()
+    text = page.locator("body").inner_text()
+    for jargon in ("WHISPER_MODEL", "BATCH_SIZE", "wav2vec2", "VAD", "default:"):
+        assert jargon not in text, jargon
+    context.close()

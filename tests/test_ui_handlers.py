@@ -12,6 +12,7 @@ import pytest
 
 from core import AudioDecodeError, InvalidInput, Result, TranscribeOptions
 from core.formats import render
+from core.progress import STAGES
 from core.result import Segment, SpeakerTurn
 from ui import handlers
 
@@ -86,8 +87,25 @@ def test_progress_names_the_stage():
     report = handlers.gradio_progress(lambda fraction, desc: seen.append((fraction, desc)))
     report("transcribe", 0.1)
     report("diarize", 0.7)
+    report("fetch", 0.0)
     report("something-new", 0.9)
-    assert seen == [(0.1, "Transcribing"), (0.7, "Identifying speakers"), (0.9, "something-new")]
+    assert seen == [(0.1, "Transcribing"), (0.7, "Identifying speakers"), (0.0, "Downloading the link"),
+                    (0.9, "something-new")]
+
+
+def test_every_engine_stage_has_a_label():
+    assert list(handlers.STAGE_LABELS) == list(STAGES)
+    assert all(label and label[0].isupper() for label in handlers.STAGE_LABELS.values())
+
+
+def test_batch_progress_names_the_file_and_fills_its_share_of_the_bar(monkeypatch):
+    seen = []
+    clock = iter([100.0, 110.0])  # started at 100 s, 10 s later half of this file is done
+    monkeypatch.setattr(handlers.time, "monotonic", lambda: next(clock))
+    report = handlers.gradio_progress(lambda fraction, desc: seen.append((fraction, desc)), "b.wav (2 of 4): ",
+                                      (0.25, 0.25))
+    report("transcribe", 0.5)
+    assert seen == [(0.375, "b.wav (2 of 4): Transcribing · about 10 s left")]
 
 
 def test_download_folders_are_per_session_and_replaced(tmp_path):
@@ -102,3 +120,35 @@ def test_download_folders_are_per_session_and_replaced(tmp_path):
     os.utime(other.parent, (old, old))
     store.job_dir("abc")
     assert not other.parent.exists(), "idle sessions are removed"
+
+
+def test_a_name_another_speaker_has_is_refused():
+    """Two speakers under one name would merge silently in every download."""
+    state = handlers.set_speaker_name(_state(), "SPEAKER_00", "Alice")
+    for taken in ("Alice", " alice "):
+        with pytest.raises(InvalidInput, match="Another speaker is already called “Alice”"):
+            handlers.set_speaker_name(state, "SPEAKER_01", taken)
+    with pytest.raises(InvalidInput, match="already called “SPEAKER_01”"):
+        handlers.set_speaker_name(state, "SPEAKER_00", "SPEAKER_01")
+    assert handlers.set_speaker_name(state, "SPEAKER_00", "Alice")["names"] == {"SPEAKER_00": "Alice"}
+
+
+def test_page_errors_name_the_labels_on_screen():
+    from ui.controls import labels
+
+    with pytest.raises(gr.Error) as caught, handlers.user_errors(labels()):
+        TranscribeOptions.from_mapping({"num_speakers": 2, "min_speakers": 3})
+    assert caught.value.message == "“Number of speakers” (2) is below “Min speakers” (3)"
+    with pytest.raises(gr.Error) as caught, handlers.user_errors(labels()):
+        from ui.controls import to_options
+
+        to_options({"beam_size": "five"})
+    assert caught.value.message.startswith("“Beam size” must be a number")
+    assert handlers.on_screen("talk.wav: it is a text file", labels()) == "talk.wav: it is a text file"
+
+
+def test_speaker_counts_are_not_sent_with_diarization_off():
+    values = {"diarization": False, "num_speakers": "2", "min_speakers": "3", "beam_size": "5"}
+    assert handlers._without_speaker_counts(values) == {"diarization": False, "num_speakers": "",
+                                                        "min_speakers": "", "beam_size": "5"}
+    assert handlers._without_speaker_counts({**values, "diarization": True})["num_speakers"] == "2"

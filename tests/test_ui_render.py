@@ -75,23 +75,62 @@ def test_alternating_speakers_and_unlabelled_segments_stay_separate():
 
 def test_turn_blocks_show_name_colour_times_and_seek_targets(dialogue):
     html = render.render_transcript(dialogue)
-    blocks = re.findall(r'<div class="wx-turn" style="--wx-color:(#[0-9a-f]{6})" data-start="([\d.]+)" '
-                        r'data-end="([\d.]+)">.*?<span class="wx-speaker">([^<]+)</span>'
-                        r'<span class="wx-time">([^<]+)</span>', html)
+    blocks = re.findall(r'<div class="wx-turn wx-group" role="listitem" style="--wx-color:(#[0-9a-f]{6})" '
+                        r'data-start="([\d.]+)" data-end="([\d.]+)"><button type="button" class="wx-turn-head" '
+                        r'data-start="([\d.]+)"><span class="wx-sr">Play from </span><span class="wx-speaker">'
+                        r'<span class="wx-swatch" style="background:(#[0-9a-f]{6})" aria-hidden="true"></span>'
+                        r'([^<]+)</span><span class="wx-time">([^<]+)</span></button>', html)
     assert blocks == [
-        (render.PALETTE[0], "0.500", "3.000", "SPEAKER_00", "0:00.5 – 0:03.0"),
-        (render.PALETTE[1], "3.500", "5.000", "SPEAKER_01", "0:03.5 – 0:05.0"),
+        (render.PALETTE[0], "0.500", "3.000", "0.500", render.PALETTE[0], "SPEAKER_00", "0:00.5 – 0:03.0"),
+        (render.PALETTE[1], "3.500", "5.000", "3.500", render.PALETTE[1], "SPEAKER_01", "0:03.5 – 0:05.0"),
     ]
     assert "Hello there." not in html, "aligned words are rendered one by one"
-    assert '<span class="wx-word" data-start="0.500">Hello</span> <span class="wx-word" data-start="1.000">' in html
-    assert "How are you?" in html and "Fine, thanks." in html
+    word = '<button type="button" class="wx-word" tabindex="-1" data-start="{}">{}</button>'
+    assert word.format("0.500", "Hello") + " " + word.format("1.000", "there.") in html
+    assert word.format("1.600", "How are you?") in html, "a segment without word times is one seek button"
+    assert "Fine, thanks." in html
+
+
+def test_every_seek_target_is_a_button_with_a_name(dialogue):
+    """Keyboard and screen-reader users seek with buttons: each element with a time is a <button> (Enter and
+    Space press it) whose name says what it plays; the turn body is the only non-button with a time (mouse)."""
+    page = render.render_view(dialogue, audio_url="gradio_api/file=/tmp/x.wav")
+    targets = re.findall(r"<(\w+) ([^>]*data-start=[^>]*)>([^<]*)", page)
+    assert targets
+    for tag, attributes, text in targets:
+        if 'class="wx-turn wx-group"' in attributes:
+            continue
+        assert tag == "button" and 'type="button"' in attributes, attributes
+        assert text.strip() or "aria-label=" in attributes or "wx-turn-head" in attributes, attributes
+    bars = re.findall(r'<button type="button" class="wx-bar" data-start="[\d.]+"( tabindex="-1")? '
+                      r'aria-label="Play from ([^"]+)"', page)
+    assert bars == [("", "SPEAKER_00, 0:00.4 – 0:03.1"), ("", "SPEAKER_01, 0:03.4 – 0:05.1")], \
+        "each lane's first bar is in the tab order"
+
+
+def test_plain_transcript_has_speakers_and_times(dialogue):
+    text = render.plain_transcript(dialogue.with_speaker_names({"SPEAKER_01": "Ada"}))
+    assert text == ("[0:00.5 – 0:03.0] SPEAKER_00: Hello there. How are you?\n"
+                    "[0:03.5 – 0:05.0] Ada: Fine, thanks.\n")
+    page = render.render_view(dialogue)
+    assert '<template class="wx-plain">[0:00.5 – 0:03.0] SPEAKER_00: Hello there.' in page
+    assert render.plain_transcript(Result(segments=(), language="en")) == ""
+
+
+def test_the_head_has_player_search_follow_and_copy(dialogue):
+    page = render.render_view(dialogue, audio_url="gradio_api/file=/tmp/x.wav")
+    head = page[page.index('<div class="wx-head">'):page.index('<div class="wx-summary">')]
+    assert '<audio class="wx-audio" controls preload="metadata" aria-label="Recording"' in head
+    assert 'type="search" class="wx-search"' in head and 'aria-label="Search the transcript"' in head
+    assert 'class="wx-follow" checked' in head and ">Copy transcript</button>" in head
+    assert "wx-follow" not in render.render_view(dialogue), "nothing to follow without a player"
 
 
 def test_words_without_times_are_plain_and_spaceless_languages_join_without_spaces():
     words = (Word(word="今日は", start=0.0, end=0.5), Word(word="晴れ", start=None, end=None))
     result = Result(segments=(_segment(0, 1, "今日は晴れ", words=words),), language="ja")
     html = render.render_transcript(result)
-    assert '<span class="wx-word" data-start="0.000">今日は</span>晴れ' in html
+    assert '<button type="button" class="wx-word" tabindex="-1" data-start="0.000">今日は</button>晴れ' in html
 
 
 def test_no_speaker_turns_use_the_neutral_colour_and_no_name():
@@ -113,10 +152,11 @@ def test_format_time(seconds, text):
 # ---- timeline ---------------------------------------------------------------------------------------------
 def test_timeline_has_a_lane_per_speaker_and_a_bar_per_turn(dialogue):
     html = render.render_timeline(dialogue)
-    lanes = re.findall(r'<span class="wx-lane-name" style="color:(#[0-9a-f]{6})">([^<]+)</span>', html)
+    lanes = re.findall(r'<span class="wx-lane-name"><span class="wx-swatch" style="background:(#[0-9a-f]{6})" '
+                       r'aria-hidden="true"></span>([^<]+)</span>', html)
     assert lanes == [(render.PALETTE[0], "SPEAKER_00"), (render.PALETTE[1], "SPEAKER_01")]
-    bars = re.findall(r'class="wx-bar" data-start="([\d.]+)" title="[^"]*" style="left:([\d.]+)%;width:([\d.]+)%;'
-                      r'background:(#[0-9a-f]{6})"', html)
+    bars = re.findall(r'class="wx-bar" data-start="([\d.]+)" aria-label="[^"]*" title="[^"]*" '
+                      r'style="left:([\d.]+)%;width:([\d.]+)%;background:(#[0-9a-f]{6})"', html)
     # positions are fractions of the whole duration (10 s)
     assert bars == [("0.400", "4.000", "27.000", render.PALETTE[0]), ("3.400", "34.000", "17.000", render.PALETTE[1])]
     assert html.count("<span>") == 5, "five axis ticks"
@@ -141,7 +181,8 @@ def test_colours_follow_speaker_order_and_survive_renaming(dialogue):
     renamed = dialogue.with_speaker_names({"SPEAKER_00": "Alice"})
     assert render.speaker_colors(renamed) == {"Alice": render.PALETTE[0], "SPEAKER_01": render.PALETTE[1]}
     page = render.render_view(renamed)
-    assert f'color:{render.PALETTE[0]}">Alice</span>' in page and ">SPEAKER_00<" not in page
+    assert f'background:{render.PALETTE[0]}" aria-hidden="true"></span>Alice</span>' in page
+    assert ">SPEAKER_00<" not in page
 
 
 def test_colours_wrap_around_the_palette_and_cover_unlisted_speakers():
@@ -155,7 +196,7 @@ def test_colours_wrap_around_the_palette_and_cover_unlisted_speakers():
 def test_summary_and_warnings(dialogue):
     page = render.render_view(dataclasses.replace(dialogue, warnings=("alignment skipped",)),
                               audio_url="gradio_api/file=/tmp/x.wav")
-    assert '<audio class="wx-audio" controls preload="metadata" src="gradio_api/file=/tmp/x.wav">' in page
+    assert 'src="gradio_api/file=/tmp/x.wav"></audio>' in page
     assert "Speakers: <b>2</b>" in page and "Took <b>1.2 s</b>" in page and "Duration: <b>0:10.0</b>" in page
     assert '<div class="wx-warnings" role="status"><b>Notes</b><ul><li>alignment skipped</li></ul></div>' in page
     assert "wx-warnings" not in render.render_view(dialogue)
@@ -202,7 +243,7 @@ def test_widgets_follow_field_types_and_limits(specs):
             step = 1 if kind is int else 0.001
             assert spec.minimum == meta["minimum"] + (step if meta.get("exclusive_minimum") else 0)
             assert spec.maximum == meta["maximum"] - (step if meta.get("exclusive_maximum") else 0)
-        assert spec.info == meta.get("help", "")
+        assert spec.info == controls.UI_HELP.get(spec.name, meta.get("help", "")), spec.name
     assert by_name["num_speakers"].kind == "number" and by_name["num_speakers"].value == ""
     assert by_name["output_formats"].choices == fields["output_formats"].metadata["choices"]
     assert by_name["task"].choices == fields["task"].metadata["choices"]
@@ -226,3 +267,12 @@ def test_a_bad_number_names_its_field():
     with pytest.raises(InvalidInput, match="beam_size must be a number") as caught:
         controls.to_options({"beam_size": "five"})
     assert caught.value.field == "beam_size"
+
+
+def test_page_labels_and_help_speak_in_user_words(specs):
+    """No environment variables, model or library names, or abbreviations a newcomer cannot read."""
+    jargon = re.compile(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b|wav2vec2|whisper|pyannote|\bVAD\b|log-?prob|gzip|ASR", re.I)
+    for spec in specs:
+        assert spec.info, spec.name
+        assert not jargon.search(spec.info) and not jargon.search(spec.label), (spec.name, spec.label, spec.info)
+    assert set(controls.labels()) == {spec.name for spec in specs}

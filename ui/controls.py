@@ -27,16 +27,60 @@ BASIC_GROUPS = ("basic", "speakers", "output")
 ADVANCED_GROUPS = ("decoding", "vad")
 
 LABELS = {
-    "align_output": "Word timestamps (alignment)",
+    "align_output": "Word timestamps",
     "diarization": "Speaker diarization",
     "num_speakers": "Number of speakers",
     "min_speakers": "Min speakers",
     "max_speakers": "Max speakers",
     "output_formats": "Output formats",
-    "vad_onset": "VAD onset",
-    "vad_offset": "VAD offset",
-    "chunk_size": "Chunk size (s)",
-    "logprob_threshold": "Log-prob threshold",
+    "max_line_width": "Subtitle line width",
+    "max_line_count": "Subtitle lines",
+    "highlight_words": "Highlight words in subtitles",
+    "batch_size": "Batch size",
+    "logprob_threshold": "Confidence threshold",
+    "no_speech_threshold": "Silence threshold",
+    "compression_ratio_threshold": "Repetition threshold",
+    "temperature_increment_on_fallback": "Temperature step on retry",
+    "condition_on_previous_text": "Use the previous text as context",
+    "suppress_numerals": "Spell out numbers",
+    "vad_onset": "Speech start sensitivity",
+    "vad_offset": "Speech end sensitivity",
+    "chunk_size": "Longest piece (s)",
+}
+
+# The page's help, in the words of someone with a recording (the fields' own help, for the API, CLI and README,
+# speaks of settings and models).
+UI_HELP = {
+    "model": "Larger models are more accurate and slower.",
+    "language": "The language spoken; Auto-detect listens to the start of the recording.",
+    "task": "Write down what is said, or translate it into English.",
+    "align_output": "Time every word, so a click on a word plays it.",
+    "diarization": "Tell the voices apart and label who spoke when.",
+    "num_speakers": "If you know how many people speak.",
+    "min_speakers": "At least this many people speak.",
+    "max_speakers": "At most this many people speak.",
+    "output_formats": "Files to download besides the result (.json): subtitles (srt, vtt), plain text (txt), "
+                      "a table (tsv), speaker turns (rttm).",
+    "max_line_width": "Characters per subtitle line.",
+    "max_line_count": "Lines per subtitle.",
+    "highlight_words": "Underline each word in the subtitles while it is spoken.",
+    "initial_prompt": "A sentence with the names, terms or spellings to expect.",
+    "hotwords": "Words to listen out for, such as names and jargon.",
+    "batch_size": "Pieces of audio worked on together: more is faster on a graphics card and needs more memory.",
+    "beam_size": "Alternatives weighed for each passage: more can be more accurate and is slower.",
+    "best_of": "Tries when a passage is written again with some randomness.",
+    "patience": "How long to keep looking for a better wording.",
+    "length_penalty": "Above 1 prefers longer wordings, below 1 shorter ones.",
+    "temperature": "0 always picks the likeliest wording; higher adds randomness.",
+    "temperature_increment_on_fallback": "Randomness added each time a passage has to be written again.",
+    "compression_ratio_threshold": "Write a passage again when its text repeats itself more than this.",
+    "logprob_threshold": "Write a passage again when the confidence is below this.",
+    "no_speech_threshold": "Skip a passage that is at least this likely to be silence.",
+    "suppress_numerals": "Write numbers as words (helps word timing).",
+    "condition_on_previous_text": "Keeps names and style consistent; a mistake can repeat.",
+    "vad_onset": "Higher ignores more quiet sounds when finding where speech starts.",
+    "vad_offset": "Higher ends speech sooner after a pause.",
+    "chunk_size": "Longest piece of audio transcribed at once, in seconds; shorter gives shorter lines.",
 }
 
 _SLIDER_STEPS = {int: 1, float: 0.001}
@@ -61,6 +105,15 @@ class ControlSpec:
     maximum: float | None = None
     step: float | None = None
     precision: int | None = None
+
+
+def labels() -> dict[str, str]:
+    """Option name → the label on screen, for messages that must name what the user sees."""
+    return {f.name: label_of(f.name) for f in option_fields() if f.name not in HIDDEN_OPTIONS}
+
+
+def label_of(name: str) -> str:
+    return LABELS.get(name, name.replace("_", " ").capitalize())
 
 
 def ui_option_names() -> tuple[str, ...]:
@@ -127,8 +180,8 @@ def _spec(field: dataclasses.Field, models: Sequence[str], default_model: str,
     name = field.name
     common = {
         "name": name,
-        "label": LABELS.get(name, name.replace("_", " ").capitalize()),
-        "info": meta.get("help", ""),
+        "label": label_of(name),
+        "info": UI_HELP.get(name) or meta.get("help", ""),
         "group": meta.get("group", "decoding"),
         "value": to_widget_value(name, field.default, default_model=default_model),
         "api_default": to_api_value(name, field.default, default_model=default_model),

@@ -1,7 +1,9 @@
 """What the page's events do, as small functions of values (no layout here).
 
-The Transcribe button and the `/transcribe` API share `run_job`; errors reach the user in one place
-(`user_errors`): a `WorkerError` as its own message, anything else as a short generic one (logged in full).
+The page runs a batch (`Handlers.run_batch`, a generator: one card per file or link, Stop between stages); the
+`/transcribe` API runs one file. Both go through `run_job`. Errors reach the user in one place (`user_errors`):
+a `WorkerError` as its own message (on the page with option names replaced by the labels on screen), anything
+else as a short generic one (logged in full).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextvars
 import dataclasses
 import inspect
 import logging
+import re
 import shutil
 import threading
 import time
@@ -23,51 +26,82 @@ from typing import Any
 import gradio as gr
 
 from core import ProgressCallback, Result, TranscribeOptions, WorkerError
-from core.errors import InvalidInput
+from core.errors import Cancelled, InvalidInput
 from core.formats import Layout, render, response
+from core.media_source import Limits, job_directory
+from core.progress import STAGES
 from core.service import Service
+from ui import batch
+from ui.cards import render_cards
 from ui.controls import ControlSpec, to_options
-from ui.render import render_view
+from ui.render import render_empty, render_view
 
 logger = logging.getLogger(__name__)
 
-STAGE_LABELS = {
-    "decode": "Decoding audio",
-    "transcribe": "Transcribing",
-    "align": "Aligning words",
-    "diarize": "Identifying speakers",
-    "write": "Writing outputs",
-}
+STAGE_LABELS = dict(zip(STAGES, ("Decoding audio", "Transcribing", "Aligning words", "Identifying speakers",
+                                 "Writing outputs"), strict=True))
+FETCH_LABEL = "Downloading the link"
 GENERIC_ERROR = "Something went wrong while processing this file; the details are in the server log."
 SESSION_TTL_S = 6 * 3600
+WORKING_TEXT = "Working… the transcript of the first finished file appears here."
+SPEAKER_OPTIONS = ("num_speakers", "min_speakers", "max_speakers")
+PANEL_SIZE = 8  # (state, cards, pick, view, files, zip, json, speaker)
 
 
 @contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """The UI's one error mapping: readable message, no traceback; the server keeps serving."""
+def user_errors(labels: Mapping[str, str] | None = None) -> Iterator[None]:
+    """The UI's one error mapping: readable message, no traceback; the server keeps serving. With `labels`
+    (option name → label on screen) the message names what the user sees."""
     try:
         yield
     except gr.Error:
         raise
     except WorkerError as error:
         logger.info("request refused: %s", error.message)
-        raise gr.Error(error.message, title="Cannot transcribe", print_exception=False) from None
+        message = on_screen(error.message, labels) if labels else error.message
+        raise gr.Error(message, title="Cannot transcribe", print_exception=False) from None
     except Exception:
         logger.exception("unexpected error while handling a request")
         raise gr.Error(GENERIC_ERROR, print_exception=False) from None
 
 
-def gradio_progress(progress: Any) -> ProgressCallback:
+def on_screen(message: str, labels: Mapping[str, str]) -> str:
+    """Replace option names (`num_speakers`) in a message with their labels ("Number of speakers")."""
+    names = sorted((name for name in labels if "_" in name or message.startswith(name)), key=len, reverse=True)
+    if not names:
+        return message
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
+    return pattern.sub(lambda match: f"“{labels[match.group(1)]}”", message)
+
+
+def stage_label(stage: str) -> str:
+    return STAGE_LABELS.get(stage) or (FETCH_LABEL if stage == "fetch" else stage)
+
+
+def gradio_progress(progress: Any, prefix: str = "", share: tuple[float, float] = (0.0, 1.0)) -> ProgressCallback:
     """Adapt the engine's `(stage, fraction)` events to `gr.Progress`, from whichever thread sends them
-    (diarization may run beside ASR on a GPU; gr.Progress finds its event through context variables)."""
+    (diarization may run beside ASR on a GPU; gr.Progress finds its event through context variables).
+
+    In a batch, `prefix` names the file and `share` is (offset, width) of this file in the whole bar; the text
+    adds this file's time left, estimated from its own pace (Gradio's estimate averages unrelated jobs)."""
     context = contextvars.copy_context()
     lock = threading.Lock()
+    started = time.monotonic()
+    offset, width = share
 
     def on_progress(stage: str, fraction: float) -> None:
+        elapsed = time.monotonic() - started
+        left = f" · about {_duration(elapsed * (1 - fraction) / fraction)} left" if 0.05 <= fraction < 1 \
+            and elapsed > 3 else ""
         with lock:
-            context.run(progress, fraction, desc=STAGE_LABELS.get(stage, stage))
+            context.run(progress, offset + width * fraction, desc=f"{prefix}{stage_label(stage)}{left}")
 
     return on_progress
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(1, round(seconds))
+    return f"{seconds} s" if seconds < 90 else f"{round(seconds / 60)} min"
 
 
 def pick_audio(upload: str | None, recording: str | None) -> str:
@@ -78,12 +112,13 @@ def pick_audio(upload: str | None, recording: str | None) -> str:
     return str(path)
 
 
-def run_job(service: Service, audio_path: str, values: Mapping[str, Any],
-            on_progress: ProgressCallback | None = None) -> tuple[Result, TranscribeOptions]:
+def run_job(service: Service, audio_path: str, values: Mapping[str, Any] | TranscribeOptions,
+            on_progress: ProgressCallback | None = None,
+            cancel: threading.Event | None = None) -> tuple[Result, TranscribeOptions]:
     """The one transcription path of the UI and the API: widget values → options → engine."""
-    options = to_options(values)
+    options = values if isinstance(values, TranscribeOptions) else to_options(values)
     logger.info("job: %s, options %s", _describe_file(audio_path), options.to_mapping())
-    result = service.engine.transcribe(audio_path, options, on_progress=on_progress)
+    result = service.engine.transcribe(audio_path, options, on_progress=on_progress, cancel=cancel)
     return result, options
 
 
@@ -102,8 +137,8 @@ def file_url(path: str) -> str:
 
 @dataclasses.dataclass
 class DownloadStore:
-    """Per-session folders of download files; a new job replaces the session's old files, and folders of
-    sessions idle longer than `ttl_s` are removed."""
+    """Per-session folders of download files (and fetched links' media, so the player can play them); a new
+    batch replaces the session's old files, and folders of sessions idle longer than `ttl_s` are removed."""
 
     root: Path
     ttl_s: float = SESSION_TTL_S
@@ -143,73 +178,216 @@ def write_downloads(result: Result, options: TranscribeOptions, stem: str, direc
     return paths
 
 
-def renamed(state: Mapping[str, Any]) -> Result:
-    """The session's result with its speaker names applied (the data; every download is rendered from it)."""
-    return Result.from_dict(state["result"]).with_speaker_names(state.get("names", {}))
+def renamed(item: Mapping[str, Any]) -> Result:
+    """An item's result with its speaker names applied (the data; every download is rendered from it)."""
+    return Result.from_dict(item["result"]).with_speaker_names(item.get("names", {}))
 
 
-def speaker_choices(state: Mapping[str, Any]) -> list[tuple[str, str]]:
+def speaker_choices(item: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(shown name, original label) for the rename dropdown."""
-    names = state.get("names", {})
-    labels = state["result"].get("speakers") or []
+    names = item.get("names", {})
+    labels = item["result"].get("speakers") or []
     return [(names.get(label) or label, label) for label in labels]
 
 
-def set_speaker_name(state: Mapping[str, Any], label: str | None, name: str | None) -> dict[str, Any]:
-    """A new state with `label` shown as `name` (an empty name restores the original label)."""
-    if not label or label not in (state["result"].get("speakers") or []):
+def set_speaker_name(item: Mapping[str, Any], label: str | None, name: str | None) -> dict[str, Any]:
+    """A new item with `label` shown as `name` (an empty name restores the original label). A name another
+    speaker already shows is refused: two speakers under one name would merge in every download."""
+    labels = item["result"].get("speakers") or []
+    if not label or label not in labels:
         raise InvalidInput("Choose a speaker to rename.", field="speaker")
-    names = dict(state.get("names", {}))
+    names = dict(item.get("names", {}))
     cleaned = (name or "").strip()
+    shown = {(names.get(other) or other).casefold(): names.get(other) or other for other in labels if other != label}
+    if cleaned.casefold() in shown:
+        raise InvalidInput(f"Another speaker is already called “{shown[cleaned.casefold()]}”; choose a different "
+                           "name (or rename that speaker first).", field="name")
     if cleaned:
         names[label] = cleaned
     else:
         names.pop(label, None)
-    return {**state, "names": names}
+    return {**item, "names": names}
+
+
+def new_item(source: batch.Source) -> dict[str, Any]:
+    return {"name": source.name, "status": "waiting", "message": "", "result": None, "options": None,
+            "names": {}, "audio_url": None, "files": []}
 
 
 class Handlers:
-    """Event functions bound to the engine and the download folder; `ui.layout` wires them."""
+    """Event functions bound to the service, the download folder and the stop requests; `ui.layout` wires them."""
 
-    def __init__(self, service: Service, downloads: DownloadStore) -> None:
+    def __init__(self, service: Service, downloads: DownloadStore, labels: Mapping[str, str] | None = None) -> None:
         self.service = service
         self.downloads = downloads
+        self.labels = dict(labels or {})
+        self.stops = batch.Stops()
 
-    # ---- Transcribe button -------------------------------------------------------------------
-    def transcribe_view(self, upload: str | None, recording: str | None, values: Mapping[str, Any],
-                        session: str | None, progress: Any) -> tuple[dict[str, Any], tuple[Any, ...]]:
-        """Run a job for the page; returns the new session state and the panel's outputs."""
-        with user_errors():
-            audio_path = pick_audio(upload, recording)
-            progress(0.0, desc="Waiting for the model")
-            result, options = run_job(self.service, audio_path, values, gradio_progress(progress))
-            state = {"result": result.to_dict(), "options": options.to_mapping(), "names": {},
-                     "stem": Path(audio_path).stem, "audio_url": file_url(audio_path)}
-            for warning in result.warnings:
-                gr.Warning(warning)
-            return state, self.present(state, session, result)
+    @property
+    def limits(self) -> Limits:
+        """The RunPod worker's limits for fetched links (ALLOW_PRIVATE_URLS is the tests' loopback switch)."""
+        settings = self.service.settings
+        return Limits(max_bytes=settings.max_upload_bytes, allow_private=settings.allow_private_urls)
 
-    # ---- rename ------------------------------------------------------------------------------
-    def rename(self, state: Mapping[str, Any] | None, label: str | None, name: str | None,
-               session: str | None) -> tuple[dict[str, Any], tuple[Any, ...]]:
-        with user_errors():
-            if not state:
-                raise InvalidInput("Transcribe a file first, then rename its speakers.", field="speaker")
-            new_state = set_speaker_name(state, label, name)
-            return new_state, self.present(new_state, session, renamed(new_state), selected=label)
+    # ---- Transcribe and Stop -----------------------------------------------------------------
+    def arm(self, session: str | None) -> tuple[Any, ...]:
+        """Runs at the click, before the job is queued: a stop request can reach it from now on, and the
+        previous batch's transcript and downloads leave the screen at once (never shown under a new name)."""
+        ahead = self.stops.armed()
+        self.stops.arm(session)
+        note = "Waiting for the server: " + (f"{ahead} job{'s' if ahead > 1 else ''} ahead of yours." if ahead
+                                             else "starting…")
+        return self.cleared(note)
 
-    def present(self, state: Mapping[str, Any], session: str | None, result: Result,
-                selected: str | None = None) -> tuple[str, list[str], dict[str, Any], Any]:
-        """(view HTML, download paths, result dict, rename dropdown update) for one state; the dropdown keeps
-        the speaker just renamed selected, else the first one."""
-        options = TranscribeOptions.from_mapping(state["options"])
-        files = write_downloads(result, options, state["stem"], self.downloads.job_dir(session))
-        choices = speaker_choices(state)
-        labels = [label for _, label in choices]
-        value = selected if selected in labels else (labels[0] if labels else None)
-        dropdown = gr.update(choices=choices, value=value, interactive=bool(choices))
-        return (render_view(result, state.get("audio_url")), files, response(result, options, uri=state["stem"]),
+    def cleared(self, note: str, view_text: str = WORKING_TEXT) -> tuple[Any, ...]:
+        """(state, cards, pick, view, files, zip, json, speaker) with nothing from an earlier batch."""
+        return (None, render_cards([], note), gr.update(choices=[], value=None, visible=False),
+                render_empty(view_text), gr.update(value=None, visible=False), gr.update(value=None, visible=False),
+                None,
+                gr.update(choices=[], value=None, interactive=False))
+
+    def stop(self, session: str | None) -> str:
+        stopped = self.stops.stop(session)
+        return "Stopping at the next step…" if stopped else "Nothing is running."
+
+    def run_batch(self, uploads: Any, links: str | None, recording: str | None, values: Mapping[str, Any],
+                  session: str | None, progress: Any) -> Iterator[tuple[Any, ...]]:
+        """Every file and link in turn, one card each; yields the panel after each step. A failed file does not
+        stop the others; Stop ends the running one at its next step and skips the rest."""
+        cancel = self.stops.latest(session)
+        try:
+            try:
+                with user_errors(self.labels):
+                    options = to_options(_without_speaker_counts(values))
+                    sources = batch.collect_sources(uploads, links, recording)
+            except gr.Error as error:  # a toast and the note; a raised error would cover the panel
+                gr.Warning(str(error.message), title="Cannot transcribe")
+                yield self.cleared(str(error.message), "No transcript: see the message above.")
+                return
+            state = {"items": [new_item(source) for source in sources], "current": None,
+                     "dir": str(self.downloads.job_dir(session)), "zip": None}
+            yield self.panel(state, session)
+            total = len(sources)
+            for index, source in enumerate(sources):
+                item = state["items"][index]
+                if cancel.is_set():
+                    item["status"] = "stopped"
+                    continue
+                item["status"] = "running"
+                yield self.panel(state, session)
+                prefix = f"{source.name} ({index + 1} of {total}): " if total > 1 else ""
+                on_progress = gradio_progress(progress, prefix, (index / total, 1 / total))
+                self._run_one(state, index, source, options, on_progress, cancel)
+                yield self.panel(state, session)
+            for item in state["items"]:
+                if item["status"] == "error":
+                    gr.Warning(item["message"], title="Cannot transcribe")
+        finally:
+            self.stops.release(session, cancel)
+
+    def _run_one(self, state: dict[str, Any], index: int, source: batch.Source, options: TranscribeOptions,
+                 on_progress: ProgressCallback, cancel: threading.Event) -> None:
+        item = state["items"][index]
+        folder = Path(state["dir"])
+        try:
+            with user_errors(self.labels):
+                try:
+                    result, audio = self._transcribe_source(source, options, on_progress, cancel, folder, index)
+                except Cancelled:
+                    item.update(status="stopped", message="Stopped before it finished.")
+                    return
+        except gr.Error as error:
+            item.update(status="error", message=str(error.message))
+            return
+        for warning in result.warnings:
+            gr.Warning(f"{source.name}: {warning}" if len(state["items"]) > 1 else warning)
+        item.update(status="done", result=result.to_dict(), options=options.to_mapping(),
+                    audio_url=file_url(audio) if audio else None)
+        if state["current"] is None:
+            state["current"] = index
+        self._write_item(state, index)
+
+    def _transcribe_source(self, source: batch.Source, options: TranscribeOptions, on_progress: ProgressCallback,
+                           cancel: threading.Event, folder: Path, index: int) -> tuple[Result, str | None]:
+        """(result, audio file to play). A link is fetched into a job directory that is removed whatever
+        happens; only a finished job's media is kept (in the session's folder) for the player."""
+        if source.saved:
+            return batch.load_saved(source.saved), source.path
+        if source.path:
+            return run_job(self.service, source.path, options, on_progress, cancel)[0], source.path
+        self.service.check_model(options.model)  # refused before anything is downloaded, as on RunPod
+        with job_directory() as directory:
+            on_progress("fetch", 0.0)
+            if cancel.is_set():
+                raise Cancelled()
+            media = batch.fetch_link(str(source.url), directory, self.limits)
+            result = run_job(self.service, str(media.path), options, on_progress, cancel)[0]
+            kept = folder / f"media-{index}" / f"{batch.unique_stems([media.name])[0]}{media.path.suffix}"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(media.path, kept)
+        return result, str(kept)
+
+    def _write_item(self, state: dict[str, Any], index: int) -> None:
+        """(Re)write one item's downloads into a fresh folder, then the batch's zip of every finished file."""
+        item = state["items"][index]
+        stems = batch.unique_stems(i["name"] for i in state["items"])
+        for old in item["files"][:1]:
+            shutil.rmtree(Path(old).parent, ignore_errors=True)
+        folder = Path(state["dir"]) / f"out-{index}-{uuid.uuid4().hex[:6]}"
+        options = TranscribeOptions.from_mapping(item["options"])
+        item["files"] = write_downloads(renamed(item), options, stems[index], folder)
+        done = [(stems[i], other["files"]) for i, other in enumerate(state["items"]) if other["status"] == "done"]
+        state["zip"] = str(batch.write_zip(Path(state["dir"]) / "transcripts.zip", done))
+
+    def panel(self, state: Mapping[str, Any], session: str | None) -> tuple[Any, ...]:
+        """(state, cards, pick, view, files, zip, json, speaker) for one state."""
+        items = state["items"]
+        done = [(item["name"], str(index)) for index, item in enumerate(items) if item["status"] == "done"]
+        current = state["current"]
+        pick = gr.update(choices=done, value=str(current) if current is not None else None, visible=len(done) > 1)
+        zip_update = gr.update(value=state.get("zip"), visible=bool(state.get("zip")))
+        cards = render_cards(items)
+        if current is None:
+            running = any(item["status"] in ("waiting", "running") for item in items)
+            view = render_empty(WORKING_TEXT if running else "No transcript: see the messages above.")
+            return (dict(state), cards, pick, view, gr.update(value=None, visible=False), zip_update, None,
+                    gr.update(choices=[], value=None, interactive=False))
+        item = items[current]
+        result = renamed(item)
+        options = TranscribeOptions.from_mapping(item["options"])
+        choices = speaker_choices(item)
+        dropdown = gr.update(choices=choices, value=state.get("speaker") if state.get("speaker") in
+                             [label for _, label in choices] else (choices[0][1] if choices else None),
+                             interactive=bool(choices))
+        payload = response(result, options, uri=Path(item["files"][0]).stem if item["files"] else None)
+        files = gr.update(value=list(item["files"]), visible=True)
+        return (dict(state), cards, pick, render_view(result, item.get("audio_url")), files, zip_update, payload,
                 dropdown)
+
+    # ---- show another file, rename -----------------------------------------------------------
+    def show(self, state: Mapping[str, Any] | None, choice: str | None, session: str | None) -> tuple[Any, ...]:
+        index = int(choice) if choice is not None and str(choice).isdigit() else -1
+        if not state or not 0 <= index < len(state["items"]) or state["items"][index]["status"] != "done":
+            gr.Warning("That file has no transcript.")
+            return tuple(gr.skip() for _ in range(PANEL_SIZE))
+        return self.panel({**state, "current": index, "speaker": None}, session)
+
+    def rename(self, state: Mapping[str, Any] | None, label: str | None, name: str | None,
+               session: str | None) -> tuple[Any, ...]:
+        """A refused name is a toast and changes nothing (a raised error would cover the whole panel)."""
+        try:
+            if not state or state.get("current") is None:
+                raise InvalidInput("Transcribe a file first, then rename its speakers.", field="speaker")
+            items = [dict(item) for item in state["items"]]
+            index = state["current"]
+            items[index] = set_speaker_name(items[index], label, name)
+        except InvalidInput as refusal:
+            gr.Warning(refusal.message, title="Cannot rename")
+            return tuple(gr.skip() for _ in range(PANEL_SIZE + 1))
+        new_state = {**state, "items": items, "speaker": label}
+        with user_errors():
+            self._write_item(new_state, index)
+        return (*self.panel(new_state, session), "")
 
     # ---- API ---------------------------------------------------------------------------------
     def transcribe_api(self, audio: str | None, values: Mapping[str, Any], progress: Any) -> dict[str, Any]:
@@ -232,6 +410,14 @@ class Handlers:
         transcribe.__signature__ = _signature(specs)  # type: ignore[attr-defined]
         transcribe.__doc__ = "Transcribe (and align / diarize) one audio or video file; returns the result object."
         return transcribe
+
+
+def _without_speaker_counts(values: Mapping[str, Any]) -> dict[str, Any]:
+    """With diarization off the speaker-count boxes are disabled on the page; whatever they still hold is not
+    sent (it would be ignored, or refused for a combination the user cannot see)."""
+    if values.get("diarization"):
+        return dict(values)
+    return {name: ("" if name in SPEAKER_OPTIONS else value) for name, value in values.items()}
 
 
 def _signature(specs: Sequence[ControlSpec]) -> inspect.Signature:

@@ -6,61 +6,102 @@ Building the page asks the service which models are installed but loads no model
 from __future__ import annotations
 
 import logging
-import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from core import Settings
 from core.languages import supported_languages
 from core.service import Service
-from ui.controls import ADVANCED_GROUPS, ControlSpec, control_specs
-from ui.handlers import SESSION_TTL_S, DownloadStore, Handlers
-from ui.render import SEEK_JS, VIEW_CSS, render_view
+from ui.controls import ADVANCED_GROUPS, ControlSpec, control_specs, labels
+from ui.handlers import SESSION_TTL_S, SPEAKER_OPTIONS, DownloadStore, Handlers
+from ui.render import SEEK_JS, VIEW_CSS, render_empty
 
 logger = logging.getLogger(__name__)
 
 GPU_CONCURRENCY_ID = "gpu"
 TITLE = "WhisperX: transcribe, align, diarize"
 INTRO = (
-    "Upload an audio or video file (or record from the microphone) and press **Transcribe**. "
-    "Click a turn, a word or a timeline bar to play from there; rename speakers below the transcript."
+    "Add audio or video files (several at once), links, or a recording, and press **Transcribe**. "
+    "Search the transcript, click a turn, a word or a timeline bar to play from there, rename speakers below it."
 )
 # Output options that fine-tune subtitles go with the advanced ones; the format choice stays visible.
 ADVANCED_OUTPUT_OPTIONS = frozenset({"max_line_width", "max_line_count", "highlight_words"})
-# What the upload box accepts: Gradio's audio/video MIME groups plus containers they miss that ffmpeg reads.
-MEDIA_FILE_TYPES = ["audio", "video", ".mka", ".caf", ".ts", ".mts"]
+# What the upload box accepts: Gradio's audio/video MIME groups plus containers they miss that ffmpeg reads,
+# and a result JSON saved from this page (to read and play it again).
+MEDIA_FILE_TYPES = ["audio", "video", ".mka", ".caf", ".ts", ".mts", ".json"]
+PAGE_CSS = """
+.gradio-container { overflow: clip !important; }  /* hidden would stop the player sticking to the window */
+#wx-actions { gap: 0.5em; }
+#wx-transcribe, #wx-stop { min-height: 44px; }
+/* Gradio nests its own upload button inside this icon button once files are listed (nested controls); files
+   are still added by dropping them on the box or after Clear */
+#wx-upload button[aria-label="common.upload"] { display: none; }
+.block-info, [data-testid="block-info"] + span { color: var(--body-text-color); }
+.progress-text, .meta-text, .meta-text-center { color: var(--body-text-color) !important;
+  font-size: var(--text-md) !important; }
+@media (max-width: 480px) {
+  #wx-options .form > div, #wx-options .row > div { min-width: 0 !important; flex-basis: 100% !important; }
+}
+"""
+
+
+def theme() -> gr.themes.Base:
+    """Gradio's Soft theme with every text at 4.5:1 contrast or more, light and dark (the axe audit checks)."""
+    return gr.themes.Soft().set(
+        body_text_color_subdued="*neutral_600", body_text_color_subdued_dark="*neutral_300",
+        block_info_text_color="*neutral_600", block_info_text_color_dark="*neutral_300",
+        block_label_text_color="*primary_700", block_title_text_color="*primary_700",
+        block_label_background_fill_dark="*primary_700",
+        input_placeholder_color="*neutral_500", input_placeholder_color_dark="*neutral_400",
+        color_accent="*primary_600", color_accent_soft_dark="*neutral_700",
+        link_text_color="*primary_700", link_text_color_dark="*primary_300",
+        link_text_color_visited="*primary_700", link_text_color_visited_dark="*primary_300",
+        button_primary_background_fill="*primary_600", button_primary_background_fill_dark="*primary_600",
+        button_primary_background_fill_hover="*primary_700", button_primary_background_fill_hover_dark="*primary_700",
+        checkbox_label_background_fill_selected="*primary_600",
+        checkbox_label_background_fill_selected_dark="*primary_700",
+    )
 
 
 def build_demo(service: Service) -> gr.Blocks:
     """The whole page; the service is asked only which models are installed (no model loads)."""
     settings = service.settings
     specs = control_specs(service.models(), service.default_model, supported_languages())
-    downloads = DownloadStore(Path(tempfile.gettempdir()) / "whisperx-ui-downloads")
-    handlers = Handlers(service, downloads)
+    downloads = DownloadStore(Path(get_upload_folder()) / "whisperx-ui-downloads")
+    handlers = Handlers(service, downloads, labels())
     with gr.Blocks(title="WhisperX", delete_cache=(3600, SESSION_TTL_S)) as demo:
         gr.Markdown(f"## {TITLE}\n{INTRO}")
         with gr.Row(equal_height=False):
-            with gr.Column(scale=4, min_width=340):
-                upload, recording = _sources(settings)
+            with gr.Column(scale=4, min_width=300):
+                sources = _sources(settings)
+                with gr.Row(elem_id="wx-actions"):
+                    transcribe = gr.Button("Transcribe", variant="primary", elem_id="wx-transcribe", scale=3)
+                    stop = gr.Button("Stop", variant="stop", elem_id="wx-stop", scale=1)
+                stop_note = gr.Markdown("", elem_id="wx-stop-note")
                 controls = _controls(specs)
-                transcribe = gr.Button("Transcribe", variant="primary", elem_id="wx-transcribe")
-            with gr.Column(scale=7, min_width=400):
+            with gr.Column(scale=7, min_width=300):
                 panel = _results_panel()
-        _wire(handlers, upload, recording, controls, transcribe, panel)
+        _wire(handlers, sources, controls, transcribe, stop, stop_note, panel)
         _wire_api(handlers, specs, panel["api_result"])
     return demo
 
 
-def _sources(settings: Settings) -> tuple[gr.File, gr.Audio]:
-    with gr.Tabs():
-        with gr.Tab("Upload file"):
-            upload = gr.File(label=f"Audio or video file (up to {settings.max_upload_mb} MB)",
-                             file_types=MEDIA_FILE_TYPES, type="filepath", elem_id="wx-upload")
-        with gr.Tab("Record"):
-            recording = gr.Audio(sources=["microphone"], type="filepath", label="Microphone", elem_id="wx-record")
-    return upload, recording
+def _sources(settings: Settings) -> dict[str, Any]:
+    """Files and links side by side in one batch (no tabs: what goes in is all in view); the microphone folds."""
+    upload = gr.File(label=f"Audio or video files (up to {settings.max_upload_mb} MB each)",
+                     file_types=MEDIA_FILE_TYPES, file_count="multiple", type="filepath", elem_id="wx-upload",
+                     height=140)
+    links = gr.Textbox(label="Links", lines=2, max_lines=6, elem_id="wx-links",
+                       placeholder="https://example.com/meeting.mp3",
+                       info=f"http:// or https:// links to audio or video, one per line (up to "
+                            f"{settings.max_upload_mb} MB each)")
+    with gr.Accordion("Record from the microphone", open=False, elem_id="wx-record-box"):
+        recording = gr.Audio(sources=["microphone"], type="filepath", label="Microphone", elem_id="wx-record")
+    return {"upload": upload, "links": links, "recording": recording}
 
 
 def _controls(specs: list[ControlSpec]) -> dict[str, gr.components.Component]:
@@ -70,13 +111,13 @@ def _controls(specs: list[ControlSpec]) -> dict[str, gr.components.Component]:
         advanced = spec.group in ADVANCED_GROUPS or spec.name in ADVANCED_OUTPUT_OPTIONS
         by_group.setdefault("advanced" if advanced else spec.group, []).append(spec)
     built: dict[str, gr.components.Component] = {}
-    with gr.Group():
+    with gr.Group(elem_id="wx-options"):
         _rows(by_group.get("basic", []), built, per_row=2)
         speakers = by_group.get("speakers", [])
         _rows([s for s in speakers if s.kind == "checkbox"], built, per_row=1)
         _rows([s for s in speakers if s.kind != "checkbox"], built, per_row=3, compact=True)
         _rows(by_group.get("output", []), built, per_row=1)
-    with gr.Accordion("Advanced: subtitles, decoding, VAD", open=False):
+    with gr.Accordion("Advanced: subtitles, decoding, speech detection", open=False):
         _rows(by_group.get("advanced", []), built, per_row=2)
     return {spec.name: built[spec.name] for spec in specs}
 
@@ -96,56 +137,82 @@ def _component(spec: ControlSpec, *, compact: bool = False) -> gr.components.Com
         return gr.Dropdown(choices=list(spec.choices or ()), value=spec.value, min_width=160, **common)
     if spec.kind == "checkbox":
         return gr.Checkbox(value=spec.value, **common)
+    if spec.group == "speakers":  # enabled with diarization (see _wire)
+        common["interactive"] = False
     if spec.kind == "checkboxgroup":
         return gr.CheckboxGroup(choices=list(spec.choices or ()), value=spec.value, **common)
     if spec.kind == "slider":
         return gr.Slider(minimum=spec.minimum, maximum=spec.maximum, step=spec.step, value=spec.value, **common)
     if spec.kind == "number":
-        return gr.Textbox(value=spec.value, placeholder=_range_hint(spec), min_width=90, **common)
+        return gr.Textbox(value=spec.value, placeholder=_range_hint(spec), min_width=80, **common)
     return gr.Textbox(value=spec.value, lines=1, placeholder="optional", **common)
 
 
 def _range_hint(spec: ControlSpec) -> str:
     """Placeholder of an optional number: empty means the engine's default."""
     if spec.minimum is None or spec.maximum is None:
-        return "default"
-    return f"default ({spec.minimum:g}–{spec.maximum:g})"
+        return "auto"
+    return f"{spec.minimum:g}–{spec.maximum:g}"
 
 
 def _results_panel() -> dict[str, Any]:
-    view = gr.HTML(render_view(None), js_on_load=SEEK_JS, css_template=VIEW_CSS, elem_id="wx-view",
+    cards = gr.HTML("", css_template=VIEW_CSS, elem_id="wx-cards", padding=False, container=False)
+    pick = gr.Radio(label="Show the transcript of", choices=[], visible=False, elem_id="wx-pick")
+    view = gr.HTML(render_empty(), js_on_load=SEEK_JS, css_template=VIEW_CSS, elem_id="wx-view",
                    min_height=120, padding=True, container=True)
     with gr.Row(equal_height=True):
-        speaker = gr.Dropdown(label="Speaker", choices=[], interactive=False, elem_id="wx-speaker", scale=2)
-        name = gr.Textbox(label="New name", placeholder="e.g. Alice", elem_id="wx-speaker-name", scale=3)
-        rename = gr.Button("Rename", elem_id="wx-rename", scale=1)
-    files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="wx-downloads")
+        speaker = gr.Dropdown(label="Speaker", choices=[], interactive=False, elem_id="wx-speaker", scale=2,
+                              min_width=120)
+        name = gr.Textbox(label="New name", placeholder="e.g. Alice", elem_id="wx-speaker-name", scale=3,
+                          min_width=120)
+        rename = gr.Button("Rename", elem_id="wx-rename", scale=1, min_width=90)
+    zip_button = gr.DownloadButton("Download all (zip)", visible=False, elem_id="wx-zip")
+    files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="wx-downloads",
+                    visible=False)  # shown with files: Gradio's empty box has an ARIA label a div may not have
     with gr.Accordion("Result JSON", open=False):
         result_json = gr.JSON(elem_id="wx-json")
-    return {"view": view, "speaker": speaker, "name": name, "rename": rename, "files": files,
-            "json": result_json, "state": gr.State(None), "api_result": gr.JSON(visible=False, label="result")}
+    return {"cards": cards, "pick": pick, "view": view, "speaker": speaker, "name": name, "rename": rename,
+            "files": files, "zip": zip_button, "json": result_json, "state": gr.State(None),
+            "api_result": gr.JSON(visible=False, label="result")}
 
 
-def _wire(handlers: Handlers, upload: gr.File, recording: gr.Audio,
-          controls: dict[str, gr.components.Component], transcribe: gr.Button, panel: dict[str, Any]) -> None:
+def _wire(handlers: Handlers, sources: dict[str, Any], controls: dict[str, gr.components.Component],
+          transcribe: gr.Button, stop: gr.Button, stop_note: gr.Markdown, panel: dict[str, Any]) -> None:
     names = list(controls)
-    shown = [panel["state"], panel["view"], panel["files"], panel["json"], panel["speaker"]]
+    shown = [panel[key] for key in ("state", "cards", "pick", "view", "files", "zip", "json", "speaker")]
+    upload, links, recording = sources["upload"], sources["links"], sources["recording"]
 
-    def on_transcribe(data: dict, request: gr.Request, progress=gr.Progress()) -> tuple:  # noqa: B008
+    def on_arm(request: gr.Request) -> tuple:
+        return (*handlers.arm(request.session_hash), "")
+
+    def on_transcribe(data: dict, request: gr.Request, progress=gr.Progress()) -> Iterator[tuple]:  # noqa: B008
         values = {name: data[controls[name]] for name in names}
-        state, outputs = handlers.transcribe_view(data[upload], data[recording], values, request.session_hash,
-                                                  progress)
-        return (state, *outputs)
+        yield from handlers.run_batch(data[upload], data[links], data[recording], values, request.session_hash,
+                                      progress)
+
+    def on_stop(request: gr.Request) -> str:
+        return handlers.stop(request.session_hash)
+
+    def on_show(state: dict | None, choice: str | None, request: gr.Request) -> tuple:
+        return handlers.show(state, choice, request.session_hash)
 
     def on_rename(state: dict | None, label: str | None, new_name: str | None, request: gr.Request) -> tuple:
-        new_state, outputs = handlers.rename(state, label, new_name, request.session_hash)
-        return (new_state, *outputs, "")
+        return handlers.rename(state, label, new_name, request.session_hash)
 
-    transcribe.click(fn=on_transcribe, inputs={upload, recording, *controls.values()}, outputs=shown,
-                     api_visibility="private", concurrency_id=GPU_CONCURRENCY_ID, show_progress_on=[panel["view"]])
+    transcribe.click(fn=on_arm, outputs=[*shown, stop_note], queue=False, api_visibility="private").then(
+        fn=on_transcribe, inputs={upload, links, recording, *controls.values()}, outputs=shown,
+        api_visibility="private", concurrency_id=GPU_CONCURRENCY_ID, show_progress_on=[panel["view"]])
+    stop.click(fn=on_stop, outputs=[stop_note], queue=False, api_visibility="private")
+    panel["pick"].input(fn=on_show, inputs=[panel["state"], panel["pick"]], outputs=shown,
+                        api_visibility="private")
     rename_inputs = [panel["state"], panel["speaker"], panel["name"]]
     for trigger in (panel["rename"].click, panel["name"].submit):
         trigger(fn=on_rename, inputs=rename_inputs, outputs=[*shown, panel["name"]], api_visibility="private")
+    speaker_boxes = [controls[name] for name in SPEAKER_OPTIONS if name in controls]
+    if "diarization" in controls:
+        controls["diarization"].change(fn=lambda on: [gr.update(interactive=bool(on))] * len(speaker_boxes),
+                                       inputs=[controls["diarization"]], outputs=speaker_boxes, queue=False,
+                                       api_visibility="private")
     recording.stop_recording(fn=lambda: None, outputs=[upload], api_visibility="private", queue=False)
 
 

@@ -1,7 +1,10 @@
-"""HTML views of a `Result`: the speaker-labelled transcript, the who-spoke-when timeline and a summary.
+"""HTML views of a `Result`: player and tools, summary, who-spoke-when timeline, speaker-labelled transcript.
 
-Pure functions of the result (no Gradio), so they are unit-tested directly. Every element that has a time
-carries `data-start`; the page's one click handler (`SEEK_JS`) plays the audio from there.
+Pure functions of the result (no Gradio), so they are unit-tested directly. Every seek target is a `<button>`
+carrying `data-start` (turn headers and timeline bars in the tab order, words reached with the arrow keys);
+the page's script (`ui/view.js`, run once per page) plays the audio from there, searches, follows playback and
+copies the transcript. Colours never carry text: names are in the body colour beside a colour swatch, so the
+contrast holds for every speaker colour in light and dark themes.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import html
 from collections.abc import Sequence
+from pathlib import Path
 
 from core import Result
 from core.result import Segment, SpeakerTurn
@@ -17,54 +21,10 @@ PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#db2777", "#0
            "#9333ea", "#ea580c")
 NO_SPEAKER_COLOR = "#64748b"
 SPACELESS_LANGUAGES = frozenset({"ja", "zh", "yue", "th", "lo", "km", "my", "bo"})
-
-# Run once per page by gr.HTML(js_on_load=...): clicks on anything with data-start seek the player; the turn
-# being played is highlighted. Listeners sit on the component root, so they survive re-renders of its value.
-SEEK_JS = """
-element.addEventListener('click', (event) => {
-  const target = event.target.closest('[data-start]');
-  const audio = element.querySelector('audio.wx-audio');
-  if (!target || !audio) return;
-  audio.currentTime = parseFloat(target.dataset.start);
-  audio.play().catch(() => {});
-});
-element.addEventListener('timeupdate', (event) => {
-  const now = event.target.currentTime;
-  element.querySelectorAll('.wx-turn').forEach((turn) => {
-    const active = now >= parseFloat(turn.dataset.start) && now < parseFloat(turn.dataset.end);
-    turn.classList.toggle('wx-active', active);
-  });
-}, true);
-"""
-
-VIEW_CSS = """
-.wx-empty { color: var(--body-text-color-subdued); padding: 1.5em; text-align: center; }
-.wx-audio { width: 100%; margin: 0.25em 0 0.75em; }
-.wx-summary { display: flex; flex-wrap: wrap; gap: 0.4em 1.2em; font-size: 0.9em;
-  color: var(--body-text-color-subdued); margin-bottom: 0.5em; }
-.wx-warnings { border-left: 4px solid #d97706; background: rgba(217, 119, 6, 0.08); padding: 0.5em 0.75em;
-  margin: 0.5em 0; border-radius: 4px; font-size: 0.9em; }
-.wx-warnings ul { margin: 0; padding-left: 1.2em; }
-.wx-timeline { margin: 0.5em 0 1em; }
-.wx-lane { display: flex; align-items: center; gap: 0.5em; margin: 3px 0; }
-.wx-lane-name { width: 9em; flex: none; font-size: 0.85em; font-weight: 600; overflow: hidden;
-  text-overflow: ellipsis; white-space: nowrap; }
-.wx-track { position: relative; flex: 1; height: 16px; background: var(--background-fill-secondary);
-  border-radius: 3px; }
-.wx-bar { position: absolute; top: 0; bottom: 0; border-radius: 3px; cursor: pointer; opacity: 0.85; }
-.wx-bar:hover { opacity: 1; }
-.wx-axis { display: flex; justify-content: space-between; margin-left: 9.5em; font-size: 0.75em;
-  color: var(--body-text-color-subdued); }
-.wx-transcript { display: flex; flex-direction: column; gap: 0.6em; }
-.wx-turn { border-left: 4px solid var(--wx-color); padding: 0.35em 0.75em; border-radius: 4px;
-  background: var(--background-fill-secondary); cursor: pointer; }
-.wx-turn.wx-active { outline: 2px solid var(--wx-color); }
-.wx-turn-head { display: flex; gap: 0.75em; align-items: baseline; font-size: 0.85em; }
-.wx-speaker { font-weight: 700; color: var(--wx-color); }
-.wx-time { color: var(--body-text-color-subdued); font-variant-numeric: tabular-nums; }
-.wx-text { margin: 0.2em 0 0; line-height: 1.55; }
-.wx-word:hover { background: rgba(37, 99, 235, 0.15); border-radius: 2px; }
-"""
+UI_DIR = Path(__file__).resolve().parent
+SEEK_JS = (UI_DIR / "view.js").read_text(encoding="utf-8")
+VIEW_CSS = (UI_DIR / "view.css").read_text(encoding="utf-8")
+EMPTY_TEXT = "Add a file, a link or a recording, then press Transcribe."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,16 +68,42 @@ def speaker_colors(result: Result) -> dict[str, str]:
     return {name: PALETTE[index % len(PALETTE)] for index, name in enumerate(names)}
 
 
+def plain_transcript(result: Result) -> str:
+    """What "Copy transcript" copies: one line per turn, `[start – end] Speaker: text`."""
+    joiner = "" if (result.language or "") in SPACELESS_LANGUAGES else " "
+    lines = []
+    for turn in merge_turns(result.segments):
+        text = joiner.join(seg.text.strip() for seg in turn.segments if seg.text.strip())
+        who = f" {turn.speaker}:" if turn.speaker else ""
+        lines.append(f"[{format_time(turn.start)} – {format_time(turn.end)}]{who} {text}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def render_empty(text: str = EMPTY_TEXT) -> str:
+    return f'<div class="wx-empty">{html.escape(text)}</div>'
+
+
 def render_view(result: Result | None, audio_url: str | None = None) -> str:
-    """The whole results panel: player, summary, warnings, timeline and transcript."""
+    """The whole results panel: sticky player and tools, summary, warnings, timeline and transcript."""
     if result is None:
-        return '<div class="wx-empty">Upload or record audio, then press <b>Transcribe</b>.</div>'
-    parts = []
-    if audio_url:
-        parts.append(f'<audio class="wx-audio" controls preload="metadata" src="{html.escape(audio_url)}"></audio>')
-    parts += [render_summary(result), render_warnings(result.warnings), render_timeline(result),
-              render_transcript(result)]
+        return render_empty()
+    parts = [render_head(audio_url), render_summary(result), render_warnings(result.warnings),
+             render_timeline(result), render_transcript(result),
+             f'<template class="wx-plain">{html.escape(plain_transcript(result))}</template>']
     return '<div class="wx-view">' + "".join(part for part in parts if part) + "</div>"
+
+
+def render_head(audio_url: str | None) -> str:
+    """Player, search, follow and copy: one bar that stays in view while the transcript scrolls."""
+    player = (f'<audio class="wx-audio" controls preload="metadata" aria-label="Recording" '
+              f'src="{html.escape(audio_url)}"></audio>' if audio_url else "")
+    follow = ('<label class="wx-follow-label"><input type="checkbox" class="wx-follow" checked> '
+              'Follow playback</label>' if audio_url else "")
+    return (f'<div class="wx-head">{player}<div class="wx-tools">'
+            '<input type="search" class="wx-search" placeholder="Search the transcript" '
+            'aria-label="Search the transcript">'
+            f'{follow}<button type="button" class="wx-copy">Copy transcript</button>'
+            '<span class="wx-status" role="status" aria-live="polite"></span></div></div>')
 
 
 def render_summary(result: Result) -> str:
@@ -140,8 +126,14 @@ def render_warnings(warnings: Sequence[str]) -> str:
     return f'<div class="wx-warnings" role="status"><b>Notes</b><ul>{items}</ul></div>'
 
 
+def _swatch(color: str) -> str:
+    return f'<span class="wx-swatch" style="background:{color}" aria-hidden="true"></span>'
+
+
 def render_timeline(result: Result) -> str:
-    """One lane per speaker with a bar per diarization turn; empty when diarization did not run."""
+    """One lane per speaker with a bar (a seek button) per diarization turn; empty without diarization.
+
+    Each lane's first bar is in the tab order; the arrow keys move along the lane."""
     turns: Sequence[SpeakerTurn] = result.diarization or ()
     if not turns:
         return ""
@@ -149,21 +141,24 @@ def render_timeline(result: Result) -> str:
     colors = speaker_colors(result)
     lanes = []
     for speaker in colors:
-        bars = "".join(_bar(turn, span, colors[speaker]) for turn in turns if turn.speaker == speaker)
+        bars = [_bar(turn, span, colors[speaker], first=index == 0)
+                for index, turn in enumerate(t for t in turns if t.speaker == speaker)]
         if bars:
-            lanes.append(f'<div class="wx-lane"><span class="wx-lane-name" style="color:{colors[speaker]}">'
-                         f'{html.escape(speaker)}</span><div class="wx-track">{bars}</div></div>')
+            lanes.append(f'<div class="wx-lane"><span class="wx-lane-name">{_swatch(colors[speaker])}'
+                         f'{html.escape(speaker)}</span><div class="wx-track wx-group">{"".join(bars)}</div></div>')
     ticks = "".join(f"<span>{format_time(span * k / 4)}</span>" for k in range(5))
-    return (f'<div class="wx-timeline" aria-label="speaker timeline">{"".join(lanes)}'
-            f'<div class="wx-axis">{ticks}</div></div>')
+    return (f'<div class="wx-timeline" role="group" aria-label="Who spoke when">{"".join(lanes)}'
+            f'<div class="wx-axis" aria-hidden="true">{ticks}</div></div>')
 
 
-def _bar(turn: SpeakerTurn, span: float, color: str) -> str:
+def _bar(turn: SpeakerTurn, span: float, color: str, *, first: bool) -> str:
     left = 100 * turn.start / span
     width = max(100 * (turn.end - turn.start) / span, 0.3)
-    title = f"{turn.speaker}: {format_time(turn.start)} – {format_time(turn.end)}"
-    return (f'<span class="wx-bar" data-start="{turn.start:.3f}" title="{html.escape(title)}" '
-            f'style="left:{left:.3f}%;width:{width:.3f}%;background:{color}"></span>')
+    label = f"{turn.speaker}, {format_time(turn.start)} – {format_time(turn.end)}"
+    tab = "" if first else ' tabindex="-1"'
+    return (f'<button type="button" class="wx-bar" data-start="{turn.start:.3f}"{tab} '
+            f'aria-label="Play from {html.escape(label)}" title="{html.escape(label)}" '
+            f'style="left:{left:.3f}%;width:{width:.3f}%;background:{color}"></button>')
 
 
 def render_transcript(result: Result) -> str:
@@ -172,28 +167,32 @@ def render_transcript(result: Result) -> str:
     blocks = [_turn_html(turn, colors.get(turn.speaker or "", NO_SPEAKER_COLOR), spaceless)
               for turn in merge_turns(result.segments)]
     if not blocks:
-        return '<div class="wx-empty">No speech was found in this recording.</div>'
-    return '<div class="wx-transcript">' + "".join(blocks) + "</div>"
+        return render_empty("No speech was found in this recording.")
+    return '<div class="wx-transcript" role="list" aria-label="Transcript">' + "".join(blocks) + "</div>"
 
 
 def _turn_html(turn: Turn, color: str, spaceless: bool) -> str:
-    speaker = f'<span class="wx-speaker">{html.escape(turn.speaker)}</span>' if turn.speaker else ""
+    speaker = f'<span class="wx-speaker">{_swatch(color)}{html.escape(turn.speaker)}</span>' if turn.speaker else ""
     text = " ".join(_segment_html(seg, spaceless) for seg in turn.segments)
-    return (f'<div class="wx-turn" style="--wx-color:{color}" data-start="{turn.start:.3f}" '
-            f'data-end="{turn.end:.3f}"><div class="wx-turn-head">{speaker}'
-            f'<span class="wx-time">{format_time(turn.start)} – {format_time(turn.end)}</span></div>'
+    return (f'<div class="wx-turn wx-group" role="listitem" style="--wx-color:{color}" data-start="{turn.start:.3f}" '
+            f'data-end="{turn.end:.3f}"><button type="button" class="wx-turn-head" data-start="{turn.start:.3f}">'
+            f'<span class="wx-sr">Play from </span>{speaker}'
+            f'<span class="wx-time">{format_time(turn.start)} – {format_time(turn.end)}</span></button>'
             f'<p class="wx-text">{text}</p></div>')
 
 
 def _segment_html(seg: Segment, spaceless: bool) -> str:
-    """Words with their own start are clickable spans; otherwise the segment's text as is."""
+    """Words with their own start are seek buttons (reached by arrow keys, not Tab); a segment without word
+    times is one button at the segment's start."""
     if not seg.words:
-        return html.escape(seg.text.strip())
+        return (f'<button type="button" class="wx-word" tabindex="-1" data-start="{seg.start:.3f}">'
+                f'{html.escape(seg.text.strip())}</button>')
     words = []
     for word in seg.words:
         text = html.escape(word.word.strip())
         if word.start is None:
             words.append(text)
         else:
-            words.append(f'<span class="wx-word" data-start="{word.start:.3f}">{text}</span>')
+            words.append(f'<button type="button" class="wx-word" tabindex="-1" data-start="{word.start:.3f}">'
+                         f'{text}</button>')
     return ("" if spaceless else " ").join(words)

@@ -12,7 +12,7 @@ import gradio as gr
 
 from core import Settings
 from core.service import Service, shared
-from ui.layout import build_demo
+from ui.layout import PAGE_CSS, build_demo, theme
 
 logger = logging.getLogger(__name__)
 
@@ -42,5 +42,6 @@ def serve(service: Service) -> None:
         auth_message="Sign in to use the transcription service." if settings.ui_auth else None,
         max_file_size=f"{settings.max_upload_mb}mb",
         show_error=False,
-        theme=gr.themes.Soft(),
+        theme=theme(),
+        css=PAGE_CSS,
     )
