@@ -120,7 +120,8 @@ def test_whisperx_worker_fields_and_token_never_leaks(lenient, files, dialogue):
     assert 1 <= len(output["speakers"]) <= 3
     assert speech.word_error_rate(dialogue.script, output["text"]) < 0.25
     assert all(word["start"] is not None for seg in output["segments"] for word in seg["words"])
-    assert output["word_timestamps"] == "whisper" and all(seg["words"] for seg in output["segments"])
+    assert output["word_timing"] == "whisper" and all(seg["words"] for seg in output["segments"])
+    assert len(output["word_timestamps"]) == sum(len(seg["words"]) for seg in output["segments"])
     assert SECRET_TOKEN not in json.dumps(output)
     reply = lenient.run({"audio_file": f"{files}/status/404", "huggingface_access_token": SECRET_TOKEN})
     assert reply["status"] == "FAILED" and SECRET_TOKEN not in reply["error"]
