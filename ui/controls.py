@@ -46,6 +46,9 @@ LABELS = {
     "vad_onset": "Speech start sensitivity",
     "vad_offset": "Speech end sensitivity",
     "chunk_size": "Longest piece (s)",
+    "suppress_tokens": "Suppressed tokens",
+    "language_detection_min_prob": "Language certainty",
+    "language_detection_max_tries": "Language detection tries",
 }
 
 # The page's help, in the words of someone with a recording (the fields' own help, for the API, CLI and README,
@@ -81,6 +84,10 @@ UI_HELP = {
     "vad_onset": "Higher ignores more quiet sounds when finding where speech starts.",
     "vad_offset": "Higher ends speech sooner after a pause.",
     "chunk_size": "Longest piece of audio transcribed at once, in seconds; shorter gives shorter lines.",
+    "suppress_tokens": "Numbers of vocabulary pieces never to write, comma-separated; -1 is the usual set of symbols.",
+    "language_detection_min_prob": "With Auto-detect: listen to other parts of the recording until this sure of "
+                                   "the language (0 = the start only).",
+    "language_detection_max_tries": "With Auto-detect: how many parts of the recording to listen to at most.",
 }
 
 _SLIDER_STEPS = {int: 1, float: 0.001}

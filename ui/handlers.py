@@ -39,7 +39,7 @@ from ui.render import render_empty, render_view
 logger = logging.getLogger(__name__)
 
 STAGE_LABELS = dict(zip(STAGES, ("Decoding audio", "Transcribing", "Aligning words", "Identifying speakers",
-                                 "Writing outputs"), strict=True))
+                                 "Translating", "Writing outputs"), strict=True))
 FETCH_LABEL = "Downloading the link"
 GENERIC_ERROR = "Something went wrong while processing this file; the details are in the server log."
 SESSION_TTL_S = 6 * 3600
