@@ -135,11 +135,11 @@ class Service:
 
     def languages(self, model: str | None = None) -> dict[str, str]:
         """Languages `model` (default: the default model) can transcribe, code → name: an English-only model
-        offers English alone. Loads the model to ask it (models load once anyway)."""
+        offers English alone. Loads no model."""
         from core.languages import supported_languages
 
         languages = supported_languages()
-        if self.engine.registry.asr(model).english_only:
+        if self.engine.registry.is_english_only(model):
             return {"en": languages["en"]}
         return languages
 

@@ -190,7 +190,7 @@ def _spec(field: dataclasses.Field, models: Sequence[str], default_model: str,
     if name == "model":
         return ControlSpec(kind="dropdown", choices=tuple(_model_choices(models, default_model)), **common)
     if name == "language":
-        return ControlSpec(kind="dropdown", choices=tuple(_language_choices(languages)), **common)
+        return ControlSpec(kind="dropdown", choices=tuple(language_choices(languages)), **common)
     if kind is tuple:
         return ControlSpec(kind="checkboxgroup", choices=tuple(meta["choices"]), **common)
     if kind is bool:
@@ -220,6 +220,7 @@ def _model_choices(models: Sequence[str], default_model: str) -> list[tuple[str,
     return [(f"{name} (default)" if name == default_model else name, name) for name in names]
 
 
-def _language_choices(languages: Mapping[str, str]) -> list[tuple[str, str]]:
+def language_choices(languages: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Auto-detect, then each language by name; the page offers only what the chosen model can do."""
     ordered = sorted(languages.items(), key=lambda item: item[1])
     return [("Auto-detect", AUTO_LANGUAGE)] + [(f"{name.title()} ({code})", code) for code, name in ordered]

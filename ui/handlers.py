@@ -29,7 +29,6 @@ from core import ProgressCallback, Result, TranscribeOptions, WorkerError
 from core.errors import Cancelled, InvalidInput
 from core.formats import Layout, render, response
 from core.media_source import Limits, job_directory
-from core.progress import STAGES
 from core.service import Service
 from ui import batch
 from ui.cards import render_cards
@@ -38,8 +37,8 @@ from ui.render import render_empty, render_view
 
 logger = logging.getLogger(__name__)
 
-STAGE_LABELS = dict(zip(STAGES, ("Decoding audio", "Transcribing", "Aligning words", "Identifying speakers",
-                                 "Writing outputs"), strict=True))
+STAGE_LABELS = {"decode": "Decoding audio", "transcribe": "Transcribing", "align": "Aligning words",
+                "diarize": "Identifying speakers", "translate": "Translating", "write": "Writing outputs"}
 FETCH_LABEL = "Downloading the link"
 GENERIC_ERROR = "Something went wrong while processing this file; the details are in the server log."
 SESSION_TTL_S = 6 * 3600

@@ -14,9 +14,8 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from core import Settings
-from core.languages import supported_languages
 from core.service import Service
-from ui.controls import ADVANCED_GROUPS, ControlSpec, control_specs, labels
+from ui.controls import ADVANCED_GROUPS, AUTO_LANGUAGE, ControlSpec, control_specs, labels, language_choices
 from ui.handlers import SESSION_TTL_S, SPEAKER_OPTIONS, DownloadStore, Handlers
 from ui.render import SEEK_JS, VIEW_CSS, render_empty
 
@@ -70,7 +69,7 @@ def theme() -> gr.themes.Base:
 def build_demo(service: Service) -> gr.Blocks:
     """The whole page; the service is asked only which models are installed (no model loads)."""
     settings = service.settings
-    specs = control_specs(service.models(), service.default_model, supported_languages())
+    specs = control_specs(service.models(), service.default_model, service.languages())
     downloads = DownloadStore(Path(get_upload_folder()) / "whisperx-ui-downloads")
     handlers = Handlers(service, downloads, labels())
     with gr.Blocks(title="WhisperX", delete_cache=(3600, SESSION_TTL_S)) as demo:
@@ -86,6 +85,7 @@ def build_demo(service: Service) -> gr.Blocks:
             with gr.Column(scale=7, min_width=300):
                 panel = _results_panel()
         _wire(handlers, sources, controls, transcribe, stop, stop_note, panel)
+        _wire_languages(service, controls)
         _wire_api(handlers, specs, panel["api_result"])
     return demo
 
@@ -214,6 +214,20 @@ def _wire(handlers: Handlers, sources: dict[str, Any], controls: dict[str, gr.co
                                        inputs=[controls["diarization"]], outputs=speaker_boxes, queue=False,
                                        api_visibility="private")
     recording.stop_recording(fn=lambda: None, outputs=[upload], api_visibility="private", queue=False)
+
+
+def _wire_languages(service: Service, controls: dict[str, gr.components.Component]) -> None:
+    """The language list follows the model: an English-only model offers English alone."""
+    if "model" not in controls or "language" not in controls:
+        return
+
+    def on_model(model: str | None, language: str | None) -> dict:
+        choices = language_choices(service.languages(model or None))
+        keep = language if language in {code for _, code in choices} else AUTO_LANGUAGE
+        return gr.update(choices=choices, value=keep)
+
+    controls["model"].change(fn=on_model, inputs=[controls["model"], controls["language"]],
+                             outputs=[controls["language"]], queue=False, api_visibility="private")
 
 
 def _wire_api(handlers: Handlers, specs: list[ControlSpec], result: gr.JSON) -> None:
