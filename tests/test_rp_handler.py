@@ -120,7 +120,8 @@ def test_whisperx_worker_fields_and_token_never_leaks(lenient, files, dialogue):
     assert 1 <= len(output["speakers"]) <= 3
     assert speech.word_error_rate(dialogue.script, output["text"]) < 0.25
     assert all(word["start"] is not None for seg in output["segments"] for word in seg["words"])
-    assert output["word_timestamps"] == "whisper" and all(seg["words"] for seg in output["segments"])
+    assert output["word_timing"] == "whisper" and all(seg["words"] for seg in output["segments"])
+    assert len(output["word_timestamps"]) == sum(len(seg["words"]) for seg in output["segments"])
     assert SECRET_TOKEN not in json.dumps(output)
     reply = lenient.run({"audio_file": f"{files}/status/404", "huggingface_access_token": SECRET_TOKEN})
     assert reply["status"] == "FAILED" and SECRET_TOKEN not in reply["error"]
@@ -223,6 +224,18 @@ def test_model_names_only_from_the_installed_list_and_loaded_once(strict, models
     for spelling in (name, name.upper(), f"  {name} ", f"Systran/faster-whisper-{name}", f"whisper-{name}"):
         assert strict.output({"audio_base64": audio, "model": spelling})["model"] == name
     assert strict.logs().count(f"loaded ASR model {name} (") == 1, "one model, one loaded copy"
+
+
+@pytest.mark.slow
+def test_a_bad_speaker_sample_refuses_the_job_naming_it(lenient, files):
+    job = {"audio_file": f"{files}/file/dialogue.wav", "diarization": True, "speaker_verification": True}
+    for url, needle in ((f"{files}/status/404", "speaker_samples[1]: download failed: HTTP 404"),
+                        (f"{files}/file/notes.txt", "speaker_samples[1]: it is a text file")):
+        samples = [{"name": "Ada", "url": f"{files}/file/dialogue.wav"}, {"name": "Bob", "url": url}]
+        reply = lenient.run({**job, "speaker_samples": samples})
+        assert reply["status"] == "FAILED" and reply["error"].startswith(needle), reply
+        logs = lenient.wait_for_log(f"job {reply['id']} refused")
+        assert "progress: transcribe" not in logs.split(f"job {reply['id']}", 1)[1], "refused before transcribing"
 
 
 @pytest.mark.slow

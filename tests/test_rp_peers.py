@@ -103,7 +103,8 @@ def test_faster_whisper_word_timestamps_and_translation_keys(strict, dialogue, m
     aligned = all(segment["words"] for segment in output["segments"])
     if aligned:
         assert len(words) == sum(len(segment["words"]) for segment in output["segments"])
-        assert all(set(word) == {"word", "start", "end"} for word in words)
+        assert all(set(word) == {"word", "start", "end", "probability"} for word in words)
+        assert output["word_timing"] in ("wav2vec2", "whisper")
     else:
         assert words == [] and any("alignment" in warning for warning in output["warnings"]), output["warnings"]
     assert output["transcription"].startswith("WEBVTT")
