@@ -130,6 +130,10 @@ class Service:
 
         return embedding_model(self.engine.registry.diarization(token=token))
 
+    def diarization_models(self) -> list[str]:
+        """Installed diarization pipelines, default first (what `diarization_model` accepts)."""
+        return self.engine.registry.available_diarization_models()
+
     def alignment_languages(self) -> list[str]:
         return self.engine.registry.alignment_languages()
 

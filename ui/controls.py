@@ -46,6 +46,10 @@ LABELS = {
     "vad_onset": "Speech start sensitivity",
     "vad_offset": "Speech end sensitivity",
     "chunk_size": "Longest piece (s)",
+    "diarization_model": "Speaker model",
+    "suppress_tokens": "Symbols never to write",
+    "language_detection_min_prob": "Language certainty",
+    "language_detection_max_tries": "Language listening tries",
 }
 
 # The page's help, in the words of someone with a recording (the fields' own help, for the API, CLI and README,
@@ -81,6 +85,10 @@ UI_HELP = {
     "vad_onset": "Higher ignores more quiet sounds when finding where speech starts.",
     "vad_offset": "Higher ends speech sooner after a pause.",
     "chunk_size": "Longest piece of audio transcribed at once, in seconds; shorter gives shorter lines.",
+    "diarization_model": "Which installed speaker model tells the voices apart.",
+    "suppress_tokens": "Numbers of symbols never to write, separated by commas; -1 keeps the usual set.",
+    "language_detection_min_prob": "With Auto-detect: listen to more of the recording until this sure (0 = once).",
+    "language_detection_max_tries": "With Auto-detect: at most this many places in the recording to listen to.",
 }
 
 _SLIDER_STEPS = {int: 1, float: 0.001}
@@ -168,10 +176,16 @@ def to_options(values: Mapping[str, Any]) -> TranscribeOptions:
     return TranscribeOptions.from_mapping({name: from_widget_value(name, value) for name, value in values.items()})
 
 
-def control_specs(models: Sequence[str], default_model: str, languages: Mapping[str, str]) -> list[ControlSpec]:
+def control_specs(models: Sequence[str], default_model: str, languages: Mapping[str, str],
+                  diarization_models: Sequence[str] = ()) -> list[ControlSpec]:
     """One spec per visible option, from the field's type, default and metadata."""
-    return [_spec(field, models, default_model, languages) for field in option_fields()
-            if field.name not in HIDDEN_OPTIONS]
+    specs = [_spec(field, models, default_model, languages) for field in option_fields()
+             if field.name not in HIDDEN_OPTIONS]
+    if diarization_models:  # installed speaker models, the default first (as the service lists them)
+        choices = tuple(_model_choices(diarization_models, diarization_models[0]))
+        specs = [dataclasses.replace(spec, kind="dropdown", choices=choices, value=diarization_models[0])
+                 if spec.name == "diarization_model" else spec for spec in specs]
+    return specs
 
 
 def _spec(field: dataclasses.Field, models: Sequence[str], default_model: str,

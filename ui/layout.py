@@ -69,7 +69,8 @@ def theme() -> gr.themes.Base:
 def build_demo(service: Service) -> gr.Blocks:
     """The whole page; the service is asked only which models are installed (no model loads)."""
     settings = service.settings
-    specs = control_specs(service.models(), service.default_model, service.languages())
+    specs = control_specs(service.models(), service.default_model, service.languages(),
+                          service.diarization_models())
     downloads = DownloadStore(Path(get_upload_folder()) / "whisperx-ui-downloads")
     handlers = Handlers(service, downloads, labels())
     with gr.Blocks(title="WhisperX", delete_cache=(3600, SESSION_TTL_S)) as demo:
