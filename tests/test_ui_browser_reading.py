@@ -188,6 +188,8 @@ def test_phone_layout_has_no_clipped_controls_and_big_timeline_targets(browser, 
     assert page.evaluate(CLIPPED_JS) == []
     show(page, *short_result, turns=12)
     page.screenshot(path=str(ARTIFACTS / "ui-phone.png"), full_page=True)
+    page.locator("#wx-cards").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "ui-phone-result.png"))  # off-screen turns are painted only when seen
     assert page.evaluate(CLIPPED_JS) == []
     heights = page.locator("#wx-view .wx-bar").evaluate_all("bars => bars.map(b => b.getBoundingClientRect().height)")
     assert heights and min(heights) >= 24, heights

@@ -162,9 +162,9 @@ def _results_panel() -> dict[str, Any]:
                    min_height=120, padding=True, container=True)
     with gr.Row(equal_height=True):
         speaker = gr.Dropdown(label="Speaker", choices=[], interactive=False, elem_id="wx-speaker", scale=2,
-                              min_width=120)
+                              min_width=170)
         name = gr.Textbox(label="New name", placeholder="e.g. Alice", elem_id="wx-speaker-name", scale=3,
-                          min_width=120)
+                          min_width=170)
         rename = gr.Button("Rename", elem_id="wx-rename", scale=1, min_width=90)
     zip_button = gr.DownloadButton("Download all (zip)", visible=False, elem_id="wx-zip")
     files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="wx-downloads",
