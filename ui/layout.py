@@ -41,8 +41,10 @@ PAGE_CSS = """
    are still added by dropping them on the box or after Clear */
 #wx-upload button[aria-label="common.upload"] { display: none; }
 .block-info, [data-testid="block-info"] + span { color: var(--body-text-color); }
-.progress-text, .meta-text, .meta-text-center { color: var(--body-text-color) !important;
-  font-size: var(--text-md) !important; }
+.progress-text { color: var(--body-text-color) !important; font-size: var(--text-md) !important; }
+/* Gradio's timer estimates a job from the average of unrelated jobs; the card note gives the queue position
+   and the progress text this file's own estimate instead */
+#wx-view .meta-text, #wx-view .meta-text-center { display: none !important; }
 @media (max-width: 480px) {
   #wx-options .form > div, #wx-options .row > div { min-width: 0 !important; flex-basis: 100% !important; }
 }
