@@ -89,6 +89,7 @@ def build_demo(service: Service) -> gr.Blocks:
                 panel = _results_panel()
         _wire(handlers, sources, controls, transcribe, stop, stop_note, panel)
         _wire_api(handlers, specs, panel["api_result"])
+        _wire_unload(demo, handlers)
     return demo
 
 
@@ -216,6 +217,15 @@ def _wire(handlers: Handlers, sources: dict[str, Any], controls: dict[str, gr.co
                                        inputs=[controls["diarization"]], outputs=speaker_boxes, queue=False,
                                        api_visibility="private")
     recording.stop_recording(fn=lambda: None, outputs=[upload], api_visibility="private", queue=False)
+
+
+def _wire_unload(demo: gr.Blocks, handlers: Handlers) -> None:
+    """A closed page's jobs stop (nobody will see them) and no longer count as ahead in the queue."""
+
+    def on_unload(request: gr.Request) -> None:
+        handlers.stops.forget(request.session_hash)
+
+    demo.unload(on_unload)
 
 
 def _wire_api(handlers: Handlers, specs: list[ControlSpec], result: gr.JSON) -> None:
