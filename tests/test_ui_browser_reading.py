@@ -87,11 +87,11 @@ def show(page, *paths: Path, turns: int) -> None:
 def test_an_hour_long_meeting_is_searchable_and_the_player_stays_in_view(browser, ui_server, meeting):
     page = open_page(browser, ui_server.url)
     page.evaluate(MEASURE_RENDER_JS)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")  # layout and style times from here on: the render of the result
     show(page, *meeting, turns=TURNS)
     page.wait_for_function("window.wxRender.painted !== undefined")
-    cdp = page.context.new_cdp_session(page)
     cdp.send("HeapProfiler.collectGarbage")
-    cdp.send("Performance.enable")
     metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
     render = page.evaluate("window.wxRender")
     measured = {"turns": TURNS, "render_ms": round(render["painted"] - render["landed"], 1),
