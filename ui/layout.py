@@ -40,6 +40,8 @@ PAGE_CSS = """
 /* Gradio nests its own upload button inside this icon button once files are listed (nested controls); files
    are still added by dropping them on the box or after Clear */
 #wx-upload button[aria-label="common.upload"] { display: none; }
+/* Gradio offers "Remove this file" on every listed file, downloads included; removing a download means nothing */
+#wx-downloads .label-clear-button { display: none; }
 .block-info, [data-testid="block-info"] + span { color: var(--body-text-color); }
 .progress-text { color: var(--body-text-color) !important; font-size: var(--text-md) !important; }
 /* Gradio's timer estimates a job from the average of unrelated jobs; the card note gives the queue position
