@@ -251,6 +251,8 @@ def test_two_files_and_a_link_in_one_batch_with_one_zip(page, dialogue, monologu
     pick.get_by_label("monologue.wav").check()
     page.locator("#wx-view").get_by_text("quick brown fox").first.wait_for()
 
+    assert page.locator("#wx-downloads a[download]").count() == 2
+    assert not page.locator("#wx-downloads").get_by_role("button", name="Remove this file").first.is_visible()
     with page.expect_download() as download:
         page.locator("#wx-zip").click()
     with zipfile.ZipFile(download.value.path()) as archive:

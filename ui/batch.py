@@ -124,6 +124,13 @@ class Stops:
             event.set()
         return len(events)
 
+    def forget(self, session: str | None) -> None:
+        """The page was closed: stop its jobs (nobody will see them) and stop counting them as queued."""
+        with self._lock:
+            events = self._events.pop(session or "", [])
+        for event in events:
+            event.set()
+
     def release(self, session: str | None, event: threading.Event) -> None:
         with self._lock:
             events = self._events.get(session or "", [])

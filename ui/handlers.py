@@ -208,6 +208,15 @@ def set_speaker_name(item: Mapping[str, Any], label: str | None, name: str | Non
     return {**item, "names": names}
 
 
+def queue_note(ahead: int) -> str:
+    """Where a new batch stands when Transcribe is pressed (one job runs at a time)."""
+    if not ahead:
+        return "Starting…"
+    if ahead == 1:
+        return "In the queue: 1 job ahead of yours; yours starts when it finishes."
+    return f"In the queue: {ahead} jobs ahead of yours; yours starts when they finish."
+
+
 def new_item(source: batch.Source) -> dict[str, Any]:
     return {"name": source.name, "status": "waiting", "message": "", "result": None, "options": None,
             "names": {}, "audio_url": None, "files": []}
@@ -234,9 +243,7 @@ class Handlers:
         previous batch's transcript and downloads leave the screen at once (never shown under a new name)."""
         ahead = self.stops.armed()
         self.stops.arm(session)
-        note = "Waiting for the server: " + (f"{ahead} job{'s' if ahead > 1 else ''} ahead of yours." if ahead
-                                             else "starting…")
-        return self.cleared(note)
+        return self.cleared(queue_note(ahead))
 
     def cleared(self, note: str, view_text: str = WORKING_TEXT) -> tuple[Any, ...]:
         """(state, cards, pick, view, files, zip, json, speaker) with nothing from an earlier batch."""

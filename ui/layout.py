@@ -39,9 +39,13 @@ PAGE_CSS = """
 /* Gradio nests its own upload button inside this icon button once files are listed (nested controls); files
    are still added by dropping them on the box or after Clear */
 #wx-upload button[aria-label="common.upload"] { display: none; }
+/* Gradio offers "Remove this file" on every listed file, downloads included; removing a download means nothing */
+#wx-downloads .label-clear-button { display: none; }
 .block-info, [data-testid="block-info"] + span { color: var(--body-text-color); }
-.progress-text, .meta-text, .meta-text-center { color: var(--body-text-color) !important;
-  font-size: var(--text-md) !important; }
+.progress-text { color: var(--body-text-color) !important; font-size: var(--text-md) !important; }
+/* Gradio's timer estimates a job from the average of unrelated jobs; the card note gives the queue position
+   and the progress text this file's own estimate instead */
+#wx-view .meta-text, #wx-view .meta-text-center { display: none !important; }
 @media (max-width: 480px) {
   #wx-options .form > div, #wx-options .row > div { min-width: 0 !important; flex-basis: 100% !important; }
 }
@@ -88,6 +92,7 @@ def build_demo(service: Service) -> gr.Blocks:
         _wire(handlers, sources, controls, transcribe, stop, stop_note, panel)
         _wire_languages(service, controls)
         _wire_api(handlers, specs, panel["api_result"])
+        _wire_unload(demo, handlers)
     return demo
 
 
@@ -163,9 +168,9 @@ def _results_panel() -> dict[str, Any]:
                    min_height=120, padding=True, container=True)
     with gr.Row(equal_height=True):
         speaker = gr.Dropdown(label="Speaker", choices=[], interactive=False, elem_id="wx-speaker", scale=2,
-                              min_width=120)
+                              min_width=170)
         name = gr.Textbox(label="New name", placeholder="e.g. Alice", elem_id="wx-speaker-name", scale=3,
-                          min_width=120)
+                          min_width=170)
         rename = gr.Button("Rename", elem_id="wx-rename", scale=1, min_width=90)
     zip_button = gr.DownloadButton("Download all (zip)", visible=False, elem_id="wx-zip")
     files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="wx-downloads",
@@ -229,6 +234,15 @@ def _wire_languages(service: Service, controls: dict[str, gr.components.Componen
 
     controls["model"].change(fn=on_model, inputs=[controls["model"], controls["language"]],
                              outputs=[controls["language"]], queue=False, api_visibility="private")
+
+
+def _wire_unload(demo: gr.Blocks, handlers: Handlers) -> None:
+    """A closed page's jobs stop (nobody will see them) and no longer count as ahead in the queue."""
+
+    def on_unload(request: gr.Request) -> None:
+        handlers.stops.forget(request.session_hash)
+
+    demo.unload(on_unload)
 
 
 def _wire_api(handlers: Handlers, specs: list[ControlSpec], result: gr.JSON) -> None:
