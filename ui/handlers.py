@@ -326,7 +326,7 @@ class Handlers:
             on_progress("fetch", 0.0)
             if cancel.is_set():
                 raise Cancelled()
-            media = batch.fetch_link(str(source.url), directory, self.limits)
+            media = batch.fetch_link(str(source.url), directory, self.limits, cancel)
             result = run_job(self.service, str(media.path), options, on_progress, cancel)[0]
             kept = folder / f"media-{index}" / f"{batch.unique_stems([media.name])[0]}{media.path.suffix}"
             kept.parent.mkdir(parents=True, exist_ok=True)
