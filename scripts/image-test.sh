@@ -54,7 +54,8 @@ fi
 buildah --version
 
 work=$(mktemp -d /var/tmp/wxw-image-test.XXXXXX)
-containers=()
+containers=("wxw-$tag-debian" "wxw-$tag-server" "wxw-$tag-checker" "wxw-$tag-edited")  # ours, by name
+for container in "${containers[@]}"; do "${B[@]}" rm "$container" >/dev/null 2>&1 || true; done  # an old run's
 ui_pid=""
 cleanup() {
   local status=$?
@@ -66,9 +67,15 @@ cleanup() {
     for image in "$edited_image" "$app_image" "$base_image" "$debian_image"; do
       "${B[@]}" rmi "$image" >/dev/null 2>&1 || true
     done
+    local left
+    left=$( ("${B[@]}" containers --format '{{.ContainerName}}'; "${B[@]}" images --format '{{.Name}}:{{.Tag}}') |
+      grep -xF -e "${containers[0]}" -e "${containers[1]}" -e "${containers[2]}" -e "${containers[3]}" \
+        -e "$edited_image" -e "$app_image" -e "$base_image" -e "$debian_image" || true)
+    [[ -z $left ]] || { echo "image-test: FAIL left behind:" $left; status=1; }
   fi
   rm -rf "$work"
   printf '\nimage-test: %s in %d s\n' "$([[ $status == 0 ]] && echo passed || echo FAILED)" "$(elapsed)"
+  exit "$status"
 }
 trap cleanup EXIT
 
@@ -77,12 +84,12 @@ t0=$(date +%s)
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 debootstrap --variant=minbase --keyring="$keyring" "$suite" "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
   || { tail -20 "$work/debootstrap.log"; die "debootstrap failed"; }
-container=$("${B[@]}" from scratch)
-containers+=("$container")
+container=$("${B[@]}" from --name "wxw-$tag-debian" scratch)
 cp -a "$work/rootfs/." "$("${B[@]}" mount "$container")/"
 "${B[@]}" umount "$container" >/dev/null
 "${B[@]}" config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd /bin/bash "$container"
 "${B[@]}" commit -q "$container" "$debian_image" >/dev/null
+"${B[@]}" rm "$container" >/dev/null
 rm -rf "$work/rootfs"
 note "local $suite base image" "$(($(date +%s) - t0)) s"
 
@@ -126,10 +133,10 @@ own=("${app_layers[@]:${#base_layers[@]}}")
 note "app image build" "$built_s s, $(image_size "$app_image") (its own ${#own[@]} layers: $(($(layer_sizes "${own[@]}") / 1024)) KB)"
 
 # ---- 3. run both modes -------------------------------------------------------------------------------------
-new_container() { local c; c=$("${B[@]}" from --name "$1" "$2"); containers+=("$c"); echo "$c"; }
+new_container() { "${B[@]}" from --name "wxw-$tag-$1" "$2" >/dev/null; echo "wxw-$tag-$1"; }
 run=("${B[@]}" run --isolation chroot)
-server=$(new_container "wxw-$tag-server" "$app_image")
-checker=$(new_container "wxw-$tag-checker" "$app_image")
+server=$(new_container server "$app_image")
+checker=$(new_container checker "$app_image")
 checks=(-v "$repo/scripts/image_check.py:/checks/image_check.py:ro")
 
 step "APP_MODE=ui: the page and the /transcribe API (pyannote's two-speaker sample)"
@@ -195,7 +202,7 @@ build "$work/edited-build.log" "$context" -f Dockerfile.app --build-arg "BASE_IM
 [[ $("${B[@]}" images --format '{{.ID}}' --no-trunc "$base_image") == "$base_id" ]] || die "the base image changed"
 mapfile -t edited_layers < <(diff_ids "$edited_image")
 [[ ${edited_layers[*]:0:${#base_layers[@]}} == "${base_layers[*]}" ]] || die "the rebuilt app does not sit on the base"
-edited=$(new_container "wxw-$tag-edited" "$edited_image")
+edited=$(new_container edited "$edited_image")
 value=$("${run[@]}" "$edited" -- python -c 'from core.config import Settings; print(Settings().max_upload_mb)')
 [[ $value == 1023 ]] || die "the rebuilt image does not have the edited line (max_upload_mb=$value)"
 note "app rebuild after a core/ edit" "$built_s s; base reused (same id, its ${#base_layers[@]} layers are the first \
