@@ -160,6 +160,9 @@ unshare -n "${run[@]}" --env APP_MODE=runpod "$server" -- python app.py --test_i
 "${run[@]}" "${checks[@]}" -v "$work/runpod.log:/checks/runpod.log:ro" "$checker" -- \
   python /checks/image_check.py runpod /checks/runpod.log || die "runpod mode"
 note "APP_MODE=runpod --test_input" "completed offline ($(($(date +%s) - t0)) s with start-up)"
+if grep -l "Could not load libtorchcodec" "$work/ui.log" "$work/runpod.log"; then
+  die "torchcodec (pyannote's audio decoder) does not load in the image: see the logs above"
+fi
 
 step "an unknown APP_MODE"
 status=0
