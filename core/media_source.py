@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from core.audio import describe_size
-from core.errors import InvalidInput
+from core.errors import Cancelled, InvalidInput
 
 logger = logging.getLogger(__name__)
 
@@ -292,9 +292,11 @@ class _PinnedHTTPSConnection(_PinnedHTTPConnection):
         self.sock = context.wrap_socket(self._open_socket(), server_hostname=self.host)
 
 
-def download(field: str, url: str, directory: Path, limits: Limits, *, stem: str = "download") -> MediaFile:
+def download(field: str, url: str, directory: Path, limits: Limits, *, stem: str = "download",
+             cancel: threading.Event | None = None) -> MediaFile:
     """GET `url` into `directory`, following at most MAX_REDIRECTS redirects, each hop re-vetted. One deadline
-    covers every hop, the headers and the body: a server that trickles bytes cannot hold the job."""
+    covers every hop, the headers and the body: a server that trickles bytes cannot hold the job. Setting
+    `cancel` stops the body at the next chunk (`Cancelled`; the partial file is removed)."""
     deadline = _Deadline(limits.total_timeout_s)
     original = url
     try:
@@ -313,7 +315,7 @@ def download(field: str, url: str, directory: Path, limits: Limits, *, stem: str
                 if response.status != 200:
                     raise InvalidInput(f"{field}: download failed: HTTP {response.status} {response.reason} from "
                                        f"{redact_url(url)}", field=field)
-                media = _stream_to_file(field, url, response, directory, limits, deadline, stem)
+                media = _stream_to_file(field, url, response, directory, limits, deadline, stem, cancel)
                 if deadline.expired:  # the watchdog cut the body short: what arrived is not the file
                     media.path.unlink(missing_ok=True)
                     raise deadline.error(field, url)
@@ -421,7 +423,7 @@ def _request(field: str, url: str, connection: _PinnedHTTPConnection, parts: url
 
 
 def _stream_to_file(field: str, url: str, response: http.client.HTTPResponse, directory: Path, limits: Limits,
-                    deadline: _Deadline, stem: str) -> MediaFile:
+                    deadline: _Deadline, stem: str, cancel: threading.Event | None = None) -> MediaFile:
     declared = response.getheader("Content-Length")
     if declared and declared.strip().isdigit() and int(declared) > limits.max_bytes:
         raise _too_large(field, url, int(declared), limits.max_bytes)
@@ -432,6 +434,8 @@ def _stream_to_file(field: str, url: str, response: http.client.HTTPResponse, di
     try:
         with target.open("wb") as out:
             while chunk := _read_chunk(field, url, response, deadline, limits):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
                 received += len(chunk)
                 if received > limits.max_bytes:
                     raise _too_large(field, url, received, limits.max_bytes, streamed=True)

@@ -61,7 +61,8 @@ def is_pipeline_dir(path: Path) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class Manifest:
-    """What a models directory holds. Entries map a name (or language) to a dict with a relative `path`."""
+    """What a models directory holds. Entries map a name (or language) to a dict with a relative `path` and its
+    `source`; ASR entries also carry `bytes` (directory size) and `sha256` (of `model.bin`), written by the builder."""
 
     root: Path
     profile: str = ""

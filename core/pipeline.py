@@ -126,7 +126,7 @@ class Engine:
             language_probability=probability,
             speakers=tuple(sorted({turn.speaker for turn in turns})) if turns is not None else None,
             diarization=turns,
-            word_timestamps=_word_method(options, aligner, segments),
+            word_timing=_word_method(options, aligner, segments),
             duration=round(decoded.duration_s, 3),
             model=asr.name,
             device=self.registry.device,

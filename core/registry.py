@@ -25,6 +25,7 @@ from core.errors import InvalidInput, ModelUnavailable
 logger = logging.getLogger(__name__)
 
 ALIGNMENT_CACHE_SIZE = 3
+MULTILINGUAL_VOCABULARY = 51_865  # tokens in the smallest multilingual Whisper vocabulary (English-only: 51,864)
 
 
 class FeatureUnavailable(Exception):
@@ -112,6 +113,22 @@ class ModelRegistry:
         """Installed diarization pipelines (manifest entries and layout directories), default first."""
         return self._installed(self.manifest.diarization, "diarization", layout.is_pipeline_dir,
                                self.default_diarization_name)
+
+    def is_english_only(self, name: str | None = None) -> bool:
+        """Whether `name` is an English-only model, without loading it: its vocabulary has 51,864 tokens, a
+        multilingual one 51,865 or more (OpenAI's tokenizers); a loaded model is asked directly."""
+        name = name or self.default_asr_name
+        if name in self._asr:
+            return self._asr[name].english_only
+        try:
+            folder = Path(self._asr_source(name))
+        except ModelUnavailable:
+            return name.endswith(".en")
+        vocabulary = folder / "vocabulary.txt"
+        if vocabulary.is_file():
+            with vocabulary.open(encoding="utf-8") as lines:
+                return sum(1 for _ in lines) < MULTILINGUAL_VOCABULARY
+        return self.asr(name).english_only
 
     def _installed(self, entries: Any, folder_name: str, is_model: Callable[[Path], bool], default: str) -> list[str]:
         names = [name for name in entries if self.manifest.resolve(entries[name])]

@@ -60,7 +60,7 @@ class Result:
     language_probability: float | None = None
     speakers: tuple[str, ...] | None = None
     diarization: tuple[SpeakerTurn, ...] | None = None
-    word_timestamps: str | None = None  # which method timed the words: "wav2vec2", "whisper", or None
+    word_timing: str | None = None  # which method timed the words: "wav2vec2", "whisper", or None
     duration: float = 0.0
     model: str = ""
     device: str = ""
@@ -87,7 +87,7 @@ class Result:
             "segments": [_segment_dict(segment, self.diarized) for segment in self.segments],
             "language": self.language,
             "language_probability": self.language_probability,
-            "word_timestamps": self.word_timestamps,
+            "word_timing": self.word_timing,
         }
         if self.diarized:
             data["speakers"] = list(self.speakers or ())
@@ -130,7 +130,7 @@ class Result:
             language_probability=data.get("language_probability"),
             speakers=tuple(data["speakers"]) if "speakers" in data else None,
             diarization=tuple(SpeakerTurn(**turn) for turn in diarization) if diarization is not None else None,
-            word_timestamps=data.get("word_timestamps"),
+            word_timing=data.get("word_timing"),
             duration=data.get("duration", 0.0),
             model=data.get("model", ""),
             device=data.get("device", ""),

@@ -130,16 +130,20 @@ class Service:
 
         return embedding_model(self.engine.registry.diarization(token=token))
 
+    def diarization_models(self) -> list[str]:
+        """Installed diarization pipelines, default first (what `diarization_model` accepts)."""
+        return self.engine.registry.available_diarization_models()
+
     def alignment_languages(self) -> list[str]:
         return self.engine.registry.alignment_languages()
 
     def languages(self, model: str | None = None) -> dict[str, str]:
         """Languages `model` (default: the default model) can transcribe, code → name: an English-only model
-        offers English alone. Loads the model to ask it (models load once anyway)."""
+        offers English alone. Loads no model."""
         from core.languages import supported_languages
 
         languages = supported_languages()
-        if self.engine.registry.asr(model).english_only:
+        if self.engine.registry.is_english_only(model):
             return {"en": languages["en"]}
         return languages
 

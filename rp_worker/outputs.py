@@ -1,8 +1,7 @@
 """The RunPod response: our result (README "Result") plus every key the peers' documented clients read.
 
 - official faster-whisper worker: `transcription` (always; plain text unless `transcription` names a format),
-  `word_timestamps` as its word list (the result's own `word_timestamps`, how words were timed, moves to
-  `word_timing`),
+  `word_timestamps` as its word list (how the words were timed is the result's `word_timing`),
   `translation` (always; null unless `translate`), `word_timestamps` (a flat word list when `word_timestamps` /
   `align_output` is on), and
   per segment `id`, `seek`, `tokens`, `temperature`, `avg_logprob`, `compression_ratio`, `no_speech_prob`;
@@ -33,8 +32,6 @@ def runpod_output(result: Result, options: Any, *, uri: str | None = None,
     result = result.with_speaker_names(names or {})
     layout = Layout.of(options, uri)
     data = response(result, options, uri=uri)
-    # The result's `word_timestamps` says how words were timed; here that key is the faster-whisper worker's list.
-    data["word_timing"] = data.pop("word_timestamps", None)
     data["segments"] = [faster_whisper_segment(index, segment) for index, segment in enumerate(data["segments"], 1)]
     if "transcription" not in data:
         data["transcription"] = transcription_text(result, "plain_text", layout)

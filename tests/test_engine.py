@@ -31,7 +31,7 @@ def test_transcribes_synthesised_speech_within_wer_bound(engine, monologue):
 
 def test_open_profile_times_words_with_whisper(engine, monologue):
     result = engine.transcribe(monologue.path, TranscribeOptions(align_output=True))
-    assert result.word_timestamps == "whisper" and result.segments
+    assert result.word_timing == "whisper" and result.segments
     assert any("word timings come from Whisper" in warning for warning in result.warnings)
     assert all(word.start is not None for segment in result.segments for word in segment.words)
     assert all(segment.words for segment in result.segments)

@@ -291,3 +291,15 @@ def test_dockerignore_keeps_the_context_to_code():
                     "build-models/asr/x", "core/__pycache__/config.cpython-311.pyc", ".pytest_cache/v",
                     "test-artifacts/a.json", "bench/run.py"):
         assert dockerignored(dropped, patterns), dropped
+
+
+def test_image_test_script_is_wired_and_parses():
+    """scripts/image-test.sh builds and runs the real images (root, minutes): here only that CI runs it, that bash
+    parses it, and that what it builds is the open profile with the canary passed as the build secret."""
+    script = ROOT / "scripts" / "image-test.sh"
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    text = script.read_text(encoding="utf-8")
+    assert "--build-arg MODEL_PROFILE=open" in text and '--secret "id=hf_token,src=$work/hf_token"' in text
+    assert "bash scripts/image-test.sh" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    for doc in ("README.md", "docs/deploy.md", "docs/deploy.ru.md"):
+        assert "scripts/image-test.sh" in (ROOT / doc).read_text(encoding="utf-8"), doc

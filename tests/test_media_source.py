@@ -154,6 +154,21 @@ def test_total_deadline_covers_the_response_headers(server, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_download_stops_when_cancelled(server, tmp_path):
+    """The slow route sends for 5 s; a Stop 0.3 s in ends it at the next chunk and leaves no partial file."""
+    import threading
+
+    from core.errors import Cancelled
+
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        ms.download("link", f"{server}/slow", tmp_path, ms.Limits(max_bytes=1000, allow_private=True), cancel=cancel)
+    assert time.monotonic() - started < 2.0
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_default_timeouts_suit_a_serverless_job():
     limits = ms.Limits(max_bytes=1)
     assert limits.total_timeout_s <= 300 and limits.read_timeout_s <= 60

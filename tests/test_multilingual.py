@@ -49,7 +49,7 @@ def test_detects_transcribes_and_times_words(engine, recordings, language):
     result = engine.transcribe(recordings[language], TranscribeOptions(model="base"))
     assert result.language == language and result.language_probability > 0.5
     assert word_error_rate(SPEECH[language], result.text) <= WER_BOUND[language], result.text
-    assert result.word_timestamps == "whisper"
+    assert result.word_timing == "whisper"
     words = [word for segment in result.segments for word in segment.words]
     assert len(words) >= 0.8 * len(SPEECH[language].split())
     assert all(word.start is not None and word.end >= word.start for word in words)

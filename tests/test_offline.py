@@ -62,7 +62,7 @@ def test_cli(offline_env, dialogue, tmp_path):
                           "--output-dir", str(out)], env, ROOT)
     assert completed.returncode == 0, completed.stderr[-3000:]
     result = json.loads((out / f"{dialogue.path.stem}.json").read_text())
-    assert result["word_timestamps"] == "whisper" and len(result["speakers"]) == 2
+    assert result["word_timing"] == "whisper" and len(result["speakers"]) == 2
     assert all(word["start"] is not None for segment in result["segments"] for word in segment["words"])
     assert_never_tried(audit, completed.stderr, json.dumps(result))
 
@@ -112,5 +112,5 @@ def test_gradio_app(offline_env, dialogue, tmp_path):
     server_log = (tmp_path / "ui.log").read_text() if (tmp_path / "ui.log").exists() else ""
     assert completed.returncode == 0, (completed.stderr + server_log)[-3000:]
     result = json.loads(completed.stdout.strip().splitlines()[-1])
-    assert result["word_timestamps"] == "whisper" and len(result["speakers"]) == 2
+    assert result["word_timing"] == "whisper" and len(result["speakers"]) == 2
     assert_never_tried(audit, completed.stderr, server_log, json.dumps(result))

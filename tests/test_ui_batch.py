@@ -62,6 +62,8 @@ def test_stop_reaches_every_armed_job_of_the_session_only():
     stops.release("s1", first)
     stops.release("s1", second)
     assert stops.armed() == 1 and stops.stop("s1") == 0
+    stops.forget("s2")
+    assert other.is_set() and stops.armed() == 0, "a closed page's job stops and leaves the count"
 
 
 def test_zip_holds_every_file_under_a_unique_folder(tmp_path):

@@ -251,6 +251,8 @@ def test_two_files_and_a_link_in_one_batch_with_one_zip(page, dialogue, monologu
     pick.get_by_label("monologue.wav").check()
     page.locator("#wx-view").get_by_text("quick brown fox").first.wait_for()
 
+    assert page.locator("#wx-downloads a[download]").count() == 2
+    assert not page.locator("#wx-downloads").get_by_role("button", name="Remove this file").first.is_visible()
     with page.expect_download() as download:
         page.locator("#wx-zip").click()
     with zipfile.ZipFile(download.value.path()) as archive:
@@ -318,3 +320,20 @@ def test_transcribe_is_above_the_fold_and_options_speak_plainly(browser, ui_serv
     for jargon in ("WHISPER_MODEL", "BATCH_SIZE", "wav2vec2", "VAD", "default:"):
         assert jargon not in text, jargon
     context.close()
+
+
+def test_the_language_list_follows_the_model(page):
+    """The default model is English-only: the page offers English alone; the multilingual `base` offers all."""
+    def offered() -> list[str]:
+        page.locator("#wx-opt-language input").click()
+        options = page.locator("ul[role='listbox'] li").all_inner_texts()
+        page.keyboard.press("Escape")
+        return [option.split("\n")[-1].strip() for option in options]  # the selected one has a ✓ line
+
+    assert offered() == ["Auto-detect", "English (en)"]
+    page.locator("#wx-opt-model input").click()
+    page.locator("ul[role='listbox'] li", has_text="base").first.click()
+    page.wait_for_function("() => true")
+    page.wait_for_timeout(500)
+    languages = offered()
+    assert "German (de)" in languages and "Spanish (es)" in languages and len(languages) >= 100

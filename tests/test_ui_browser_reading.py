@@ -87,11 +87,11 @@ def show(page, *paths: Path, turns: int) -> None:
 def test_an_hour_long_meeting_is_searchable_and_the_player_stays_in_view(browser, ui_server, meeting):
     page = open_page(browser, ui_server.url)
     page.evaluate(MEASURE_RENDER_JS)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")  # layout and style times from here on: the render of the result
     show(page, *meeting, turns=TURNS)
     page.wait_for_function("window.wxRender.painted !== undefined")
-    cdp = page.context.new_cdp_session(page)
     cdp.send("HeapProfiler.collectGarbage")
-    cdp.send("Performance.enable")
     metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
     render = page.evaluate("window.wxRender")
     measured = {"turns": TURNS, "render_ms": round(render["painted"] - render["landed"], 1),
@@ -119,9 +119,11 @@ def test_an_hour_long_meeting_is_searchable_and_the_player_stays_in_view(browser
     # two terms must both be in a turn; Escape shows every turn again
     search = view.get_by_label("Search the transcript")
     search.fill("budget roadmap")
-    page.wait_for_function("document.querySelector('#wx-view .wx-status').textContent.includes('turns match')")
+    page.wait_for_function("/^([2-9]|\\d\\d+) of \\d+ turns match$/.test("
+                           "document.querySelector('#wx-view .wx-status').textContent)")
     shown = view.locator(".wx-turn:not([hidden])").count()
     assert 0 < shown < TURNS
+    search.press_sequentially(" ")  # typing again, then Escape before the search runs: Escape wins
     search.press("Escape")
     page.wait_for_function(f"document.querySelectorAll('#wx-view .wx-turn:not([hidden])').length === {TURNS}")
 
@@ -188,6 +190,8 @@ def test_phone_layout_has_no_clipped_controls_and_big_timeline_targets(browser, 
     assert page.evaluate(CLIPPED_JS) == []
     show(page, *short_result, turns=12)
     page.screenshot(path=str(ARTIFACTS / "ui-phone.png"), full_page=True)
+    page.locator("#wx-cards").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "ui-phone-result.png"))  # off-screen turns are painted only when seen
     assert page.evaluate(CLIPPED_JS) == []
     heights = page.locator("#wx-view .wx-bar").evaluate_all("bars => bars.map(b => b.getBoundingClientRect().height)")
     assert heights and min(heights) >= 24, heights

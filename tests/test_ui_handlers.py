@@ -15,6 +15,7 @@ from core.formats import render
 from core.progress import STAGES
 from core.result import Segment, SpeakerTurn
 from ui import handlers
+from ui.render import render_empty
 
 
 def _state(formats: tuple[str, ...] = ("srt", "vtt", "txt", "tsv", "rttm")) -> dict:
@@ -152,3 +153,14 @@ def test_speaker_counts_are_not_sent_with_diarization_off():
     assert handlers._without_speaker_counts(values) == {"diarization": False, "num_speakers": "",
                                                         "min_speakers": "", "beam_size": "5"}
     assert handlers._without_speaker_counts({**values, "diarization": True})["num_speakers"] == "2"
+
+
+def test_pressing_transcribe_clears_the_panel_and_says_where_the_job_stands():
+    page = handlers.Handlers(service=None, downloads=None)
+    first = page.arm("s1")
+    assert first[0] is None and "Starting" in first[1]
+    assert first[3] == render_empty(handlers.WORKING_TEXT), "no transcript of an earlier batch stays"
+    assert first[4]["visible"] is False and first[5]["visible"] is False, "nor its downloads"
+    assert "1 job ahead of yours" in page.arm("s2")[1]
+    assert "2 jobs ahead of yours" in page.arm("s3")[1]
+    assert page.stop("s2") == "Stopping at the next step…" and page.stop("nobody") == "Nothing is running."

@@ -276,3 +276,11 @@ def test_page_labels_and_help_speak_in_user_words(specs):
         assert spec.info, spec.name
         assert not jargon.search(spec.info) and not jargon.search(spec.label), (spec.name, spec.label, spec.info)
     assert set(controls.labels()) == {spec.name for spec in specs}
+
+
+def test_speaker_models_are_a_list_of_the_installed_ones():
+    specs = {spec.name: spec for spec in controls.control_specs(["tiny.en"], DEFAULT_MODEL, LANGUAGES,
+                                                                 ["open-ge2e", "other"])}
+    spec = specs["diarization_model"]
+    assert spec.kind == "dropdown" and spec.value == "open-ge2e"
+    assert [value for _, value in spec.choices] == ["open-ge2e", "other"]

@@ -21,7 +21,7 @@ def timed(engine, timed_dialogue):
 
 
 def test_every_word_is_timed_close_to_festivals_boundaries(timed, timed_dialogue):
-    assert timed.word_timestamps == "whisper"
+    assert timed.word_timing == "whisper"
     words = [word for segment in timed.segments for word in segment.words]
     assert words and all(word.start is not None and word.end is not None for word in words)
     coverage, errors = speech.word_timing_errors(timed_dialogue.words, [(w.word, w.start) for w in words])
@@ -70,5 +70,5 @@ def test_quick_turns_survive_in_the_transcript(engine, quick_turns):
 
 def test_word_timestamps_off_means_no_words(engine, monologue):
     result = engine.transcribe(monologue.path, TranscribeOptions(align_output=False))
-    assert result.word_timestamps is None and all(segment.words == () for segment in result.segments)
+    assert result.word_timing is None and all(segment.words == () for segment in result.segments)
     assert not any("Whisper" in warning for warning in result.warnings)

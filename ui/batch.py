@@ -77,9 +77,10 @@ def link_name(url: str) -> str:
     return PurePosixPath(urllib.parse.unquote(parts.path)).name or parts.hostname or "link"
 
 
-def fetch_link(url: str, directory: Path, limits: Limits) -> MediaFile:
-    """The RunPod worker's safe downloader (same guards and limits); errors name the on-screen "Links" box."""
-    return download(LINK_FIELD, url, directory, limits)
+def fetch_link(url: str, directory: Path, limits: Limits, cancel: threading.Event | None = None) -> MediaFile:
+    """The RunPod worker's safe downloader (same guards and limits); errors name the on-screen "Links" box, and
+    Stop ends the download at its next chunk."""
+    return download(LINK_FIELD, url, directory, limits, cancel=cancel)
 
 
 def load_saved(path: str) -> Result:
@@ -123,6 +124,13 @@ class Stops:
         for event in events:
             event.set()
         return len(events)
+
+    def forget(self, session: str | None) -> None:
+        """The page was closed: stop its jobs (nobody will see them) and stop counting them as queued."""
+        with self._lock:
+            events = self._events.pop(session or "", [])
+        for event in events:
+            event.set()
 
     def release(self, session: str | None, event: threading.Event) -> None:
         with self._lock:

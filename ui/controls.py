@@ -46,9 +46,10 @@ LABELS = {
     "vad_onset": "Speech start sensitivity",
     "vad_offset": "Speech end sensitivity",
     "chunk_size": "Longest piece (s)",
-    "suppress_tokens": "Suppressed tokens",
+    "diarization_model": "Speaker model",
+    "suppress_tokens": "Symbols never to write",
     "language_detection_min_prob": "Language certainty",
-    "language_detection_max_tries": "Language detection tries",
+    "language_detection_max_tries": "Language listening tries",
 }
 
 # The page's help, in the words of someone with a recording (the fields' own help, for the API, CLI and README,
@@ -84,10 +85,10 @@ UI_HELP = {
     "vad_onset": "Higher ignores more quiet sounds when finding where speech starts.",
     "vad_offset": "Higher ends speech sooner after a pause.",
     "chunk_size": "Longest piece of audio transcribed at once, in seconds; shorter gives shorter lines.",
-    "suppress_tokens": "Numbers of vocabulary pieces never to write, comma-separated; -1 is the usual set of symbols.",
-    "language_detection_min_prob": "With Auto-detect: listen to other parts of the recording until this sure of "
-                                   "the language (0 = the start only).",
-    "language_detection_max_tries": "With Auto-detect: how many parts of the recording to listen to at most.",
+    "diarization_model": "Which installed speaker model tells the voices apart.",
+    "suppress_tokens": "Numbers of symbols never to write, separated by commas; -1 keeps the usual set.",
+    "language_detection_min_prob": "With Auto-detect: listen to more of the recording until this sure (0 = once).",
+    "language_detection_max_tries": "With Auto-detect: at most this many places in the recording to listen to.",
 }
 
 _SLIDER_STEPS = {int: 1, float: 0.001}
@@ -175,10 +176,16 @@ def to_options(values: Mapping[str, Any]) -> TranscribeOptions:
     return TranscribeOptions.from_mapping({name: from_widget_value(name, value) for name, value in values.items()})
 
 
-def control_specs(models: Sequence[str], default_model: str, languages: Mapping[str, str]) -> list[ControlSpec]:
+def control_specs(models: Sequence[str], default_model: str, languages: Mapping[str, str],
+                  diarization_models: Sequence[str] = ()) -> list[ControlSpec]:
     """One spec per visible option, from the field's type, default and metadata."""
-    return [_spec(field, models, default_model, languages) for field in option_fields()
-            if field.name not in HIDDEN_OPTIONS]
+    specs = [_spec(field, models, default_model, languages) for field in option_fields()
+             if field.name not in HIDDEN_OPTIONS]
+    if diarization_models:  # installed speaker models, the default first (as the service lists them)
+        choices = tuple(_model_choices(diarization_models, diarization_models[0]))
+        specs = [dataclasses.replace(spec, kind="dropdown", choices=choices, value=diarization_models[0])
+                 if spec.name == "diarization_model" else spec for spec in specs]
+    return specs
 
 
 def _spec(field: dataclasses.Field, models: Sequence[str], default_model: str,
@@ -197,7 +204,7 @@ def _spec(field: dataclasses.Field, models: Sequence[str], default_model: str,
     if name == "model":
         return ControlSpec(kind="dropdown", choices=tuple(_model_choices(models, default_model)), **common)
     if name == "language":
-        return ControlSpec(kind="dropdown", choices=tuple(_language_choices(languages)), **common)
+        return ControlSpec(kind="dropdown", choices=tuple(language_choices(languages)), **common)
     if kind is tuple:
         return ControlSpec(kind="checkboxgroup", choices=tuple(meta["choices"]), **common)
     if kind is bool:
@@ -227,6 +234,7 @@ def _model_choices(models: Sequence[str], default_model: str) -> list[tuple[str,
     return [(f"{name} (default)" if name == default_model else name, name) for name in names]
 
 
-def _language_choices(languages: Mapping[str, str]) -> list[tuple[str, str]]:
+def language_choices(languages: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Auto-detect, then each language by name; the page offers only what the chosen model can do."""
     ordered = sorted(languages.items(), key=lambda item: item[1])
     return [("Auto-detect", AUTO_LANGUAGE)] + [(f"{name.title()} ({code})", code) for code, name in ordered]

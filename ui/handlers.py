@@ -29,7 +29,6 @@ from core import ProgressCallback, Result, TranscribeOptions, WorkerError
 from core.errors import Cancelled, InvalidInput
 from core.formats import Layout, render, response
 from core.media_source import Limits, job_directory
-from core.progress import STAGES
 from core.service import Service
 from ui import batch
 from ui.cards import render_cards
@@ -38,8 +37,8 @@ from ui.render import render_empty, render_view
 
 logger = logging.getLogger(__name__)
 
-STAGE_LABELS = dict(zip(STAGES, ("Decoding audio", "Transcribing", "Aligning words", "Identifying speakers",
-                                 "Translating", "Writing outputs"), strict=True))
+STAGE_LABELS = {"decode": "Decoding audio", "transcribe": "Transcribing", "align": "Aligning words",
+                "diarize": "Identifying speakers", "translate": "Translating", "write": "Writing outputs"}
 FETCH_LABEL = "Downloading the link"
 GENERIC_ERROR = "Something went wrong while processing this file; the details are in the server log."
 SESSION_TTL_S = 6 * 3600
@@ -209,6 +208,15 @@ def set_speaker_name(item: Mapping[str, Any], label: str | None, name: str | Non
     return {**item, "names": names}
 
 
+def queue_note(ahead: int) -> str:
+    """Where a new batch stands when Transcribe is pressed (one job runs at a time)."""
+    if not ahead:
+        return "Starting…"
+    if ahead == 1:
+        return "In the queue: 1 job ahead of yours; yours starts when it finishes."
+    return f"In the queue: {ahead} jobs ahead of yours; yours starts when they finish."
+
+
 def new_item(source: batch.Source) -> dict[str, Any]:
     return {"name": source.name, "status": "waiting", "message": "", "result": None, "options": None,
             "names": {}, "audio_url": None, "files": []}
@@ -235,9 +243,7 @@ class Handlers:
         previous batch's transcript and downloads leave the screen at once (never shown under a new name)."""
         ahead = self.stops.armed()
         self.stops.arm(session)
-        note = "Waiting for the server: " + (f"{ahead} job{'s' if ahead > 1 else ''} ahead of yours." if ahead
-                                             else "starting…")
-        return self.cleared(note)
+        return self.cleared(queue_note(ahead))
 
     def cleared(self, note: str, view_text: str = WORKING_TEXT) -> tuple[Any, ...]:
         """(state, cards, pick, view, files, zip, json, speaker) with nothing from an earlier batch."""
@@ -320,7 +326,7 @@ class Handlers:
             on_progress("fetch", 0.0)
             if cancel.is_set():
                 raise Cancelled()
-            media = batch.fetch_link(str(source.url), directory, self.limits)
+            media = batch.fetch_link(str(source.url), directory, self.limits, cancel)
             result = run_job(self.service, str(media.path), options, on_progress, cancel)[0]
             kept = folder / f"media-{index}" / f"{batch.unique_stems([media.name])[0]}{media.path.suffix}"
             kept.parent.mkdir(parents=True, exist_ok=True)

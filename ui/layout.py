@@ -14,9 +14,8 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from core import Settings
-from core.languages import supported_languages
 from core.service import Service
-from ui.controls import ADVANCED_GROUPS, ControlSpec, control_specs, labels
+from ui.controls import ADVANCED_GROUPS, AUTO_LANGUAGE, ControlSpec, control_specs, labels, language_choices
 from ui.handlers import SESSION_TTL_S, SPEAKER_OPTIONS, DownloadStore, Handlers
 from ui.render import SEEK_JS, VIEW_CSS, render_empty
 
@@ -40,9 +39,13 @@ PAGE_CSS = """
 /* Gradio nests its own upload button inside this icon button once files are listed (nested controls); files
    are still added by dropping them on the box or after Clear */
 #wx-upload button[aria-label="common.upload"] { display: none; }
+/* Gradio offers "Remove this file" on every listed file, downloads included; removing a download means nothing */
+#wx-downloads .label-clear-button { display: none; }
 .block-info, [data-testid="block-info"] + span { color: var(--body-text-color); }
-.progress-text, .meta-text, .meta-text-center { color: var(--body-text-color) !important;
-  font-size: var(--text-md) !important; }
+.progress-text { color: var(--body-text-color) !important; font-size: var(--text-md) !important; }
+/* Gradio's timer estimates a job from the average of unrelated jobs; the card note gives the queue position
+   and the progress text this file's own estimate instead */
+#wx-view .meta-text, #wx-view .meta-text-center { display: none !important; }
 @media (max-width: 480px) {
   #wx-options .form > div, #wx-options .row > div { min-width: 0 !important; flex-basis: 100% !important; }
 }
@@ -70,7 +73,8 @@ def theme() -> gr.themes.Base:
 def build_demo(service: Service) -> gr.Blocks:
     """The whole page; the service is asked only which models are installed (no model loads)."""
     settings = service.settings
-    specs = control_specs(service.models(), service.default_model, supported_languages())
+    specs = control_specs(service.models(), service.default_model, service.languages(),
+                          service.diarization_models())
     downloads = DownloadStore(Path(get_upload_folder()) / "whisperx-ui-downloads")
     handlers = Handlers(service, downloads, labels())
     with gr.Blocks(title="WhisperX", delete_cache=(3600, SESSION_TTL_S)) as demo:
@@ -86,7 +90,9 @@ def build_demo(service: Service) -> gr.Blocks:
             with gr.Column(scale=7, min_width=300):
                 panel = _results_panel()
         _wire(handlers, sources, controls, transcribe, stop, stop_note, panel)
+        _wire_languages(service, controls)
         _wire_api(handlers, specs, panel["api_result"])
+        _wire_unload(demo, handlers)
     return demo
 
 
@@ -162,9 +168,9 @@ def _results_panel() -> dict[str, Any]:
                    min_height=120, padding=True, container=True)
     with gr.Row(equal_height=True):
         speaker = gr.Dropdown(label="Speaker", choices=[], interactive=False, elem_id="wx-speaker", scale=2,
-                              min_width=120)
+                              min_width=170)
         name = gr.Textbox(label="New name", placeholder="e.g. Alice", elem_id="wx-speaker-name", scale=3,
-                          min_width=120)
+                          min_width=170)
         rename = gr.Button("Rename", elem_id="wx-rename", scale=1, min_width=90)
     zip_button = gr.DownloadButton("Download all (zip)", visible=False, elem_id="wx-zip")
     files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="wx-downloads",
@@ -214,6 +220,29 @@ def _wire(handlers: Handlers, sources: dict[str, Any], controls: dict[str, gr.co
                                        inputs=[controls["diarization"]], outputs=speaker_boxes, queue=False,
                                        api_visibility="private")
     recording.stop_recording(fn=lambda: None, outputs=[upload], api_visibility="private", queue=False)
+
+
+def _wire_languages(service: Service, controls: dict[str, gr.components.Component]) -> None:
+    """The language list follows the model: an English-only model offers English alone."""
+    if "model" not in controls or "language" not in controls:
+        return
+
+    def on_model(model: str | None, language: str | None) -> dict:
+        choices = language_choices(service.languages(model or None))
+        keep = language if language in {code for _, code in choices} else AUTO_LANGUAGE
+        return gr.update(choices=choices, value=keep)
+
+    controls["model"].change(fn=on_model, inputs=[controls["model"], controls["language"]],
+                             outputs=[controls["language"]], queue=False, api_visibility="private")
+
+
+def _wire_unload(demo: gr.Blocks, handlers: Handlers) -> None:
+    """A closed page's jobs stop (nobody will see them) and no longer count as ahead in the queue."""
+
+    def on_unload(request: gr.Request) -> None:
+        handlers.stops.forget(request.session_hash)
+
+    demo.unload(on_unload)
 
 
 def _wire_api(handlers: Handlers, specs: list[ControlSpec], result: gr.JSON) -> None:

@@ -128,9 +128,9 @@ element.addEventListener('input', (event) => {
 
 element.addEventListener('keydown', (event) => {
   if (!event.target.classList.contains('wx-search')) return;
+  if (event.key !== 'Escape' && event.key !== 'Enter') return;
+  clearTimeout(pending);  // a search still waiting for typing to pause would undo this one
   if (event.key === 'Escape') { event.target.value = ''; search(''); return; }
-  if (event.key !== 'Enter') return;
-  clearTimeout(pending);
   search(event.target.value);
   const state = view();
   const first = state && (state.hits[0] || (state.turns.find((turn) => !turn.hidden) || {}).firstElementChild);
