@@ -39,11 +39,16 @@ class Settings:
     server_port: int = 7860
     ui_auth: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
     max_upload_mb: int = 1024
+    max_audio_minutes: float = 240.0  # 4 h: ~0.9 GB of decoded samples; longer jobs are refused before any model runs
     allow_private_urls: bool = False
 
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def max_audio_seconds(self) -> float:
+        return self.max_audio_minutes * 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +73,7 @@ class Settings:
             "server_port": ("GRADIO_SERVER_PORT", _positive_int),
             "ui_auth": ("UI_AUTH", _parse_auth),
             "max_upload_mb": ("MAX_UPLOAD_MB", _positive_int),
+            "max_audio_minutes": ("MAX_AUDIO_MINUTES", _positive_number),
             "allow_private_urls": ("ALLOW_PRIVATE_URLS", _flag),
         }
         values: dict[str, Any] = {}
@@ -110,6 +116,16 @@ def _positive_int(name: str, raw: str) -> int:
         raise InvalidInput(f"{name}={raw!r} is not an integer", field=name) from None
     if value <= 0:
         raise InvalidInput(f"{name} must be a positive integer, got {value}", field=name)
+    return value
+
+
+def _positive_number(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(f"{name}={raw!r} is not a number", field=name) from None
+    if not value > 0 or value == float("inf"):
+        raise InvalidInput(f"{name} must be a positive number, got {raw}", field=name)
     return value
 
 

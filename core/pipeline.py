@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from core.audio import SAMPLE_RATE, DecodedAudio, decode_audio
+from core.audio import SAMPLE_RATE, DecodedAudio, check_duration, decode_audio
 from core.config import Settings
 from core.errors import InferenceError, InvalidInput
 from core.languages import normalize_language
@@ -132,8 +132,10 @@ class Engine:
             samples = np.asarray(audio, dtype=np.float32).reshape(-1)
             if samples.size == 0:
                 raise InvalidInput("audio: the array is empty", field="audio")
+            check_duration(samples.size / SAMPLE_RATE, self.settings.max_audio_seconds, "audio")
             return DecodedAudio(samples)
-        return decode_audio(audio, max_bytes=self.settings.max_upload_bytes)
+        return decode_audio(audio, max_bytes=self.settings.max_upload_bytes,
+                            max_seconds=self.settings.max_audio_seconds)
 
     def _language_and_task(self, asr: AsrModel, options: TranscribeOptions,
                            warnings: list[str]) -> tuple[str | None, str]:
