@@ -19,6 +19,7 @@ from core.audio import SAMPLE_RATE, DecodedAudio, check_duration, decode_audio
 from core.config import Settings
 from core.errors import InferenceError, InvalidInput
 from core.languages import normalize_language
+from core.memory import release_memory
 from core.options import TranscribeOptions
 from core.progress import STAGES, ProgressCallback, ProgressTracker
 from core.registry import AsrModel, FeatureUnavailable, ModelRegistry
@@ -76,6 +77,13 @@ class Engine:
     ) -> Result:
         """Run one job. Raises `WorkerError` subclasses for anything the caller should show a user, `Cancelled`
         when `cancel` is set before the job ends (it is checked at every progress event)."""
+        try:
+            return self._run(audio, options, on_progress, cancel)
+        finally:
+            release_memory()  # the job's buffers are freed by now: give them back to the OS (core/memory.py)
+
+    def _run(self, audio: str | Path | np.ndarray, options: TranscribeOptions | None,
+             on_progress: ProgressCallback | None, cancel: threading.Event | None) -> Result:
         options = options or TranscribeOptions()
         started = time.perf_counter()
         wanted = {"align": options.align_output, "diarize": options.diarization}
