@@ -26,7 +26,7 @@ from bench.measure import stopwatch
 from tests.servers import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
-READY_TIMEOUT_S = 300
+READY_TIMEOUT_S = float(os.environ.get("BENCH_READY_TIMEOUT_S", "900"))  # a busy shared box starts slowly
 
 
 @dataclasses.dataclass
