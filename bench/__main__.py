@@ -162,6 +162,12 @@ def engine_part(args: argparse.Namespace, settings: Settings, audio: Path, optio
         rows.append(("concurrent == sequential (text, speakers)",
                      str(same_output(sequential["result"], concurrent["result"]))))
         figures["engine_concurrent"] = concurrent
+        unshared = run_engine(settings, audio, options, args.repeats, share_segmentation=False)
+        rows += engine_rows(unshared, "concurrent, VAD and diarization segmenting apart")
+        rows.append(("one shared segmentation pass saves (wall; CPU)",
+                     f"{unshared['wall_s'] - concurrent['wall_s']:+.2f} s; "
+                     f"{unshared['cpu_s'] - concurrent['cpu_s']:+.2f} s"))
+        rows.append(("shared == apart (text, speakers)", str(same_output(unshared["result"], concurrent["result"]))))
     if args.word_timestamps:
         base = figures.get("engine_concurrent", sequential)
         timed = run_engine(settings, audio, dataclasses.replace(options, align_output=True), args.repeats)

@@ -13,11 +13,12 @@ STAGES = ("load_audio", "transcribe", "align", "diarize", "assign", "write", "to
 
 
 def run_engine(settings: Settings, audio: Path, options: TranscribeOptions, repeats: int, *,
-               parallel_diarization: bool = True, warm_up: bool = True) -> dict[str, Any]:
+               parallel_diarization: bool = True, share_segmentation: bool = True,
+               warm_up: bool = True) -> dict[str, Any]:
     from core.pipeline import Engine
 
     with stopwatch() as load:
-        engine = Engine(settings, parallel_diarization=parallel_diarization)
+        engine = Engine(settings, parallel_diarization=parallel_diarization, share_segmentation=share_segmentation)
         engine.registry.preload(diarization=options.diarization)
     if warm_up:
         engine.transcribe(audio, options)

@@ -39,7 +39,9 @@ class Settings:
     server_port: int = 7860
     ui_auth: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
     max_upload_mb: int = 1024
-    max_audio_minutes: float = 240.0  # 4 h: ~0.9 GB of decoded samples; longer jobs are refused before any model runs
+    # Longer audio is refused before any model runs. Diarization's clustering memory grows with the square of
+    # the length (README "Performance": 1.85 GB over warm at 60 min on CPU, ~5 GB expected at 120).
+    max_audio_minutes: float = 120.0
     allow_private_urls: bool = False
 
     @property

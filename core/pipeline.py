@@ -24,6 +24,7 @@ from core.options import TranscribeOptions
 from core.progress import STAGES, ProgressCallback, ProgressTracker
 from core.registry import AsrModel, FeatureUnavailable, ModelRegistry
 from core.result import Result, SpeakerTurn, segments_from_whisperx, turns_from_dataframe
+from core.shared_segmentation import SharedSegmentation, can_share, sharing, vad_inference
 from core.whisper_timestamps import split_timed_segments
 
 logger = logging.getLogger(__name__)
@@ -59,12 +60,16 @@ class Engine:
     """Runs jobs on models from one `ModelRegistry`. One job at a time per process (GPU-bound)."""
 
     def __init__(self, settings: Settings, registry: ModelRegistry | None = None, *,
-                 parallel_diarization: bool = True) -> None:
+                 parallel_diarization: bool = True, share_segmentation: bool = True) -> None:
         self.settings = settings
         self.registry = registry or ModelRegistry(settings)
         # Diarization needs only the audio, so it runs beside ASR + alignment. Same output either way; even on
         # 2 CPU cores it pays (30 s clip: 3.4 s sequential → 2.0 s concurrent, `python -m bench --parts engine`).
         self.parallel_diarization = parallel_diarization
+        # VAD and diarization run the same segmentation model when the weights match: once serves both (README
+        # "Performance"; core/shared_segmentation.py). Outputs are unchanged.
+        self.share_segmentation = share_segmentation
+        self._shared_segmentation: dict[tuple[str, str], SharedSegmentation | None] = {}
         self._run_lock = threading.Lock()
 
     def transcribe(
@@ -94,10 +99,11 @@ class Engine:
         timings = {"decode": round(time.perf_counter() - started, 3)}
         progress.update("decode", 1.0)
         job = _Job(options, decoded.samples, progress, list(decoded.warnings), timings)
-        with self._run_lock:
+        with self._run_lock, contextlib.ExitStack() as job_scope:
             progress.check_cancelled()  # stopped while waiting for the previous job
             asr = self.registry.asr(options.model)
             language, task = self._language_and_task(asr, options, job.warnings)
+            self._share_segmentation(asr, job, job_scope)
             diarization = self._start_diarization(job)
             try:
                 probability = None
@@ -229,6 +235,24 @@ class Engine:
         return list(aligned["segments"])
 
     # ---- diarization -------------------------------------------------------------------------
+    def _share_segmentation(self, asr: AsrModel, job: _Job, scope: contextlib.ExitStack) -> None:
+        """For this job (until `scope` closes), VAD and diarization share one segmentation pass when their models
+        match."""
+        if not (self.share_segmentation and job.options.diarization):
+            return
+        try:
+            diarizer = self.registry.diarization(token=job.options.huggingface_access_token).model
+        except FeatureUnavailable:
+            return  # _start_diarization reports it
+        key = (asr.name, str(id(diarizer)))
+        if key not in self._shared_segmentation:
+            vad, segmentation = vad_inference(asr.pipeline), getattr(diarizer, "_segmentation", None)
+            self._shared_segmentation[key] = (SharedSegmentation(vad, segmentation) if can_share(vad, segmentation)
+                                              else None)
+        shared = self._shared_segmentation[key]
+        if shared is not None:
+            scope.enter_context(sharing(asr.pipeline, diarizer, shared))
+
     def _start_diarization(self, job: _Job) -> Callable[[], _Diarization] | None:
         """Diarization only needs the audio, so it may run beside ASR + alignment; returns how to get it."""
         if not job.options.diarization:

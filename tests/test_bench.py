@@ -27,6 +27,7 @@ def test_bench_engine_api_and_soak_parts(models_dir, monologue, tmp_path):
     assert "## Engine, warm" in out and "sequential: realtime factor" in out
     # Concurrent diarization must give the same text and speakers as the sequential run.
     assert "concurrent == sequential (text, speakers) | True" in out
+    assert "shared == apart (text, speakers) | True" in out
     # The whisperX-API peer ran on the same file and the ratios were printed.
     assert "whisperX's Python API" in out and "/runsync / whisperX API (wall; CPU)" in out
     assert "warm RunPod request / whisperX API script" in out
