@@ -6,11 +6,12 @@
     python -m bench --parts soak                     # 5 x 11-minute + 30 short mixed jobs through each service
     python -m bench --parts engine --word-timestamps # what word timestamps cost, reported apart
 
-Parts: engine (warm, per stage, sequential vs concurrent diarization), whisperx (the CLI, a fresh process per
-file), api (whisperX's Python API with models loaded once, warm: the peer to beat), runpod and gradio (warm
-request end to end, service overhead, cold start), long (a tiled recording, realtime factor), hour (a synthetic
-meeting through each service: realtime factor, the worker's peak RSS and RSS after the job, WER/DER), soak
-(long and short good/bad jobs through each service: memory flat, no job files left, results right).
+Parts: engine (warm, per stage; sequential vs concurrent diarization; one shared segmentation pass vs two),
+whisperx (the CLI, a fresh process per file), api (whisperX's Python API with models loaded once, warm: the
+peer to beat), runpod and gradio (warm request end to end, service overhead, cold start), long (a tiled
+recording, realtime factor), hour (a synthetic meeting through each service: realtime factor, the worker's peak
+RSS and RSS after the job, WER/DER), soak (long and short good/bad jobs through each service: memory flat, no
+job files left, results right).
 Synthetic meetings are festival speech built once into --scratch (never committed). Wall times come with CPU
 seconds, which a busy shared machine disturbs less. On CUDA the engine part also prints peak GPU memory; run
 it with `WHISPER_MODEL=large-v3-turbo COMPUTE_TYPE=float16` and a default-profile MODELS_DIR.
