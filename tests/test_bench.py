@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,8 +27,9 @@ def test_bench_engine_api_and_soak_parts(models_dir, monologue, tmp_path):
     out = completed.stdout
     assert "## Engine, warm" in out and "sequential: realtime factor" in out
     # Concurrent diarization must give the same text and speakers as the sequential run.
-    assert "concurrent == sequential (text, speakers) | True" in out
-    assert "shared == apart (text, speakers) | True" in out
+    assert re.search(r"concurrent == sequential \(text, speakers\) +\| True", out)
+    # One segmentation pass for VAD and diarization must not change the result either.
+    assert re.search(r"shared == apart \(text, speakers\) +\| True", out)
     # The whisperX-API peer ran on the same file and the ratios were printed.
     assert "whisperX's Python API" in out and "/runsync / whisperX API (wall; CPU)" in out
     assert "warm RunPod request / whisperX API script" in out
