@@ -34,7 +34,8 @@ def test_bench_engine_api_and_soak_parts(models_dir, monologue, tmp_path):
     assert "whisperX's Python API" in out and "/runsync / whisperX API (wall; CPU)" in out
     assert "warm RunPod request / whisperX API script" in out
     # Soak: one long meeting and three short jobs, every outcome as expected, nothing left in the temp dir.
-    assert "long job 0:" in out and "FAILED" not in out and "unexpected" not in out
+    assert "long job 0:" in out and "FAILED" not in out
+    assert "unexpected outcome for" not in out and "differs from the first" not in out
     rounds = [line for line in out.splitlines() if "after round" in line]
     assert len(rounds) == 1 and rounds[0].rstrip().endswith("leftover job files 0")
     assert "unexpected outcomes: 0" in out
