@@ -1,21 +1,32 @@
 """`python -m bench`: the performance figures of README "Performance", printed as Markdown tables.
 
     python -m bench                                  # everything, on pyannote's ~30 s two-speaker sample
-    python -m bench --parts engine,runpod --audio talk.wav --repeats 5
-    python -m bench --parts soak --soak-jobs 60
+    python -m bench --parts api --meeting-minutes 11 # whisperX's own Python API vs our engine and /runsync
+    python -m bench --parts hour                     # a 60-minute 3-speaker meeting through both services
+    python -m bench --parts soak                     # 5 x 11-minute + 30 short mixed jobs through each service
+    python -m bench --parts engine --word-timestamps # what word timestamps cost, reported apart
 
-Parts: engine (warm, per stage, sequential vs concurrent diarization), whisperx (the CLI, same models and
-options), runpod and gradio (warm request end to end, service overhead, cold start), long (a tiled recording,
-realtime factor), soak (mixed good/bad jobs through one worker). On CUDA the engine part also prints peak GPU
-memory; run it with `WHISPER_MODEL=large-v3-turbo COMPUTE_TYPE=float16` and a default-profile MODELS_DIR.
+Parts: engine (warm, per stage; sequential vs concurrent diarization; one shared segmentation pass vs two),
+whisperx (the CLI, a fresh process per file), api (whisperX's Python API with models loaded once, warm: the
+peer to beat), runpod and gradio (warm request end to end, service overhead, cold start), long (a tiled
+recording, realtime factor), hour (a synthetic meeting through each service: realtime factor, the worker's peak
+RSS and RSS after the job, WER/DER), soak (long and short good/bad jobs through each service: memory flat, no
+job files left, results right).
+Synthetic meetings are festival speech built once into --scratch (never committed). Wall times come with CPU
+seconds, which a busy shared machine disturbs less. On CUDA the engine part also prints peak GPU memory; run
+it with `WHISPER_MODEL=large-v3-turbo COMPUTE_TYPE=float16` and a default-profile MODELS_DIR.
 Targets are printed next to the figures; nothing here asserts (timings are not tests).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -24,32 +35,47 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
 
-from bench import services, soak
+from bench import long_audio, services, soak
 from bench.engine_bench import STAGES, run_engine
-from bench.measure import median, table, tile_audio
+from bench.measure import median, process_cpu_s, table, tile_audio, word_error_rate
+from bench.meeting import make_meeting
 from bench.whisperx_cli import run_whisperx_cli
 from core import Settings, TranscribeOptions
 
-PARTS = ("engine", "whisperx", "runpod", "gradio", "long", "soak")
-TARGETS = {"runpod_vs_cli": 0.35, "overhead": 1.10, "long_realtime_x": 8.0, "cold_start_s": 20.0}
+PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "hour", "soak")
+DEFAULT_PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "soak")  # hour: ask for it
+TARGETS = {"runpod_vs_cli": 0.35, "runpod_vs_api": 0.50, "engine_vs_api": 1.0, "overhead": 1.10,
+           "long_realtime_x": 8.0, "cold_start_s": 20.0, "hour_peak_rss_mb": 3072, "rss_after_job_mb": 300}
+URL_OVER_BYTES = 10 * 2**20  # larger clips reach the RunPod worker as a URL, as RunPod's payload cap requires
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--audio", type=Path, help="clip to measure (default: pyannote's sample.wav)")
+    parser.add_argument("--meeting-minutes", type=float, help="measure a synthetic meeting of this length instead")
     parser.add_argument("--models-dir", type=Path, default=Path(os.environ.get("MODELS_DIR", "models")))
-    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
+    parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "bench-audio",
+                        help="where synthetic meetings are built and kept between runs")
+    parser.add_argument("--parts", default=",".join(DEFAULT_PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     parser.add_argument("--repeats", type=int, default=3, help="warm runs per measure (median)")
     parser.add_argument("--no-diarize", action="store_true", help="measure without diarization")
+    parser.add_argument("--word-timestamps", action="store_true",
+                        help="engine part: also run with align_output on and report its cost apart")
     parser.add_argument("--long-minutes", type=float, default=10.0)
-    parser.add_argument("--soak-jobs", type=int, default=30)
-    parser.add_argument("--soak-block", type=int, default=10)
+    parser.add_argument("--hour-minutes", type=float, default=60.0)
+    parser.add_argument("--soak-long", type=int, default=5, help="long recordings per service in the soak")
+    parser.add_argument("--soak-long-minutes", type=float, default=11.0)
+    parser.add_argument("--soak-jobs", type=int, default=30, help="short mixed jobs per service in the soak")
+    parser.add_argument("--services", default="runpod,gradio", help="services for the hour and soak parts")
     args = parser.parse_args(argv)
     args.parts = [part.strip() for part in args.parts.split(",") if part.strip()]
     unknown = set(args.parts) - set(PARTS)
     if unknown:
         parser.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    args.services = [mode.strip() for mode in args.services.split(",") if mode.strip()]
+    if set(args.services) - {"runpod", "gradio"}:
+        parser.error("--services: choose from runpod, gradio")
     return args
 
 
@@ -76,6 +102,7 @@ def versus(value: float, target: float, *, at_most: bool) -> str:
 def engine_rows(figures: dict[str, Any], label: str) -> list[tuple[str, str]]:
     rows = [(f"{label}: {stage}", fmt(figures["stages"][stage])) for stage in STAGES]
     rows += [(f"{label}: wall (median)", fmt(figures["wall_s"])),
+             (f"{label}: CPU time, all threads (median)", fmt(figures["cpu_s"])),
              (f"{label}: realtime factor", f"{figures['realtime_x']:.1f}× ({figures['duration_s']:.1f} s audio)"),
              (f"{label}: peak RSS", f"{figures['peak_rss_mb']:.0f} MB")]
     if figures.get("peak_gpu_mb") is not None:
@@ -90,9 +117,12 @@ def same_output(a: Any, b: Any) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    audio = (args.audio or default_clip()).resolve()
     models_dir = args.models_dir.resolve()
     os.environ["MODELS_DIR"] = str(models_dir)
+    if args.meeting_minutes:
+        audio = make_meeting(args.scratch, args.meeting_minutes).path
+    else:
+        audio = (args.audio or default_clip()).resolve()
     diarize = not args.no_diarize
     # No alignment: the open profile has no wav2vec2 model and the whisperx CLI would try to download one.
     options = TranscribeOptions(align_output=False, diarization=diarize, language="en")
@@ -100,17 +130,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# whisperx-worker benchmark\n\nmachine: {machine()}\nclip: {audio.name}; models: {models_dir}; "
           f"diarization {'on' if diarize else 'off'}; alignment off; {args.repeats} warm runs (median)")
     figures: dict[str, Any] = {}
-    if "engine" in args.parts:
-        engine_part(args, settings, audio, options, figures)
-    if "whisperx" in args.parts:
-        whisperx_part(settings, audio, diarize, figures)
-    for mode in ("runpod", "gradio"):
-        if mode in args.parts:
-            service_part(mode, args, audio, diarize, figures)
+    with services.serving_files(audio.parent) as base:
+        url = f"{base}/{audio.name}" if audio.stat().st_size > URL_OVER_BYTES else None
+        if "engine" in args.parts:
+            engine_part(args, settings, audio, options, figures)
+        if "whisperx" in args.parts:
+            whisperx_part(settings, audio, diarize, figures)
+        for mode in ("runpod", "gradio"):
+            if mode in args.parts:
+                service_part(mode, args, audio, diarize, figures, url)
+        if "api" in args.parts:
+            api_part(args, settings, audio, options, figures, url)
     if "long" in args.parts:
         long_part(args, settings, audio, options, figures)
+    if "hour" in args.parts:
+        hour_part(args, figures)
     if "soak" in args.parts:
-        soak_part(args, audio)
+        soak_part(args, figures)
     summary(figures)
     return 0
 
@@ -127,6 +163,19 @@ def engine_part(args: argparse.Namespace, settings: Settings, audio: Path, optio
         rows.append(("concurrent == sequential (text, speakers)",
                      str(same_output(sequential["result"], concurrent["result"]))))
         figures["engine_concurrent"] = concurrent
+        unshared = run_engine(settings, audio, options, args.repeats, share_segmentation=False)
+        rows += engine_rows(unshared, "concurrent, VAD and diarization segmenting apart")
+        rows.append(("one shared segmentation pass saves (wall; CPU)",
+                     f"{unshared['wall_s'] - concurrent['wall_s']:+.2f} s; "
+                     f"{unshared['cpu_s'] - concurrent['cpu_s']:+.2f} s"))
+        rows.append(("shared == apart (text, speakers)", str(same_output(unshared["result"], concurrent["result"]))))
+    if args.word_timestamps:
+        base = figures.get("engine_concurrent", sequential)
+        timed = run_engine(settings, audio, dataclasses.replace(options, align_output=True), args.repeats)
+        rows += engine_rows(timed, "with word timestamps")
+        rows.append(("word timestamps cost (wall; CPU)", f"{timed['wall_s'] - base['wall_s']:+.2f} s; "
+                     f"{timed['cpu_s'] - base['cpu_s']:+.2f} s"))
+        rows.append(("word timestamps: warnings", "; ".join(timed["result"].warnings) or "none"))
     print(table("Engine, warm", rows))
 
 
@@ -144,27 +193,70 @@ def whisperx_part(settings: Settings, audio: Path, diarize: bool, figures: dict[
     print(table("whisperx CLI, same models and options", rows))
 
 
-def service_part(mode: str, args: argparse.Namespace, audio: Path, diarize: bool, figures: dict[str, Any]) -> None:
+def api_part(args: argparse.Namespace, settings: Settings, audio: Path, options: TranscribeOptions,
+             figures: dict[str, Any], url: str | None) -> None:
+    """whisperX's Python API, warm, in its own process; then our engine and /runsync on the same file."""
+    command = [sys.executable, "-m", "bench.whisperx_api", str(audio), "--models-dir", str(args.models_dir.resolve()),
+               "--repeats", str(args.repeats)]
+    if not options.diarization:
+        command.append("--no-diarize")
+    completed = subprocess.run(command, capture_output=True, text=True, check=False, cwd=services.ROOT)
+    if completed.returncode != 0:
+        raise RuntimeError(f"whisperX API run failed:\n{completed.stderr[-3000:]}")
+    api = json.loads(completed.stdout.strip().splitlines()[-1])
+    api["wall_s"], api["cpu_s"] = median(api["walls"]), median(api["cpu_s"])
+    figures["api"] = api
+    if "engine_concurrent" not in figures and "engine" not in figures:
+        figures["engine_concurrent"] = run_engine(settings, audio, options, args.repeats)
+    engine = figures.get("engine_concurrent") or figures["engine"]
+    if "runpod" not in figures:
+        service_part("runpod", args, audio, options.diarization, figures, url, quiet=True)
+    runpod = figures["runpod"]
+    agreement = word_error_rate(api["text"], engine["result"].text)
+    rows = [("whisperX API: model load (once)", fmt(api["load_s"])),
+            (f"whisperX API: warm job wall; CPU (batch {api['batch_size']}, {api['threads']} threads)",
+             f"{fmt(api['wall_s'])}; {fmt(api['cpu_s'])}"),
+            ("whisperX API: realtime factor", f"{engine['duration_s'] / api['wall_s']:.1f}×"),
+            ("whisperX API: peak RSS", f"{api['peak_rss_mb']:.0f} MB"),
+            ("our engine, warm: wall; CPU", f"{fmt(engine['wall_s'])}; {fmt(engine['cpu_s'])}"),
+            ("our RunPod /runsync, warm: wall; worker CPU", f"{fmt(runpod['wall_s'])}; {fmt(runpod['cpu_s'])}"),
+            ("engine / whisperX API (wall; CPU)", f"{engine['wall_s'] / api['wall_s']:.3f}; "
+             f"{engine['cpu_s'] / api['cpu_s']:.3f}"),
+            ("/runsync / whisperX API (wall; CPU)", f"{runpod['wall_s'] / api['wall_s']:.3f}; "
+             f"{runpod['cpu_s'] / api['cpu_s']:.3f}"),
+            ("speakers: whisperX API; ours", f"{len(api['speakers'])}; {len(engine['result'].speakers or ())}"),
+            ("transcripts differ by (WER, ours vs whisperX's)", f"{agreement:.3f}")]
+    print(table(f"whisperX's Python API (models loaded once, warm) vs ours, same file ({audio.name})", rows))
+
+
+def service_part(mode: str, args: argparse.Namespace, audio: Path, diarize: bool, figures: dict[str, Any],
+                 url: str | None = None, *, quiet: bool = False) -> None:
     job = {"align_output": False, "diarization": diarize, "language": "en"}
-    with services.running(mode, args.models_dir.resolve()) as service:
-        if mode == "runpod":
-            payload = services.audio_input(audio, **job)
+    env = {"ALLOW_PRIVATE_URLS": "1"} if url else None
+    with services.running(mode, args.models_dir.resolve(), env) as service:
+        client = services.gradio_client(service) if mode == "gradio" else None
 
-            def request() -> tuple[float, dict[str, Any]]:
-                return services.timed_runpod(service, payload)
-        else:
-            client = services.gradio_client(service)
+        def request() -> tuple[float, float, dict[str, Any]]:
+            cpu = process_cpu_s(service.process.pid)
+            if mode == "runpod":
+                wall, output = services.timed_runpod(
+                    service, {"audio": url, **job} if url else services.audio_input(audio, **job))
+            else:
+                wall, output = services.timed_gradio(client, audio, job)
+            return wall, process_cpu_s(service.process.pid) - cpu, output
 
-            def request() -> tuple[float, dict[str, Any]]:
-                return services.timed_gradio(client, audio, job)
         request()  # warm-up: the first job pays one-off lazy initialisation
         measured = [request() for _ in range(args.repeats)]
-    walls = [wall for wall, _ in measured]
-    overheads = [wall / output["timings"]["total"] for wall, output in measured]
+    walls = [wall for wall, _, _ in measured]
+    overheads = [wall / output["timings"]["total"] for wall, _, output in measured]
     figures[mode] = {"wall_s": median(walls), "overhead": median(overheads), "cold_start_s": service.cold_start_s,
-                     "engine_total_s": median([output["timings"]["total"] for _, output in measured])}
+                     "cpu_s": median([cpu for _, cpu, _ in measured]),
+                     "engine_total_s": median([output["timings"]["total"] for _, _, output in measured])}
+    if quiet:
+        return
     rows = [("cold start: spawn → serving with models loaded", fmt(service.cold_start_s)),
             ("warm request, end to end (median)", fmt(figures[mode]["wall_s"])),
+            ("worker CPU time per request (median)", fmt(figures[mode]["cpu_s"])),
             ("engine stages inside it (timings.total)", fmt(figures[mode]["engine_total_s"])),
             ("service overhead (end to end / engine)", f"{figures[mode]['overhead']:.3f}")]
     print(table(f"{'RunPod local API /runsync' if mode == 'runpod' else 'Gradio API /transcribe'}", rows))
@@ -173,18 +265,65 @@ def service_part(mode: str, args: argparse.Namespace, audio: Path, diarize: bool
 def long_part(args: argparse.Namespace, settings: Settings, audio: Path, options: TranscribeOptions,
               figures: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory() as scratch:
-        long_audio = tile_audio(audio, Path(scratch) / "long.wav", args.long_minutes)
-        result = run_engine(settings, long_audio, options, 1, warm_up=False)
+        long_audio_path = tile_audio(audio, Path(scratch) / "long.wav", args.long_minutes)
+        result = run_engine(settings, long_audio_path, options, 1, warm_up=False)
     figures["long"] = result
     print(table(f"{args.long_minutes:g}-minute recording, full pipeline", engine_rows(result, "long")))
 
 
-def soak_part(args: argparse.Namespace, audio: Path) -> None:
-    print(f"\n## Soak: {args.soak_jobs} jobs (1 good with diarization : 2 bad) through one RunPod worker\n")
-    with services.running("runpod", args.models_dir.resolve()) as service:
-        rows = soak.soak(service, audio, args.soak_jobs, args.soak_block)
-    growth = rows[-1][1] - rows[0][1] if rows else 0.0
-    print(f"\n  RSS growth first→last block: {growth:+.1f} MB; leftover job files at end: {rows[-1][2] if rows else 0}")
+def service_env(home: Path) -> dict[str, str]:
+    """A private temp dir per service (`home/tmp`: its leftovers are counted there, apart from other processes';
+    Gradio's upload cache in `home/gradio`), URL fetching from this machine, room for the long recordings."""
+    for name in ("tmp", "gradio"):
+        (home / name).mkdir(exist_ok=True)
+    return {"TMPDIR": str(home / "tmp"), "GRADIO_TEMP_DIR": str(home / "gradio"), "ALLOW_PRIVATE_URLS": "1",
+            "MAX_AUDIO_MINUTES": "240"}
+
+
+def warm_up(service: services.Service, client: Any) -> None:
+    output = services.request_once(service, client, default_clip(), soak.GOOD)
+    if "error" in output:
+        raise RuntimeError(f"warm-up job failed: {output['error']}")
+
+
+def hour_part(args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    recording = make_meeting(args.scratch, args.hour_minutes)
+    title = f"{args.hour_minutes:g}-minute 3-speaker meeting, full pipeline (diarization on), warm service"
+    with services.serving_files(args.scratch) as base:
+        for mode in args.services:
+            with tempfile.TemporaryDirectory(prefix=f"bench-{mode}-") as home, \
+                    services.running(mode, args.models_dir.resolve(), service_env(Path(home))) as service:
+                client = services.gradio_client(service) if mode == "gradio" else None
+                warm_up(service, client)
+                url = long_audio.relative_url(base, recording.path, args.scratch) if mode == "runpod" else None
+                result = long_audio.long_job(service, client, recording, soak.GOOD, url)
+            figures[f"hour_{mode}"] = result
+            print(table(f"{title}: {'RunPod worker' if mode == 'runpod' else 'Gradio app'}",
+                        long_audio.describe(result)))
+
+
+def soak_part(args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    recording = make_meeting(args.scratch, args.soak_long_minutes) if args.soak_long else None
+    with services.serving_files(args.scratch) as base:
+        for mode in args.services:
+            print(f"\n## Soak, {'RunPod worker' if mode == 'runpod' else 'Gradio app'}: {args.soak_long} × "
+                  f"{args.soak_long_minutes:g}-minute meetings + {args.soak_jobs} short jobs (1 good : 2 bad)\n")
+            with tempfile.TemporaryDirectory(prefix=f"bench-{mode}-") as home, \
+                    services.running(mode, args.models_dir.resolve(), service_env(Path(home))) as service:
+                client = services.gradio_client(service) if mode == "gradio" else None
+                warm_up(service, client)
+                url = (long_audio.relative_url(base, recording.path, args.scratch)
+                       if recording is not None and mode == "runpod" else None)
+                outcome = soak.soak(service, client, default_clip(), recording, long_jobs=args.soak_long,
+                                    short_jobs=args.soak_jobs, home=Path(home), url=url)
+            rows = outcome["rows"]
+            growth = rows[-1][1] - rows[0][1] if rows else 0.0
+            figures[f"soak_{mode}"] = outcome
+            print(f"\n  RSS warm {outcome['start_rss_mb']:.0f} MB; first→last round {growth:+.1f} MB; leftover job "
+                  f"files at end: {rows[-1][2] if rows else 0}; unexpected outcomes: {outcome['unexpected']}")
+            if mode == "gradio":
+                print(f"  Gradio upload cache: {outcome['gradio_cache_files']} files (kept by design until "
+                      "`delete_cache` removes them after an hour)")
 
 
 def summary(figures: dict[str, Any]) -> None:
@@ -193,6 +332,12 @@ def summary(figures: dict[str, Any]) -> None:
         rows.append(("warm RunPod request / whisperx CLI",
                      versus(figures["runpod"]["wall_s"] / figures["whisperx_cli_s"], TARGETS["runpod_vs_cli"],
                             at_most=True)))
+    if "api" in figures:
+        engine = figures.get("engine_concurrent") or figures["engine"]
+        rows.append(("warm RunPod request / whisperX API script", versus(
+            figures["runpod"]["wall_s"] / figures["api"]["wall_s"], TARGETS["runpod_vs_api"], at_most=True)))
+        rows.append(("warm engine / whisperX API script", versus(
+            engine["wall_s"] / figures["api"]["wall_s"], TARGETS["engine_vs_api"], at_most=True)))
     for mode in ("runpod", "gradio"):
         if mode in figures:
             rows.append((f"{mode} service overhead", versus(figures[mode]["overhead"], TARGETS["overhead"],
@@ -202,6 +347,15 @@ def summary(figures: dict[str, Any]) -> None:
     if "long" in figures:
         rows.append(("long recording realtime factor", versus(figures["long"]["realtime_x"],
                                                               TARGETS["long_realtime_x"], at_most=False)))
+    for mode in ("runpod", "gradio"):
+        hour = figures.get(f"hour_{mode}")
+        if hour and "error" not in hour:
+            rows.append((f"hour, {mode}: realtime factor", versus(hour["duration_s"] / hour["wall_s"],
+                                                                  TARGETS["long_realtime_x"], at_most=False)))
+            rows.append((f"hour, {mode}: peak RSS (MB)", versus(hour["peak_rss_mb"], TARGETS["hour_peak_rss_mb"],
+                                                                at_most=True)))
+            rows.append((f"hour, {mode}: RSS after − before (MB)", versus(
+                hour["rss_after_mb"] - hour["rss_before_mb"], TARGETS["rss_after_job_mb"], at_most=True)))
     if rows:
         print(table("Targets", rows))
 

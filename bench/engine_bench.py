@@ -2,35 +2,39 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
-from bench.measure import median, peak_rss_mb, repeat, stopwatch
+from bench.measure import median, peak_rss_mb, stopwatch
 from core import Settings, TranscribeOptions
 
 STAGES = ("load_audio", "transcribe", "align", "diarize", "assign", "write", "total")
 
 
 def run_engine(settings: Settings, audio: Path, options: TranscribeOptions, repeats: int, *,
-               parallel_diarization: bool = True, warm_up: bool = True) -> dict[str, Any]:
+               parallel_diarization: bool = True, share_segmentation: bool = True,
+               warm_up: bool = True) -> dict[str, Any]:
     from core.pipeline import Engine
 
     with stopwatch() as load:
-        engine = Engine(settings, parallel_diarization=parallel_diarization)
+        engine = Engine(settings, parallel_diarization=parallel_diarization, share_segmentation=share_segmentation)
         engine.registry.preload(diarization=options.diarization)
     if warm_up:
         engine.transcribe(audio, options)
     gpu = _reset_gpu_peak(engine.registry.device)
-    walls, results = [], []
+    walls, cpus, results = [], [], []
     for _ in range(repeats):
-        seconds, result = repeat(lambda: engine.transcribe(audio, options), 1)
-        walls += seconds
-        results.append(result)
+        wall, cpu = time.perf_counter(), time.process_time()
+        results.append(engine.transcribe(audio, options))
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
     stages = {stage: median([r.timings.get(stage, 0.0) for r in results]) for stage in STAGES}
     duration = results[-1].duration
     return {
         "model_load_s": load["seconds"],
         "wall_s": median(walls),
+        "cpu_s": median(cpus),
         "stages": stages,
         "duration_s": duration,
         "realtime_x": duration / median(walls),

@@ -45,9 +45,13 @@ class DecodedAudio:
         return len(self.samples) / SAMPLE_RATE
 
 
-def decode_audio(path: str | Path, *, max_bytes: int | None = None, label: str | None = None) -> DecodedAudio:
+def decode_audio(path: str | Path, *, max_bytes: int | None = None, max_seconds: float | None = None,
+                 label: str | None = None) -> DecodedAudio:
     """Read `path` into 16 kHz mono float32 or raise `AudioDecodeError` saying what is wrong with it. Messages
-    start with `label` (the request field the media came from) or else the file name."""
+    start with `label` (the request field the media came from) or else the file name.
+
+    `max_seconds` (MAX_AUDIO_MINUTES) is checked from the header when libsndfile can read one, and ffmpeg stops
+    decoding just past it, so an over-long recording is refused without holding all of it in memory."""
     path = Path(path)
     name = label or path.name
     field = label or "audio"
@@ -64,17 +68,39 @@ def decode_audio(path: str | Path, *, max_bytes: int | None = None, label: str |
         raise AudioDecodeError(f"{name}: it is a text file, not a media file (audio or video)", field=field)
     samples, warnings = None, ()
     if path.suffix.lower() in _SOUNDFILE_SUFFIXES:
+        check_duration(_header_seconds(path), max_seconds, name)
         samples = _read_with_soundfile(path)
         if samples is not None and _riff_truncated(path, size):
             warnings = (f"{name}: the WAV file is truncated (shorter than its header says); "
                         "transcribed the part that is there",)
     if samples is None:
-        samples, warnings = _read_with_ffmpeg(path, name, field)
+        samples, warnings = _read_with_ffmpeg(path, name, field, None if max_seconds is None else max_seconds + 1)
+    check_duration(samples.size / SAMPLE_RATE, max_seconds, name)
     if samples.size == 0:
         raise AudioDecodeError(f"{name}: no audio could be decoded (zero samples)", field=field)
     if not np.isfinite(samples).all():
         samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
     return DecodedAudio(np.ascontiguousarray(samples, dtype=np.float32), warnings)
+
+
+def check_duration(seconds: float | None, max_seconds: float | None, name: str) -> None:
+    """Refuse audio longer than the limit (MAX_AUDIO_MINUTES), before any model runs on it."""
+    if seconds is None or max_seconds is None or seconds <= max_seconds:
+        return
+    raise AudioDecodeError(
+        f"{name}: the audio is {seconds / 60:.1f} minutes long, over the limit of {max_seconds / 60:g} minutes "
+        "(MAX_AUDIO_MINUTES); split it, or raise the limit", field="audio")
+
+
+def _header_seconds(path: Path) -> float | None:
+    """Duration from the file's header (no decoding); None when libsndfile cannot tell."""
+    import soundfile
+
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError):
+        return None
+    return info.frames / info.samplerate if info.samplerate and info.frames > 0 else None
 
 
 def describe_size(size: int) -> str:
@@ -130,12 +156,15 @@ def resample(samples: np.ndarray, rate: int) -> np.ndarray:
     return resample_poly(samples, SAMPLE_RATE // divisor, rate // divisor).astype(np.float32)
 
 
-def _read_with_ffmpeg(path: Path, name: str, field: str) -> tuple[np.ndarray, tuple[str, ...]]:
+def _read_with_ffmpeg(path: Path, name: str, field: str,
+                      max_seconds: float | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Decode with ffmpeg; with `max_seconds`, stop there (the caller then sees the audio is over its limit)."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise WorkerError("ffmpeg is not installed on this machine; install it to read this format")
+    limit = ["-t", f"{max_seconds:.3f}"] if max_seconds is not None else []
     command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "0", "-i", str(path),
-               "-map", "0:a:0", "-vn", "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "pipe:1"]
+               "-map", "0:a:0", "-vn", *limit, "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "pipe:1"]
     completed = subprocess.run(command, capture_output=True, check=False)
     samples = np.frombuffer(completed.stdout, dtype=np.float32)
     stderr = completed.stderr.decode("utf-8", errors="replace").replace(str(path), name).strip()

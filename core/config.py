@@ -40,12 +40,19 @@ class Settings:
     server_port: int = 7860
     ui_auth: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
     max_upload_mb: int = 1024
+    # Longer audio is refused before any model runs. Diarization's clustering memory grows with the square of
+    # the length (README "Performance": 1.85 GB over warm at 60 min on CPU, ~5 GB expected at 120).
+    max_audio_minutes: float = 120.0
     allow_private_urls: bool = False
     download_timeout_s: float = 180.0  # one URL download, headers and body; a serverless job should not wait longer
 
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def max_audio_seconds(self) -> float:
+        return self.max_audio_minutes * 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -70,8 +77,9 @@ class Settings:
             "server_port": ("GRADIO_SERVER_PORT", _positive_int),
             "ui_auth": ("UI_AUTH", _parse_auth),
             "max_upload_mb": ("MAX_UPLOAD_MB", _positive_int),
+            "max_audio_minutes": ("MAX_AUDIO_MINUTES", _positive_number),
             "allow_private_urls": ("ALLOW_PRIVATE_URLS", _flag),
-            "download_timeout_s": ("DOWNLOAD_TIMEOUT_S", _positive_float),
+            "download_timeout_s": ("DOWNLOAD_TIMEOUT_S", _positive_number),
         }
         values: dict[str, Any] = {}
         for field, (variable, parse) in parsers.items():
@@ -116,13 +124,13 @@ def _positive_int(name: str, raw: str) -> int:
     return value
 
 
-def _positive_float(name: str, raw: str) -> float:
+def _positive_number(name: str, raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
         raise InvalidInput(f"{name}={raw!r} is not a number", field=name) from None
     if not value > 0 or value == float("inf"):
-        raise InvalidInput(f"{name} must be a positive number of seconds, got {raw}", field=name)
+        raise InvalidInput(f"{name} must be a positive number, got {raw}", field=name)
     return value
 
 

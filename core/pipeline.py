@@ -16,16 +16,18 @@ from typing import Any
 import numpy as np
 
 from core.advisories import no_speech_warning, option_warnings
-from core.audio import DecodedAudio, decode_audio
+from core.audio import SAMPLE_RATE, DecodedAudio, check_duration, decode_audio
 from core.config import Settings
 from core.diarization import Diarization, assign_word_speakers, diarize
 from core.errors import InferenceError, InvalidInput
 from core.language_detection import detect
 from core.languages import language_name, normalize_language, word_joiner
+from core.memory import release_memory
 from core.options import TranscribeOptions, token_ids
 from core.progress import STAGES, ProgressCallback, ProgressTracker
 from core.registry import AsrModel, FeatureUnavailable, ModelRegistry
 from core.result import Result, SpeakerTurn, segments_from_whisperx
+from core.shared_segmentation import SharedSegmentation, can_share, sharing, vad_inference
 from core.speakers import split_at_speaker_changes
 from core.translation import translated_segments
 from core.whisper_timestamps import split_timed_segments
@@ -61,12 +63,16 @@ class Engine:
     """Runs jobs on models from one `ModelRegistry`. One job at a time per process (GPU-bound)."""
 
     def __init__(self, settings: Settings, registry: ModelRegistry | None = None, *,
-                 parallel_diarization: bool = True) -> None:
+                 parallel_diarization: bool = True, share_segmentation: bool = True) -> None:
         self.settings = settings
         self.registry = registry or ModelRegistry(settings)
         # Diarization needs only the audio, so it runs beside ASR + alignment. Same output either way; even on
         # 2 CPU cores it pays (30 s clip: 3.4 s sequential → 2.0 s concurrent, `python -m bench --parts engine`).
         self.parallel_diarization = parallel_diarization
+        # VAD and diarization run the same segmentation model when the weights match: once serves both (README
+        # "Performance"; core/shared_segmentation.py). Outputs are unchanged.
+        self.share_segmentation = share_segmentation
+        self._shared_segmentation: dict[tuple[str, str], SharedSegmentation | None] = {}
         self._run_lock = threading.Lock()
 
     def transcribe(
@@ -79,6 +85,13 @@ class Engine:
     ) -> Result:
         """Run one job. Raises `WorkerError` subclasses for anything the caller should show a user, `Cancelled`
         when `cancel` is set before the job ends (it is checked at every progress event)."""
+        try:
+            return self._run(audio, options, on_progress, cancel)
+        finally:
+            release_memory()  # the job's buffers are freed by now: give them back to the OS (core/memory.py)
+
+    def _run(self, audio: str | Path | np.ndarray, options: TranscribeOptions | None,
+             on_progress: ProgressCallback | None, cancel: threading.Event | None) -> Result:
         options = options or TranscribeOptions()
         started = time.perf_counter()
         wanted = {"align": options.align_output, "diarize": options.diarization, "translate": options.translate}
@@ -89,10 +102,11 @@ class Engine:
         timings = {"decode": round(time.perf_counter() - started, 3)}
         progress.update("decode", 1.0)
         job = _Job(options, decoded.samples, progress, [*decoded.warnings, *option_warnings(options)], timings)
-        with self._run_lock:
+        with self._run_lock, contextlib.ExitStack() as job_scope:
             progress.check_cancelled()  # stopped while waiting for the previous job
             asr = self.registry.asr(options.model)
             language, task = self._language_and_task(asr, options, job.warnings)
+            self._share_segmentation(asr, job, job_scope)
             diarization = self._start_diarization(job)
             try:
                 probability = None
@@ -142,13 +156,16 @@ class Engine:
 
     def _decode(self, audio: str | Path | np.ndarray | DecodedAudio) -> DecodedAudio:
         if isinstance(audio, DecodedAudio):  # decoded by the caller (e.g. to name its own field in errors)
+            check_duration(audio.duration_s, self.settings.max_audio_seconds, "audio")
             return audio
         if isinstance(audio, np.ndarray):
             samples = np.asarray(audio, dtype=np.float32).reshape(-1)
             if samples.size == 0:
                 raise InvalidInput("audio: the array is empty", field="audio")
+            check_duration(samples.size / SAMPLE_RATE, self.settings.max_audio_seconds, "audio")
             return DecodedAudio(samples)
-        return decode_audio(audio, max_bytes=self.settings.max_upload_bytes)
+        return decode_audio(audio, max_bytes=self.settings.max_upload_bytes,
+                            max_seconds=self.settings.max_audio_seconds)
 
     def _language_and_task(self, asr: AsrModel, options: TranscribeOptions,
                            warnings: list[str]) -> tuple[str | None, str]:
@@ -238,6 +255,25 @@ class Engine:
         return list(aligned["segments"])
 
     # ---- diarization -------------------------------------------------------------------------
+    def _share_segmentation(self, asr: AsrModel, job: _Job, scope: contextlib.ExitStack) -> None:
+        """For this job (until `scope` closes), VAD and diarization share one segmentation pass when their models
+        match."""
+        if not (self.share_segmentation and job.options.diarization):
+            return
+        try:
+            diarizer = self.registry.diarization(job.options.diarization_model,
+                                                 token=job.options.huggingface_access_token)
+        except FeatureUnavailable:
+            return  # _start_diarization reports it
+        key = (asr.name, str(id(diarizer)))
+        if key not in self._shared_segmentation:
+            vad, segmentation = vad_inference(asr.pipeline), getattr(diarizer, "_segmentation", None)
+            self._shared_segmentation[key] = (SharedSegmentation(vad, segmentation) if can_share(vad, segmentation)
+                                              else None)
+        shared = self._shared_segmentation[key]
+        if shared is not None:
+            scope.enter_context(sharing(asr.pipeline, diarizer, shared))
+
     def _start_diarization(self, job: _Job) -> Callable[[], Diarization] | None:
         """Diarization only needs the audio, so it may run beside ASR + alignment; returns how to get it."""
         if not job.options.diarization:

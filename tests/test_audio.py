@@ -72,3 +72,43 @@ def test_binary_media_is_never_taken_for_text(tmp_path, source):
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(source), *args, str(target)],
                        check=True)
         assert not _looks_like_text(target), name
+
+
+def _tone(path, seconds: float) -> None:
+    import soundfile
+
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    soundfile.write(str(path), (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), SAMPLE_RATE)
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".m4a"])
+def test_audio_over_the_length_limit_is_refused(tmp_path, suffix):
+    """MAX_AUDIO_MINUTES: the WAV header is enough; ffmpeg stops decoding just past the limit."""
+    from core import AudioDecodeError
+
+    wav = tmp_path / "long.wav"
+    _tone(wav, 6.0)
+    path = wav
+    if suffix != ".wav":
+        path = tmp_path / f"long{suffix}"
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(wav), str(path)], check=True)
+    with pytest.raises(AudioDecodeError, match=r"over the limit of 0\.05 minutes \(MAX_AUDIO_MINUTES\)") as caught:
+        decode_audio(path, max_seconds=3.0)
+    assert caught.value.field == "audio"
+    assert abs(decode_audio(path, max_seconds=7.0).duration_s - 6.0) < 0.1  # under the limit: whole file
+
+
+def test_engine_refuses_long_audio_before_any_model_runs(settings, monologue):
+    """Both a file and an array over MAX_AUDIO_MINUTES are refused with the field named; no model was loaded."""
+    import dataclasses
+
+    from core import AudioDecodeError, TranscribeOptions
+    from core.pipeline import Engine
+
+    engine = Engine(dataclasses.replace(settings, max_audio_minutes=0.01))  # 0.6 s
+    options = TranscribeOptions(diarization=True)
+    for audio in (monologue.path, np.zeros(SAMPLE_RATE, dtype=np.float32)):
+        with pytest.raises(AudioDecodeError, match=r"over the limit of 0\.01 minutes") as caught:
+            engine.transcribe(audio, options)
+        assert caught.value.field == "audio"
+    assert not engine.registry._asr and not engine.registry._diarization

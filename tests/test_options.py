@@ -119,3 +119,12 @@ def test_readme_options_table_is_generated_from_the_fields():
     assert block == markdown_table(), "run: python -m core.options_table --write"
     for field in option_fields():
         assert f"| `{field.name}`" in block
+
+
+def test_max_audio_minutes_setting():
+    assert Settings().max_audio_minutes > 60  # the documented default leaves room for an hour-long meeting
+    assert Settings.from_env({"MAX_AUDIO_MINUTES": "90.5"}).max_audio_seconds == 90.5 * 60
+    for raw in ("0", "-5", "abc", "nan", "inf"):
+        with pytest.raises(InvalidInput) as caught:
+            Settings.from_env({"MAX_AUDIO_MINUTES": raw})
+        assert caught.value.field == "MAX_AUDIO_MINUTES"
