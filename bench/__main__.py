@@ -175,8 +175,28 @@ def engine_part(args: argparse.Namespace, settings: Settings, audio: Path, optio
         rows += engine_rows(timed, "with word timestamps")
         rows.append(("word timestamps cost (wall; CPU)", f"{timed['wall_s'] - base['wall_s']:+.2f} s; "
                      f"{timed['cpu_s'] - base['cpu_s']:+.2f} s"))
-        rows.append(("word timestamps: warnings", "; ".join(timed["result"].warnings) or "none"))
+        rows.append(("word timestamps: method; notes", f"{timed['result'].word_timing}; "
+                     + ("; ".join(timed["result"].warnings) or "none")))
+        coverage, error = word_timing_accuracy(settings)
+        figures["word_timing"] = {"coverage": coverage, "mean_start_error_s": error}
+        rows.append(("word timing vs festival's boundaries (words timed; mean |start error|)",
+                     f"{coverage:.0%}; {error:.3f} s"))
     print(table("Engine, warm", rows))
+
+
+def word_timing_accuracy(settings: Settings) -> tuple[float, float]:
+    """A two-voice dialogue synthesised with festival's own word boundaries (tests/speech.py): the share of its
+    words the engine timed, and their mean |start error| in seconds."""
+    from core.pipeline import Engine
+    from tests import speech
+
+    with tempfile.TemporaryDirectory() as folder:
+        recording = speech.make_conversation(Path(folder) / "timed.wav", speech.DIALOGUE,
+                                             [0.5] * len(speech.DIALOGUE))
+        result = Engine(settings).transcribe(recording.path, TranscribeOptions(align_output=True, language="en"))
+    words = [(word.word, word.start) for segment in result.segments for word in segment.words]
+    coverage, errors = speech.word_timing_errors(recording.words, words)
+    return coverage, (sum(errors) / len(errors) if errors else float("nan"))
 
 
 def whisperx_part(settings: Settings, audio: Path, diarize: bool, figures: dict[str, Any]) -> None:

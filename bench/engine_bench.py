@@ -8,8 +8,10 @@ from typing import Any
 
 from bench.measure import median, peak_rss_mb, stopwatch
 from core import Settings, TranscribeOptions
+from core.progress import STAGES as PROGRESS_STAGES
 
-STAGES = ("load_audio", "transcribe", "align", "diarize", "assign", "write", "total")
+# The engine's timing keys: its stages (core.progress.STAGES) plus speaker assignment and the whole job.
+STAGES = (*(stage for stage in PROGRESS_STAGES if stage != "write"), "assign", "total")
 
 
 def run_engine(settings: Settings, audio: Path, options: TranscribeOptions, repeats: int, *,

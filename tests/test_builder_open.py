@@ -18,7 +18,7 @@ from core.registry import ModelRegistry
 def test_manifest_names_what_was_installed(models_dir):
     manifest = json.loads((models_dir / "manifest.json").read_text())
     assert manifest["profile"] == "open"
-    assert manifest["defaults"] == {"asr": "tiny.en", "diarization": "open-ge2e"}
+    assert manifest["defaults"] == {"asr": "base", "diarization": "open-ge2e"}
     for section in ("asr", "diarization"):
         for entry in manifest[section].values():
             assert (models_dir / entry["path"]).exists()
@@ -79,8 +79,8 @@ def test_cli_turns_build_errors_into_exit_code_and_message(tmp_path):
 
 def test_models_dir_alone_configures_the_registry(models_dir):
     registry = ModelRegistry(Settings(models_dir=models_dir, device="cpu"))
-    assert registry.default_asr_name == "tiny.en"
-    assert registry.available_asr_models() == ["tiny.en", "base"]
+    assert registry.default_asr_name == "base"
+    assert registry.available_asr_models() == ["base", "tiny.en"]
     assert registry.default_diarization_name == "open-ge2e"
 
 

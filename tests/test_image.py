@@ -234,7 +234,7 @@ def test_base_preload_command_builds_a_models_dir(tmp_path):
                                timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
     manifest = json.loads((tmp_path / "models" / "manifest.json").read_text())
-    assert manifest["profile"] == "open" and manifest["defaults"]["asr"] == "tiny.en"
+    assert manifest["profile"] == "open" and manifest["defaults"]["asr"] == "base"
     assert sorted(manifest["asr"]) == ["base", "tiny.en"]
     for section in ("asr", "diarization"):
         assert all((tmp_path / "models" / entry["path"]).exists() for entry in manifest[section].values())
