@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import stopwatch
-from tests.servers import free_port, stop_process
+from tests.servers import folder_server, free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S = float(os.environ.get("BENCH_READY_TIMEOUT_S", "900"))  # a busy shared box starts slowly
@@ -98,22 +98,8 @@ def runsync(service: Service, job_input: dict[str, Any], timeout_s: float = 600)
 def serving_files(folder: Path) -> Iterator[str]:
     """A local HTTP server for `folder` (what a RunPod user does with long audio: pass a URL, since `/runsync`
     payloads are capped at 20 MB). Yields its base URL; the worker needs ALLOW_PRIVATE_URLS=1 to fetch it."""
-    import functools
-    import http.server
-    import threading
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with folder_server(folder) as url:
+        yield url
 
 
 def audio_input(audio: Path, **options: Any) -> dict[str, Any]:

@@ -104,6 +104,19 @@ def pyannote_sample():
     return Path(str(sample / "sample.wav")), turns
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium (tests/browser.py), one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import launch
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield browser
+        browser.close()
+
+
 @pytest.fixture(scope="session")
 def ui_server(models_dir):
     """The real Gradio app (`ui.server.serve`) on a free port with the open profile, one per session."""

@@ -122,8 +122,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def media_server(files: dict[str, bytes] | None = None) -> Iterator[str]:
     """A local HTTP server in a thread; yields its base URL (http://127.0.0.1:PORT)."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
     server.files = dict(files or {})
+    with _serving(server) as url:
+        yield url
+
+
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def folder_server(folder: Path) -> Iterator[str]:
+    """The files of `folder` over HTTP on loopback (a user's link); yields the base URL."""
+    import functools
+
+    handler = functools.partial(_QuietFiles, directory=str(folder))
+    with _serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _serving(server: http.server.ThreadingHTTPServer) -> Iterator[str]:
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

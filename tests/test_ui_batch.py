@@ -3,9 +3,7 @@ saved results and the zip of all outputs."""
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 import zipfile
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 from core import InvalidInput, Result
 from core.media_source import Limits
 from core.result import Segment
+from tests.servers import folder_server
 from ui import batch
 
 
@@ -88,12 +87,8 @@ def test_zip_holds_every_file_under_a_unique_folder(tmp_path):
 def media_server(tmp_path):
     """A real HTTP server on loopback serving one small file."""
     (tmp_path / "clip.wav").write_bytes(b"RIFF" + b"\0" * 2000)
-    handler = lambda *args: http.server.SimpleHTTPRequestHandler(*args, directory=str(tmp_path))  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with folder_server(tmp_path) as url:
+        yield url
 
 
 def test_links_go_through_the_safe_downloader(media_server, tmp_path):

@@ -3,11 +3,9 @@ download; a batch of files and a link with one zip; Stop; errors. Screenshots go
 
 from __future__ import annotations
 
-import http.server
 import itertools
 import re
 import shutil
-import threading
 import zipfile
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.browser import launch
+from tests.servers import folder_server
 from tests.subtitles import parse_srt
 from ui.handlers import STAGE_LABELS
 
@@ -32,16 +30,6 @@ RECORD_VIEW_JS = """() => {
     .observe(view, {subtree: true, childList: true, characterData: true});
 }"""
 AUDIO_TIME = "document.querySelector('#wx-view audio').currentTime"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -224,12 +212,8 @@ def media_server(dialogue, tmp_path):
     """A real HTTP server on loopback serving the dialogue (the shared UI server allows loopback links only
     because the tests start it with ALLOW_PRIVATE_URLS=1)."""
     shutil.copy(dialogue.path, tmp_path / "interview.wav")
-    handler = lambda *args: http.server.SimpleHTTPRequestHandler(*args, directory=str(tmp_path))  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with folder_server(tmp_path) as url:
+        yield url
 
 
 def test_two_files_and_a_link_in_one_batch_with_one_zip(page, dialogue, monologue, media_server, tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import NEEDLE, NEEDLE_TURN, launch, long_meeting, save_result, serious_violations, silent_recording
+from tests.browser import NEEDLE, NEEDLE_TURN, long_meeting, save_result, serious_violations, silent_recording
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -30,16 +30,6 @@ MEASURE_RENDER_JS = """() => {
 }"""
 IN_VIEWPORT = """(el) => { const box = el.getBoundingClientRect();
   return box.top >= 0 && box.bottom <= window.innerHeight && box.height > 0; }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
