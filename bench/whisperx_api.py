@@ -31,7 +31,7 @@ def load(models_dir: Path, threads: int, diarize: bool) -> tuple[Any, Any, dict[
     from core import Settings
     from core.registry import ModelRegistry
 
-    registry = ModelRegistry(Settings(models_dir=models_dir, hub_offline=True, device="cpu"))
+    registry = ModelRegistry(Settings(models_dir=models_dir, device="cpu"))
     sources = {"asr": registry._asr_source(registry.default_asr_name), "vad": str(registry._vad_path())}
     model = whisperx.load_model(sources["asr"], registry.device, compute_type=registry.compute_type, language="en",
                                 vad_method="pyannote", vad_options={"model_fp": sources["vad"]}, threads=threads,

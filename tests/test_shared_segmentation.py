@@ -25,7 +25,7 @@ def _file(recording):
 def test_shared_pass_gives_the_vad_and_the_diarization_what_their_own_passes_give(engine, dialogue):
     """The open profile's VAD and open-ge2e load the same pyannote/segmentation weights."""
     vad = vad_inference(engine.registry.asr().pipeline)
-    segmentation = engine.registry.diarization().model._segmentation
+    segmentation = engine.registry.diarization()._segmentation
     assert vad is not segmentation and can_share(vad, segmentation)
     file = _file(dialogue)
     shared = SharedSegmentation(vad, segmentation)
@@ -36,7 +36,7 @@ def test_shared_pass_gives_the_vad_and_the_diarization_what_their_own_passes_giv
 
 
 def test_engine_results_are_the_same_with_and_without_sharing(engine, dialogue):
-    asr, diarizer = engine.registry.asr().pipeline, engine.registry.diarization().model
+    asr, diarizer = engine.registry.asr().pipeline, engine.registry.diarization()
     originals = (asr.vad_model, diarizer._segmentation)
     options = TranscribeOptions(diarization=True, align_output=False, language="en")
     results = {}
@@ -53,7 +53,7 @@ def test_engine_results_are_the_same_with_and_without_sharing(engine, dialogue):
 
 
 def test_models_are_restored_when_a_job_stops_midway(engine, dialogue):
-    asr, diarizer = engine.registry.asr().pipeline, engine.registry.diarization().model
+    asr, diarizer = engine.registry.asr().pipeline, engine.registry.diarization()
     originals = (asr.vad_model, diarizer._segmentation)
     stop = threading.Event()
 
