@@ -12,7 +12,7 @@ models_dir="${MODELS_DIR:-models}"
 
 apt_packages=(ffmpeg)
 if ((dev)); then
-  apt_packages+=(festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k espeak-ng sox chromium)
+  apt_packages+=(festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k espeak-ng sox chromium iproute2)
 fi
 missing=()
 for package in "${apt_packages[@]}"; do
