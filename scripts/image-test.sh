@@ -196,7 +196,10 @@ note "canary token" "absent: ${#layer_dirs[@]} layers ($((scanned / 1024 / 1024)
 step "changing one line of core/ and rebuilding the app image"
 context=$work/context
 mkdir "$context"
-cp -a .dockerignore Dockerfile.app Dockerfile.base app.py rp_handler.py requirements*.txt core ui builder "$context/"
+# the whole build context as it is here (whatever Dockerfile.app copies), minus the heavy local folders
+for entry in .dockerignore *; do
+  case "$entry" in .venv | models | test-artifacts | node_modules) ;; *) cp -a "$entry" "$context/" ;; esac
+done
 line='    max_upload_mb: int = 1024'
 grep -qxF "$line" "$context/core/config.py" || die "core/config.py no longer has the line this step edits: '$line'"
 sed -i "s/^$line\$/    max_upload_mb: int = 1023/" "$context/core/config.py"
