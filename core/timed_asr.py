@@ -24,29 +24,26 @@ from core.whisper_timestamps import TimedText, WordTiming, content_frames, split
 
 
 class TimedWhisperModel(WhisperModel):
-    def generate_segment_batched(self, features: np.ndarray, tokenizer: Any, options: Any,
+    def generate_segment_batched(self, features: Any, tokenizer: Any, options: Any,
                                  encoder_output: Any = None) -> dict:
-        calls: list[tuple[Any, list[Any]]] = []
+        mels = features.cpu().numpy() if hasattr(features, "cpu") else np.asarray(features)
+        calls: list[tuple[Any, list[Any], list[float]]] = []
         translator = self.model
 
-        temperatures: list[float] = []
-
         def generate_and_capture(encoded: Any, prompts: list, **kwargs: Any) -> Any:
-            result = translator.generate(encoded, prompts, return_no_speech_prob=True, **kwargs)
-            result, used = self._with_fallback(translator, features, prompts, list(result), tokenizer, options,
-                                               kwargs)
-            calls.append((encoded, result))
-            temperatures.extend(used)
-            return result
+            results, used = self._generate_with_fallback(translator, encoded, mels, prompts, tokenizer, options,
+                                                         kwargs)
+            calls.append((encoded, results, used))
+            return results
 
         self.model = _GenerateOverride(translator, generate_and_capture)
         try:
             output = super().generate_segment_batched(features, tokenizer, options, encoder_output)
         finally:
             self.model = translator
-        (encoded, results), = calls
+        (encoded, results, temperatures), = calls
         tokens = [list(item.sequences_ids[0]) for item in results]
-        words = (self._word_timings(tokenizer, tokens, encoded, features, options) if options.word_timestamps
+        words = (self._word_timings(tokenizer, tokens, encoded, mels, options) if options.word_timestamps
                  else [None] * len(tokens))
         texts = []
         for text, item_tokens, item, item_words, temperature in zip(output["text"], tokens, results, words,
@@ -60,58 +57,56 @@ class TimedWhisperModel(WhisperModel):
             texts.append(timed)
         return {**output, "text": texts}
 
-    def _with_fallback(self, translator: Any, features: Any, prompts: list, results: list, tokenizer: Any,
-                       options: Any, kwargs: dict) -> tuple[list, list[float]]:
-        """Decode again, at each next temperature, the chunks that failed whisper's checks. The first pass
-        already ran at `temperatures[0]` when that is 0 (beam search); a first temperature above 0 samples."""
+    def _generate_with_fallback(self, translator: Any, encoded: Any, mels: np.ndarray, prompts: list,
+                                tokenizer: Any, options: Any, kwargs: dict) -> tuple[list, list[float]]:
+        """Decode the batch at the schedule's first temperature, then again, at each next one, the chunks that
+        failed whisper's checks. Returns each chunk's result and the temperature that produced it."""
         schedule = list(options.temperatures) or [0.0]
+        everything = list(range(len(prompts)))
+        results = self._decode(translator, encoded, mels, prompts, everything, schedule[0], options, kwargs)
         used = [schedule[0]] * len(results)
-        if schedule[0] > 0:  # the caller asked to sample from the start
-            results = self._decode_again(translator, features, prompts, list(range(len(results))), results,
-                                         schedule[0], options, kwargs)
         for temperature in schedule[1:]:
             failing = [index for index, item in enumerate(results) if _needs_fallback(item, tokenizer, options)]
             if not failing:
                 break
-            results = self._decode_again(translator, features, prompts, failing, results, temperature, options,
-                                         kwargs)
-            for index in failing:
-                used[index] = temperature
+            again = self._decode(translator, encoded, mels, prompts, failing, temperature, options, kwargs)
+            for index, item in zip(failing, again, strict=True):
+                results[index], used[index] = item, temperature
         return results, used
 
-    def _decode_again(self, translator: Any, features: Any, prompts: list, indices: list[int], results: list,
-                      temperature: float, options: Any, kwargs: dict) -> list:
-        """Sample `best_of` candidates for the chunks at `indices`; each keeps its most probable one."""
-        mels = features.cpu().numpy() if hasattr(features, "cpu") else np.asarray(features)
-        encoded = self.encode(np.ascontiguousarray(mels[indices]))
-        sampling = {**kwargs, "beam_size": 1, "patience": 1, "num_hypotheses": max(1, options.best_of or 1),
-                    "sampling_topk": 0, "sampling_temperature": temperature}
-        again = translator.generate(encoded, [prompts[index] for index in indices], return_no_speech_prob=True,
-                                    **sampling)
-        replaced = list(results)
-        for index, item in zip(indices, again, strict=True):
-            replaced[index] = item
-        return replaced
+    def _decode(self, translator: Any, encoded: Any, mels: np.ndarray, prompts: list, indices: list[int],
+                temperature: float, options: Any, kwargs: dict) -> list:
+        """The chunks at `indices` decoded with whisperx's settings: beam search at temperature 0, else `best_of`
+        sampled candidates (CTranslate2 returns the most probable first)."""
+        if temperature > 0:
+            kwargs = {**kwargs, "beam_size": 1, "patience": 1, "num_hypotheses": max(1, options.best_of or 1),
+                      "sampling_topk": 0, "sampling_temperature": temperature}
+        rows = self._encoder_rows(encoded, mels, indices)
+        return list(translator.generate(rows, [prompts[index] for index in indices], return_no_speech_prob=True,
+                                        **kwargs))
 
-    def _word_timings(self, tokenizer: Any, tokens: list[list[int]], encoded: Any, features: np.ndarray,
+    def _encoder_rows(self, encoded: Any, mels: np.ndarray, indices: list[int]) -> Any:
+        """The encoder output of the chunks at `indices`: all of it, a slice of it (CPU), or encoded again (GPU,
+        where it cannot be sliced in place)."""
+        if len(indices) == encoded.shape[0]:
+            return encoded
+        if encoded.device == "cpu":
+            import ctranslate2
+
+            return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.asarray(encoded)[indices]))
+        return self.encode(np.ascontiguousarray(mels[indices]))
+
+    def _word_timings(self, tokenizer: Any, tokens: list[list[int]], encoded: Any, mels: np.ndarray,
                       options: Any) -> list[tuple[WordTiming, ...]]:
         """Cross-attention word timing for every chunk of the batch in one `align` call."""
         text_tokens = [[token for token in item if token < tokenizer.eot] for item in tokens]
-        mels = features.cpu().numpy() if hasattr(features, "cpu") else np.asarray(features)
         frames = [content_frames(item) for item in mels]
         wanted = [index for index, item in enumerate(text_tokens) if item and frames[index] > 0]
         timings: list[tuple[WordTiming, ...]] = [() for _ in tokens]
-        if not wanted:
+        if not wanted:  # an empty chunk has nothing to time
             return timings
-        import ctranslate2
-
-        subset = encoded
-        if len(wanted) != len(tokens):  # align only chunks with text (an empty one has nothing to time)
-            array = np.asarray(encoded) if encoded.device == "cpu" else None
-            subset = ctranslate2.StorageView.from_array(np.ascontiguousarray(array[wanted])) if array is not None \
-                else self.encode(mels[wanted])
-        alignments = self.find_alignment(tokenizer, [text_tokens[i] for i in wanted], subset,
-                                         [frames[i] for i in wanted])
+        alignments = self.find_alignment(tokenizer, [text_tokens[i] for i in wanted],
+                                         self._encoder_rows(encoded, mels, wanted), [frames[i] for i in wanted])
         for index, alignment in zip(wanted, alignments, strict=True):
             timings[index] = word_timings(alignment, options.prepend_punctuations, options.append_punctuations)
         return timings
