@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from core.advisories import no_speech_warning, option_warnings
-from core.audio import SAMPLE_RATE, DecodedAudio, check_duration, decode_audio
+from core.audio import DecodedAudio, check_duration, decode_audio
 from core.config import Settings
 from core.diarization import Diarization, assign_word_speakers, diarize
 from core.errors import InferenceError, InvalidInput
@@ -106,8 +106,10 @@ class Engine:
             progress.check_cancelled()  # stopped while waiting for the previous job
             asr = self.registry.asr(options.model)
             language, task = self._language_and_task(asr, options, job.warnings)
-            self._share_segmentation(asr, job, job_scope)
-            diarization = self._start_diarization(job)
+            diarizer = self._diarization_pipeline(job)
+            if diarizer is not None:
+                self._share_segmentation(asr, diarizer, job_scope)
+            diarization = self._start_diarization(job, diarizer) if diarizer is not None else None
             try:
                 probability = None
                 if language is None:
@@ -155,17 +157,16 @@ class Engine:
         return dataclasses.replace(result, timings=timings)
 
     def _decode(self, audio: str | Path | np.ndarray | DecodedAudio) -> DecodedAudio:
-        if isinstance(audio, DecodedAudio):  # decoded by the caller (e.g. to name its own field in errors)
-            check_duration(audio.duration_s, self.settings.max_audio_seconds, "audio")
-            return audio
+        if isinstance(audio, (str, Path)):  # checks the length while decoding (and from the header when it can)
+            return decode_audio(audio, max_bytes=self.settings.max_upload_bytes,
+                                max_seconds=self.settings.max_audio_seconds)
+        decoded = audio  # decoded by the caller (e.g. to name its own field in errors), or samples
         if isinstance(audio, np.ndarray):
-            samples = np.asarray(audio, dtype=np.float32).reshape(-1)
-            if samples.size == 0:
+            decoded = DecodedAudio(np.asarray(audio, dtype=np.float32).reshape(-1))
+            if decoded.samples.size == 0:
                 raise InvalidInput("audio: the array is empty", field="audio")
-            check_duration(samples.size / SAMPLE_RATE, self.settings.max_audio_seconds, "audio")
-            return DecodedAudio(samples)
-        return decode_audio(audio, max_bytes=self.settings.max_upload_bytes,
-                            max_seconds=self.settings.max_audio_seconds)
+        check_duration(decoded.duration_s, self.settings.max_audio_seconds, "audio")
+        return decoded
 
     def _language_and_task(self, asr: AsrModel, options: TranscribeOptions,
                            warnings: list[str]) -> tuple[str | None, str]:
@@ -255,16 +256,28 @@ class Engine:
         return list(aligned["segments"])
 
     # ---- diarization -------------------------------------------------------------------------
-    def _share_segmentation(self, asr: AsrModel, job: _Job, scope: contextlib.ExitStack) -> None:
+    def _diarization_pipeline(self, job: _Job) -> Any | None:
+        """The job's diarization pipeline (an installed name only, never a path), or None: not asked for, or not
+        available (a warning says why)."""
+        if not job.options.diarization:
+            return None
+        chosen = job.options.diarization_model
+        installed = self.registry.available_diarization_models()
+        if chosen is not None and chosen not in installed:
+            raise InvalidInput(f"diarization_model={chosen!r} is not installed; installed: "
+                               f"{', '.join(installed) or 'none'}", field="diarization_model")
+        try:
+            return self.registry.diarization(chosen, token=job.options.huggingface_access_token)
+        except FeatureUnavailable as unavailable:
+            job.warnings.append(unavailable.reason)
+            job.progress.skip("diarize")
+            return None
+
+    def _share_segmentation(self, asr: AsrModel, diarizer: Any, scope: contextlib.ExitStack) -> None:
         """For this job (until `scope` closes), VAD and diarization share one segmentation pass when their models
         match."""
-        if not (self.share_segmentation and job.options.diarization):
+        if not self.share_segmentation:
             return
-        try:
-            diarizer = self.registry.diarization(job.options.diarization_model,
-                                                 token=job.options.huggingface_access_token)
-        except FeatureUnavailable:
-            return  # _start_diarization reports it
         key = (asr.name, str(id(diarizer)))
         if key not in self._shared_segmentation:
             vad, segmentation = vad_inference(asr.pipeline), getattr(diarizer, "_segmentation", None)
@@ -274,22 +287,8 @@ class Engine:
         if shared is not None:
             scope.enter_context(sharing(asr.pipeline, diarizer, shared))
 
-    def _start_diarization(self, job: _Job) -> Callable[[], Diarization] | None:
+    def _start_diarization(self, job: _Job, pipeline: Any) -> Callable[[], Diarization]:
         """Diarization only needs the audio, so it may run beside ASR + alignment; returns how to get it."""
-        if not job.options.diarization:
-            return None
-        chosen = job.options.diarization_model
-        if chosen is not None and chosen not in self.registry.available_diarization_models():
-            installed = ", ".join(self.registry.available_diarization_models()) or "none"
-            raise InvalidInput(f"diarization_model={chosen!r} is not installed; installed: {installed}",
-                               field="diarization_model")
-        try:
-            pipeline = self.registry.diarization(job.options.diarization_model,
-                                                 token=job.options.huggingface_access_token)
-        except FeatureUnavailable as unavailable:
-            job.warnings.append(unavailable.reason)
-            job.progress.update("diarize", 1.0)
-            return None
         if not self.parallel_diarization:
             return lambda: self._diarize(pipeline, job)
         executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="diarize")
