@@ -64,7 +64,7 @@ def response(result: Result, options: Any, *, uri: str | None = None) -> dict[st
     if options.transcription is not None:
         data["transcription"] = transcription_text(result, options.transcription, layout)
     if getattr(options, "debug", False):
-        from core.resources import memory_usage
+        from core.memory import memory_usage
 
         data["debug"] = {"timings": dict(result.timings), "memory": memory_usage()}
     return data

@@ -1,4 +1,5 @@
-"""Hand a finished job's freed memory back to the operating system.
+"""Memory: what this process uses (for a job's `debug` output, the WhisperX worker's `debug: true`), and handing a
+finished job's freed memory back to the operating system.
 
 A job allocates hundreds of MB to GB in many mid-sized blocks (VAD and segmentation chunks, mel features,
 embedding batches, decoder buffers) from several threads. glibc keeps freed heap pages in its per-thread
@@ -12,7 +13,11 @@ import ctypes
 import functools
 import gc
 import logging
+import os
+import resource
+import sys
 from collections.abc import Callable
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -34,3 +39,26 @@ def release_memory() -> bool:
         return False
     trim(0)
     return True
+
+
+def memory_usage() -> dict[str, Any]:
+    """Resident memory now and at its peak (MiB); GPU memory allocated now, at its peak and reserved (MiB) when
+    torch has initialised CUDA, else `gpu: null`."""
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    usage: dict[str, Any] = {"rss_mb": _rss_mb(), "peak_rss_mb": round(peak_kib / 1024, 1), "gpu": None}
+    torch = sys.modules.get("torch")  # never import torch just to report that it is not in use
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        mib = 2**20
+        usage["gpu"] = {"allocated_mb": round(torch.cuda.memory_allocated() / mib, 1),
+                        "peak_allocated_mb": round(torch.cuda.max_memory_allocated() / mib, 1),
+                        "reserved_mb": round(torch.cuda.memory_reserved() / mib, 1)}
+    return usage
+
+
+def _rss_mb() -> float | None:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)

@@ -123,12 +123,13 @@ class Service:
         raise ModelUnavailable(f"model {text[:80]!r} is not installed; installed: "
                                f"{', '.join(_display(m) for m in installed) or 'none'}", field="model")
 
-    def speaker_embedding_model(self, token: str | None = None) -> object:
-        """The default diarization pipeline's speaker-embedding model (`core.speaker_verification`), so voices
-        are compared in the space diarization clustered them in; `FeatureUnavailable` says why not."""
+    def speaker_embedding_model(self, token: str | None = None, diarization_model: str | None = None) -> object:
+        """The speaker-embedding model of the job's diarization pipeline (default: the default pipeline), so
+        voices are compared in the space diarization clustered them in (`core.speaker_verification`);
+        `FeatureUnavailable` says why not."""
         from core.speaker_verification import embedding_model
 
-        return embedding_model(self.engine.registry.diarization(token=token))
+        return embedding_model(self.engine.registry.diarization(diarization_model, token=token))
 
     def diarization_models(self) -> list[str]:
         """Installed diarization pipelines, default first (what `diarization_model` accepts)."""

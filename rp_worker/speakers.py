@@ -50,7 +50,8 @@ def name_speakers(service: Any, request: Request, result: Result, audio: Any,
     if not clips or not result.diarized or not result.diarization:
         return {}, []
     try:
-        model = service.speaker_embedding_model(request.options.huggingface_access_token)
+        model = service.speaker_embedding_model(request.options.huggingface_access_token,
+                                                request.options.diarization_model)
     except FeatureUnavailable as unavailable:
         return {}, [f"speaker verification skipped: {unavailable.reason}"]
     references, too_short = reference_voices(model, clips)
