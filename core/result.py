@@ -111,21 +111,7 @@ class Result:
         """Inverse of `to_dict()`, so a client (or the UI) can re-render a result it holds."""
         diarization = data.get("diarization")
         return cls(
-            segments=tuple(
-                Segment(
-                    start=seg["start"],
-                    end=seg["end"],
-                    text=seg["text"],
-                    speaker=seg.get("speaker"),
-                    words=tuple(Word(**word) for word in seg.get("words", ())),
-                    avg_logprob=seg.get("avg_logprob"),
-                    no_speech_prob=seg.get("no_speech_prob"),
-                    compression_ratio=seg.get("compression_ratio"),
-                    temperature=seg.get("temperature"),
-                    tokens=tuple(seg["tokens"]) if seg.get("tokens") is not None else None,
-                )
-                for seg in data.get("segments", ())
-            ),
+            segments=segments_from_whisperx(data.get("segments", ())),
             language=data.get("language"),
             language_probability=data.get("language_probability"),
             speakers=tuple(data["speakers"]) if "speakers" in data else None,
@@ -137,8 +123,8 @@ class Result:
             compute_type=data.get("compute_type", ""),
             timings=dict(data.get("timings", {})),
             warnings=tuple(data.get("warnings", ())),
-            translation=tuple(Segment(start=seg["start"], end=seg["end"], text=seg["text"])
-                              for seg in data["translation_segments"]) if "translation_segments" in data else None,
+            translation=(segments_from_whisperx(data["translation_segments"]) if "translation_segments" in data
+                         else None),
         )
 
     def with_speaker_names(self, names: Mapping[str, str]) -> Result:
@@ -198,7 +184,8 @@ def _word_dict(word: Word, diarized: bool) -> dict[str, Any]:
 
 
 def segments_from_whisperx(segments: Iterable[Mapping[str, Any]]) -> tuple[Segment, ...]:
-    """Convert whisperx segment dicts (aligned or not, with or without speakers) to `Segment`s."""
+    """Convert whisperx segment dicts (aligned or not, with or without speakers), or our own wire dicts
+    (`to_dict()`'s), to `Segment`s."""
     converted = []
     for seg in segments:
         words = tuple(
