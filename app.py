@@ -15,9 +15,9 @@ import sys
 from typing import Any
 
 from core import Settings, WorkerError
-from core.config import APP_MODES
 from core.logs import configure_logging
 from core.service import Service, shared
+from core.settings import APP_MODES
 
 logger = logging.getLogger("app")
 

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from core import WorkerError
-from core.audio import decode_audio
 from core.logs import configure_logging
-from core.media_source import Limits, MediaFile, fetch_source, job_directory
+from core.media.decode import decode_audio
+from core.media.fetch import Limits, MediaFile, fetch_source, job_directory
 from core.service import Service, shared
 from rp_worker.inputs import AUDIO_FIELDS, AUDIO_HINTS, parse_input
 from rp_worker.outputs import runpod_output

@@ -187,7 +187,7 @@ def engine_part(args: argparse.Namespace, settings: Settings, audio: Path, optio
 def word_timing_accuracy(settings: Settings) -> tuple[float, float]:
     """A two-voice dialogue synthesised with festival's own word boundaries (tests/speech.py): the share of its
     words the engine timed, and their mean |start error| in seconds."""
-    from core.pipeline import Engine
+    from core.engine import Engine
     from tests import speech
 
     with tempfile.TemporaryDirectory() as folder:
@@ -200,7 +200,7 @@ def word_timing_accuracy(settings: Settings) -> tuple[float, float]:
 
 
 def whisperx_part(settings: Settings, audio: Path, diarize: bool, figures: dict[str, Any]) -> None:
-    from core.registry import ModelRegistry
+    from core.models.registry import ModelRegistry
 
     registry = ModelRegistry(settings)
     walls = [run_whisperx_cli(registry, audio, diarize=diarize, align=False) for _ in range(2)]

@@ -17,7 +17,7 @@ STAGES = (*(stage for stage in PROGRESS_STAGES if stage != "write"), "assign", "
 def run_engine(settings: Settings, audio: Path, options: TranscribeOptions, repeats: int, *,
                parallel_diarization: bool = True, share_segmentation: bool = True,
                warm_up: bool = True) -> dict[str, Any]:
-    from core.pipeline import Engine
+    from core.engine import Engine
 
     with stopwatch() as load:
         engine = Engine(settings, parallel_diarization=parallel_diarization, share_segmentation=share_segmentation)

@@ -29,7 +29,7 @@ def load(models_dir: Path, threads: int, diarize: bool) -> tuple[Any, Any, dict[
     from whisperx.diarize import DiarizationPipeline
 
     from core import Settings
-    from core.registry import ModelRegistry
+    from core.models.registry import ModelRegistry
 
     registry = ModelRegistry(Settings(models_dir=models_dir, device="cpu"))
     sources = {"asr": registry._asr_source(registry.default_asr_name), "vad": str(registry._vad_path())}

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from bench.measure import stopwatch
-from core.registry import ModelRegistry
+from core.models.registry import ModelRegistry
 
 
 def run_whisperx_cli(registry: ModelRegistry, audio: Path, *, diarize: bool, align: bool) -> float:

@@ -24,13 +24,13 @@ from typing import Any, Protocol
 import yaml
 
 from builder import BuildError, asr_digest
-from core import models_dir as layout
-from core.config import FALLBACK_DIARIZATION_MODEL, FALLBACK_WHISPER_MODEL
+from core.models import layout
+from core.settings import FALLBACK_DIARIZATION_MODEL, FALLBACK_WHISPER_MODEL
 
 logger = logging.getLogger(__name__)
 
 PROFILE = "default"
-DEFAULT_ASR_MODELS = (FALLBACK_WHISPER_MODEL,)  # the model names are written once, in core/config.py
+DEFAULT_ASR_MODELS = (FALLBACK_WHISPER_MODEL,)  # the model names are written once, in core/settings.py
 # The most-used languages; `--align-languages all` takes every language whisperx has a default model for.
 DEFAULT_ALIGN_LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl", "ru", "ja", "zh")
 ALL_LANGUAGES = "all"

@@ -1,7 +1,7 @@
 """Token-free pyannote 4 speaker-diarization pipeline built from weights that ship inside PyPI packages.
 
 - segmentation: pyannote/segmentation (2022, 5 s chunks, 3 local speakers) bundled in `whisperx/assets`;
-- embedding: resemblyzer's pretrained GE2E encoder wrapped by `core.speaker_embedding.GE2EEmbedding`;
+- embedding: resemblyzer's pretrained GE2E encoder wrapped by `core.speakers.embedding.GE2EEmbedding`;
 - clustering: agglomerative (average linkage, cosine); pyannote 4 loads a PLDA in any case, so a neutral
   (identity) one is written for it, which agglomerative clustering never uses.
 
@@ -84,8 +84,8 @@ def resave_segmentation(dest_file: Path) -> Path:
 
 
 def write_ge2e_embedding(dest_file: Path) -> Path:
-    """GE2E checkpoint with resemblyzer's weights; its architecture points to `core.speaker_embedding`."""
-    from core.speaker_embedding import GE2EEmbedding
+    """GE2E checkpoint with resemblyzer's weights; its architecture points to `core.speakers.embedding`."""
+    from core.speakers.embedding import GE2EEmbedding
 
     return save_model_checkpoint(GE2EEmbedding.from_resemblyzer(), Path(dest_file))
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from builder import BuildError, asr_digest
 from builder.punkt import write_english_punkt_tab
-from core import models_dir as layout
+from core.models import layout
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from core.errors import InvalidInput
-from core.formats import OUTPUT_FORMATS
+from core.transcript.formats import OUTPUT_FORMATS
 
 TRANSCRIPTION_FORMATS = ("plain_text", "formatted_text", "srt", "vtt")
 TASKS = ("transcribe", "translate")

@@ -15,11 +15,11 @@ from collections.abc import Iterable
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
-from core.config import LARGE_V3_TURBO, Settings
 from core.errors import ModelUnavailable
+from core.settings import LARGE_V3_TURBO, Settings
 
 if TYPE_CHECKING:
-    from core.pipeline import Engine
+    from core.engine import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class Service:
         """The engine (its registry, not its models), created once, thread-safely."""
         with self._lock:
             if self._engine is None:
-                from core.pipeline import Engine
+                from core.engine import Engine
 
                 self._engine = Engine(self.settings)
             return self._engine
@@ -74,7 +74,7 @@ class Service:
 
     def log_startup(self) -> None:
         """Mode, hardware and what MODELS_DIR holds, so a misbuilt image shows in the first lines of the log."""
-        from core.models_dir import MANIFEST_NAME
+        from core.models.layout import MANIFEST_NAME
 
         settings, registry = self.settings, self.engine.registry
         logger.info("APP_MODE=%s device=%s compute_type=%s MODELS_DIR=%s", settings.app_mode, registry.device,
@@ -125,9 +125,9 @@ class Service:
 
     def speaker_embedding_model(self, token: str | None = None, diarization_model: str | None = None) -> object:
         """The speaker-embedding model of the job's diarization pipeline (default: the default pipeline), so
-        voices are compared in the space diarization clustered them in (`core.speaker_verification`);
+        voices are compared in the space diarization clustered them in (`core.speakers.verification`);
         `FeatureUnavailable` says why not."""
-        from core.speaker_verification import embedding_model
+        from core.speakers.verification import embedding_model
 
         return embedding_model(self.engine.registry.diarization(diarization_model, token=token))
 
@@ -141,7 +141,7 @@ class Service:
     def languages(self, model: str | None = None) -> dict[str, str]:
         """Languages `model` (default: the default model) can transcribe, code → name: an English-only model
         offers English alone. Loads no model."""
-        from core.languages import supported_languages
+        from core.asr.languages import supported_languages
 
         languages = supported_languages()
         if self.engine.registry.is_english_only(model):

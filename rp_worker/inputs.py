@@ -1,7 +1,7 @@
 """A RunPod job's `input` → what to fetch and the options: the fields both peers' clients send.
 
 The audio fields and their accepted kinds are RunPod's (the official faster-whisper worker takes `audio` as a URL
-and `audio_base64`; the WhisperX worker takes `audio_file`, a URL or base64); `core.media_source` fetches them
+and `audio_base64`; the WhisperX worker takes `audio_file`, a URL or base64); `core.media.fetch` fetches them
 safely whatever the field. Every other field is an option (`core.options.TranscribeOptions`), except the WhisperX
 worker's `speaker_verification` / `speaker_samples`, reference voices fetched like the audio.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 from core import InvalidInput, TranscribeOptions
 
-# field → the kinds of source it takes (core.media_source.SOURCE_KINDS)
+# field → the kinds of source it takes (core.media.fetch.SOURCE_KINDS)
 AUDIO_FIELDS: dict[str, tuple[str, ...]] = {
     "audio": ("url", "data"),
     "audio_base64": ("base64", "data"),

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from core import Result
-from core.formats import Layout, response, transcription_text
+from core.transcript.formats import Layout, response, transcription_text
 
 SEGMENT_STATS = ("seek", "tokens", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob")
 

@@ -1,5 +1,5 @@
 """`speaker_verification` + `speaker_samples`: fetch the reference voices (same guards as the audio), then name
-the diarized speakers with `core.speaker_verification`. Problems that leave the transcript valid (diarization
+the diarized speakers with `core.speakers.verification`. Problems that leave the transcript valid (diarization
 off, a sample too short, no match) are warnings, as in the WhisperX worker, which degrades the same way."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from core import Result
-from core.audio import decode_audio
-from core.media_source import Limits, fetch_source
-from core.registry import FeatureUnavailable
-from core.speaker_verification import match, reference_voices, speaker_voices
+from core.media.decode import decode_audio
+from core.media.fetch import Limits, fetch_source
+from core.models.registry import FeatureUnavailable
+from core.speakers.verification import match, reference_voices, speaker_voices
 from rp_worker.inputs import Request
 
 logger = logging.getLogger(__name__)

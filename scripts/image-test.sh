@@ -201,15 +201,15 @@ for entry in .dockerignore *; do
   case "$entry" in .venv | models | test-artifacts | node_modules) ;; *) cp -a "$entry" "$context/" ;; esac
 done
 line='    max_upload_mb: int = 1024'
-grep -qxF "$line" "$context/core/config.py" || die "core/config.py no longer has the line this step edits: '$line'"
-sed -i "s/^$line\$/    max_upload_mb: int = 1023/" "$context/core/config.py"
+grep -qxF "$line" "$context/core/settings.py" || die "core/settings.py no longer has the line this step edits: '$line'"
+sed -i "s/^$line\$/    max_upload_mb: int = 1023/" "$context/core/settings.py"
 base_id=$("${B[@]}" images --format '{{.ID}}' --no-trunc "$base_image")
 build "$work/edited-build.log" "$context" -f Dockerfile.app --build-arg "BASE_IMAGE=$base_image" -t "$edited_image"
 [[ $("${B[@]}" images --format '{{.ID}}' --no-trunc "$base_image") == "$base_id" ]] || die "the base image changed"
 mapfile -t edited_layers < <(diff_ids "$edited_image")
 [[ ${edited_layers[*]:0:${#base_layers[@]}} == "${base_layers[*]}" ]] || die "the rebuilt app does not sit on the base"
 edited=$(new_container edited "$edited_image")
-value=$("${run[@]}" "$edited" -- python -c 'from core.config import Settings; print(Settings().max_upload_mb)')
+value=$("${run[@]}" "$edited" -- python -c 'from core.settings import Settings; print(Settings().max_upload_mb)')
 [[ $value == 1023 ]] || die "the rebuilt image does not have the edited line (max_upload_mb=$value)"
 note "app rebuild after a core/ edit" "$built_s s; base reused (same id, its ${#base_layers[@]} layers are the first \
 ${#base_layers[@]} of the new image), edit present"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from core import Result
-from core.result import Segment, SpeakerTurn, Word
+from core.transcript.result import Segment, SpeakerTurn, Word
 
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]

@@ -54,7 +54,7 @@ def settings(models_dir):
 
 @pytest.fixture(scope="session")
 def engine(settings):
-    from core.pipeline import Engine
+    from core.engine import Engine
 
     return Engine(settings)
 

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from core import Settings, TranscribeOptions
-from core.formats import render
+from core.transcript.formats import render
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +48,7 @@ def save_tiny_wav2vec2(directory):
 
 @pytest.fixture(scope="module")
 def aligned_engine(tmp_path_factory):
-    from core.pipeline import Engine
+    from core.engine import Engine
 
     root = tmp_path_factory.mktemp("aligned")
     save_tiny_wav2vec2(root / "w2v")

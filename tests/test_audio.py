@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from core.audio import SAMPLE_RATE, decode_audio
+from core.media.decode import SAMPLE_RATE, decode_audio
 
 FORMATS = {
     "wav-44k-stereo.wav": ["-ar", "44100", "-ac", "2"],
@@ -63,7 +63,7 @@ def test_text_files_are_named_as_text(tmp_path, name):
 
 
 def test_binary_media_is_never_taken_for_text(tmp_path, source):
-    from core.audio import _looks_like_text
+    from core.media.decode import _looks_like_text
 
     for name, args in FORMATS.items():
         if name.startswith("video"):
@@ -103,7 +103,7 @@ def test_engine_refuses_long_audio_before_any_model_runs(settings, monologue):
     import dataclasses
 
     from core import AudioDecodeError, TranscribeOptions
-    from core.pipeline import Engine
+    from core.engine import Engine
 
     engine = Engine(dataclasses.replace(settings, max_audio_minutes=0.01))  # 0.6 s
     options = TranscribeOptions(diarization=True)

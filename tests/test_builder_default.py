@@ -23,7 +23,7 @@ import pytest
 
 from builder import default_profile as dp
 from core import Settings
-from core.registry import ModelRegistry
+from core.models.registry import ModelRegistry
 
 ROOT = Path(__file__).resolve().parents[1]
 ASR_REPO = "mobiuslabsgmbh/faster-whisper-large-v3-turbo"
@@ -267,9 +267,9 @@ def test_all_alignment_languages_means_every_default_model_whisperx_has():
 
 def test_cli_lists_come_from_flags_not_the_environment(monkeypatch):
     """The Dockerfile passes its build arguments as flags; an empty flag (an unset build argument) means the
-    defaults, which are written once (core/config.py)."""
+    defaults, which are written once (core/settings.py)."""
     from builder.__main__ import parse_args
-    from core.config import FALLBACK_WHISPER_MODEL
+    from core.settings import FALLBACK_WHISPER_MODEL
 
     monkeypatch.setenv("WHISPER_MODELS", "small")  # ignored: the builder reads no model list from the environment
     args = parse_args(["--profile", "default", "--asr-models", "large-v3-turbo, small", "--align-languages", "en,ru"])

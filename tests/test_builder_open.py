@@ -12,7 +12,7 @@ import pytest
 
 from builder import BuildError
 from core import Settings
-from core.registry import ModelRegistry
+from core.models.registry import ModelRegistry
 
 
 def test_manifest_names_what_was_installed(models_dir):

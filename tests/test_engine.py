@@ -10,7 +10,7 @@ import pytest
 import soundfile
 
 from core import AudioDecodeError, InvalidInput, ModelUnavailable, TranscribeOptions
-from core.formats import render
+from core.transcript.formats import render
 from tests import speech
 
 pytestmark = pytest.mark.slow
@@ -130,7 +130,7 @@ def test_unknown_model_names_what_is_installed(engine, monologue):
 
 
 def test_diarization_unavailable_still_returns_transcript(settings, monologue):
-    from core.pipeline import Engine
+    from core.engine import Engine
 
     engine = Engine(dataclasses.replace(settings, diarization_model="pyannote/not-installed"))
     result = engine.transcribe(monologue.path, TranscribeOptions(diarization=True))

@@ -8,8 +8,8 @@ import pytest
 
 from core import TranscribeOptions
 from core.advisories import option_warnings
-from core.language_detection import WINDOW_SAMPLES, detect, window_starts
-from core.speaker_verification import match
+from core.asr.language_detection import WINDOW_SAMPLES, detect, window_starts
+from core.speakers.verification import match
 from tests import speech
 
 

@@ -3,8 +3,8 @@
 import json
 import re
 
-from core.formats import OUTPUT_FORMATS, WRITERS, Layout, render, response
-from core.result import Result, Segment, SpeakerTurn, Word
+from core.transcript.formats import OUTPUT_FORMATS, WRITERS, Layout, render, response
+from core.transcript.result import Result, Segment, SpeakerTurn, Word
 
 SRT_CUE = re.compile(r"^(\d+)\n(\d\d:\d\d:\d\d,\d\d\d) --> (\d\d:\d\d:\d\d,\d\d\d)\n(.+)$", re.S)
 VTT_TIME = re.compile(r"^(\d\d:)?\d\d:\d\d\.\d\d\d --> (\d\d:)?\d\d:\d\d\.\d\d\d$")

@@ -177,7 +177,7 @@ def test_base_preload_command_is_the_documented_one():
     _, argv = base_preload_command()
     assert argv == ["python", "-m", "builder", "--profile", "$MODEL_PROFILE", "--models-dir", "/models",
                     "--asr-models", "$WHISPER_MODELS", "--align-languages", "$ALIGN_LANGUAGES"]
-    # Unset model lists mean the builder's defaults, so no model name is restated here (core/config.py has them).
+    # Unset model lists mean the builder's defaults, so no model name is restated here (core/settings.py has them).
     assert {name: build_args(BASE)[name] for name in ("MODEL_PROFILE", "WHISPER_MODELS", "ALIGN_LANGUAGES")} == {
         "MODEL_PROFILE": "default", "WHISPER_MODELS": "", "ALIGN_LANGUAGES": ""}
 
@@ -202,11 +202,11 @@ def test_open_profile_weights_are_installed_only_inside_the_builder_step():
 def test_default_model_names_are_written_once():
     """Each default model name is one string literal in the code (docstrings aside), none in the Dockerfiles."""
     from builder.open_profile import DEFAULT_ASR, DIARIZATION_NAME
-    from core.config import FALLBACK_DIARIZATION_MODEL, FALLBACK_WHISPER_MODEL
+    from core.settings import FALLBACK_DIARIZATION_MODEL, FALLBACK_WHISPER_MODEL
 
     names = (FALLBACK_WHISPER_MODEL, FALLBACK_DIARIZATION_MODEL, DEFAULT_ASR, DIARIZATION_NAME)
     found = {name: [] for name in names}
-    for path in [*ROOT.glob("*.py"), *(ROOT / "core").glob("*.py"), *(ROOT / "builder").glob("*.py"),
+    for path in [*ROOT.glob("*.py"), *(ROOT / "core").rglob("*.py"), *(ROOT / "builder").glob("*.py"),
                  *(ROOT / "ui").glob("*.py")]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         docstrings = {id(node.body[0].value) for node in ast.walk(tree)
@@ -284,7 +284,7 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
 def test_dockerignore_keeps_the_context_to_code():
     lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    for kept in ("app.py", "rp_handler.py", *REQUIREMENTS, "core/config.py", "builder/punkt.py",
+    for kept in ("app.py", "rp_handler.py", *REQUIREMENTS, "core/settings.py", "builder/punkt.py",
                  "ui/server.py", *[s.rstrip("/") for s in copy_sources(BASE) + copy_sources(APP)]):
         assert not dockerignored(kept, patterns), kept
     for dropped in (".git/HEAD", ".venv/bin/python", "tests/test_image.py", "models/manifest.json",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core import InvalidInput
-from core import media_source as ms
+from core.media import fetch as ms
 from tests.servers import media_server
 
 WAV_HEAD = b"RIFF\x24\x00\x00\x00WAVEfmt "

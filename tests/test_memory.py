@@ -14,7 +14,7 @@ def test_release_memory_returns_freed_heap_pages():
     `release_memory()`."""
     script = textwrap.dedent("""
         import numpy as np
-        from core.memory import release_memory
+        from core.models.memory import release_memory
 
         def rss_mb():
             for line in open("/proc/self/status"):

@@ -20,7 +20,7 @@ from builder.open_diarization import (
     resave_segmentation,
     write_open_diarization_pipeline,
 )
-from core.speaker_embedding import GE2EEmbedding, slaney_mel_filterbank
+from core.speakers.embedding import GE2EEmbedding, slaney_mel_filterbank
 
 DER_BOUND = 0.15  # measured 0.103 (collar 0) with the shipped parameters
 UPGRADE_NOTICE = "automatically upgraded"
@@ -170,7 +170,7 @@ def test_pipeline_directory(pipeline_dir):
     assert config["pipeline"]["params"]["embedding"] == "$model/embedding"
     assert config["pipeline"]["params"]["clustering"] == "AgglomerativeClustering"
     checkpoint = torch.load(pipeline_dir / "embedding" / MODEL_FILE, map_location="cpu", weights_only=False)
-    assert checkpoint["pyannote.audio"]["architecture"] == {"module": "core.speaker_embedding",
+    assert checkpoint["pyannote.audio"]["architecture"] == {"module": "core.speakers.embedding",
                                                             "class": "GE2EEmbedding"}
 
 

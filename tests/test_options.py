@@ -3,8 +3,8 @@
 import pytest
 
 from core import InvalidInput, TranscribeOptions
-from core.config import Settings
 from core.options import option_fields
+from core.settings import Settings
 
 
 def test_defaults_match_the_contract():
@@ -111,12 +111,12 @@ def test_settings_from_env_parse_and_refuse_bad_values(tmp_path):
 
 
 def test_readme_options_table_is_generated_from_the_fields():
-    """The README's table is `python -m core.options_table` output: a new option shows up there or this fails."""
-    from core.options_table import END, README, START, markdown_table
+    """The README's table is `python -m core.cli.options_table` output: a new option shows up there or this fails."""
+    from core.cli.options_table import END, README, START, markdown_table
 
     text = README.read_text(encoding="utf-8")
     block = text.split(START, 1)[1].split(END, 1)[0].strip()
-    assert block == markdown_table(), "run: python -m core.options_table --write"
+    assert block == markdown_table(), "run: python -m core.cli.options_table --write"
     for field in option_fields():
         assert f"| `{field.name}`" in block
 

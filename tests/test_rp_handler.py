@@ -24,7 +24,7 @@ import soundfile
 
 import rp_handler
 from core import InvalidInput, Result
-from core.media_source import JOB_DIR_PREFIX
+from core.media.fetch import JOB_DIR_PREFIX
 from rp_worker import progress as rp_progress
 from rp_worker.inputs import parse_input
 from tests import speech

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import Settings
+from core.settings import Settings
 from rp_worker.inputs import parse_input
 
 ROOT = Path(__file__).resolve().parents[1]

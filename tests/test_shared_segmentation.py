@@ -10,13 +10,13 @@ import torch
 
 from core import TranscribeOptions
 from core.errors import Cancelled
-from core.shared_segmentation import SharedSegmentation, can_share, vad_inference
+from core.speakers.shared_segmentation import SharedSegmentation, can_share, vad_inference
 
 pytestmark = pytest.mark.slow
 
 
 def _file(recording):
-    from core.audio import decode_audio
+    from core.media.decode import decode_audio
 
     samples = decode_audio(recording.path).samples
     return {"waveform": torch.from_numpy(samples[None]), "sample_rate": 16_000}

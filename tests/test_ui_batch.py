@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from core import InvalidInput, Result
-from core.media_source import Limits
-from core.result import Segment
+from core.media.fetch import Limits
+from core.transcript.result import Segment
 from tests.servers import folder_server
 from ui import batch
 

@@ -11,9 +11,9 @@ import gradio as gr
 import pytest
 
 from core import AudioDecodeError, InvalidInput, Result, TranscribeOptions
-from core.formats import render
 from core.progress import STAGES
-from core.result import Segment, SpeakerTurn
+from core.transcript.formats import render
+from core.transcript.result import Segment, SpeakerTurn
 from ui import handlers
 from ui.render import render_empty
 

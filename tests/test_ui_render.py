@@ -9,7 +9,7 @@ import pytest
 
 from core import Result, TranscribeOptions
 from core.options import field_type, option_fields
-from core.result import Segment, SpeakerTurn, Word
+from core.transcript.result import Segment, SpeakerTurn, Word
 from ui import controls, render
 
 DEFAULT_MODEL = "tiny.en"

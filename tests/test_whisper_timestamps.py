@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.whisper_timestamps import (
+from core.asr.timestamps import (
     Piece,
     TimedText,
     WordTiming,

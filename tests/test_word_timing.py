@@ -9,7 +9,7 @@ import re
 import pytest
 
 from core import TranscribeOptions
-from core.formats import Layout, render
+from core.transcript.formats import Layout, render
 from tests import speech
 
 pytestmark = pytest.mark.slow

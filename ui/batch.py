@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from core import Result
 from core.errors import InvalidInput
-from core.media_source import Limits, MediaFile, download
+from core.media.fetch import Limits, MediaFile, download
 
 MAX_BATCH = 20  # files and links in one press of Transcribe
 LINK_FIELD = "Links"  # the on-screen label every link error starts with

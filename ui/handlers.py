@@ -27,9 +27,9 @@ import gradio as gr
 
 from core import ProgressCallback, Result, TranscribeOptions, WorkerError
 from core.errors import Cancelled, InvalidInput
-from core.formats import Layout, render, response
-from core.media_source import Limits, job_directory
+from core.media.fetch import Limits, job_directory
 from core.service import Service
+from core.transcript.formats import Layout, render, response
 from ui import batch
 from ui.cards import render_cards
 from ui.controls import ControlSpec, to_options

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core import Result
-from core.result import Segment, SpeakerTurn
+from core.transcript.result import Segment, SpeakerTurn
 
 PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#db2777", "#0891b2", "#65a30d",
            "#9333ea", "#ea580c")

@@ -32,8 +32,8 @@ import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from core.audio import describe_size
 from core.errors import Cancelled, InvalidInput
+from core.media.decode import describe_size
 
 logger = logging.getLogger(__name__)
 

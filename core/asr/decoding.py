@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from whisperx.asr import WhisperModel
 
-from core.whisper_timestamps import TimedText, WordTiming, content_frames, split_by_timestamps, word_timings
+from core.asr.timestamps import TimedText, WordTiming, content_frames, split_by_timestamps, word_timings
 
 
 class TimedWhisperModel(WhisperModel):
@@ -114,7 +114,7 @@ class TimedWhisperModel(WhisperModel):
 
 def _needs_fallback(item: Any, tokenizer: Any, options: Any) -> bool:
     """faster-whisper's rule: too repetitive or too unsure, unless the decoder says it is silence."""
-    from core.whisper_timestamps import compression_ratio
+    from core.asr.timestamps import compression_ratio
 
     tokens = item.sequences_ids[0]
     average = item.scores[0] * (len(tokens) ** options.length_penalty) / (len(tokens) + 1)

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from core.audio import SAMPLE_RATE
-from core.result import SpeakerTurn
+from core.media.decode import SAMPLE_RATE
+from core.transcript.result import SpeakerTurn
 
 MATCH_THRESHOLD = 0.8  # cosine; measured with the open GE2E model: one voice ~0.95, two synthetic male voices 0.75
 PIECE_S = 10.0  # audio is embedded in pieces of at most this length, then averaged

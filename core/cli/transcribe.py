@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.config import COMPUTE_TYPES, DEVICES, Settings
 from core.errors import WorkerError
-from core.formats import Layout, render
 from core.logs import configure_logging
 from core.options import TranscribeOptions, field_type, option_fields
+from core.settings import COMPUTE_TYPES, DEVICES, Settings
+from core.transcript.formats import Layout, render
 
-logger = logging.getLogger("core.cli")
+logger = logging.getLogger("core.cli.transcribe")
 
 # Options that make no sense on a command line: the HF token comes from HF_TOKEN, `transcription` is the RunPod
 # alias of an output format (use --output-formats).

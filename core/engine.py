@@ -1,5 +1,5 @@
 """The engine: decode once → transcribe → align → diarize → assign speakers, as one `Result` (plain data; the front
-ends render formats from it with `core.formats`)."""
+ends render formats from it with `core.transcript.formats`)."""
 
 from __future__ import annotations
 
@@ -16,21 +16,21 @@ from typing import Any
 import numpy as np
 
 from core.advisories import no_speech_warning, option_warnings
-from core.audio import DecodedAudio, check_duration, decode_audio
-from core.config import Settings
-from core.diarization import Diarization, assign_word_speakers, diarize
+from core.asr.language_detection import detect
+from core.asr.languages import language_name, normalize_language, word_joiner
+from core.asr.timestamps import split_timed_segments
+from core.asr.translation import translated_segments
 from core.errors import InferenceError, InvalidInput
-from core.language_detection import detect
-from core.languages import language_name, normalize_language, word_joiner
-from core.memory import release_memory
+from core.media.decode import DecodedAudio, check_duration, decode_audio
+from core.models.memory import release_memory
+from core.models.registry import AsrModel, FeatureUnavailable, ModelRegistry
 from core.options import TranscribeOptions, token_ids
 from core.progress import STAGES, ProgressCallback, ProgressTracker
-from core.registry import AsrModel, FeatureUnavailable, ModelRegistry
-from core.result import Result, SpeakerTurn, segments_from_whisperx
-from core.shared_segmentation import SharedSegmentation, can_share, sharing, vad_inference
-from core.speakers import split_at_speaker_changes
-from core.translation import translated_segments
-from core.whisper_timestamps import split_timed_segments
+from core.settings import Settings
+from core.speakers.diarization import Diarization, assign_word_speakers, diarize
+from core.speakers.shared_segmentation import SharedSegmentation, can_share, sharing, vad_inference
+from core.speakers.word_labels import split_at_speaker_changes
+from core.transcript.result import Result, SpeakerTurn, segments_from_whisperx
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class Engine:
         # 2 CPU cores it pays (30 s clip: 3.4 s sequential → 2.0 s concurrent, `python -m bench --parts engine`).
         self.parallel_diarization = parallel_diarization
         # VAD and diarization run the same segmentation model when the weights match: once serves both (README
-        # "Performance"; core/shared_segmentation.py). Outputs are unchanged.
+        # "Performance"; core/speakers/shared_segmentation.py). Outputs are unchanged.
         self.share_segmentation = share_segmentation
         self._shared_segmentation: dict[tuple[str, str], SharedSegmentation | None] = {}
         self._run_lock = threading.Lock()
@@ -88,7 +88,7 @@ class Engine:
         try:
             return self._run(audio, options, on_progress, cancel)
         finally:
-            release_memory()  # the job's buffers are freed by now: give them back to the OS (core/memory.py)
+            release_memory()  # the job's buffers are freed by now: give them back to the OS (core/models/memory.py)
 
     def _run(self, audio: str | Path | np.ndarray, options: TranscribeOptions | None,
              on_progress: ProgressCallback | None, cancel: threading.Event | None) -> Result:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.result import Segment, segments_from_whisperx
+from core.transcript.result import Segment, segments_from_whisperx
 
 
 def translated_segments(engine: Any, asr: Any, job: Any, language: str, task: str,

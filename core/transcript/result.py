@@ -1,5 +1,5 @@
 """The one result object, plain data: every output (JSON, subtitles, UI, RunPod) is rendered from it at the edges
-(`core.formats`), never stored in it.
+(`core.transcript.formats`), never stored in it.
 
 whisperx's dicts are converted here and only here (`segments_from_whisperx`), into plain JSON types.
 """

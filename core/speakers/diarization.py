@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from core.audio import SAMPLE_RATE
-from core.result import SpeakerTurn
+from core.media.decode import SAMPLE_RATE
+from core.transcript.result import SpeakerTurn
 
 # pyannote reports two steps, each counting up to its own total: each gets a share of the stage's progress.
 _STEP_SHARES = {"segmentation": (0.0, 0.5), "embeddings": (0.5, 1.0)}

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from core.result import Result
+from core.transcript.result import Result
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -64,7 +64,7 @@ def response(result: Result, options: Any, *, uri: str | None = None) -> dict[st
     if options.transcription is not None:
         data["transcription"] = transcription_text(result, options.transcription, layout)
     if getattr(options, "debug", False):
-        from core.memory import memory_usage
+        from core.models.memory import memory_usage
 
         data["debug"] = {"timings": dict(result.timings), "memory": memory_usage()}
     return data

@@ -57,7 +57,7 @@ def _run_segment(segment: dict, words: list[dict], labels: list[str | None], spe
     text = joiner.join(str(word.get("word", "")).strip() for word in words)
     out: dict[str, Any] = {**segment, "start": start, "end": end, "text": text, "tokens": None}
     if "compression_ratio" in segment:
-        from core.whisper_timestamps import compression_ratio
+        from core.asr.timestamps import compression_ratio
 
         out["compression_ratio"] = compression_ratio(text)
     return _with_speaker(out, words, labels, speaker)

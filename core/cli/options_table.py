@@ -1,7 +1,7 @@
 """The README's options table, generated from the `TranscribeOptions` fields so the docs cannot drift.
 
-    python -m core.options_table            # print the table
-    python -m core.options_table --write    # rewrite it in README.md between the markers
+    python -m core.cli.options_table            # print the table
+    python -m core.cli.options_table --write    # rewrite it in README.md between the markers
 
 `tests/test_options.py` fails when README.md's table differs from this output.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from core.options import field_type, is_nullable, option_fields
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 START, END = "<!-- options-table:start -->", "<!-- options-table:end -->"
 _TYPE_NAMES = {bool: "bool", int: "int", float: "number", str: "str", tuple: "list[str]"}
 
@@ -61,7 +61,7 @@ def replace_block(text: str, table: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.options_table", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m core.cli.options_table", description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="rewrite the table in README.md")
     args = parser.parse_args(argv)
     table = markdown_table()

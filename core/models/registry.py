@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core import models_dir as layout
-from core.config import FALLBACK_DIARIZATION_MODEL, FALLBACK_WHISPER_MODEL, Settings
+from core.models import layout
+from core.settings import FALLBACK_DIARIZATION_MODEL, FALLBACK_WHISPER_MODEL, Settings
 from core.errors import InvalidInput, ModelUnavailable
 
 logger = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ class ModelRegistry:
     def _load_asr(self, name: str, source: str) -> Any:
         import whisperx
 
-        from core.timed_asr import TimedWhisperModel
+        from core.asr.decoding import TimedWhisperModel
 
         try:
             model = TimedWhisperModel(
@@ -259,14 +259,14 @@ class ModelRegistry:
             ) from error
 
     def diarization(self, name: str | None = None, token: str | None = None) -> Any:
-        """A loaded pyannote pipeline (`core.diarization`); `FeatureUnavailable` says why not."""
+        """A loaded pyannote pipeline (`core.speakers.diarization`); `FeatureUnavailable` says why not."""
         name = name or self.default_diarization_name
         with self._lock:
             if name in self._diarization:
                 return self._diarization[name]
             source = self._diarization_source(name)
             started = time.perf_counter()
-            from core.diarization import load_pipeline
+            from core.speakers.diarization import load_pipeline
 
             try:
                 pipeline = load_pipeline(source, token=token or self.settings.hf_token, device=self.device)
