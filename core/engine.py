@@ -30,9 +30,11 @@ from core.settings import Settings
 from core.speakers.diarization import Diarization, assign_word_speakers, diarize
 from core.speakers.shared_segmentation import SharedSegmentation, can_share, sharing, vad_inference
 from core.speakers.word_labels import split_at_speaker_changes
-from core.transcript.result import Result, SpeakerTurn, segments_from_whisperx
+from core.transcript.result import Result, Segment, SpeakerTurn, segments_from_whisperx
 
 logger = logging.getLogger(__name__)
+
+SegmentsCallback = Callable[[tuple[Segment, ...]], None]
 
 _ASR_OPTION_NAMES = {  # our option → faster-whisper TranscriptionOptions field
     "beam_size": "beam_size",
@@ -74,6 +76,14 @@ class Engine:
         self.share_segmentation = share_segmentation
         self._shared_segmentation: dict[tuple[str, str], SharedSegmentation | None] = {}
         self._run_lock = threading.Lock()
+        self._in_progress = 0  # transcribe() calls not yet returned: the one running and those waiting for it
+        self._count_lock = threading.Lock()
+
+    @property
+    def jobs_in_progress(self) -> int:
+        """Jobs inside `transcribe()` now (running or waiting for the run lock), whichever front end sent them; a
+        front end adds the jobs still in its own queue to count everything waiting (e.g. the shared queue limit)."""
+        return self._in_progress
 
     def transcribe(
         self,
@@ -82,12 +92,21 @@ class Engine:
         *,
         on_progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        on_segments: SegmentsCallback | None = None,
     ) -> Result:
         """Run one job. Raises `WorkerError` subclasses for anything the caller should show a user, `Cancelled`
-        when `cancel` is set before the job ends (it is checked at every progress event)."""
+        when `cancel` is set before the job ends (it is checked at every progress event). `on_segments` gets
+        newly finished segments (text final, speaker None), in time order, each once, from the job's thread."""
+        with self._count_lock:
+            self._in_progress += 1
         try:
-            return self._run(audio, options, on_progress, cancel)
+            result = self._run(audio, options, on_progress, cancel)
+            if on_segments is not None and result.segments:  # stand-in until the streaming hook lands
+                on_segments(tuple(dataclasses.replace(segment, speaker=None) for segment in result.segments))
+            return result
         finally:
+            with self._count_lock:
+                self._in_progress -= 1
             release_memory()  # the job's buffers are freed by now: give them back to the OS (core/models/memory.py)
 
     def _run(self, audio: str | Path | np.ndarray, options: TranscribeOptions | None,

@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
@@ -19,7 +19,10 @@ from core.errors import ModelUnavailable
 from core.settings import LARGE_V3_TURBO, Settings
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from core.engine import Engine
+    from core.transcript.result import Result
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +133,32 @@ class Service:
         from core.speakers.verification import embedding_model
 
         return embedding_model(self.engine.registry.diarization(diarization_model, token=token))
+
+    def name_speakers(self, result: Result, samples: np.ndarray, clips: Mapping[str, list[np.ndarray]], *,
+                      token: str | None = None, diarization_model: str | None = None) -> tuple[dict[str, str],
+                                                                                                list[str]]:
+        """Diarization label → name for the speakers of `result` whose voice (in the job's decoded `samples`)
+        matches a reference clip, one to one above `core.speakers.verification.MATCH_THRESHOLD`; and warnings (a
+        clip too short, speakers left unmatched, no embedding model). Every front end names speakers this way."""
+        from core.models.registry import FeatureUnavailable
+        from core.speakers.verification import match, reference_voices, speaker_voices
+
+        if not clips or not result.diarized or not result.diarization:
+            return {}, []
+        try:
+            model = self.speaker_embedding_model(token, diarization_model)
+        except FeatureUnavailable as unavailable:
+            return {}, [f"speaker verification skipped: {unavailable.reason}"]
+        references, too_short = reference_voices(model, clips)
+        warnings = [f"speaker sample {name!r} is too short to compare voices (give a few seconds of speech)"
+                    for name in too_short]
+        matches = match(speaker_voices(model, samples, result.diarization), references)
+        names = {label: found.name for label, found in matches.items() if found.name is not None}
+        unmatched = sorted(label for label, found in matches.items() if found.name is None)
+        if unmatched:
+            warnings.append(f"no speaker sample matched {', '.join(unmatched)}: they keep their labels")
+        logger.info("speaker verification: %d of %d speakers named", len(names), len(matches))
+        return names, warnings
 
     def diarization_models(self) -> list[str]:
         """Installed diarization pipelines, default first (what `diarization_model` accepts)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from core.errors import InvalidInput
 
-APP_MODES = ("ui", "runpod")
+APP_MODES = ("ui", "runpod", "api")
 DEVICES = ("auto", "cpu", "cuda")
 COMPUTE_TYPES = ("auto", "float16", "bfloat16", "float32", "int8", "int8_float16", "int8_float32", "int8_bfloat16")
 LARGE_V3_TURBO = "large-v3-turbo"  # also what whisper's short name `turbo` means
@@ -45,6 +45,10 @@ class Settings:
     max_audio_minutes: float = 120.0
     allow_private_urls: bool = False
     download_timeout_s: float = 180.0  # one URL download, headers and body; a serverless job should not wait longer
+    # APP_MODE=api: the OpenAI-compatible API on `port`, RunPod's load-balancer health check on `port_health`
+    port: int = 8000
+    port_health: int | None = None  # None: the same port as the API
+    api_keys: tuple[str, ...] = dataclasses.field(default=(), repr=False)  # empty: the OpenAI API is open
 
     @property
     def max_upload_bytes(self) -> int:
@@ -80,6 +84,9 @@ class Settings:
             "max_audio_minutes": ("MAX_AUDIO_MINUTES", _positive_number),
             "allow_private_urls": ("ALLOW_PRIVATE_URLS", _flag),
             "download_timeout_s": ("DOWNLOAD_TIMEOUT_S", _positive_number),
+            "port": ("PORT", _positive_int),
+            "port_health": ("PORT_HEALTH", _positive_int),
+            "api_keys": ("API_KEYS", _parse_keys),
         }
         values: dict[str, Any] = {}
         for field, (variable, parse) in parsers.items():
@@ -151,3 +158,10 @@ def _parse_auth(_name: str, raw: str) -> tuple[tuple[str, str], ...]:
             raise InvalidInput("UI_AUTH must be user:password[,user:password...]", field="UI_AUTH")
         pairs.append((user, password))
     return tuple(pairs)
+
+
+def _parse_keys(name: str, raw: str) -> tuple[str, ...]:
+    keys = tuple(key.strip() for key in raw.split(",") if key.strip())
+    if not keys:
+        raise InvalidInput(f"{name} must be one or more comma-separated keys", field=name)
+    return keys

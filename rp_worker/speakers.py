@@ -4,7 +4,6 @@ off, a sample too short, no match) are warnings, as in the WhisperX worker, whic
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,7 @@ import numpy as np
 from core import Result
 from core.media.decode import decode_audio
 from core.media.fetch import Limits, fetch_source
-from core.models.registry import FeatureUnavailable
-from core.speakers.verification import match, reference_voices, speaker_voices
 from rp_worker.inputs import Request
-
-logger = logging.getLogger(__name__)
 
 
 def fetch_samples(request: Request, directory: Path, limits: Limits) -> dict[str, list[np.ndarray]]:
@@ -47,20 +42,5 @@ def request_warnings(request: Request) -> list[str]:
 def name_speakers(service: Any, request: Request, result: Result, audio: Any,
                   clips: dict[str, list[np.ndarray]]) -> tuple[dict[str, str], list[str]]:
     """Diarization label → sample name for the speakers whose voice matches a sample; and warnings."""
-    if not clips or not result.diarized or not result.diarization:
-        return {}, []
-    try:
-        model = service.speaker_embedding_model(request.options.huggingface_access_token,
-                                                request.options.diarization_model)
-    except FeatureUnavailable as unavailable:
-        return {}, [f"speaker verification skipped: {unavailable.reason}"]
-    references, too_short = reference_voices(model, clips)
-    warnings = [f"speaker sample {name!r} is too short to compare voices (give a few seconds of speech)"
-                for name in too_short]
-    matches = match(speaker_voices(model, audio.samples, result.diarization), references)
-    names = {label: found.name for label, found in matches.items() if found.name is not None}
-    unmatched = sorted(label for label, found in matches.items() if found.name is None)
-    if unmatched:
-        warnings.append(f"no speaker sample matched {', '.join(unmatched)}: they keep their labels")
-    logger.info("speaker verification: %d of %d speakers named", len(names), len(matches))
-    return names, warnings
+    return service.name_speakers(result, audio.samples, clips, token=request.options.huggingface_access_token,
+                                 diarization_model=request.options.diarization_model)
