@@ -1,6 +1,8 @@
-"""Entry point of the image, both modes: `APP_MODE=ui` (default) serves the Gradio app, `runpod` the RunPod worker.
+"""Entry point of the image, every mode: `APP_MODE=ui` (default) serves the Gradio app with the OpenAI-compatible
+API on the same port, `api` that API alone (a RunPod load-balancing endpoint), `runpod` the RunPod worker.
 
-    python app.py                                          # Gradio on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT
+    python app.py                                          # Gradio (+ /v1) on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT
+    APP_MODE=api python app.py                             # the OpenAI-compatible API on PORT (/ping on PORT_HEALTH)
     APP_MODE=runpod python app.py                          # RunPod Serverless worker
     APP_MODE=runpod python app.py --test_input "$(cat test_input.json)"   # RunPod's own flags pass through
 
@@ -33,10 +35,15 @@ def run(service: Service) -> None:
         import rp_handler
 
         rp_handler.start(service)  # RunPod reads its own flags (--test_input, --rp_serve_api, ...) from sys.argv
+    elif service.settings.app_mode == "api":
+        from openai_api.server import serve as serve_api
+
+        serve_api(service)
     else:
+        from openai_api.server import gradio_routes
         from ui.server import serve
 
-        serve(service)
+        serve(service, routes=lambda demo: gradio_routes(demo, service))
 
 
 def main() -> int:

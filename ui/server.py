@@ -7,6 +7,8 @@ Every event uses the process's one `core.service.Service`, so models load once p
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import gradio as gr
 
@@ -29,10 +31,13 @@ def create_demo(service: Service | Settings | None = None) -> gr.Blocks:
     return demo
 
 
-def serve(service: Service) -> None:
-    """Check and preload the default models (as every front end does), then serve until stopped (blocks)."""
+def serve(service: Service, *, routes: Callable[[gr.Blocks], Sequence[Any]] | None = None) -> None:
+    """Check and preload the default models (as every front end does), then serve until stopped (blocks).
+    `routes(demo)` gives further HTTP routes for the same server (app.py: the OpenAI-compatible API), made once
+    the page's queue exists and added to Gradio's FastAPI app as it is created."""
     settings = service.settings
     demo = create_demo(service)
+    extra = list(routes(demo)) if routes is not None else []
     service.start()
     logger.info("serving the UI on %s:%d", settings.server_name, settings.server_port)
     demo.launch(
@@ -44,4 +49,5 @@ def serve(service: Service) -> None:
         show_error=False,
         theme=theme(),
         css=PAGE_CSS,
+        app_kwargs={"routes": extra} if extra else None,
     )

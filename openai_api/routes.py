@@ -1,0 +1,207 @@
+"""The endpoints: `POST /v1/audio/transcriptions`, `POST /v1/audio/translations`, `GET /v1/models` (and one
+model), `GET /health`, `GET /ping`. Every refusal is OpenAI's error object (`openai_api.errors`), decided in the
+order a client can act on it: loading (503), key (401), size (413), fields (400), model (404), queue (429)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import hmac
+import logging
+import re
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from core.errors import WorkerError
+from core.service import Service
+from core.transcript.result import Segment
+from openai_api import jobs, responses
+from openai_api.errors import ApiError, ClientGone, from_worker_error
+from openai_api.form import ApiRequest, parse_request, read_form
+from openai_api.jobs import Job, SharedQueue
+
+logger = logging.getLogger(__name__)
+
+# OpenAI's transcription model names: each means the default model here (README "OpenAI-compatible API").
+OPENAI_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize")
+_DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+LOADING_RETRY_AFTER_S = 10
+
+
+class SpeechApi:
+    """What the endpoints share: the service, the queue, the keys, and whether the models are loaded."""
+
+    def __init__(self, service: Service, queue: SharedQueue, *, ready: threading.Event | None = None) -> None:
+        self.service = service
+        self.queue = queue
+        self.keys = tuple(key.encode() for key in service.settings.api_keys)
+        self.ready = ready if ready is not None else _set_event()
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=queue.max_size + 2,
+                                                              thread_name_prefix="openai-job")
+
+    def check_key(self, request: Request) -> None:
+        """`Authorization: Bearer KEY` against every key in constant time; open when `API_KEYS` is unset."""
+        if not self.keys:
+            return
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        presented = given.strip().encode()
+        matched = False
+        for key in self.keys:  # no early exit: the time does not depend on which key matched
+            matched |= hmac.compare_digest(presented, key)
+        if scheme.lower() != "bearer" or not matched:
+            raise ApiError(401, "invalid or missing API key: send `Authorization: Bearer <key>` with a key from "
+                           "API_KEYS", code="invalid_api_key")
+
+    def check_ready(self) -> None:
+        if not self.ready.is_set():
+            raise ApiError(503, "the models are still loading; retry shortly", kind="server_error",
+                           code="model_loading", headers={"Retry-After": str(LOADING_RETRY_AFTER_S)})
+
+    def resolve_model(self, name: str | None) -> str:
+        """An installed model by any spelling, or one of OpenAI's names (→ the default); 404 otherwise."""
+        if name is None or not name.strip() or _DATED.sub("", name.strip().lower()) in OPENAI_MODELS:
+            return self.service.default_model
+        try:
+            return self.service.resolve_model(name)
+        except WorkerError as error:
+            raise from_worker_error(error) from None
+
+
+def create_router(api: SpeechApi) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/v1/audio/transcriptions")
+    async def transcriptions(request: Request) -> Response:
+        return await _answer(lambda: _audio(api, request, "transcribe"))
+
+    @router.post("/v1/audio/translations")
+    async def translations(request: Request) -> Response:
+        return await _answer(lambda: _audio(api, request, "translate"))
+
+    @router.get("/v1/models")
+    async def models(request: Request) -> Response:
+        async def listing() -> Response:
+            api.check_key(request)
+            return JSONResponse({"object": "list", "data": [_model(name) for name in _model_names(api)]})
+
+        return await _answer(listing)
+
+    @router.get("/v1/models/{name:path}")
+    async def model(request: Request, name: str) -> Response:
+        async def one() -> Response:
+            api.check_key(request)
+            if name not in _model_names(api):
+                raise ApiError(404, f"model {name[:80]!r} is not installed; GET /v1/models lists them",
+                               param="model", code="model_not_found")
+            return JSONResponse(_model(name))
+
+        return await _answer(one)
+
+    @router.get("/health")
+    async def health() -> Response:
+        ready = api.ready.is_set()
+        return JSONResponse({"status": "ok" if ready else "loading", "default_model": api.service.default_model,
+                             "queue": {"waiting": api.queue.waiting(), "max": api.queue.max_size}},
+                            status_code=200 if ready else 503)
+
+    router.add_api_route("/ping", ping(api.ready), methods=["GET"])
+    return router
+
+
+def ping(ready: threading.Event) -> Callable[[], Awaitable[Response]]:
+    """RunPod load balancing's health check: 200 when ready, 204 while the models load."""
+    async def answer() -> Response:
+        return JSONResponse({"status": "healthy"}) if ready.is_set() else Response(status_code=204)
+
+    return answer
+
+
+async def _answer(handler: Callable[[], Awaitable[Response]]) -> Response:
+    """The one place refusals become OpenAI's error object."""
+    try:
+        return await handler()
+    except ApiError as error:
+        return error.response()
+    except WorkerError as error:
+        return from_worker_error(error).response()
+    except ClientGone:
+        return Response(status_code=499)
+
+
+async def _audio(api: SpeechApi, request: Request, task: str) -> Response:
+    api.check_ready()
+    api.check_key(request)
+    settings = api.service.settings
+    form, reader = await read_form(request, settings.max_upload_bytes)
+    try:
+        parsed = _with_model(api, parse_request(form, task, settings.max_upload_bytes))
+        job = Job(parsed, api.queue.admit())
+    except BaseException:
+        await form.close()
+        raise
+    # From here the job owns the upload (its thread closes it) and its queue ticket (released when it runs).
+    if parsed.stream:
+        return _stream(api, job)
+    try:
+        result, names = await jobs.until_done(reader, jobs.start(api.service, job, api.executor), job)
+    except WorkerError as error:
+        raise from_worker_error(error, parsed.fields) from None
+    return responses.body(result, parsed, names)
+
+
+def _with_model(api: SpeechApi, parsed: ApiRequest) -> ApiRequest:
+    options = dataclasses.replace(parsed.options, model=api.resolve_model(parsed.options.model))
+    return dataclasses.replace(parsed, options=options)
+
+
+def _stream(api: SpeechApi, job: Job) -> StreamingResponse:
+    """Text deltas as segments finish, then the whole text; an error after the start is an `error` event. When
+    the client disconnects, Starlette cancels the generator, and its `finally` cancels the job."""
+    loop = asyncio.get_running_loop()
+    pieces: asyncio.Queue[tuple[Segment, ...]] = asyncio.Queue()
+    job.on_segments = lambda segments: loop.call_soon_threadsafe(pieces.put_nowait, segments)
+    future = jobs.start(api.service, job, api.executor)  # started now, so it runs (and ends) whatever the client does
+
+    async def events() -> AsyncIterator[str]:
+        first = True
+        try:
+            while not (future.done() and pieces.empty()):
+                getter = asyncio.ensure_future(pieces.get())
+                done, _ = await asyncio.wait({getter, future}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    continue
+                for delta in responses.deltas(getter.result(), first):
+                    first = False
+                    yield responses.delta_event(delta)
+            try:
+                result, _names = future.result()
+            except WorkerError as error:
+                yield responses.event({"error": from_worker_error(error, job.request.fields).body()})
+                return
+            yield responses.done_event(result.text)
+        finally:
+            if not future.done():
+                job.cancel.set()
+                logger.info("openai stream client disconnected: job cancelled")
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _model_names(api: SpeechApi) -> list[str]:
+    return [*api.service.models(), *OPENAI_MODELS]
+
+
+def _model(name: str) -> dict:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "whisperx-worker"}
+
+
+def _set_event() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event

@@ -1,0 +1,120 @@
+"""Serving the API: on the web app's Gradio server (`gradio_routes`, `APP_MODE=ui`: same port, same engine, one
+queue with the page) or alone (`serve`, `APP_MODE=api`: the API on `PORT`, RunPod load balancing's `/ping` on
+`PORT_HEALTH` too, answering 204 until the models are loaded)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import threading
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute
+
+from core.errors import WorkerError
+from core.service import Service
+from openai_api.errors import ApiError
+from openai_api.jobs import SharedQueue
+from openai_api.routes import SpeechApi, create_router, ping
+
+logger = logging.getLogger(__name__)
+
+API_QUEUE_MAX_SIZE = 32  # APP_MODE=api: jobs waiting beyond this are refused (429), as the page's queue does
+
+
+def gradio_routes(demo: Any, service: Service) -> list[BaseRoute]:
+    """The API's routes for a Gradio app whose queue is configured (`demo.queue(...)` called): its jobs and the
+    page's count against the page's queue limit together (`SharedQueue`). Pass them as
+    `launch(app_kwargs={"routes": ...})`."""
+    gradio_queue = demo._queue  # Gradio's queue object: its length and `push` are what its own routes use
+    queue = SharedQueue(service, gradio_queue.max_size or API_QUEUE_MAX_SIZE, page_waiting=lambda: len(gradio_queue))
+    queue.guard(gradio_queue)
+    log_access(service, service.settings.server_name)
+    return list(create_router(SpeechApi(service, queue)).routes)
+
+
+def create_app(service: Service, ready: threading.Event) -> FastAPI:
+    """The API alone; unknown paths and methods get OpenAI's error object too."""
+    app = FastAPI(title="whisperx-worker OpenAI-compatible API", docs_url=None, redoc_url=None, openapi_url=None)
+    api = SpeechApi(service, SharedQueue(service, API_QUEUE_MAX_SIZE), ready=ready)
+    app.include_router(create_router(api))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, error: HTTPException) -> Response:
+        return ApiError(error.status_code, str(error.detail), code="not_found" if error.status_code == 404
+                        else None).response()
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, error: RequestValidationError) -> Response:
+        return ApiError(400, str(error), code="invalid_request").response()
+
+    return app
+
+
+def serve(service: Service) -> None:
+    """`APP_MODE=api`: bind at once (so RunPod sees 204 while loading), load the models, then answer 200 on
+    `/ping`; a start-up failure ends the process. Blocks until stopped."""
+    import uvicorn
+
+    settings = service.settings
+    service.check_default_model()  # a misbuilt image fails here, before binding
+    ready = threading.Event()
+    app = create_app(service, ready)
+    servers = [uvicorn.Server(uvicorn.Config(app, host=settings.server_name, port=settings.port, log_level="warning",
+                                             access_log=False))]
+    if settings.port_health not in (None, settings.port):
+        health = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+        health.add_api_route("/ping", ping(ready), methods=["GET"])
+        servers.append(uvicorn.Server(uvicorn.Config(health, host=settings.server_name, port=settings.port_health,
+                                                     log_level="warning", access_log=False)))
+    log_access(service, settings.server_name)
+    logger.info("serving the OpenAI-compatible API on %s:%d (health: port %d)", settings.server_name, settings.port,
+                settings.port_health or settings.port)
+    asyncio.run(_run(service, servers, ready))
+
+
+async def _run(service: Service, servers: list[Any], ready: threading.Event) -> None:
+    failed = threading.Event()
+
+    async def load() -> None:
+        try:
+            await asyncio.to_thread(service.start)
+        except WorkerError as error:
+            logger.error("cannot start: %s", error.message)
+            failed.set()
+            for server in servers:
+                server.should_exit = True
+            return
+        ready.set()
+        logger.info("ready: /ping answers 200")
+
+    loading = asyncio.ensure_future(load())
+    await asyncio.gather(*(server.serve() for server in servers))
+    loading.cancel()
+    if failed.is_set():
+        raise SystemExit(1)
+
+
+def log_access(service: Service, host: str) -> None:
+    """Say whether the API checks keys; warn when it is open and reachable beyond this machine."""
+    if service.settings.api_keys:
+        logger.info("OpenAI-compatible API at /v1: %d API key(s) required", len(service.settings.api_keys))
+    elif not _loopback(host):
+        logger.warning("OpenAI-compatible API at /v1 is OPEN to anyone who can reach %s: set API_KEYS to require "
+                       "keys", host)
+    else:
+        logger.info("OpenAI-compatible API at /v1 without keys (bound to loopback only)")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
