@@ -20,6 +20,7 @@ COMPUTE_TYPES = ("auto", "float16", "bfloat16", "float32", "int8", "int8_float16
 LARGE_V3_TURBO = "large-v3-turbo"  # also what whisper's short name `turbo` means
 FALLBACK_WHISPER_MODEL = LARGE_V3_TURBO
 FALLBACK_DIARIZATION_MODEL = "pyannote/speaker-diarization-community-1"
+DEFAULT_MAX_QUEUE = 32
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -47,6 +48,7 @@ class Settings:
     download_timeout_s: float = 180.0  # one URL download, headers and body; a serverless job should not wait longer
     # APP_MODE=api: the OpenAI-compatible API on `port`, RunPod's load-balancer health check on `port_health`
     port: int = 8000
+    max_queue: int = DEFAULT_MAX_QUEUE  # jobs waiting for the engine, web page and API together; more are refused
     port_health: int | None = None  # None: the same port as the API
     api_keys: tuple[str, ...] = dataclasses.field(default=(), repr=False)  # empty: the OpenAI API is open
 
@@ -87,6 +89,7 @@ class Settings:
             "port": ("PORT", _positive_int),
             "port_health": ("PORT_HEALTH", _positive_int),
             "api_keys": ("API_KEYS", _parse_keys),
+            "max_queue": ("MAX_QUEUE", _positive_int),
         }
         values: dict[str, Any] = {}
         for field, (variable, parse) in parsers.items():

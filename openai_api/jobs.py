@@ -21,6 +21,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from core.errors import Cancelled
 from core.media.decode import decode_audio
 from core.media.fetch import Limits, fetch_source, job_directory
 from core.service import Service
@@ -157,12 +158,17 @@ async def until_done(request: Request, future: asyncio.Future, job: Job) -> Any:
                 return future.result()
             if await request.is_disconnected():
                 job.cancel.set()
-                logger.info("openai client disconnected: job cancelled")
                 await asyncio.wait({future})
+                logger.info("openai client disconnected: job cancelled (%s)", _outcome(future))
                 raise ClientGone
     except asyncio.CancelledError:
         job.cancel.set()
         raise
+
+
+def _outcome(future: asyncio.Future) -> str:
+    error = future.exception()
+    return "stopped" if isinstance(error, Cancelled) else "had finished" if error is None else type(error).__name__
 
 
 def start(service: Service, job: Job, executor: concurrent.futures.Executor) -> asyncio.Future:

@@ -24,15 +24,13 @@ from openai_api.routes import SpeechApi, create_router, ping
 
 logger = logging.getLogger(__name__)
 
-API_QUEUE_MAX_SIZE = 32  # APP_MODE=api: jobs waiting beyond this are refused (429), as the page's queue does
-
-
 def gradio_routes(demo: Any, service: Service) -> list[BaseRoute]:
     """The API's routes for a Gradio app whose queue is configured (`demo.queue(...)` called): its jobs and the
     page's count against the page's queue limit together (`SharedQueue`). Pass them as
     `launch(app_kwargs={"routes": ...})`."""
     gradio_queue = demo._queue  # Gradio's queue object: its length and `push` are what its own routes use
-    queue = SharedQueue(service, gradio_queue.max_size or API_QUEUE_MAX_SIZE, page_waiting=lambda: len(gradio_queue))
+    queue = SharedQueue(service, gradio_queue.max_size or service.settings.max_queue,
+                        page_waiting=lambda: len(gradio_queue))
     queue.guard(gradio_queue)
     log_access(service, service.settings.server_name)
     return list(create_router(SpeechApi(service, queue)).routes)
@@ -41,7 +39,7 @@ def gradio_routes(demo: Any, service: Service) -> list[BaseRoute]:
 def create_app(service: Service, ready: threading.Event) -> FastAPI:
     """The API alone; unknown paths and methods get OpenAI's error object too."""
     app = FastAPI(title="whisperx-worker OpenAI-compatible API", docs_url=None, redoc_url=None, openapi_url=None)
-    api = SpeechApi(service, SharedQueue(service, API_QUEUE_MAX_SIZE), ready=ready)
+    api = SpeechApi(service, SharedQueue(service, service.settings.max_queue), ready=ready)
     app.include_router(create_router(api))
 
     @app.exception_handler(HTTPException)

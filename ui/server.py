@@ -14,11 +14,12 @@ import gradio as gr
 
 from core import Settings
 from core.service import Service, shared
+from core.settings import DEFAULT_MAX_QUEUE
 from ui.layout import PAGE_CSS, build_demo, theme
 
 logger = logging.getLogger(__name__)
 
-QUEUE_MAX_SIZE = 32  # waiting jobs beyond this are refused with Gradio's "queue is full" message
+QUEUE_MAX_SIZE = DEFAULT_MAX_QUEUE  # waiting jobs beyond MAX_QUEUE are refused with Gradio's "queue is full"
 DEFAULT_CONCURRENCY = 1  # one GPU-bound job at a time; the engine serialises jobs anyway
 
 
@@ -27,7 +28,7 @@ def create_demo(service: Service | Settings | None = None) -> gr.Blocks:
     if not isinstance(service, Service):
         service = Service(service) if service is not None else shared()
     demo = build_demo(service)
-    demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
+    demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=service.settings.max_queue)
     return demo
 
 
