@@ -105,7 +105,8 @@ def create_router(api: SpeechApi) -> APIRouter:
     async def health() -> Response:
         ready = api.ready.is_set()
         return JSONResponse({"status": "ok" if ready else "loading", "default_model": api.service.default_model,
-                             "queue": {"waiting": api.queue.waiting(), "max": api.queue.max_size}},
+                             "queue": {"running": api.service.engine.jobs_in_progress > 0,
+                                       "waiting": api.queue.waiting(), "max": api.queue.max_size}},
                             status_code=200 if ready else 503)
 
     router.add_api_route("/ping", ping(api.ready), methods=["GET"])
