@@ -4,7 +4,9 @@
 #   docker build -f Dockerfile.app --build-arg BASE_IMAGE=yourname/whisperx-worker-base:latest \
 #       -t yourname/whisperx-worker:latest .
 #
-# One image, two modes: APP_MODE=ui (default) serves Gradio on 7860; APP_MODE=runpod starts the RunPod worker.
+# One image, three modes: APP_MODE=ui (default) serves Gradio on 7860 (with the OpenAI-compatible API under /v1);
+# APP_MODE=api serves that API alone on PORT (8000; a RunPod load-balancing endpoint); APP_MODE=runpod starts the
+# RunPod queue worker.
 ARG BASE_IMAGE=yourname/whisperx-worker-base:latest
 FROM ${BASE_IMAGE}
 
@@ -12,13 +14,15 @@ WORKDIR /app
 COPY core/ ./core/
 COPY ui/ ./ui/
 COPY rp_worker/ ./rp_worker/
+COPY openai_api/ ./openai_api/
 COPY rp_handler.py app.py ./
 
 ENV APP_MODE=ui
-EXPOSE 7860
+EXPOSE 7860 8000
 
-# UI mode: the Gradio page must answer. RunPod mode serves no HTTP, so the check passes there.
+# UI mode: the Gradio page must answer; API mode: /ping (204 while loading, 200 ready). RunPod mode serves no HTTP,
+# so the check passes there.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=300s --retries=3 \
-    CMD ["python", "-c", "import os, sys, urllib.request as r; mode = (os.environ.get('APP_MODE') or 'ui').strip().lower(); port = os.environ.get('GRADIO_SERVER_PORT') or '7860'; sys.exit(0) if mode != 'ui' else r.urlopen(f'http://127.0.0.1:{port}/', timeout=8)"]
+    CMD ["python", "-c", "import os, sys, urllib.request as r; e = os.environ.get; mode = (e('APP_MODE') or 'ui').strip().lower(); url = {'ui': 'http://127.0.0.1:' + (e('GRADIO_SERVER_PORT') or '7860') + '/', 'api': 'http://127.0.0.1:' + (e('PORT_HEALTH') or e('PORT') or '8000') + '/ping'}.get(mode); sys.exit(0) if url is None else r.urlopen(url, timeout=8)"]
 
 CMD ["python", "app.py"]

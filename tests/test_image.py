@@ -22,7 +22,7 @@ from tests.servers import free_port
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "Dockerfile.base"
 APP = ROOT / "Dockerfile.app"
-APP_CODE = {"core/", "ui/", "rp_worker/", "rp_handler.py", "app.py"}
+APP_CODE = {"core/", "ui/", "rp_worker/", "openai_api/", "rp_handler.py", "app.py"}
 REQUIREMENTS = {"requirements.txt", "requirements-open.txt", "requirements-nodeps.txt"}
 SECRET_WORDS = re.compile(r"TOKEN|SECRET|PASSWORD|API_KEY", re.IGNORECASE)
 
@@ -247,7 +247,7 @@ def healthcheck_argv() -> list[str]:
 
 def run_healthcheck(env: dict[str, str]) -> int:
     argv = [sys.executable if word == "python" else word for word in healthcheck_argv()]
-    clean = {k: v for k, v in os.environ.items() if k not in ("APP_MODE", "GRADIO_SERVER_PORT")}
+    clean = {k: v for k, v in os.environ.items() if k not in ("APP_MODE", "GRADIO_SERVER_PORT", "PORT", "PORT_HEALTH")}
     return subprocess.run(argv, env={**clean, **env}, capture_output=True, timeout=60).returncode
 
 
@@ -259,6 +259,29 @@ def test_healthcheck_passes_in_runpod_mode_and_probes_the_ui():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         assert run_healthcheck({"GRADIO_SERVER_PORT": str(server.server_address[1])}) == 0  # APP_MODE unset = ui
+    finally:
+        server.shutdown()
+
+
+class _Ping(http.server.BaseHTTPRequestHandler):
+    """RunPod load balancing's health route as `APP_MODE=api` answers it while loading: 204 on /ping only."""
+
+    def do_GET(self) -> None:
+        self.send_response(204 if self.path == "/ping" else 404)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_healthcheck_probes_ping_in_api_mode():
+    assert run_healthcheck({"APP_MODE": "api", "PORT": str(free_port())}) != 0
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ping)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = str(server.server_address[1])
+    try:
+        assert run_healthcheck({"APP_MODE": "api", "PORT": port}) == 0
+        assert run_healthcheck({"APP_MODE": "api", "PORT": str(free_port()), "PORT_HEALTH": port}) == 0
     finally:
         server.shutdown()
 
