@@ -9,6 +9,7 @@
 #    token passed as the BuildKit-style secret, then Dockerfile.app FROM it; prints build times and sizes;
 # 3. runs the one app image in both modes with `buildah run`: APP_MODE=ui serves the page and /transcribe labels
 #    pyannote's two-speaker sample correctly (checked by scripts/image_check.py inside a container of the image);
+#    APP_MODE=api answers /ping and transcribes that sample as OpenAI's diarized_json for `curl -F`;
 #    APP_MODE=runpod `--test_input` from test_input.json succeeds with no network at all (`unshare -n`); an
 #    unknown APP_MODE exits non-zero with a clear message;
 # 4. proves the canary is in no layer's files, no history entry, no config and no build log;
@@ -152,6 +153,28 @@ kill -- "-$ui_pid"
 wait "$ui_pid" 2>/dev/null || true
 ui_pid=""
 note "APP_MODE=ui" "page + /transcribe correct ($(($(date +%s) - t0)) s with start-up)"
+
+step "APP_MODE=api: the OpenAI-compatible API (curl -F, diarized_json of the same sample)"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+setsid "${run[@]}" --env APP_MODE=api --env GRADIO_SERVER_NAME=127.0.0.1 --env "PORT=$port" \
+  "$server" -- python app.py >"$work/api.log" 2>&1 &
+ui_pid=$!
+t0=$(date +%s)
+"${run[@]}" "$checker" -- python -c "import pathlib, sys, pyannote.audio as p; \
+sys.stdout.buffer.write((pathlib.Path(p.__file__).parent / 'sample' / 'sample.wav').read_bytes())" >"$work/sample.wav"
+until [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ping") == 200 ]]; do
+  (($(date +%s) - t0 < 300)) || { tail -30 "$work/api.log"; die "APP_MODE=api: /ping never answered 200"; }
+  sleep 2
+done
+curl -sS -F "file=@$work/sample.wav" -F model=whisper-1 -F response_format=diarized_json \
+  "http://127.0.0.1:$port/v1/audio/transcriptions" >"$work/api.json" || { tail -30 "$work/api.log"; die "APP_MODE=api"; }
+python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); s = r["segments"]
+assert r["task"] == "transcribe" and r["text"].strip() and {x["speaker"] for x in s} == {"A", "B"}, r' "$work/api.json" \
+  || { cat "$work/api.json"; die "APP_MODE=api: diarized_json"; }
+kill -- "-$ui_pid"
+wait "$ui_pid" 2>/dev/null || true
+ui_pid=""
+note "APP_MODE=api" "/ping 200 + diarized_json with 2 speakers ($(($(date +%s) - t0)) s with start-up)"
 
 step "APP_MODE=runpod --test_input \"\$(cat test_input.json)\", with no network (unshare -n)"
 t0=$(date +%s)
