@@ -405,3 +405,23 @@ def test_ui_mode_one_queue_for_page_and_api(ui_server, long_recording, monologue
     assert speech.word_error_rate(monologue.script, str(api_result["text"])) <= 0.15
     assert result["segments"], result
     assert ui_server.health()["queue"] == {"running": False, "waiting": 0, "max": 1}
+
+
+def test_ui_mode_page_job_waits_behind_an_api_job(ui_server, long_recording, monologue):
+    from gradio_client import Client, handle_file
+
+    finished: dict[str, float] = {}
+
+    def api_job() -> None:
+        ui_server.client().audio.transcriptions.create(file=long_recording, model="whisper-1")
+        finished["api"] = time.monotonic()
+
+    running = threading.Thread(target=api_job)
+    running.start()
+    _wait(lambda: ui_server.health()["queue"]["running"], "the API's job to start")
+    result = Client(ui_server.url + "/", verbose=False).predict(handle_file(str(monologue.path)),
+                                                                 api_name="/transcribe")
+    finished["page"] = time.monotonic()
+    running.join(timeout=600)
+    assert finished["api"] <= finished["page"], finished
+    assert speech.word_error_rate(monologue.script, result["text"]) <= 0.15
