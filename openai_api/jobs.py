@@ -157,18 +157,24 @@ async def until_done(request: Request, future: asyncio.Future, job: Job) -> Any:
             if done:
                 return future.result()
             if await request.is_disconnected():
-                job.cancel.set()
+                abandon(job, future)
                 await asyncio.wait({future})
-                logger.info("openai client disconnected: job cancelled (%s)", _outcome(future))
                 raise ClientGone
     except asyncio.CancelledError:
         job.cancel.set()
         raise
 
 
-def _outcome(future: asyncio.Future) -> str:
-    error = future.exception()
-    return "stopped" if isinstance(error, Cancelled) else "had finished" if error is None else type(error).__name__
+def abandon(job: Job, future: asyncio.Future) -> None:
+    """The client left: cancel its job (the engine stops at its next step) and log how it ended."""
+    job.cancel.set()
+
+    def outcome(done: asyncio.Future) -> None:
+        error = None if done.cancelled() else done.exception()
+        ended = "stopped" if isinstance(error, Cancelled) else "had finished" if error is None else type(error).__name__
+        logger.info("openai client disconnected: job cancelled (%s)", ended)
+
+    future.add_done_callback(outcome)
 
 
 def start(service: Service, job: Job, executor: concurrent.futures.Executor) -> asyncio.Future:

@@ -187,8 +187,7 @@ def _stream(api: SpeechApi, job: Job) -> StreamingResponse:
             yield responses.done_event(result.text)
         finally:
             if not future.done():
-                job.cancel.set()
-                logger.info("openai stream client disconnected: job cancelled")
+                jobs.abandon(job, future)
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -338,18 +338,21 @@ def test_unknown_path_is_an_openai_error(api_server):
     assert response.status_code in (404, 405) and "error" in response.json()
 
 
-def test_disconnect_cancels_the_job(api_server, long_recording, monologue):
+@pytest.mark.parametrize("stream", ["false", "true"])
+def test_disconnect_cancels_the_job(api_server, long_recording, monologue, stream):
     """curl sends a long recording and is killed once the job runs: the engine stops the job at its next step,
     and the server serves the next request."""
+    cancelled = api_server.log().count("client disconnected: job cancelled (stopped)")
     client = subprocess.Popen(["curl", "-sS", "-o", "/dev/null", "-H", f"Authorization: Bearer {KEYS[0]}",
-                               "-F", f"file=@{long_recording}", "-F", "model=whisper-1",
+                               "-F", f"file=@{long_recording}", "-F", "model=whisper-1", "-F", f"stream={stream}",
                                f"{api_server.url}/v1/audio/transcriptions"])
     try:
         _wait(lambda: api_server.health()["queue"]["running"], "the long job to start")
     finally:
         client.kill()
         client.wait()
-    _wait(lambda: "client disconnected: job cancelled (stopped)" in api_server.log(), "the job to stop")
+    _wait(lambda: api_server.log().count("client disconnected: job cancelled (stopped)") > cancelled,
+          "the job to stop")
     assert not api_server.health()["queue"]["running"]
     result = api_server.client().audio.transcriptions.create(file=monologue.path, model="whisper-1")
     assert speech.word_error_rate(monologue.script, result.text) <= 0.15
