@@ -317,6 +317,12 @@ def test_bad_media_model_and_size(api_server, tmp_path):
     with pytest.raises(openai.APIStatusError) as caught:  # over MAX_UPLOAD_MB=8, under the body's slack
         client.audio.transcriptions.create(file=("big.wav", b"\0" * (9 * 2**20)), model="whisper-1")
     assert caught.value.status_code == 413 and caught.value.code == "file_too_large"
+    assert _job_files(api_server) == []
+
+
+def _job_files(server: Server) -> list[str]:
+    """What jobs left in the server's temporary directory (each job's directory must be gone)."""
+    return [path.name for path in server.tmp_dir.iterdir() if path.name.startswith("wxw-job-")]
 
 
 def test_oversized_body_is_refused_before_it_is_read(api_server, tmp_path):
@@ -354,6 +360,7 @@ def test_disconnect_cancels_the_job(api_server, long_recording, monologue, strea
     _wait(lambda: api_server.log().count("client disconnected: job cancelled (stopped)") > cancelled,
           "the job to stop")
     assert not api_server.health()["queue"]["running"]
+    _wait(lambda: _job_files(api_server) == [], "the cancelled job's files to be removed")
     result = api_server.client().audio.transcriptions.create(file=monologue.path, model="whisper-1")
     assert speech.word_error_rate(monologue.script, result.text) <= 0.15
 
