@@ -96,6 +96,9 @@ class Job:
     ticket: Ticket
     cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
     on_segments: Callable[[tuple[Segment, ...]], None] | None = None
+    # Done once the upload and the known speakers are decoded: a stream answers 200 only after that, so bad
+    # media is still a plain 400.
+    decoded: concurrent.futures.Future = dataclasses.field(default_factory=concurrent.futures.Future)
 
 
 def run(service: Service, job: Job) -> tuple[Result, dict[str, str]]:
@@ -112,6 +115,7 @@ def run(service: Service, job: Job) -> tuple[Result, dict[str, str]]:
             audio = decode_audio(path, max_bytes=settings.max_upload_bytes, max_seconds=settings.max_audio_seconds,
                                  label="file")
             clips = _known_voices(request, directory, settings.max_upload_bytes)
+            job.decoded.set_result(None)
 
             def progress(_stage: str, _fraction: float) -> None:
                 if _stage != "decode":  # the engine holds the job now: it counts it from here
@@ -146,6 +150,13 @@ def _suffix(filename: str | None) -> str:
     """The upload's extension when it is a plain one (ffmpeg reads by content anyway)."""
     suffix = "." + (filename or "").rsplit(".", 1)[-1].lower() if "." in (filename or "") else ""
     return suffix if suffix[1:].isalnum() and len(suffix) <= 6 else ""
+
+
+async def decoded(job: Job, future: asyncio.Future) -> None:
+    """Wait until the job has decoded its media, or has failed doing so (then raise its error)."""
+    await asyncio.wait({asyncio.wrap_future(job.decoded), future}, return_when=asyncio.FIRST_COMPLETED)
+    if not job.decoded.done():
+        future.result()
 
 
 async def until_done(request: Request, future: asyncio.Future, job: Job) -> Any:

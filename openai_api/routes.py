@@ -131,6 +131,10 @@ async def _answer(handler: Callable[[], Awaitable[Response]]) -> Response:
         return from_worker_error(error).response()
     except ClientGone:
         return Response(status_code=499)
+    except Exception as error:  # a bug: short for the client, in full in the log (no request content is in it)
+        logger.exception("openai request failed")
+        return ApiError(500, f"internal error: {type(error).__name__}", kind="server_error",
+                        code="internal_error").response()
 
 
 async def _audio(api: SpeechApi, request: Request, task: str) -> Response:
@@ -145,9 +149,9 @@ async def _audio(api: SpeechApi, request: Request, task: str) -> Response:
         await form.close()
         raise
     # From here the job owns the upload (its thread closes it) and its queue ticket (released when it runs).
-    if parsed.stream:
-        return _stream(api, job)
     try:
+        if parsed.stream:
+            return await _stream(api, job)
         result, names = await jobs.until_done(reader, jobs.start(api.service, job, api.executor), job)
     except WorkerError as error:
         raise from_worker_error(error, parsed.fields) from None
@@ -159,13 +163,15 @@ def _with_model(api: SpeechApi, parsed: ApiRequest) -> ApiRequest:
     return dataclasses.replace(parsed, options=options)
 
 
-def _stream(api: SpeechApi, job: Job) -> StreamingResponse:
-    """Text deltas as segments finish, then the whole text; an error after the start is an `error` event. When
-    the client disconnects, Starlette cancels the generator, and its `finally` cancels the job."""
+async def _stream(api: SpeechApi, job: Job) -> StreamingResponse:
+    """Text deltas as segments finish, then the whole text. Bad media is refused (400) before the stream starts;
+    a later error is an `error` event. When the client disconnects, Starlette cancels the generator, and its
+    `finally` cancels the job."""
     loop = asyncio.get_running_loop()
     pieces: asyncio.Queue[tuple[Segment, ...]] = asyncio.Queue()
     job.on_segments = lambda segments: loop.call_soon_threadsafe(pieces.put_nowait, segments)
     future = jobs.start(api.service, job, api.executor)  # started now, so it runs (and ends) whatever the client does
+    await jobs.decoded(job, future)
 
     async def events() -> AsyncIterator[str]:
         first = True

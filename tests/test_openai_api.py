@@ -310,6 +310,9 @@ def test_bad_media_model_and_size(api_server, tmp_path):
         client.audio.transcriptions.create(file=("notes.wav", b"these are my notes, not audio\n" * 20),
                                            model="whisper-1")
     assert caught.value.param == "file" and "not a media file" in caught.value.message
+    with pytest.raises(openai.BadRequestError) as caught:  # refused before a stream starts, as a plain 400
+        client.audio.transcriptions.create(file=("empty.wav", b""), model="whisper-1", stream=True)
+    assert caught.value.param == "file" and "empty" in caught.value.message
     with pytest.raises(openai.NotFoundError) as caught:
         client.audio.transcriptions.create(file=("a.wav", b"RIFF"), model="large-v2")
     assert caught.value.param == "model" and caught.value.code == "model_not_found"
