@@ -129,3 +129,20 @@ def test_the_page_is_refused_when_api_jobs_fill_the_queue():
     ok, message, state = asyncio.run(gradio_queue.push("job-2", None, None))
     assert (ok, state) == (False, "queue_full") and "Queue is full" in message
     assert pushed == ["job-1"]
+
+
+def test_api_mode_refuses_to_start_without_its_default_model(models_dir, tmp_path):
+    """A misbuilt image fails at once with the reason (before binding), so RunPod never routes to it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.servers import free_port
+
+    env = {**os.environ, "APP_MODE": "api", "MODELS_DIR": str(models_dir), "WHISPER_MODEL": "large-v9",
+           "PORT": str(free_port()), "GRADIO_SERVER_NAME": "127.0.0.1", "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "app.py"], cwd=Path(__file__).resolve().parents[1], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "the default ASR model 'large-v9' is not installed" in done.stderr + done.stdout
