@@ -156,7 +156,9 @@ def curl(*args: str) -> tuple[int, str, dict[str, str]]:
 
 # ---- APP_MODE=api -----------------------------------------------------------------------------------
 def test_ping_while_loading_then_ready(api_server):
-    assert api_server.first_pings[-1] == 200 and set(api_server.first_pings) <= {204, 503, 200}
+    # bound at once, 204 (and 503 for a job) while the models load, then 200
+    assert api_server.first_pings == (204, 503, 204, 200) or api_server.first_pings == (204, 503, 200), \
+        api_server.first_pings
     assert httpx.get(api_server.health_url + "/ping").status_code == 200  # PORT_HEALTH
     assert httpx.get(api_server.url + "/ping").status_code == 200  # and the API's own port
     health = api_server.health()
