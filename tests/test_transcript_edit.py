@@ -122,3 +122,13 @@ def test_adding_a_speaker_then_giving_it_a_turn():
     given = edit.set_speaker(added, 2, "Ada Lovelace")
     assert given.segments[2].speaker == "Ada Lovelace"
     assert Result.from_dict(given.to_dict()) == given
+
+
+def test_the_rest_of_a_turn_from_a_word_goes_to_another_speaker():
+    turn = edit.set_speaker(_result(), 1, "SPEAKER_00")  # segments 0 and 1 are now one turn of SPEAKER_00
+    edited = edit.set_speaker_from(turn, 0, 5, 1, "SPEAKER_01")  # from "a" of "...like a table" on
+    assert [(s.text, s.speaker) for s in edited.segments] == [
+        ("Good morning I would like", "SPEAKER_00"), ("a table", "SPEAKER_01"),
+        ("Certainly we have one by the window", "SPEAKER_01"), ("Thank you very much", "SPEAKER_02")]
+    whole = edit.set_speaker_from(turn, 1, 0, 1, "SPEAKER_02")
+    assert [s.speaker for s in whole.segments] == ["SPEAKER_00", "SPEAKER_02", "SPEAKER_02"]

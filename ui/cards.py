@@ -28,13 +28,18 @@ def _card(item: Mapping[str, Any]) -> str:
             + (f'<span class="wx-card-detail">{html.escape(detail)}</span>' if detail else "") + "</li>")
 
 
+def plural(count: int, noun: str) -> str:
+    """"1 speaker", "2 speakers"."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _summary(item: Mapping[str, Any]) -> str:
     result = item.get("result")
     if not result:
         return ""
     parts = [format_time(result.get("duration") or 0.0)]
     if result.get("speakers") is not None:
-        parts.append(f"{len(result['speakers'])} speakers")
+        parts.append(plural(len(result["speakers"]), "speaker"))
     words = sum(len(seg.get("text", "").split()) for seg in result.get("segments", ()))
-    parts.append(f"{words} words")
+    parts.append(plural(words, "word"))
     return " · ".join(parts)

@@ -30,7 +30,7 @@ from core.errors import Cancelled, InvalidInput
 from core.media.fetch import Limits, job_directory
 from core.service import Service
 from core.transcript.formats import Layout, render, response
-from ui import batch
+from ui import batch, editor
 from ui.cards import render_cards
 from ui.controls import ControlSpec, to_options
 from ui.render import render_empty, render_view
@@ -380,20 +380,27 @@ class Handlers:
 
     def rename(self, state: Mapping[str, Any] | None, label: str | None, name: str | None,
                session: str | None) -> tuple[Any, ...]:
-        """A refused name is a toast and changes nothing (a raised error would cover the whole panel)."""
+        """(panel…, name box, merge button). A refused name is a toast and changes nothing (a raised error would
+        cover the whole panel); a name another speaker shows offers to merge the two instead (`ui.editor`)."""
         try:
             if not state or state.get("current") is None:
                 raise InvalidInput("Transcribe a file first, then rename its speakers.", field="speaker")
             items = [dict(item) for item in state["items"]]
             index = state["current"]
-            items[index] = set_speaker_name(items[index], label, name)
+            offer = editor.merge_offer(items[index], label, name)
+            if offer is not None:
+                shown = dict(zip(items[index]["result"]["speakers"], editor.shown_names(items[index]), strict=True))
+                pending = {**state, "merge": [shown[offer[0]], shown[offer[1]]]}
+                return (pending, *(gr.skip() for _ in range(PANEL_SIZE)),
+                        gr.update(visible=True, value=f"Merge “{shown[offer[0]]}” into “{shown[offer[1]]}”"))
+            items[index] = editor.changed(items[index], names=set_speaker_name(items[index], label, name)["names"])
         except InvalidInput as refusal:
             gr.Warning(refusal.message, title="Cannot rename")
-            return tuple(gr.skip() for _ in range(PANEL_SIZE + 1))
-        new_state = {**state, "items": items, "speaker": label}
+            return tuple(gr.skip() for _ in range(PANEL_SIZE + 2))
+        new_state = {**state, "items": items, "speaker": label, "merge": None}
         with user_errors():
             self._write_item(new_state, index)
-        return (*self.panel(new_state, session), "")
+        return (*self.panel(new_state, session), "", gr.update(visible=False))
 
     # ---- API ---------------------------------------------------------------------------------
     def transcribe_api(self, audio: str | None, values: Mapping[str, Any], progress: Any) -> dict[str, Any]:

@@ -80,6 +80,21 @@ def split(result: Result, index: int, word: int, speaker: str, *, joiner: str = 
     return set_speaker(result, index, speaker, first_word=word, last_word=len(segment.words) - 1, joiner=joiner)
 
 
+def set_speaker_from(result: Result, index: int, word: int, through: int, speaker: str, *,
+                     joiner: str = " ") -> Result:
+    """A turn (segments `index`..`through`) split at word `word` of segment `index`: from that word to the turn's
+    end, the speech is `speaker`'s. Word 0 gives the whole of segment `index` onwards."""
+    segment_at(result, through, "through")
+    if through < index:
+        raise InvalidInput(f"through: {through} comes before segment {index}", field="through")
+    if word:
+        result = split(result, index, word, speaker, joiner=joiner)
+        index, through = index + 1, through + 1
+    for position in range(index, through + 1):
+        result = set_speaker(result, position, speaker, joiner=joiner)
+    return result
+
+
 def merge_speakers(result: Result, source: str, target: str) -> Result:
     """Everything `source` said is `target`'s (one person split in two by diarization); `source` is gone."""
     known = list(result.speakers or ())
