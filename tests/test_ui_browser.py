@@ -146,12 +146,12 @@ def test_transcribe_rename_copy_seek_and_download(page, dialogue):
     assert renamed == ["Alice" if name == "SPEAKER_01" else name for name in names]
     assert view.locator(".wx-lane-name").all_inner_texts() == ["SPEAKER_00", "Alice"]
 
-    # a second speaker may not take the same name (it would merge them in every download)
+    # a second speaker taking the same name is offered a merge instead (nothing changes until it is pressed)
     page.locator("#wx-speaker input").click()
     page.get_by_role("option", name="SPEAKER_00").click()
     page.get_by_label("New name").fill("alice")
     page.locator("#wx-rename").click()
-    page.get_by_text("Another speaker is already called “Alice”").first.wait_for()
+    page.locator("#wx-merge", has_text="Merge “SPEAKER_00” into “Alice”").wait_for()
     assert view.locator(".wx-turn .wx-speaker").all_inner_texts() == renamed
 
     page.get_by_text("Result JSON").click()
