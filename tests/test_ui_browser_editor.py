@@ -66,14 +66,18 @@ def downloads(page) -> dict[str, str]:
     return texts
 
 
+# The transcript as rendered by the server: turn headers and texts (not the editing tools the script adds).
+TRANSCRIPT_JS = ("[...document.querySelectorAll('#wx-view .wx-turn')].map(t => t.querySelector('.wx-turn-head')"
+                 ".innerText + ' ' + t.querySelector('.wx-text').textContent).join('\\n')")
+
+
 def wait_for_change(page, before: str) -> None:
     """Until the view is re-rendered with a different transcript (the server answered a correction)."""
-    page.wait_for_function("(before) => document.querySelector('#wx-view .wx-transcript').innerText !== before",
-                           arg=before, timeout=120_000)
+    page.wait_for_function(f"(before) => ({TRANSCRIPT_JS}) !== before", arg=before, timeout=120_000)
 
 
 def transcript_text(page) -> str:
-    return page.locator("#wx-view .wx-transcript").inner_text()
+    return page.evaluate(f"() => {TRANSCRIPT_JS}")
 
 
 def speakers_of_turns(page) -> list[str]:

@@ -44,6 +44,7 @@ GENERIC_ERROR = "Something went wrong while processing this file; the details ar
 SESSION_TTL_S = 6 * 3600
 WORKING_TEXT = "Working… the transcript of the first finished file appears here."
 SPEAKER_OPTIONS = ("num_speakers", "min_speakers", "max_speakers")
+ERROR_TOAST_S = 15  # a failure's toast closes by itself; the card keeps the message
 PANEL_SIZE = 8  # (state, cards, pick, view, files, zip, json, speaker)
 
 
@@ -71,6 +72,14 @@ def on_screen(message: str, labels: Mapping[str, str]) -> str:
         return message
     pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
     return pattern.sub(lambda match: f"“{labels[match.group(1)]}”", message)
+
+
+def error_toast(message: str, title: str = "Cannot transcribe") -> None:
+    """An error toast that does not end the event (raising `gr.Error` would cover the panel and stop the batch):
+    Gradio's own log message at its "error" level, which `gr.Warning`/`gr.Info` do not expose. Closes by itself."""
+    from gradio.helpers import log_message
+
+    log_message(message, title=title, level="error", duration=ERROR_TOAST_S)  # type: ignore[arg-type]
 
 
 def stage_label(stage: str) -> str:
@@ -267,7 +276,7 @@ class Handlers:
                     options = to_options(_without_speaker_counts(values))
                     sources = batch.collect_sources(uploads, links, recording)
             except gr.Error as error:  # a toast and the note; a raised error would cover the panel
-                gr.Warning(str(error.message), title="Cannot transcribe")
+                error_toast(str(error.message))
                 yield self.cleared(str(error.message), "No transcript: see the message above.")
                 return
             state = {"items": [new_item(source) for source in sources], "current": None,
@@ -281,13 +290,13 @@ class Handlers:
                     continue
                 item["status"] = "running"
                 yield self.panel(state, session)
-                prefix = f"{source.name} ({index + 1} of {total}): " if total > 1 else ""
+                prefix = f"{source.name} ({index + 1} of {total}): " if total > 1 else f"{source.name}: "
                 on_progress = gradio_progress(progress, prefix, (index / total, 1 / total))
                 self._run_one(state, index, source, options, on_progress, cancel)
                 yield self.panel(state, session)
-            for item in state["items"]:
+            for item in state["items"]:  # failures toast, as errors; notes stay in the view's notes box
                 if item["status"] == "error":
-                    gr.Warning(item["message"], title="Cannot transcribe")
+                    error_toast(f"{item['name']}: {item['message']}" if total > 1 else item["message"])
         finally:
             self.stops.release(session, cancel)
 
@@ -305,8 +314,6 @@ class Handlers:
         except gr.Error as error:
             item.update(status="error", message=str(error.message))
             return
-        for warning in result.warnings:
-            gr.Warning(f"{source.name}: {warning}" if len(state["items"]) > 1 else warning)
         item.update(status="done", result=result.to_dict(), options=options.to_mapping(),
                     audio_url=file_url(audio) if audio else None)
         if state["current"] is None:

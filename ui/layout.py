@@ -33,6 +33,11 @@ ADVANCED_OUTPUT_OPTIONS = frozenset({"max_line_width", "max_line_count", "highli
 # What the upload box accepts: Gradio's audio/video MIME groups plus containers they miss that ffmpeg reads,
 # and a result JSON saved from this page (to read and play it again).
 MEDIA_FILE_TYPES = ["audio", "video", ".mka", ".caf", ".ts", ".mts", ".json"]
+# On a narrow screen the cards and progress are below the options: bring them into view when the job starts.
+SHOW_PROGRESS_JS = """() => {
+  const cards = document.querySelector('#wx-cards');
+  if (cards && window.innerWidth < 800) cards.scrollIntoView({block: 'start', behavior: 'smooth'});
+}"""
 EDIT_HELP = ("Hover or focus a turn to **edit its text** (E) or its **speaker** (S); Ctrl+Z undoes, "
              "Ctrl+Shift+Z redoes.")
 PAGE_CSS = """
@@ -49,6 +54,7 @@ PAGE_CSS = """
 /* Gradio's timer estimates a job from the average of unrelated jobs; the card note gives the queue position
    and the progress text this file's own estimate instead */
 #wx-view .meta-text, #wx-view .meta-text-center { display: none !important; }
+.dark .wx-audio { color-scheme: dark; }  /* the browser's own player follows the page's dark theme */
 /* the correction tools appear with a transcript; the speaker tools with speakers */
 #wx-results:not(:has(.wx-transcript)) #wx-edit-row { display: none; }
 #wx-results:not(:has(.wx-transcript .wx-speaker)) #wx-speaker-row { display: none; }
@@ -224,6 +230,7 @@ def _wire(handlers: Handlers, sources: dict[str, Any], controls: dict[str, gr.co
     transcribe.click(fn=on_arm, outputs=[*shown, stop_note], queue=False, api_visibility="private").then(
         fn=on_transcribe, inputs={upload, links, recording, *controls.values()}, outputs=shown,
         api_visibility="private", concurrency_id=GPU_CONCURRENCY_ID, show_progress_on=[panel["view"]])
+    transcribe.click(fn=None, js=SHOW_PROGRESS_JS, queue=False, api_visibility="private")
     stop.click(fn=on_stop, outputs=[stop_note], queue=False, api_visibility="private")
     panel["pick"].input(fn=on_show, inputs=[panel["state"], panel["pick"]], outputs=shown,
                         api_visibility="private")
