@@ -201,7 +201,10 @@ def test_correct_text_speakers_merge_and_undo_reach_every_download(page, saved, 
 
 
 def test_axe_finds_no_serious_problems_while_editing(page, saved):
+    """Also: the correction and speaker tools stay hidden until there is a transcript (with speakers)."""
+    assert not page.locator("#wx-speaker-row").is_visible() and not page.locator("#wx-undo").is_visible()
     open_saved(page, *saved)
+    assert page.locator("#wx-speaker-row").is_visible() and page.locator("#wx-undo").is_visible()
     first = page.locator("#wx-view .wx-turn").first
     first.locator(".wx-turn-head").focus()
     page.keyboard.press("e")

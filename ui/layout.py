@@ -136,7 +136,9 @@ def _controls(specs: list[ControlSpec]) -> dict[str, gr.components.Component]:
         _rows(by_group.get("basic", []), built, per_row=2)
         speakers = by_group.get("speakers", [])
         _rows([s for s in speakers if s.kind == "checkbox"], built, per_row=1)
-        _rows([s for s in speakers if s.kind != "checkbox"], built, per_row=3, compact=True)
+        # the speaker model's name gets a row of its own (beside the counts it was clipped)
+        _rows([s for s in speakers if s.kind == "dropdown"], built, per_row=1)
+        _rows([s for s in speakers if s.kind not in ("checkbox", "dropdown")], built, per_row=3, compact=True)
         _rows(by_group.get("output", []), built, per_row=1)
     with gr.Accordion("Advanced: subtitles, decoding, speech detection", open=False):
         _rows(by_group.get("advanced", []), built, per_row=2)
