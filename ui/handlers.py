@@ -294,6 +294,7 @@ class Handlers:
                 on_progress = gradio_progress(progress, prefix, (index / total, 1 / total))
                 self._run_one(state, index, source, options, on_progress, cancel)
                 yield self.panel(state, session)
+            yield self.panel(state, session)  # the cards' final states, those skipped by Stop included
             for item in state["items"]:  # failures toast, as errors; notes stay in the view's notes box
                 if item["status"] == "error":
                     error_toast(f"{item['name']}: {item['message']}" if total > 1 else item["message"])

@@ -231,7 +231,8 @@ def _wire(handlers: Handlers, sources: dict[str, Any], controls: dict[str, gr.co
 
     transcribe.click(fn=on_arm, outputs=[*shown, stop_note], queue=False, api_visibility="private").then(
         fn=on_transcribe, inputs={upload, links, recording, *controls.values()}, outputs=shown,
-        api_visibility="private", concurrency_id=GPU_CONCURRENCY_ID, show_progress_on=[panel["view"]])
+        api_visibility="private", concurrency_id=GPU_CONCURRENCY_ID, show_progress_on=[panel["view"]]).then(
+        fn=lambda: "", outputs=[stop_note], queue=False, api_visibility="private")  # "Stopping…" ends with the job
     transcribe.click(fn=None, js=SHOW_PROGRESS_JS, queue=False, api_visibility="private")
     stop.click(fn=on_stop, outputs=[stop_note], queue=False, api_visibility="private")
     panel["pick"].input(fn=on_show, inputs=[panel["state"], panel["pick"]], outputs=shown,
