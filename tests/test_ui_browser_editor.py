@@ -214,3 +214,23 @@ def test_axe_finds_no_serious_problems_while_editing(page, saved):
     page.keyboard.press("s")
     first.locator("select.wx-pick-speaker").wait_for()
     assert serious_violations(page) == []
+
+
+def test_an_invalid_option_marks_its_field_and_brings_it_into_view(page):
+    page.get_by_text("Advanced: subtitles, decoding, speech detection").click()
+    box = page.locator("#wx-opt-beam_size input, #wx-opt-beam_size textarea").first
+    box.fill("999")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.locator("#wx-opt-beam_size").evaluate("field => field.closest('.accordion, details, .block')")
+    page.locator("#wx-transcribe").click()
+    page.locator("#wx-opt-beam_size.wx-invalid").wait_for()
+    assert box.get_attribute("aria-invalid") == "true"
+    assert page.evaluate("(() => { const box = document.querySelector('#wx-opt-beam_size').getBoundingClientRect();"
+                         " return box.top >= 0 && box.bottom <= window.innerHeight; })()"), "the field is in view"
+    toast = page.locator("[data-testid='toast-body']").first
+    toast.wait_for()
+    assert "Cannot transcribe" in toast.inner_text() and "Warning" not in toast.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "ui-invalid-option.png"))
+    box.fill("5")
+    page.locator("#wx-transcribe").click()
+    page.wait_for_function("!document.querySelector('.wx-invalid')")

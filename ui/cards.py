@@ -11,9 +11,11 @@ from ui.render import format_time
 STATUS_TEXT = {"waiting": "Waiting", "running": "Working…", "done": "Done", "error": "Failed", "stopped": "Stopped"}
 
 
-def render_cards(items: Sequence[Mapping[str, Any]], note: str = "") -> str:
-    """A list of cards (file name, status, a one-line summary or the error); `note` is a line above them."""
-    head = f'<p class="wx-note">{html.escape(note)}</p>' if note else ""
+def render_cards(items: Sequence[Mapping[str, Any]], note: str = "", field: str | None = None) -> str:
+    """A list of cards (file name, status, a one-line summary or the error); `note` is a line above them, and
+    `field` the option it is about (the page's script marks that field and brings it into view: ui/fields.js)."""
+    marked = f' data-field="{html.escape(field)}"' if field else ""
+    head = f'<p class="wx-note"{marked}>{html.escape(note)}</p>' if note else ""
     if not items:
         return head
     cards = "".join(_card(item) for item in items)

@@ -254,9 +254,9 @@ class Handlers:
         self.stops.arm(session)
         return self.cleared(queue_note(ahead))
 
-    def cleared(self, note: str, view_text: str = WORKING_TEXT) -> tuple[Any, ...]:
+    def cleared(self, note: str, view_text: str = WORKING_TEXT, field: str | None = None) -> tuple[Any, ...]:
         """(state, cards, pick, view, files, zip, json, speaker) with nothing from an earlier batch."""
-        return (None, render_cards([], note), gr.update(choices=[], value=None, visible=False),
+        return (None, render_cards([], note, field), gr.update(choices=[], value=None, visible=False),
                 render_empty(view_text), gr.update(value=None, visible=False), gr.update(value=None, visible=False),
                 None,
                 gr.update(choices=[], value=None, interactive=False))
@@ -271,13 +271,18 @@ class Handlers:
         stop the others; Stop ends the running one at its next step and skips the rest."""
         cancel = self.stops.latest(session)
         try:
+            field = None
             try:
                 with user_errors(self.labels):
-                    options = to_options(_without_speaker_counts(values))
-                    sources = batch.collect_sources(uploads, links, recording)
-            except gr.Error as error:  # a toast and the note; a raised error would cover the panel
+                    try:
+                        options = to_options(_without_speaker_counts(values))
+                        sources = batch.collect_sources(uploads, links, recording)
+                    except WorkerError as refusal:
+                        field = refusal.field
+                        raise
+            except gr.Error as error:  # a toast and the note (marking the field); a raised error covers the panel
                 error_toast(str(error.message))
-                yield self.cleared(str(error.message), "No transcript: see the message above.")
+                yield self.cleared(str(error.message), "No transcript: see the message above.", field=field)
                 return
             state = {"items": [new_item(source) for source in sources], "current": None,
                      "dir": str(self.downloads.job_dir(session)), "zip": None}

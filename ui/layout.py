@@ -38,6 +38,7 @@ SHOW_PROGRESS_JS = """() => {
   const cards = document.querySelector('#wx-cards');
   if (cards && window.innerWidth < 800) cards.scrollIntoView({block: 'start', behavior: 'smooth'});
 }"""
+FIELDS_JS = (Path(__file__).resolve().parent / "fields.js").read_text(encoding="utf-8")
 EDIT_HELP = ("Hover or focus a turn to **edit its text** (E) or its **speaker** (S); Ctrl+Z undoes, "
              "Ctrl+Shift+Z redoes.")
 PAGE_CSS = """
@@ -55,6 +56,7 @@ PAGE_CSS = """
    and the progress text this file's own estimate instead */
 #wx-view .meta-text, #wx-view .meta-text-center { display: none !important; }
 .dark .wx-audio { color-scheme: dark; }  /* the browser's own player follows the page's dark theme */
+.wx-invalid { outline: 3px solid #dc2626 !important; outline-offset: 2px; border-radius: 6px; }
 /* the correction tools appear with a transcript; the speaker tools with speakers */
 #wx-results:not(:has(.wx-transcript)) #wx-edit-row { display: none; }
 #wx-results:not(:has(.wx-transcript .wx-speaker)) #wx-speaker-row { display: none; }
@@ -179,7 +181,8 @@ def _range_hint(spec: ControlSpec) -> str:
 
 
 def _results_panel() -> dict[str, Any]:
-    cards = gr.HTML("", css_template=VIEW_CSS, elem_id="wx-cards", padding=False, container=False)
+    cards = gr.HTML("", css_template=VIEW_CSS, elem_id="wx-cards", padding=False, container=False,
+                    js_on_load=FIELDS_JS)
     pick = gr.Radio(label="Show the transcript of", choices=[], visible=False, elem_id="wx-pick")
     with gr.Row(elem_id="wx-edit-row"):
         undo = gr.Button("Undo", elem_id="wx-undo", size="sm", scale=0, min_width=80)
