@@ -228,8 +228,12 @@ def test_an_invalid_option_marks_its_field_and_brings_it_into_view(page):
                          " return box.top >= 0 && box.bottom <= window.innerHeight; })()"), "the field is in view"
     toast = page.locator("[data-testid='toast-body']").first
     toast.wait_for()
-    assert "Cannot transcribe" in toast.inner_text() and "Warning" not in toast.inner_text()
+    text = toast.inner_text()
+    assert text.startswith("Error") and "“Beam size”=999 is out of range" in text and "Warning" not in text
     page.screenshot(path=str(ARTIFACTS / "ui-invalid-option.png"))
+    violations = serious_violations(page)  # with the toast open and a field marked invalid
+    (ARTIFACTS / "axe-toast.json").write_text(json.dumps(violations, indent=2) + "\n")
+    assert violations == []
     box.fill("5")
     page.locator("#wx-transcribe").click()
     page.wait_for_function("!document.querySelector('.wx-invalid')")
