@@ -200,8 +200,17 @@ def test_correct_text_speakers_merge_and_undo_reach_every_download(page, saved, 
     assert page.locator("[data-testid='toast-body']").count() == 0, "notes stay in the notes box: no toast"
 
 
-def test_axe_finds_no_serious_problems_while_editing(page, saved):
-    """Also: the correction and speaker tools stay hidden until there is a transcript (with speakers)."""
+@pytest.mark.parametrize(("theme", "viewport"), [("light", (1400, 1000)), ("dark", (390, 844))],
+                         ids=["light-desktop", "dark-phone"])
+def test_axe_finds_no_serious_problems_while_editing(browser, ui_server, saved, theme, viewport):
+    """The editing states (text box open, speaker menu open, a tool hovered) pass axe, light and dark, desktop and
+    phone. Also: the correction and speaker tools stay hidden until there is a transcript (with speakers)."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, color_scheme=theme,
+                                  is_mobile=viewport[0] < 500, has_touch=viewport[0] < 500)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{ui_server.url}?__theme={theme}")
+    page.locator("#wx-transcribe").wait_for()
     assert not page.locator("#wx-speaker-row").is_visible() and not page.locator("#wx-undo").is_visible()
     open_saved(page, *saved)
     assert page.locator("#wx-speaker-row").is_visible() and page.locator("#wx-undo").is_visible()
@@ -209,11 +218,18 @@ def test_axe_finds_no_serious_problems_while_editing(page, saved):
     first.locator(".wx-turn-head").focus()
     page.keyboard.press("e")
     first.locator("textarea.wx-edit-box").wait_for()
-    assert serious_violations(page) == []
+    found = {"text box": serious_violations(page)}
     page.keyboard.press("Escape")
     page.keyboard.press("s")
     first.locator("select.wx-pick-speaker").wait_for()
-    assert serious_violations(page) == []
+    found["speaker menu"] = serious_violations(page)
+    page.keyboard.press("Escape")
+    first.locator(".wx-edit-speaker").hover()
+    found["tool hovered"] = serious_violations(page)
+    page.screenshot(path=str(ARTIFACTS / f"ui-editor-{theme}-{viewport[0]}.png"), full_page=True)
+    (ARTIFACTS / f"axe-editor-{theme}-{viewport[0]}.json").write_text(json.dumps(found, indent=2) + "\n")
+    context.close()
+    assert found == {"text box": [], "speaker menu": [], "tool hovered": []}
 
 
 def test_an_invalid_option_marks_its_field_and_brings_it_into_view(page):
