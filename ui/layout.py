@@ -38,7 +38,8 @@ SHOW_PROGRESS_JS = """() => {
   const cards = document.querySelector('#wx-cards');
   if (cards && window.innerWidth < 800) cards.scrollIntoView({block: 'start', behavior: 'smooth'});
 }"""
-FIELDS_JS = (Path(__file__).resolve().parent / "fields.js").read_text(encoding="utf-8")
+FIELDS_JS = "\n".join((Path(__file__).resolve().parent / name).read_text(encoding="utf-8")
+                      for name in ("fields.js", "toasts.js"))
 EDIT_HELP = ("Hover or focus a turn to **edit its text** (E) or its **speaker** (S); Ctrl+Z undoes, "
              "Ctrl+Shift+Z redoes.")
 PAGE_CSS = """
