@@ -57,7 +57,7 @@ PAGE_CSS = """
    and the progress text this file's own estimate instead */
 #wx-view .meta-text, #wx-view .meta-text-center { display: none !important; }
 .dark .wx-audio { color-scheme: dark; }  /* the browser's own player follows the page's dark theme */
-.wx-invalid { outline: 3px solid #dc2626 !important; outline-offset: 2px; border-radius: 6px; }
+.wx-invalid { box-shadow: inset 0 0 0 3px #dc2626 !important; border-radius: 6px; }  /* inset: the row clips outlines */
 /* the correction tools appear with a transcript; the speaker tools with speakers */
 #wx-results:not(:has(.wx-transcript)) #wx-edit-row { display: none; }
 #wx-results:not(:has(.wx-transcript .wx-speaker)) #wx-speaker-row { display: none; }
