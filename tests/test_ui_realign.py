@@ -51,3 +51,8 @@ def test_bad_requests_are_refused_naming_the_field(client, transcribed, timed_di
 def test_a_result_that_is_not_one_is_refused(client, timed_dialogue):
     with pytest.raises(AppError, match="result: expected the result object of /transcribe"):
         client.predict({"hello": 1}, handle_file(str(timed_dialogue.path)), 0, "hi", api_name="/realign")
+
+
+def test_view_api_documents_realign(client):
+    endpoint = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/realign"]
+    assert [p["parameter_name"] for p in endpoint["parameters"]] == ["result", "audio", "segment", "text"]
