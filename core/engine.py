@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from core.advisories import no_speech_warning, option_warnings
+from core.asr.forced_alignment import align_text
 from core.asr.language_detection import detect
 from core.asr.languages import language_name, normalize_language, word_joiner
 from core.asr.timestamps import split_timed_segments
@@ -30,11 +31,13 @@ from core.settings import Settings
 from core.speakers.diarization import Diarization, assign_word_speakers, diarize
 from core.speakers.shared_segmentation import SharedSegmentation, can_share, sharing, vad_inference
 from core.speakers.word_labels import split_at_speaker_changes
+from core.transcript.edit import segment_at, set_text
 from core.transcript.result import Result, Segment, SpeakerTurn, segments_from_whisperx
 
 logger = logging.getLogger(__name__)
 
 SegmentsCallback = Callable[[tuple[Segment, ...]], None]
+REALIGN_MARGIN_S = 0.5  # room around a corrected segment (its bounds may clip a word), up to its neighbours
 
 _ASR_OPTION_NAMES = {  # our option → faster-whisper TranscriptionOptions field
     "beam_size": "beam_size",
@@ -174,6 +177,32 @@ class Engine:
         logger.info("job done: %.1fs audio in %.2fs (%s)", decoded.duration_s, timings["total"],
                     ", ".join(f"{k}={v}" for k, v in timings.items()))
         return dataclasses.replace(result, timings=timings)
+
+    def realign(self, audio: str | Path | np.ndarray | DecodedAudio, result: Result, index: int, text: str, *,
+                through: int | None = None) -> Result:
+        """`result` with segment `index` (through `through`, joined into one) holding `text`, its words timed
+        against `audio` by forced alignment: wav2vec2 where the language's model is installed, else Whisper's
+        cross-attention (the model that made the result when installed, else the default). Speakers are kept."""
+        first, last = segment_at(result, index), segment_at(result, index if through is None else through, "through")
+        decoded = self._decode(audio)
+        if last.end > decoded.duration_s + 1.0:
+            raise InvalidInput(f"audio: {decoded.duration_s:.1f} s long, but the segment ends at {last.end:.1f} s; "
+                               "pass the recording this result was made from", field="audio")
+        started = time.perf_counter()
+        language = normalize_language(result.language) or "en"
+        asr = self.registry.asr(result.model if result.model in self.registry.available_asr_models() else None)
+        job = _Job(TranscribeOptions(), decoded.samples, ProgressTracker(None, STAGES, None), [], {})
+        aligner = self._aligner(job, language)  # None without an installed wav2vec2 model: Whisper times them
+        end_index = index if through is None else through
+        before = result.segments[index - 1].end if index > 0 else 0.0
+        after = result.segments[end_index + 1].start if end_index + 1 < len(result.segments) else decoded.duration_s
+        span = (max(before, first.start - REALIGN_MARGIN_S, 0.0), min(after, last.end + REALIGN_MARGIN_S,
+                                                                      decoded.duration_s))
+        words = align_text(decoded.samples, span[0], max(span[1], span[0] + 0.05), text, language=language,
+                           asr_pipeline=asr.pipeline, aligner=aligner, device=self.registry.device)
+        logger.info("realigned one segment (%d words, %.1f s of audio) in %.2fs by %s", len(words),
+                    span[1] - span[0], time.perf_counter() - started, "wav2vec2" if aligner else "whisper")
+        return set_text(result, index, text, words, through=through, joiner=word_joiner(language))
 
     def _decode(self, audio: str | Path | np.ndarray | DecodedAudio) -> DecodedAudio:
         if isinstance(audio, (str, Path)):  # checks the length while decoding (and from the header when it can)

@@ -99,7 +99,7 @@ def test_missing_audio_is_a_readable_error(client):
 
 def test_view_api_documents_the_endpoint_with_the_options_defaults(client, models_dir):
     info = client.view_api(print_info=False, return_format="dict")
-    assert list(info["named_endpoints"]) == ["/transcribe"] and not info["unnamed_endpoints"]
+    assert list(info["named_endpoints"]) == ["/transcribe", "/realign"] and not info["unnamed_endpoints"]
     endpoint = info["named_endpoints"]["/transcribe"]
     params = endpoint["parameters"]
     assert params[0]["parameter_name"] == "audio" and not params[0]["parameter_has_default"]

@@ -146,12 +146,12 @@ def test_transcribe_rename_copy_seek_and_download(page, dialogue):
     assert renamed == ["Alice" if name == "SPEAKER_01" else name for name in names]
     assert view.locator(".wx-lane-name").all_inner_texts() == ["SPEAKER_00", "Alice"]
 
-    # a second speaker may not take the same name (it would merge them in every download)
+    # a second speaker taking the same name is offered a merge instead (nothing changes until it is pressed)
     page.locator("#wx-speaker input").click()
     page.get_by_role("option", name="SPEAKER_00").click()
     page.get_by_label("New name").fill("alice")
     page.locator("#wx-rename").click()
-    page.get_by_text("Another speaker is already called “Alice”").first.wait_for()
+    page.locator("#wx-merge", has_text="Merge “SPEAKER_00” into “Alice”").wait_for()
     assert view.locator(".wx-turn .wx-speaker").all_inner_texts() == renamed
 
     page.get_by_text("Result JSON").click()
@@ -272,13 +272,15 @@ def _files_under(root: Path) -> set[Path]:
 def test_stop_ends_the_job_frees_the_queue_and_leaves_no_temp_files(page, ui_server, long_recording, dialogue):
     downloads = ui_server.tmp_dir / "gradio" / "whisperx-ui-downloads"
     before = _files_under(downloads)
-    upload(page, long_recording)
+    upload(page, long_recording, dialogue.path)
     start(page)
     page.wait_for_function("document.querySelector('#wx-view').innerText.includes('Transcribing')",
                            timeout=JOB_TIMEOUT_MS)  # the first progress event of the transcription
+    assert "long-meeting.wav (1 of 2): " in page.locator("#wx-view").inner_text(), "the progress names the file"
     page.locator("#wx-stop").click()
-    wait_until_finished(page, 1)
-    assert cards(page) == [("long-meeting.wav", "Stopped")]
+    wait_until_finished(page, 2)
+    assert cards(page) == [("long-meeting.wav", "Stopped"), ("dialogue.wav", "Stopped")], "every card is final"
+    page.wait_for_function("!document.querySelector('#wx-stop-note').innerText.trim()")  # "Stopping…" is gone
     assert page.locator("#wx-view .wx-turn").count() == 0
     assert not list(ui_server.tmp_dir.glob("wxw-job-*")), "no job directory is left"
     assert _files_under(downloads) == before, "a stopped job writes no downloads"

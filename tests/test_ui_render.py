@@ -76,18 +76,31 @@ def test_alternating_speakers_and_unlabelled_segments_stay_separate():
 def test_turn_blocks_show_name_colour_times_and_seek_targets(dialogue):
     html = render.render_transcript(dialogue)
     blocks = re.findall(r'<div class="wx-turn wx-group" role="listitem" style="--wx-color:(#[0-9a-f]{6})" '
-                        r'data-start="([\d.]+)" data-end="([\d.]+)"><button type="button" class="wx-turn-head" '
+                        r'data-start="([\d.]+)" data-end="([\d.]+)" data-first="(\d+)" data-last="(\d+)">'
+                        r'<button type="button" class="wx-turn-head" '
                         r'data-start="([\d.]+)"><span class="wx-sr">Play from </span><span class="wx-speaker">'
                         r'<span class="wx-swatch" style="background:(#[0-9a-f]{6})" aria-hidden="true"></span>'
                         r'([^<]+)</span><span class="wx-time">([^<]+)</span></button>', html)
     assert blocks == [
-        (render.PALETTE[0], "0.500", "3.000", "0.500", render.PALETTE[0], "SPEAKER_00", "0:00.5 – 0:03.0"),
-        (render.PALETTE[1], "3.500", "5.000", "3.500", render.PALETTE[1], "SPEAKER_01", "0:03.5 – 0:05.0"),
-    ]
+        (render.PALETTE[0], "0.500", "3.000", "0", "1", "0.500", render.PALETTE[0], "SPEAKER_00", "0:00.5 – 0:03.0"),
+        (render.PALETTE[1], "3.500", "5.000", "2", "2", "3.500", render.PALETTE[1], "SPEAKER_01", "0:03.5 – 0:05.0"),
+    ]  # data-first/data-last: the turn's segments in the result, for the editor
     assert "Hello there." not in html, "aligned words are rendered one by one"
-    word = '<button type="button" class="wx-word" tabindex="-1" data-start="{}">{}</button>'
-    assert word.format("0.500", "Hello") + " " + word.format("1.000", "there.") in html
-    assert word.format("1.600", "How are you?") in html, "a segment without word times is one seek button"
+    word = ('<button type="button" class="wx-word" tabindex="-1" data-start="{}" data-seg="{}" data-word="{}">{}'
+            '</button>')
+    assert word.format("0.500", 0, 0, "Hello") + " " + word.format("1.000", 0, 1, "there.") in html
+    assert word.format("1.600", 1, 0, "How are you?") in html, "a segment without word times is one seek button"
+    assert 'data-speakers="[&quot;SPEAKER_00&quot;, &quot;SPEAKER_01&quot;]"' in html, "the editor's speaker menu"
+    assert "wx-edited" not in html
+
+
+def test_corrected_turns_are_marked(dialogue):
+    import dataclasses
+
+    edited = dataclasses.replace(dialogue, segments=(dataclasses.replace(dialogue.segments[0], edited=True),
+                                                     *dialogue.segments[1:]))
+    html = render.render_transcript(edited)
+    assert html.count('<span class="wx-edited">edited</span>') == 1
     assert "Fine, thanks." in html
 
 
@@ -130,7 +143,8 @@ def test_words_without_times_are_plain_and_spaceless_languages_join_without_spac
     words = (Word(word="今日は", start=0.0, end=0.5), Word(word="晴れ", start=None, end=None))
     result = Result(segments=(_segment(0, 1, "今日は晴れ", words=words),), language="ja")
     html = render.render_transcript(result)
-    assert '<button type="button" class="wx-word" tabindex="-1" data-start="0.000">今日は</button>晴れ' in html
+    assert ('<button type="button" class="wx-word" tabindex="-1" data-start="0.000" data-seg="0" data-word="0">今日は'
+            '</button><span data-seg="0" data-word="1">晴れ</span>') in html
 
 
 def test_no_speaker_turns_use_the_neutral_colour_and_no_name():

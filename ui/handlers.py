@@ -30,7 +30,7 @@ from core.errors import Cancelled, InvalidInput
 from core.media.fetch import Limits, job_directory
 from core.service import Service
 from core.transcript.formats import Layout, render, response
-from ui import batch
+from ui import batch, editor
 from ui.cards import render_cards
 from ui.controls import ControlSpec, to_options
 from ui.render import render_empty, render_view
@@ -44,6 +44,7 @@ GENERIC_ERROR = "Something went wrong while processing this file; the details ar
 SESSION_TTL_S = 6 * 3600
 WORKING_TEXT = "Working… the transcript of the first finished file appears here."
 SPEAKER_OPTIONS = ("num_speakers", "min_speakers", "max_speakers")
+ERROR_TOAST_S = 15  # a failure's toast closes by itself; the card keeps the message
 PANEL_SIZE = 8  # (state, cards, pick, view, files, zip, json, speaker)
 
 
@@ -71,6 +72,14 @@ def on_screen(message: str, labels: Mapping[str, str]) -> str:
         return message
     pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
     return pattern.sub(lambda match: f"“{labels[match.group(1)]}”", message)
+
+
+def error_toast(message: str, title: str = "Cannot transcribe") -> None:
+    """An error toast that does not end the event (raising `gr.Error` would cover the panel and stop the batch):
+    Gradio's own log message at its "error" level, which `gr.Warning`/`gr.Info` do not expose. Closes by itself."""
+    from gradio.helpers import log_message
+
+    log_message(message, title=title, level="error", duration=ERROR_TOAST_S)  # type: ignore[arg-type]
 
 
 def stage_label(stage: str) -> str:
@@ -245,9 +254,9 @@ class Handlers:
         self.stops.arm(session)
         return self.cleared(queue_note(ahead))
 
-    def cleared(self, note: str, view_text: str = WORKING_TEXT) -> tuple[Any, ...]:
+    def cleared(self, note: str, view_text: str = WORKING_TEXT, field: str | None = None) -> tuple[Any, ...]:
         """(state, cards, pick, view, files, zip, json, speaker) with nothing from an earlier batch."""
-        return (None, render_cards([], note), gr.update(choices=[], value=None, visible=False),
+        return (None, render_cards([], note, field), gr.update(choices=[], value=None, visible=False),
                 render_empty(view_text), gr.update(value=None, visible=False), gr.update(value=None, visible=False),
                 None,
                 gr.update(choices=[], value=None, interactive=False))
@@ -262,13 +271,18 @@ class Handlers:
         stop the others; Stop ends the running one at its next step and skips the rest."""
         cancel = self.stops.latest(session)
         try:
+            field = None
             try:
                 with user_errors(self.labels):
-                    options = to_options(_without_speaker_counts(values))
-                    sources = batch.collect_sources(uploads, links, recording)
-            except gr.Error as error:  # a toast and the note; a raised error would cover the panel
-                gr.Warning(str(error.message), title="Cannot transcribe")
-                yield self.cleared(str(error.message), "No transcript: see the message above.")
+                    try:
+                        options = to_options(_without_speaker_counts(values))
+                        sources = batch.collect_sources(uploads, links, recording)
+                    except WorkerError as refusal:
+                        field = refusal.field
+                        raise
+            except gr.Error as error:  # a toast and the note (marking the field); a raised error covers the panel
+                error_toast(str(error.message))
+                yield self.cleared(str(error.message), "No transcript: see the message above.", field=field)
                 return
             state = {"items": [new_item(source) for source in sources], "current": None,
                      "dir": str(self.downloads.job_dir(session)), "zip": None}
@@ -281,13 +295,14 @@ class Handlers:
                     continue
                 item["status"] = "running"
                 yield self.panel(state, session)
-                prefix = f"{source.name} ({index + 1} of {total}): " if total > 1 else ""
+                prefix = f"{source.name} ({index + 1} of {total}): " if total > 1 else f"{source.name}: "
                 on_progress = gradio_progress(progress, prefix, (index / total, 1 / total))
                 self._run_one(state, index, source, options, on_progress, cancel)
                 yield self.panel(state, session)
-            for item in state["items"]:
+            yield self.panel(state, session)  # the cards' final states, those skipped by Stop included
+            for item in state["items"]:  # failures toast, as errors; notes stay in the view's notes box
                 if item["status"] == "error":
-                    gr.Warning(item["message"], title="Cannot transcribe")
+                    error_toast(f"{item['name']}: {item['message']}" if total > 1 else item["message"])
         finally:
             self.stops.release(session, cancel)
 
@@ -305,8 +320,6 @@ class Handlers:
         except gr.Error as error:
             item.update(status="error", message=str(error.message))
             return
-        for warning in result.warnings:
-            gr.Warning(f"{source.name}: {warning}" if len(state["items"]) > 1 else warning)
         item.update(status="done", result=result.to_dict(), options=options.to_mapping(),
                     audio_url=file_url(audio) if audio else None)
         if state["current"] is None:
@@ -380,20 +393,27 @@ class Handlers:
 
     def rename(self, state: Mapping[str, Any] | None, label: str | None, name: str | None,
                session: str | None) -> tuple[Any, ...]:
-        """A refused name is a toast and changes nothing (a raised error would cover the whole panel)."""
+        """(panel…, name box, merge button). A refused name is a toast and changes nothing (a raised error would
+        cover the whole panel); a name another speaker shows offers to merge the two instead (`ui.editor`)."""
         try:
             if not state or state.get("current") is None:
                 raise InvalidInput("Transcribe a file first, then rename its speakers.", field="speaker")
             items = [dict(item) for item in state["items"]]
             index = state["current"]
-            items[index] = set_speaker_name(items[index], label, name)
+            offer = editor.merge_offer(items[index], label, name)
+            if offer is not None:
+                shown = dict(zip(items[index]["result"]["speakers"], editor.shown_names(items[index]), strict=True))
+                pending = {**state, "merge": [shown[offer[0]], shown[offer[1]]]}
+                return (pending, *(gr.skip() for _ in range(PANEL_SIZE)),
+                        gr.update(visible=True, value=f"Merge “{shown[offer[0]]}” into “{shown[offer[1]]}”"))
+            items[index] = editor.changed(items[index], names=set_speaker_name(items[index], label, name)["names"])
         except InvalidInput as refusal:
             gr.Warning(refusal.message, title="Cannot rename")
-            return tuple(gr.skip() for _ in range(PANEL_SIZE + 1))
-        new_state = {**state, "items": items, "speaker": label}
+            return tuple(gr.skip() for _ in range(PANEL_SIZE + 2))
+        new_state = {**state, "items": items, "speaker": label, "merge": None}
         with user_errors():
             self._write_item(new_state, index)
-        return (*self.panel(new_state, session), "")
+        return (*self.panel(new_state, session), "", gr.update(visible=False))
 
     # ---- API ---------------------------------------------------------------------------------
     def transcribe_api(self, audio: str | None, values: Mapping[str, Any], progress: Any) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from gradio.utils import get_upload_folder
 from core import Settings
 from core.service import Service
 from ui.controls import ADVANCED_GROUPS, AUTO_LANGUAGE, ControlSpec, control_specs, labels, language_choices
-from ui.handlers import SESSION_TTL_S, SPEAKER_OPTIONS, DownloadStore, Handlers
+from ui.editor import EDITOR_JS, Editor, realign
+from ui.handlers import SESSION_TTL_S, SPEAKER_OPTIONS, DownloadStore, Handlers, user_errors
 from ui.render import SEEK_JS, VIEW_CSS, render_empty
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,15 @@ ADVANCED_OUTPUT_OPTIONS = frozenset({"max_line_width", "max_line_count", "highli
 # What the upload box accepts: Gradio's audio/video MIME groups plus containers they miss that ffmpeg reads,
 # and a result JSON saved from this page (to read and play it again).
 MEDIA_FILE_TYPES = ["audio", "video", ".mka", ".caf", ".ts", ".mts", ".json"]
+# On a narrow screen the cards and progress are below the options: bring them into view when the job starts.
+SHOW_PROGRESS_JS = """() => {
+  const cards = document.querySelector('#wx-cards');
+  if (cards && window.innerWidth < 800) cards.scrollIntoView({block: 'start', behavior: 'smooth'});
+}"""
+FIELDS_JS = "\n".join((Path(__file__).resolve().parent / name).read_text(encoding="utf-8")
+                      for name in ("fields.js", "toasts.js"))
+EDIT_HELP = ("Hover or focus a turn to **edit its text** (E) or its **speaker** (S); Ctrl+Z undoes, "
+             "Ctrl+Shift+Z redoes.")
 PAGE_CSS = """
 .gradio-container { overflow: clip !important; }  /* hidden would stop the player sticking to the window */
 #wx-actions { gap: 0.5em; }
@@ -46,6 +56,12 @@ PAGE_CSS = """
 /* Gradio's timer estimates a job from the average of unrelated jobs; the card note gives the queue position
    and the progress text this file's own estimate instead */
 #wx-view .meta-text, #wx-view .meta-text-center { display: none !important; }
+.dark .wx-audio { color-scheme: dark; }  /* the browser's own player follows the page's dark theme */
+.wx-invalid { box-shadow: inset 0 0 0 3px #dc2626 !important; border-radius: 6px; }  /* inset: the row clips outlines */
+/* the correction tools appear with a transcript; the speaker tools with speakers */
+#wx-results:not(:has(.wx-transcript)) #wx-edit-row { display: none; }
+#wx-results:not(:has(.wx-transcript .wx-speaker)) #wx-speaker-row { display: none; }
+#wx-edit-row { align-items: center; }
 @media (max-width: 480px) {
   #wx-options .form > div, #wx-options .row > div { min-width: 0 !important; flex-basis: 100% !important; }
 }
@@ -87,11 +103,13 @@ def build_demo(service: Service) -> gr.Blocks:
                     stop = gr.Button("Stop", variant="stop", elem_id="wx-stop", scale=1)
                 stop_note = gr.Markdown("", elem_id="wx-stop-note")
                 controls = _controls(specs)
-            with gr.Column(scale=7, min_width=300):
+            with gr.Column(scale=7, min_width=300, elem_id="wx-results"):
                 panel = _results_panel()
         _wire(handlers, sources, controls, transcribe, stop, stop_note, panel)
+        _wire_editor(Editor(handlers), panel)
         _wire_languages(service, controls)
         _wire_api(handlers, specs, panel["api_result"])
+        _wire_realign(handlers.service)
         _wire_unload(demo, handlers)
     return demo
 
@@ -121,7 +139,9 @@ def _controls(specs: list[ControlSpec]) -> dict[str, gr.components.Component]:
         _rows(by_group.get("basic", []), built, per_row=2)
         speakers = by_group.get("speakers", [])
         _rows([s for s in speakers if s.kind == "checkbox"], built, per_row=1)
-        _rows([s for s in speakers if s.kind != "checkbox"], built, per_row=3, compact=True)
+        # the speaker model's name gets a row of its own (beside the counts it was clipped)
+        _rows([s for s in speakers if s.kind == "dropdown"], built, per_row=1)
+        _rows([s for s in speakers if s.kind not in ("checkbox", "dropdown")], built, per_row=3, compact=True)
         _rows(by_group.get("output", []), built, per_row=1)
     with gr.Accordion("Advanced: subtitles, decoding, speech detection", open=False):
         _rows(by_group.get("advanced", []), built, per_row=2)
@@ -162,22 +182,30 @@ def _range_hint(spec: ControlSpec) -> str:
 
 
 def _results_panel() -> dict[str, Any]:
-    cards = gr.HTML("", css_template=VIEW_CSS, elem_id="wx-cards", padding=False, container=False)
+    cards = gr.HTML("", css_template=VIEW_CSS, elem_id="wx-cards", padding=False, container=False,
+                    js_on_load=FIELDS_JS)
     pick = gr.Radio(label="Show the transcript of", choices=[], visible=False, elem_id="wx-pick")
-    view = gr.HTML(render_empty(), js_on_load=SEEK_JS, css_template=VIEW_CSS, elem_id="wx-view",
+    with gr.Row(elem_id="wx-edit-row"):
+        undo = gr.Button("Undo", elem_id="wx-undo", size="sm", scale=0, min_width=80)
+        redo = gr.Button("Redo", elem_id="wx-redo", size="sm", scale=0, min_width=80)
+        gr.Markdown(EDIT_HELP, elem_id="wx-edit-help")
+    view = gr.HTML(render_empty(), js_on_load=SEEK_JS + "\n" + EDITOR_JS, css_template=VIEW_CSS, elem_id="wx-view",
                    min_height=120, padding=True, container=True)
-    with gr.Row(equal_height=True):
+    with gr.Row(equal_height=True, elem_id="wx-speaker-row"):
         speaker = gr.Dropdown(label="Speaker", choices=[], interactive=False, elem_id="wx-speaker", scale=2,
                               min_width=170)
         name = gr.Textbox(label="New name", placeholder="e.g. Alice", elem_id="wx-speaker-name", scale=3,
                           min_width=170)
         rename = gr.Button("Rename", elem_id="wx-rename", scale=1, min_width=90)
+        add = gr.Button("Add as a new speaker", elem_id="wx-add-speaker", scale=1, min_width=120)
+    merge = gr.Button("Merge", elem_id="wx-merge", visible=False, variant="primary")
     zip_button = gr.DownloadButton("Download all (zip)", visible=False, elem_id="wx-zip")
     files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="wx-downloads",
                     visible=False)  # shown with files: Gradio's empty box has an ARIA label a div may not have
     with gr.Accordion("Result JSON", open=False):
         result_json = gr.JSON(elem_id="wx-json")
     return {"cards": cards, "pick": pick, "view": view, "speaker": speaker, "name": name, "rename": rename,
+            "undo": undo, "redo": redo, "add": add, "merge": merge,
             "files": files, "zip": zip_button, "json": result_json, "state": gr.State(None),
             "api_result": gr.JSON(visible=False, label="result")}
 
@@ -207,19 +235,55 @@ def _wire(handlers: Handlers, sources: dict[str, Any], controls: dict[str, gr.co
 
     transcribe.click(fn=on_arm, outputs=[*shown, stop_note], queue=False, api_visibility="private").then(
         fn=on_transcribe, inputs={upload, links, recording, *controls.values()}, outputs=shown,
-        api_visibility="private", concurrency_id=GPU_CONCURRENCY_ID, show_progress_on=[panel["view"]])
+        api_visibility="private", concurrency_id=GPU_CONCURRENCY_ID, show_progress_on=[panel["view"]]).then(
+        fn=lambda: "", outputs=[stop_note], queue=False, api_visibility="private")  # "Stopping…" ends with the job
+    transcribe.click(fn=None, js=SHOW_PROGRESS_JS, queue=False, api_visibility="private")
     stop.click(fn=on_stop, outputs=[stop_note], queue=False, api_visibility="private")
     panel["pick"].input(fn=on_show, inputs=[panel["state"], panel["pick"]], outputs=shown,
                         api_visibility="private")
     rename_inputs = [panel["state"], panel["speaker"], panel["name"]]
     for trigger in (panel["rename"].click, panel["name"].submit):
-        trigger(fn=on_rename, inputs=rename_inputs, outputs=[*shown, panel["name"]], api_visibility="private")
+        trigger(fn=on_rename, inputs=rename_inputs, outputs=[*shown, panel["name"], panel["merge"]],
+                api_visibility="private")
     speaker_boxes = [controls[name] for name in SPEAKER_OPTIONS if name in controls]
     if "diarization" in controls:
         controls["diarization"].change(fn=lambda on: [gr.update(interactive=bool(on))] * len(speaker_boxes),
                                        inputs=[controls["diarization"]], outputs=speaker_boxes, queue=False,
                                        api_visibility="private")
     recording.stop_recording(fn=lambda: None, outputs=[upload], api_visibility="private", queue=False)
+
+
+def _wire_editor(editor: Editor, panel: dict[str, Any]) -> None:
+    """Corrections from the view's script (`wx_edit`), the undo/redo buttons, adding and merging speakers. Text
+    corrections run models (re-timing), so they queue with the jobs."""
+    shown = [panel[key] for key in ("state", "cards", "pick", "view", "files", "zip", "json", "speaker")]
+    state = panel["state"]
+
+    def on_edit(current: dict | None, event: gr.EventData, request: gr.Request) -> tuple:
+        return editor.edit(current, dict(getattr(event, "_data", None) or {}), request.session_hash)
+
+    def command(op: str) -> Any:
+        def run(current: dict | None, request: gr.Request) -> tuple:
+            return editor.edit(current, {"op": op}, request.session_hash)
+        return run
+
+    def on_add(current: dict | None, name: str | None, request: gr.Request) -> tuple:
+        return (*editor.edit(current, {"op": "add", "name": name}, request.session_hash), "")
+
+    def on_merge(current: dict | None, request: gr.Request) -> tuple:
+        source, target = (current or {}).get("merge") or (None, None)
+        return (*editor.edit(current, {"op": "merge", "source": source, "target": target}, request.session_hash),
+                gr.update(visible=False), "")
+
+    panel["view"].wx_edit(fn=on_edit, inputs=[state], outputs=shown, api_visibility="private",
+                          concurrency_id=GPU_CONCURRENCY_ID, show_progress="hidden")
+    for button in ("undo", "redo"):
+        panel[button].click(fn=command(button), inputs=[state], outputs=shown, api_visibility="private",
+                            show_progress="hidden")
+    panel["add"].click(fn=on_add, inputs=[state, panel["name"]], outputs=[*shown, panel["name"]],
+                       api_visibility="private", show_progress="hidden")
+    panel["merge"].click(fn=on_merge, inputs=[state], outputs=[*shown, panel["merge"], panel["name"]],
+                         api_visibility="private", show_progress="hidden")
 
 
 def _wire_languages(service: Service, controls: dict[str, gr.components.Component]) -> None:
@@ -254,6 +318,24 @@ def _wire_api(handlers: Handlers, specs: list[ControlSpec], result: gr.JSON) -> 
         inputs = [_api_component(spec) for spec in specs]
     trigger = gr.Button(visible=False)
     trigger.click(fn=handlers.api_function(specs), inputs=[audio, *inputs], outputs=[result], api_name="transcribe",
+                  concurrency_id=GPU_CONCURRENCY_ID)
+
+
+def _wire_realign(service: Service) -> None:
+    """`/realign`: a result, its recording, a segment index and the segment's new text → the result with that
+    segment's words re-timed (README "API: /realign"). Hidden inputs, so `core` judges every value."""
+
+    def realign_segment(result: Any, audio: str | None, segment: float | None, text: str | None) -> dict[str, Any]:
+        """Replace one segment's text and re-time its words against the audio; returns the result object."""
+        with user_errors():
+            return realign(service, result, audio, segment, text)
+
+    with gr.Column(visible=False):
+        inputs = [gr.JSON(label="result"), gr.File(label="audio", type="filepath"), gr.Number(label="segment"),
+                  gr.Textbox(label="text")]
+        output = gr.JSON(label="result")
+    trigger = gr.Button(visible=False)
+    trigger.click(fn=realign_segment, inputs=inputs, outputs=[output], api_name="realign",
                   concurrency_id=GPU_CONCURRENCY_ID)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -164,35 +165,44 @@ def _bar(turn: SpeakerTurn, span: float, color: str, *, first: bool) -> str:
 def render_transcript(result: Result) -> str:
     colors = speaker_colors(result)
     spaceless = (result.language or "") in SPACELESS_LANGUAGES
-    blocks = [_turn_html(turn, colors.get(turn.speaker or "", NO_SPEAKER_COLOR), spaceless)
-              for turn in merge_turns(result.segments)]
+    blocks, first = [], 0
+    for turn in merge_turns(result.segments):
+        blocks.append(_turn_html(turn, colors.get(turn.speaker or "", NO_SPEAKER_COLOR), spaceless, first))
+        first += len(turn.segments)
     if not blocks:
         return render_empty("No speech was found in this recording.")
-    return '<div class="wx-transcript" role="list" aria-label="Transcript">' + "".join(blocks) + "</div>"
+    speakers = html.escape(json.dumps(list(colors)))  # for the editor's speaker menu (ui/editor.js)
+    return (f'<div class="wx-transcript" role="list" aria-label="Transcript" data-speakers="{speakers}">'
+            + "".join(blocks) + "</div>")
 
 
-def _turn_html(turn: Turn, color: str, spaceless: bool) -> str:
+def _turn_html(turn: Turn, color: str, spaceless: bool, first: int = 0) -> str:
+    """A turn block; `first` is its first segment's index in the result (the editor's `data-first`/`data-last`,
+    and each word's `data-seg`/`data-word`). Edited segments are marked for the eye and for screen readers."""
     speaker = f'<span class="wx-speaker">{_swatch(color)}{html.escape(turn.speaker)}</span>' if turn.speaker else ""
-    text = " ".join(_segment_html(seg, spaceless) for seg in turn.segments)
+    text = " ".join(_segment_html(seg, spaceless, first + k) for k, seg in enumerate(turn.segments))
+    edited = '<span class="wx-edited">edited</span>' if any(seg.edited for seg in turn.segments) else ""
     return (f'<div class="wx-turn wx-group" role="listitem" style="--wx-color:{color}" data-start="{turn.start:.3f}" '
-            f'data-end="{turn.end:.3f}"><button type="button" class="wx-turn-head" data-start="{turn.start:.3f}">'
+            f'data-end="{turn.end:.3f}" data-first="{first}" data-last="{first + len(turn.segments) - 1}">'
+            f'<button type="button" class="wx-turn-head" data-start="{turn.start:.3f}">'
             f'<span class="wx-sr">Play from </span>{speaker}'
-            f'<span class="wx-time">{format_time(turn.start)} – {format_time(turn.end)}</span></button>'
+            f'<span class="wx-time">{format_time(turn.start)} – {format_time(turn.end)}</span>{edited}'
+            '</button>'
             f'<p class="wx-text">{text}</p></div>')
 
 
-def _segment_html(seg: Segment, spaceless: bool) -> str:
+def _segment_html(seg: Segment, spaceless: bool, index: int = 0) -> str:
     """Words with their own start are seek buttons (reached by arrow keys, not Tab); a segment without word
     times is one button at the segment's start."""
     if not seg.words:
-        return (f'<button type="button" class="wx-word" tabindex="-1" data-start="{seg.start:.3f}">'
-                f'{html.escape(seg.text.strip())}</button>')
+        return (f'<button type="button" class="wx-word" tabindex="-1" data-start="{seg.start:.3f}" '
+                f'data-seg="{index}" data-word="0">{html.escape(seg.text.strip())}</button>')
     words = []
-    for word in seg.words:
+    for position, word in enumerate(seg.words):
         text = html.escape(word.word.strip())
         if word.start is None:
-            words.append(text)
+            words.append(f'<span data-seg="{index}" data-word="{position}">{text}</span>')
         else:
-            words.append(f'<button type="button" class="wx-word" tabindex="-1" data-start="{word.start:.3f}">'
-                         f'{text}</button>')
+            words.append(f'<button type="button" class="wx-word" tabindex="-1" data-start="{word.start:.3f}" '
+                         f'data-seg="{index}" data-word="{position}">{text}</button>')
     return ("" if spaceless else " ").join(words)

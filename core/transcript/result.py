@@ -42,6 +42,7 @@ class Segment:
     compression_ratio: float | None = None
     temperature: float | None = None
     tokens: tuple[int, ...] | None = None
+    edited: bool = False  # corrected after the job (core.transcript.edit): text re-timed or speaker changed
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -173,6 +174,8 @@ def _segment_dict(segment: Segment, diarized: bool) -> dict[str, Any]:
     for name in _SEGMENT_STATISTICS:
         value = getattr(segment, name)
         data[name] = list(value) if isinstance(value, tuple) else value
+    if segment.edited:  # only corrected segments carry the key, so an uncorrected result's JSON is unchanged
+        data["edited"] = True
     return data
 
 
@@ -210,6 +213,7 @@ def segments_from_whisperx(segments: Iterable[Mapping[str, Any]]) -> tuple[Segme
                 compression_ratio=_num(seg.get("compression_ratio")),
                 temperature=_num(seg.get("temperature"), 2),
                 tokens=tuple(int(token) for token in seg["tokens"]) if seg.get("tokens") else None,
+                edited=seg.get("edited") is True,
             )
         )
     return tuple(converted)

@@ -1,0 +1,258 @@
+"""The page as a workbench, in headless Chromium against the real server: a turn's text corrected and its words
+re-timed, a turn given to another speaker, a split at a word, a merge offered by a rename, undo/redo by keyboard
+and buttons; every download follows, and the saved JSON re-opens with the corrections. Screenshots go to
+test-artifacts/."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+
+from tests import speech
+from tests.browser import serious_violations
+from tests.subtitles import parse_srt
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+FORMATS = ("srt", "vtt", "txt", "tsv", "rttm")
+
+
+@pytest.fixture(scope="module")
+def saved(ui_server, timed_dialogue, tmp_path_factory) -> tuple[Path, Path]:
+    """The timed dialogue as the open profile's default model (`base`) transcribes it, saved with its recording
+    (the page re-opens a saved result without transcribing again)."""
+    client = Client(ui_server.url, verbose=False)
+    result = client.predict(handle_file(str(timed_dialogue.path)), model="base", diarization=True,
+                            api_name="/transcribe")
+    folder = tmp_path_factory.mktemp("editor")
+    (folder / "talk.json").write_text(json.dumps(result), encoding="utf-8")
+    (folder / "talk.wav").write_bytes(timed_dialogue.path.read_bytes())
+    return folder / "talk.json", folder / "talk.wav"
+
+
+@pytest.fixture
+def page(browser, ui_server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(ui_server.url)
+    page.locator("#wx-transcribe").wait_for()
+    yield page
+    context.close()
+
+
+def open_saved(page, *paths: Path) -> None:
+    page.locator("#wx-upload input[type=file]").set_input_files([str(path) for path in paths])
+    for path in paths:
+        page.locator(f"#wx-upload td.filename[aria-label='{path.name}']").wait_for()
+    for fmt in FORMATS:
+        page.get_by_label(fmt, exact=True).check()
+    page.locator("#wx-transcribe").click()
+    page.wait_for_function("document.querySelectorAll('#wx-view .wx-turn').length > 0", timeout=120_000)
+
+
+def downloads(page) -> dict[str, str]:
+    """Every download file's text, by extension, as the page offers it now."""
+    texts = {}
+    for link in page.locator("#wx-downloads a[download]").all():
+        with page.expect_download() as download:
+            link.click()
+        texts[Path(download.value.suggested_filename).suffix[1:]] = Path(download.value.path()).read_text("utf-8")
+    return texts
+
+
+# The transcript as rendered by the server: turn headers and texts (not the editing tools the script adds).
+TRANSCRIPT_JS = ("[...document.querySelectorAll('#wx-view .wx-turn')].map(t => t.querySelector('.wx-turn-head')"
+                 ".innerText + ' ' + t.querySelector('.wx-text').textContent).join('\\n')")
+
+
+def wait_for_change(page, before: str) -> None:
+    """Until the view is re-rendered with a different transcript (the server answered a correction)."""
+    page.wait_for_function(f"(before) => ({TRANSCRIPT_JS}) !== before", arg=before, timeout=120_000)
+
+
+def transcript_text(page) -> str:
+    return page.evaluate(f"() => {TRANSCRIPT_JS}")
+
+
+def speakers_of_turns(page) -> list[str]:
+    return page.locator("#wx-view .wx-turn .wx-speaker").all_inner_texts()
+
+
+def test_correct_text_speakers_merge_and_undo_reach_every_download(page, saved, timed_dialogue):
+    open_saved(page, *saved)
+    view = page.locator("#wx-view")
+    assert page.locator("#wx-undo").is_visible() and page.locator("#wx-speaker-row").is_visible()
+
+    # 1. the first turn's text replaced with the true words: re-timed against festival's own word boundaries
+    first = view.locator(".wx-turn").first
+    start, end = float(first.get_attribute("data-start")), float(first.get_attribute("data-end"))
+    lines = [text for (turn_start, _, _), (_, text) in zip(timed_dialogue.turns, speech.DIALOGUE, strict=True)
+             if start - 0.5 <= turn_start < end]
+    truth = " ".join(lines)
+    first.locator(".wx-turn-head").focus()
+    page.keyboard.press("e")
+    box = first.locator("textarea.wx-edit-box")
+    box.fill(truth)
+    before = transcript_text(page)
+    page.screenshot(path=str(ARTIFACTS / "ui-editor-text.png"))
+    box.press("Control+Enter")
+    wait_for_change(page, before)
+    assert view.locator(".wx-turn").first.locator(".wx-edited").count() == 1
+    files = downloads(page)
+    result = json.loads(files["json"])
+    edited = [segment for segment in result["segments"] if segment.get("edited")]
+    assert [segment["text"] for segment in edited] == [truth]
+    reference = tuple(w for w in timed_dialogue.words if start - 0.5 <= w[1] <= edited[0]["end"] + 0.3)
+    _, errors = speech.word_timing_errors(reference, [(w["word"], w["start"]) for w in edited[0]["words"]])
+    within = sum(error <= 0.2 for error in errors) / len(reference)
+    print(f"\nre-timed turn: {len(errors)} words, within 0.2 s {within:.1%}, mean {sum(errors) / len(errors):.3f} s")
+    assert within >= 0.95 and sum(errors) / len(errors) <= 0.12, sorted(errors)[-3:]
+    for fmt in ("srt", "vtt", "txt", "tsv"):
+        assert lines[0].split()[-1].rstrip(".") in files[fmt], fmt
+
+    # 2. the second turn given to the first turn's speaker: every download follows, RTTM included
+    names = speakers_of_turns(page)
+    assert len(set(names)) == 2, names
+    second = view.locator(".wx-turn").nth(1)
+    second.locator(".wx-turn-head").focus()
+    page.keyboard.press("s")
+    second.locator("select.wx-pick-speaker").select_option(names[0])
+    before = transcript_text(page)
+    second.locator("button.wx-apply").click()
+    wait_for_change(page, before)
+    given = [names[0], names[0], *names[2:]]
+    assert speakers_of_turns(page) == [n for k, n in enumerate(given) if k == 0 or given[k - 1] != n]
+    files = downloads(page)
+    rttm_speakers = [line.split()[7] for line in files["rttm"].splitlines()]
+    assert rttm_speakers[0] == rttm_speakers[1] == names[0], files["rttm"]
+    assert all(body.startswith(f"[{names[0]}]") for *_, body in parse_srt(files["srt"])[:2])
+
+    # 3. undo (Ctrl+Z) brings the second speaker back; redo (the button) takes it away again
+    page.locator("#wx-edit-help").click()  # focus off any field: Ctrl+Z is the page's, not a text box's
+    before = transcript_text(page)
+    page.keyboard.press("Control+z")
+    wait_for_change(page, before)
+    assert speakers_of_turns(page) == names
+    assert json.loads(downloads(page)["json"])["segments"][1]["speaker"] == names[1]
+    before = transcript_text(page)
+    page.locator("#wx-redo").click()
+    wait_for_change(page, before)
+    assert speakers_of_turns(page) == [n for k, n in enumerate(given) if k == 0 or given[k - 1] != n]
+    page.locator("#wx-undo").click()
+    page.wait_for_function("(n) => document.querySelectorAll('#wx-view .wx-turn').length === n", arg=len(names))
+
+    # 4. split the third turn at its third word: the rest goes to a new speaker
+    third = view.locator(".wx-turn").nth(2)
+    word = third.locator(".wx-word").nth(2)
+    word_text = word.inner_text()
+    word.focus()
+    page.keyboard.press("s")
+    third.locator("select.wx-pick-speaker").select_option("")
+    third.locator("input.wx-new-speaker").fill("Guest")
+    assert third.locator("select.wx-pick-range").input_value() == "rest"
+    page.screenshot(path=str(ARTIFACTS / "ui-editor-speaker.png"))
+    before = transcript_text(page)
+    third.locator("button.wx-apply").click()
+    wait_for_change(page, before)
+    guest = view.locator(".wx-turn", has=page.locator(".wx-speaker", has_text="Guest"))
+    assert guest.count() == 1 and guest.locator(".wx-text").inner_text().startswith(word_text)
+    files = downloads(page)
+    assert "Guest" in files["rttm"] and f"[Guest]: {word_text}" in files["srt"] + files["vtt"]
+
+    # 5. naming a speaker with another's name offers the merge; merging leaves one speaker for both
+    page.locator("#wx-speaker input").click()
+    page.get_by_role("option", name="Guest").click()
+    page.get_by_label("New name").fill(names[1])
+    page.locator("#wx-rename").click()
+    merge = page.locator("#wx-merge", has_text=f"Merge “Guest” into “{names[1]}”")
+    merge.wait_for()
+    before = transcript_text(page)
+    merge.click()
+    wait_for_change(page, before)
+    assert "Guest" not in speakers_of_turns(page) and not merge.is_visible()
+    files = downloads(page)
+    result = json.loads(files["json"])
+    assert "Guest" not in json.dumps(result) and "Guest" not in files["rttm"]
+    with page.expect_download() as download:
+        page.locator("#wx-zip").click()
+    with zipfile.ZipFile(download.value.path()) as archive:
+        saved_json = json.loads(archive.read(next(n for n in archive.namelist() if n.endswith(".json"))))
+    assert saved_json["segments"] == result["segments"]
+
+    # 6. the saved JSON re-opens with its corrections marked
+    reopened = saved[0].parent / "reopened" / "talk.json"
+    reopened.parent.mkdir(exist_ok=True)
+    reopened.write_text(files["json"], encoding="utf-8")
+    page.evaluate("document.querySelectorAll('#wx-upload button[aria-label=Clear]').forEach(b => b.click())")
+    page.wait_for_function("!document.querySelector('#wx-upload td.filename')")
+    corrected = transcript_text(page)
+    page.evaluate("document.querySelectorAll('#wx-cards .wx-card').forEach(card => card.dataset.old = '1')")
+    open_saved(page, reopened, saved[1])
+    page.wait_for_function("document.querySelector('#wx-cards .wx-card:not([data-old])[data-status=done]') && "
+                           "document.querySelector('#wx-view .wx-turn')", timeout=120_000)
+    assert transcript_text(page) == corrected and view.locator(".wx-edited").count() >= 1
+    assert page.locator("[data-testid='toast-body']").count() == 0, "notes stay in the notes box: no toast"
+
+
+@pytest.mark.parametrize(("theme", "viewport"), [("light", (1400, 1000)), ("dark", (390, 844))],
+                         ids=["light-desktop", "dark-phone"])
+def test_axe_finds_no_serious_problems_while_editing(browser, ui_server, saved, theme, viewport):
+    """The editing states (text box open, speaker menu open, a tool hovered) pass axe, light and dark, desktop and
+    phone. Also: the correction and speaker tools stay hidden until there is a transcript (with speakers)."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, color_scheme=theme,
+                                  is_mobile=viewport[0] < 500, has_touch=viewport[0] < 500)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{ui_server.url}?__theme={theme}")
+    page.locator("#wx-transcribe").wait_for()
+    assert not page.locator("#wx-speaker-row").is_visible() and not page.locator("#wx-undo").is_visible()
+    open_saved(page, *saved)
+    if viewport[0] < 500:  # on a phone the cards are far below Transcribe: pressing it brings them into view
+        page.wait_for_function("(() => { const box = document.querySelector('#wx-cards').getBoundingClientRect();"
+                               " return box.top < window.innerHeight && box.bottom > 0; })()", timeout=10_000)
+    assert page.locator("#wx-speaker-row").is_visible() and page.locator("#wx-undo").is_visible()
+    first = page.locator("#wx-view .wx-turn").first
+    first.locator(".wx-turn-head").focus()
+    page.keyboard.press("e")
+    first.locator("textarea.wx-edit-box").wait_for()
+    found = {"text box": serious_violations(page)}
+    page.keyboard.press("Escape")
+    page.keyboard.press("s")
+    first.locator("select.wx-pick-speaker").wait_for()
+    found["speaker menu"] = serious_violations(page)
+    page.keyboard.press("Escape")
+    first.locator(".wx-edit-speaker").hover()
+    found["tool hovered"] = serious_violations(page)
+    page.screenshot(path=str(ARTIFACTS / f"ui-editor-{theme}-{viewport[0]}.png"), full_page=True)
+    (ARTIFACTS / f"axe-editor-{theme}-{viewport[0]}.json").write_text(json.dumps(found, indent=2) + "\n")
+    context.close()
+    assert found == {"text box": [], "speaker menu": [], "tool hovered": []}
+
+
+def test_an_invalid_option_marks_its_field_and_brings_it_into_view(page):
+    page.get_by_text("Advanced: subtitles, decoding, speech detection").click()
+    box = page.locator("#wx-opt-beam_size input, #wx-opt-beam_size textarea").first
+    box.fill("999")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.locator("#wx-transcribe").click()
+    page.locator("#wx-opt-beam_size.wx-invalid").wait_for()
+    assert box.get_attribute("aria-invalid") == "true"
+    assert page.evaluate("(() => { const box = document.querySelector('#wx-opt-beam_size').getBoundingClientRect();"
+                         " return box.top >= 0 && box.bottom <= window.innerHeight; })()"), "the field is in view"
+    toast = page.locator("[data-testid='toast-body']").first
+    toast.wait_for()
+    text = toast.inner_text()
+    assert text.startswith("Error") and "“Beam size”=999 is out of range" in text and "Warning" not in text
+    page.screenshot(path=str(ARTIFACTS / "ui-invalid-option.png"))
+    violations = serious_violations(page)  # with the toast open and a field marked invalid
+    (ARTIFACTS / "axe-toast.json").write_text(json.dumps(violations, indent=2) + "\n")
+    assert violations == []
+    box.fill("5")
+    page.locator("#wx-transcribe").click()
+    page.wait_for_function("!document.querySelector('.wx-invalid')")

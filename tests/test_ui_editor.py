@@ -1,0 +1,77 @@
+"""The page's corrections as plain functions (`ui.editor`): undo/redo, merge offers, labels behind shown names,
+refusals of a result that is not one; and the cards' counts. No server, no model."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import InvalidInput
+from tests.test_transcript_edit import _result
+from ui import editor
+from ui.cards import render_cards
+
+
+def _item() -> dict:
+    return {"name": "talk.wav", "status": "done", "message": "", "result": _result().to_dict(), "options": {},
+            "names": {"SPEAKER_01": "Alice"}, "audio_url": "gradio_api/file=/tmp/a%23b/talk.wav", "files": []}
+
+
+def test_undo_and_redo_step_through_changes_and_a_new_change_clears_redo():
+    item = _item()
+    first = editor.changed(item, names={"SPEAKER_01": "Alice", "SPEAKER_00": "Bob"})
+    second = editor.changed(first, names={})
+    undone = editor.step(second, backwards=True)
+    assert undone["names"] == first["names"] and len(undone["future"]) == 1
+    again = editor.step(editor.step(undone, backwards=True), backwards=False)
+    assert again["names"] == first["names"]
+    assert editor.changed(undone, names={"SPEAKER_00": "Carol"})["future"] == []
+    with pytest.raises(InvalidInput, match="Nothing to redo"):
+        editor.step(second, backwards=False)
+    with pytest.raises(InvalidInput, match="Nothing to undo"):
+        editor.step(item, backwards=True)
+
+
+def test_history_is_bounded():
+    item = _item()
+    for k in range(editor.HISTORY_LIMIT + 10):
+        item = editor.changed(item, names={"SPEAKER_00": f"n{k}"})
+    assert len(item["history"]) == editor.HISTORY_LIMIT
+
+
+def test_a_taken_name_offers_a_merge_and_shown_names_map_back_to_labels():
+    item = _item()
+    assert editor.merge_offer(item, "SPEAKER_00", " alice ") == ("SPEAKER_00", "SPEAKER_01")
+    assert editor.merge_offer(item, "SPEAKER_00", "Zed") is None
+    assert editor.label_of(item, "Alice") == "SPEAKER_01" and editor.label_of(item, "Guest") == "Guest"
+    assert editor.audio_path(item) == "/tmp/a#b/talk.wav"
+
+
+def test_merge_and_speaker_commands_apply_without_a_model():
+    item = _item()
+    merged = editor.apply(None, item, {"op": "merge", "source": "Alice", "target": "SPEAKER_00"})
+    assert "SPEAKER_01" not in merged["result"]["speakers"] and merged["names"] == {}
+    split = editor.apply(None, item, {"op": "speaker", "first": 0, "last": 0, "word": 3, "speaker": "Alice"})
+    assert [s["speaker"] for s in split["result"]["segments"]][:2] == ["SPEAKER_00", "SPEAKER_01"]
+    with pytest.raises(InvalidInput) as refused:
+        editor.apply(None, item, {"op": "delete"})
+    assert refused.value.field == "op" and "accepted: text, speaker" in refused.value.message
+    with pytest.raises(InvalidInput, match="already a speaker called “alice”"):
+        editor.apply(None, item, {"op": "add", "name": "alice"})
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("{not json", "result: not JSON"), ({"segments": "x"}, "result: expected the result object"),
+    ([1, 2], "result: expected the result object"), ({"segments": [{"text": "no times"}]}, "result: not a result"),
+])
+def test_something_that_is_not_a_result_is_refused(value, message):
+    with pytest.raises(InvalidInput, match=message) as refused:
+        editor.parse_result(value)
+    assert refused.value.field == "result"
+
+
+def test_cards_count_one_speaker_and_one_word_in_the_singular():
+    result = _result().to_dict()
+    result["speakers"] = ["SPEAKER_00"]
+    result["segments"] = [{**result["segments"][0], "text": "Hello"}]
+    html = render_cards([{"name": "a.wav", "status": "done", "message": "", "result": result}])
+    assert "1 speaker ·" in html and "1 word" in html and "1 speakers" not in html

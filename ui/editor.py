@@ -1,0 +1,188 @@
+"""The transcript as a workbench: corrections from the page (text re-timed on save, a turn's speaker, a split at a
+word, merged and added speakers, renames) with undo/redo, and the `/realign` API for clients.
+
+Every correction is `core.transcript.edit` (the speech itself: `Engine.realign`) applied to the shown file's
+result; the page's item keeps the results before and after (undo/redo), and its downloads are written again
+after each change. The view's script (`ui/editor.js`) sends corrections as one `wx_edit` event with a small
+command object; the functions here are plain (no Gradio) except `Editor`'s event methods.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.parse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from core import Result
+from core.asr.languages import word_joiner
+from core.errors import InvalidInput
+from core.service import Service
+from core.transcript import edit
+
+logger = logging.getLogger(__name__)
+
+HISTORY_LIMIT = 50  # undo steps kept per file (each a result dict: an hour-long meeting is ~1 MB)
+UI_DIR = Path(__file__).resolve().parent
+EDITOR_JS = (UI_DIR / "editor.js").read_text(encoding="utf-8")
+OPERATIONS = ("text", "speaker", "merge", "add", "undo", "redo")
+
+
+def parse_result(value: Any, field: str = "result") -> Result:
+    """A result object (or its JSON text) as a client sends it back; a refusal names `field`."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as error:
+            raise InvalidInput(f"{field}: not JSON ({error.msg} at character {error.pos})", field=field) from None
+    if not isinstance(value, Mapping) or not isinstance(value.get("segments"), list):
+        raise InvalidInput(f"{field}: expected the result object of /transcribe (with its `segments` list)",
+                           field=field)
+    try:
+        return Result.from_dict(value)
+    except (KeyError, TypeError, ValueError) as error:
+        raise InvalidInput(f"{field}: not a result object of this service ({type(error).__name__}: {error})",
+                           field=field) from None
+
+
+def segment_index(value: Any, field: str = "segment") -> int:
+    """A whole number (gradio_client sends numbers as floats); the range is checked against the result."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+        raise InvalidInput(f"{field}: {value!r} is not a segment index (a whole number from 0)", field=field)
+    return int(value)
+
+
+def realign(service: Service, result: Any, audio: str | None, segment: Any, text: Any) -> dict[str, Any]:
+    """`/realign`: the result with segment `segment` holding `text`, its words re-timed against `audio`."""
+    parsed = parse_result(result)
+    index = segment_index(segment)
+    if not audio:
+        raise InvalidInput("audio: pass the recording the result was made from, e.g. handle_file('talk.wav')",
+                           field="audio")
+    if not isinstance(text, str):
+        raise InvalidInput("text: expected the segment's new words as a string", field="text")
+    return service.engine.realign(str(audio), parsed, index, text).to_dict()
+
+
+def audio_path(item: Mapping[str, Any]) -> str:
+    """The local file behind an item's player URL (`ui.handlers.file_url`)."""
+    url = item.get("audio_url") or ""
+    prefix = "gradio_api/file="
+    if not url.startswith(prefix):
+        raise InvalidInput("This transcript has no recording to re-time the words against; open it together with "
+                           "its recording.", field="audio")
+    return urllib.parse.unquote(url[len(prefix):])
+
+
+def label_of(item: Mapping[str, Any], shown: str) -> str:
+    """The result's speaker label behind a name shown on the page (renames are kept apart from the result)."""
+    shown = " ".join(str(shown or "").split())
+    for label, name in item.get("names", {}).items():
+        if name == shown:
+            return label
+    return shown
+
+
+def shown_names(item: Mapping[str, Any]) -> list[str]:
+    names = item.get("names", {})
+    return [names.get(label) or label for label in item["result"].get("speakers") or []]
+
+
+def snapshot(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"result": item["result"], "names": dict(item.get("names", {}))}
+
+
+def changed(item: Mapping[str, Any], result: Result | None = None, names: Mapping[str, str] | None = None,
+            ) -> dict[str, Any]:
+    """A new item with the change applied and the item before it on the undo list (the redo list is cleared)."""
+    history = [*item.get("history", []), snapshot(item)][-HISTORY_LIMIT:]
+    return {**item, "result": result.to_dict() if result is not None else item["result"],
+            "names": dict(names) if names is not None else dict(item.get("names", {})),
+            "history": history, "future": []}
+
+
+def step(item: Mapping[str, Any], backwards: bool) -> dict[str, Any]:
+    """Undo (`backwards`) or redo one change."""
+    source, target = ("history", "future") if backwards else ("future", "history")
+    stack = list(item.get(source, []))
+    if not stack:
+        raise InvalidInput("Nothing to undo." if backwards else "Nothing to redo.", field="history")
+    previous = stack.pop()
+    return {**item, **previous, source: stack, target: [*item.get(target, []), snapshot(item)][-HISTORY_LIMIT:]}
+
+
+def apply(service: Service, item: Mapping[str, Any], command: Mapping[str, Any]) -> dict[str, Any]:
+    """One correction from the page (`ui/editor.js`'s command object) applied to an item."""
+    op = command.get("op")
+    if op not in OPERATIONS:
+        raise InvalidInput(f"op: {op!r} is not a correction; accepted: {', '.join(OPERATIONS)}", field="op")
+    if op in ("undo", "redo"):
+        return step(item, op == "undo")
+    result = Result.from_dict(item["result"])
+    joiner = word_joiner(result.language)
+    if op == "text":
+        first, last = segment_index(command.get("first")), segment_index(command.get("last"), "last")
+        return changed(item, service.engine.realign(audio_path(item), result, first, str(command.get("text", "")),
+                                                    through=last))
+    if op == "add":
+        return changed(item, edit.add_speaker(result, _new_name(item, command.get("name"))))
+    if op == "merge":
+        source, target = label_of(item, command.get("source")), label_of(item, command.get("target"))
+        names = {label: name for label, name in item.get("names", {}).items() if label != source}
+        return changed(item, edit.merge_speakers(result, source, target), names)
+    speaker = label_of(item, command.get("speaker"))
+    first, last = segment_index(command.get("first")), segment_index(command.get("last"), "last")
+    word = segment_index(command.get("word") or 0, "word")
+    return changed(item, edit.set_speaker_from(result, first, word, last, speaker, joiner=joiner))
+
+
+def _new_name(item: Mapping[str, Any], name: Any) -> str:
+    cleaned = " ".join(str(name or "").split())
+    if not cleaned:
+        raise InvalidInput("Type the new speaker's name first.", field="name")
+    if cleaned.casefold() in {shown.casefold() for shown in shown_names(item)}:
+        raise InvalidInput(f"There is already a speaker called “{cleaned}”.", field="name")
+    return cleaned
+
+
+def merge_offer(item: Mapping[str, Any], label: str | None, name: str | None) -> tuple[str, str] | None:
+    """(label, other label) when renaming `label` to `name` would give it the name another speaker shows: the
+    page offers to merge the two instead of refusing."""
+    cleaned = " ".join(str(name or "").split()).casefold()
+    if not label or not cleaned:
+        return None
+    names = item.get("names", {})
+    for other in item["result"].get("speakers") or []:
+        if other != label and (names.get(other) or other).casefold() == cleaned:
+            return label, other
+    return None
+
+
+class Editor:
+    """The page's correction events, on the handlers' state, panel and downloads (`ui.handlers.Handlers`)."""
+
+    def __init__(self, handlers: Any) -> None:
+        self.handlers = handlers
+
+    def edit(self, state: Mapping[str, Any] | None, command: Mapping[str, Any], session: str | None) -> tuple:
+        """One correction (or undo/redo) on the shown file; a refusal is a toast and changes nothing."""
+        import gradio as gr
+
+        from ui.handlers import PANEL_SIZE, user_errors
+
+        try:
+            with user_errors():
+                if not state or state.get("current") is None:
+                    raise InvalidInput("Transcribe a file first, then correct its transcript.", field="op")
+                index = state["current"]
+                items = [dict(item) for item in state["items"]]
+                items[index] = apply(self.handlers.service, items[index], command)
+        except gr.Error as refusal:
+            gr.Warning(str(refusal.message), title="Cannot change the transcript")
+            return tuple(gr.skip() for _ in range(PANEL_SIZE))
+        new_state = {**state, "items": items, "merge": None}
+        self.handlers._write_item(new_state, index)
+        logger.info("transcript corrected: %s", command.get("op"))
+        return self.handlers.panel(new_state, session)
