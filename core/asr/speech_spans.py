@@ -1,0 +1,101 @@
+"""Words kept where speech is: every word's span inside the speech the VAD found, and never empty.
+
+Whisper's cross-attention timing is good on clean speech but unconstrained on real recordings: on AMI meeting
+excerpts "Okay," ran 8.35–15.89 s over a pause, "guys" 20.39–24.97 s, and some words came back with start = end
+(a nameless 0-second turn, an SRT cue ending where it starts). The VAD's speech regions (`core.asr.chunks`) say
+where the pauses are, so each word is clipped to the region it overlaps most (one that falls wholly in a pause
+moves to the nearest region's edge), then given at least MIN_WORD_S without crossing its neighbours.
+
+Pure logic on whisperx segment dicts; no models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+SPEECH_MARGIN_S = 0.1  # the VAD's onset lags a word's first sound (5 s windows, 17 ms frames): allow this much
+MIN_WORD_S = 0.1  # a spoken word is never shorter
+
+Region = tuple[float, float]
+
+
+def fit_words_to_speech(segments: list[dict], speech: Sequence[Region], *, margin_s: float = SPEECH_MARGIN_S,
+                        min_word_s: float = MIN_WORD_S) -> list[dict]:
+    """Segments whose words (or, without words, whose own spans) lie inside `speech` (seconds, sorted), each
+    word at least `min_word_s` long where its neighbours leave room; segment spans follow their words."""
+    regions = _widened(speech, margin_s)
+    if not regions:
+        return segments
+    fitted = [{**segment, "words": [dict(word) for word in segment.get("words") or []]} for segment in segments]
+    timed = [word for segment in fitted for word in segment["words"] if _timed(word)]
+    for word in timed:
+        word["start"], word["end"] = _inside(regions, word["start"], word["end"])
+    _give_spans(timed, regions, min_word_s)
+    for segment, original in zip(fitted, segments, strict=True):
+        own = [word for word in segment["words"] if _timed(word)]
+        if own:
+            segment["start"], segment["end"] = own[0]["start"], own[-1]["end"]
+        else:
+            segment["start"], segment["end"] = _clipped_span(regions, segment["start"], segment["end"])
+        if "words" not in original:
+            del segment["words"]
+    return fitted
+
+
+def _timed(word: dict) -> bool:
+    return word.get("start") is not None and word.get("end") is not None
+
+
+def _widened(speech: Sequence[Region], margin_s: float) -> list[Region]:
+    merged: list[list[float]] = []
+    for start, end in sorted(speech):
+        start, end = max(0.0, start - margin_s), end + margin_s
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
+def _overlap(region: Region, start: float, end: float) -> float:
+    return min(region[1], end) - max(region[0], start)
+
+
+def _inside(regions: list[Region], start: float, end: float) -> tuple[float, float]:
+    """The span clipped to the region it overlaps most; in a pause, moved to the nearest region's edge."""
+    best = max(regions, key=lambda region: _overlap(region, start, end))
+    if _overlap(best, start, end) > 0 or best[0] <= start <= best[1]:
+        return round(max(start, best[0]), 3), round(min(end, best[1]), 3)
+    nearest = min(regions, key=lambda region: min(abs(region[0] - end), abs(region[1] - start)))
+    length = min(end - start, nearest[1] - nearest[0])
+    if start >= nearest[1]:  # the word lies after the region: keep it at the region's end
+        return round(nearest[1] - length, 3), round(nearest[1], 3)
+    return round(nearest[0], 3), round(nearest[0] + length, 3)
+
+
+def _give_spans(words: list[dict], regions: list[Region], min_word_s: float) -> None:
+    """Starts in order, and each word at least `min_word_s` long, growing into the room its neighbours and its
+    region leave (after, then before)."""
+    for index in range(1, len(words)):
+        previous = words[index - 1]
+        if words[index]["start"] < previous["start"]:
+            words[index]["start"] = previous["start"]
+        words[index]["end"] = max(words[index]["end"], words[index]["start"])
+    for index, word in enumerate(words):
+        if word["end"] - word["start"] >= min_word_s:
+            continue
+        region = max(regions, key=lambda item: _overlap(item, word["start"], word["end"]))
+        later = words[index + 1]["start"] if index + 1 < len(words) else region[1]
+        earlier = words[index - 1]["end"] if index else region[0]
+        word["end"] = round(max(word["end"], min(word["start"] + min_word_s, max(later, word["end"]), region[1])), 3)
+        if word["end"] - word["start"] < min_word_s:
+            word["start"] = round(min(word["start"], max(word["end"] - min_word_s, min(earlier, word["start"]),
+                                                         region[0])), 3)
+
+
+def _clipped_span(regions: list[Region], start: float, end: float) -> tuple[float, float]:
+    """A segment without words: from its first speech to its last, inside its own span."""
+    inside = [region for region in regions if _overlap(region, start, end) > 0]
+    if not inside:
+        return start, end
+    return round(max(start, inside[0][0]), 3), round(min(end, inside[-1][1]), 3)
