@@ -55,6 +55,15 @@ def test_a_zero_length_word_gets_a_real_span_and_one_in_a_pause_moves_to_speech(
     assert 11.5 - SPEECH_MARGIN_S <= so["start"] < so["end"] <= 12.2 + SPEECH_MARGIN_S  # was in the pause
 
 
+def test_a_word_packed_between_neighbours_borrows_a_span_from_them():
+    segments = [{"start": 8.0, "end": 8.7, "text": "the budget for", "words": [
+        {"word": "the", "start": 8.0, "end": 8.367}, {"word": "budget", "start": 8.367, "end": 8.387},
+        {"word": "for", "start": 8.387, "end": 8.7}]}]
+    words = fit_words_to_speech(segments, [(7.5, 9.0)])[0]["words"]
+    assert all(word["end"] - word["start"] >= MIN_WORD_S - 1e-6 for word in words), words
+    assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(words))
+
+
 def test_no_speech_regions_leave_words_as_they_are():
     segments = [{"start": 1.0, "end": 2.0, "text": "hi", "words": [{"word": "hi", "start": 1.0, "end": 2.0}]}]
     assert fit_words_to_speech(segments, []) == segments

@@ -74,8 +74,9 @@ def _inside(regions: list[Region], start: float, end: float) -> tuple[float, flo
 
 
 def _give_spans(words: list[dict], regions: list[Region], min_word_s: float) -> None:
-    """Starts in order, and each word at least `min_word_s` long, growing into the room its neighbours and its
-    region leave (after, then before)."""
+    """Starts in order, and each word at least `min_word_s` long: grown into the room its region and neighbours
+    leave (after, then before), then, where Whisper packed words edge to edge, borrowing from a longer
+    neighbour (which keeps at least `min_word_s` itself)."""
     for index in range(1, len(words)):
         previous = words[index - 1]
         if words[index]["start"] < previous["start"]:
@@ -85,12 +86,21 @@ def _give_spans(words: list[dict], regions: list[Region], min_word_s: float) -> 
         if word["end"] - word["start"] >= min_word_s:
             continue
         region = max(regions, key=lambda item: _overlap(item, word["start"], word["end"]))
-        later = words[index + 1]["start"] if index + 1 < len(words) else region[1]
-        earlier = words[index - 1]["end"] if index else region[0]
+        following = words[index + 1] if index + 1 < len(words) else None
+        previous = words[index - 1] if index else None
+        later = following["start"] if following else region[1]
+        earlier = previous["end"] if previous else region[0]
         word["end"] = round(max(word["end"], min(word["start"] + min_word_s, max(later, word["end"]), region[1])), 3)
         if word["end"] - word["start"] < min_word_s:
             word["start"] = round(min(word["start"], max(word["end"] - min_word_s, min(earlier, word["start"]),
                                                          region[0])), 3)
+        if word["end"] - word["start"] < min_word_s and following is not None:
+            word["end"] = round(max(word["end"], min(word["start"] + min_word_s, following["end"] - min_word_s)), 3)
+            following["start"] = max(following["start"], word["end"])
+        if word["end"] - word["start"] < min_word_s and previous is not None:
+            word["start"] = round(min(word["start"], max(word["end"] - min_word_s,
+                                                         previous["start"] + min_word_s)), 3)
+            previous["end"] = min(previous["end"], word["start"])
 
 
 def _clipped_span(regions: list[Region], start: float, end: float) -> tuple[float, float]:
