@@ -9,8 +9,9 @@ per chunk (on its `TimedText`):
 - the token ids and the no-speech probability the decoder returns;
 - whisper's temperature fallback, which whisperx's batched decoding skips (it decodes once, greedily or by beam
   search, so `temperature`, `best_of` and the three thresholds would do nothing): a chunk whose text repeats
-  itself (compression ratio) or that the decoder doubts (mean log-probability), and that is not silence, is
-  decoded again by sampling at the next temperature, as faster-whisper does for one file.
+  itself (compression ratio, or a word or phrase looping: `repeated_run`) or that the decoder doubts (mean
+  log-probability), and that is not silence, is decoded again by sampling at the next temperature, as
+  faster-whisper does for one file, and keeps faster-whisper's best attempt when every temperature fails.
 """
 
 from __future__ import annotations
