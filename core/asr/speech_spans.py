@@ -3,8 +3,9 @@
 Whisper's cross-attention timing is good on clean speech but unconstrained on real recordings: on AMI meeting
 excerpts "Okay," ran 8.35–15.89 s over a pause, "guys" 20.39–24.97 s, and some words came back with start = end
 (a nameless 0-second turn, an SRT cue ending where it starts). The VAD's speech regions (`core.asr.chunks`) say
-where the pauses are, so each word is clipped to the region it overlaps most (one that falls wholly in a pause
-moves to the nearest region's edge), then given at least MIN_WORD_S without crossing its neighbours.
+where the pauses are, so each word is clipped to the region it overlaps most (one that falls wholly outside them
+keeps its place, at most MAX_UNHEARD_WORD_S long: the VAD misses quiet voices), then given at least MIN_WORD_S
+without crossing its neighbours.
 
 Pure logic on whisperx segment dicts; no models.
 """
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 
 SPEECH_MARGIN_S = 0.1  # the VAD's onset lags a word's first sound (5 s windows, 17 ms frames): allow this much
 MIN_WORD_S = 0.1  # a spoken word is never shorter
+MAX_UNHEARD_WORD_S = 1.0  # a word outside the VAD's speech is never longer
 
 Region = tuple[float, float]
 
@@ -62,15 +64,12 @@ def _overlap(region: Region, start: float, end: float) -> float:
 
 
 def _inside(regions: list[Region], start: float, end: float) -> tuple[float, float]:
-    """The span clipped to the region it overlaps most; in a pause, moved to the nearest region's edge."""
+    """The span clipped to the region it overlaps most. A word wholly in what the VAD calls a pause keeps its
+    place (a quiet voice the VAD missed is still speech: moving it would lose it) but not a stretched length."""
     best = max(regions, key=lambda region: _overlap(region, start, end))
     if _overlap(best, start, end) > 0 or best[0] <= start <= best[1]:
         return round(max(start, best[0]), 3), round(min(end, best[1]), 3)
-    nearest = min(regions, key=lambda region: min(abs(region[0] - end), abs(region[1] - start)))
-    length = min(end - start, nearest[1] - nearest[0])
-    if start >= nearest[1]:  # the word lies after the region: keep it at the region's end
-        return round(nearest[1] - length, 3), round(nearest[1], 3)
-    return round(nearest[0], 3), round(nearest[0] + length, 3)
+    return start, round(min(end, start + MAX_UNHEARD_WORD_S), 3)
 
 
 def _give_spans(words: list[dict], regions: list[Region], min_word_s: float) -> None:
