@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 
 from core.advisories import no_speech_warning, option_warnings
-from core.asr.chunks import PaddedChunks
+from core.asr.chunks import FixedChunks, PaddedChunks, missed_speech, plausible
 from core.asr.language_detection import detect
 from core.asr.languages import language_name, normalize_language, word_joiner
 from core.asr.speech_spans import fit_words_to_speech
 from core.asr.timestamps import split_timed_segments
 from core.asr.translation import translated_segments
 from core.errors import InferenceError, InvalidInput
-from core.media.decode import DecodedAudio, check_duration, decode_audio
+from core.media.decode import SAMPLE_RATE, DecodedAudio, check_duration, decode_audio
 from core.media.level import normalize_level
 from core.models.memory import release_memory
 from core.models.registry import AsrModel, FeatureUnavailable, ModelRegistry
@@ -209,13 +209,26 @@ class Engine:
                                 "vad_offset": options.vad_offset}
         pipeline.suppress_numerals = options.suppress_numerals
         try:
-            segments = self._run_asr(pipeline, job, job.audio, language, task, job.progress.stage_callback(stage))
+            segments = split_timed_segments(self._run_asr(pipeline, job, job.audio, language, task,
+                                                          job.progress.stage_callback(stage)))
+            missed = missed_speech(chunks.speech, fit_words_to_speech(segments, chunks.speech),
+                                   len(job.audio) / SAMPLE_RATE)
+            if missed:  # speech the pass gave no word to: decoded again on its own (core/asr/chunks.py)
+                job.progress.check_cancelled()
+                pipeline.vad_model = FixedChunks(missed)
+                found = self._run_asr(pipeline, job, job.audio, language, task, lambda _: None)
+                recovered = [segment for segment in split_timed_segments(found)
+                             if not _silence(segment, pipeline.options)
+                             and plausible(segment, missed, chunks.speech)]
+                logger.info("re-decoded %d stretches of speech without words: %d segments back", len(missed),
+                            len(recovered))
+                segments = sorted(segments + recovered, key=lambda segment: segment["start"])
         finally:
             pipeline.options, pipeline._vad_params, pipeline.suppress_numerals, pipeline.vad_model = saved
         job.speech = chunks.speech
         job.progress.update(stage, 1.0)
         job.timings[stage] = round(time.perf_counter() - started, 3)
-        return split_timed_segments(segments)
+        return segments
 
     def _run_asr(self, pipeline: Any, job: _Job, audio: np.ndarray, language: str, task: str,
                  on_progress: Callable[[float], None]) -> list[dict]:
@@ -336,6 +349,19 @@ def _word_method(options: TranscribeOptions, aligner: Any, segments: list[dict])
     if not options.align_output or not any(segment.get("words") for segment in segments):
         return None
     return "wav2vec2" if aligner is not None else "whisper"
+
+
+def _silence(segment: dict, asr_options: Any) -> bool:
+    """Whisper's own rule for a window that is silence: the decoder says so and doubts its words; and a blank
+    or looping text is no recovered speech either."""
+    from core.asr.timestamps import LOOP_REPEATS, repeated_run
+
+    no_speech, logprob = segment.get("no_speech_prob"), segment.get("avg_logprob")
+    if not str(segment.get("text", "")).strip() or repeated_run(str(segment["text"])) >= LOOP_REPEATS:
+        return True
+    return (no_speech is not None and logprob is not None and asr_options.no_speech_threshold is not None
+            and asr_options.log_prob_threshold is not None and no_speech > asr_options.no_speech_threshold
+            and logprob < asr_options.log_prob_threshold)
 
 
 def _asr_options(base: Any, options: TranscribeOptions) -> Any:

@@ -17,7 +17,7 @@ import pytest
 import soundfile
 
 from core import TranscribeOptions
-from core.asr.chunks import pad_chunks
+from core.asr.chunks import missed_speech, pad_chunks, plausible
 from core.asr.speech_spans import MAX_UNHEARD_WORD_S, MIN_WORD_S, SPEECH_MARGIN_S, fit_words_to_speech
 from core.asr.timestamps import repeated_run
 from core.media.level import normalize_level, speech_level_dbfs
@@ -111,6 +111,27 @@ def test_chunks_are_padded_without_overlapping_or_passing_30_seconds():
     assert padded[1]["start"] == pytest.approx(4.15) and padded[1]["end"] - padded[1]["start"] <= 30.0
     assert padded[2]["end"] == pytest.approx(41.2)
     assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(padded))
+
+
+def test_speech_without_words_is_found_and_padded_only_into_silence():
+    """The meeting excerpt where one word ("You") ran 7.95–27.49 s: once words are fitted to speech, the
+    stretches no word covers are decoded again, padded up to the nearest decoded word, never onto it."""
+    speech_regions = [(8.35, 9.6), (15.64, 17.56), (19.99, 20.6), (22.61, 24.72), (26.69, 30.02)]
+    segments = [{"start": 7.95, "end": 29.93, "text": "You guys", "words": [
+        {"word": "You", "start": 7.95, "end": 27.49}, {"word": "guys", "start": 27.49, "end": 27.83},
+        {"word": "actually", "start": 27.83, "end": 29.93}]}]
+    assert missed_speech(speech_regions, segments, 30.1) == []  # the stretched word hides the loss
+    fitted = fit_words_to_speech(segments, speech_regions)
+    assert missed_speech(speech_regions, fitted, 30.1) == [{"start": 7.95, "end": 10.0},
+                                                           {"start": 15.24, "end": 17.96}]
+    assert missed_speech(speech_regions, [{"start": 8.0, "end": 30.0, "text": "untimed"}], 30.1) == []
+
+
+def test_a_stock_sentence_from_a_short_stretch_is_not_taken_as_speech():
+    chunks, speech_regions = [{"start": 7.95, "end": 10.0}], [(8.35, 9.6)]
+    invented = {"start": 7.95, "text": "Thank you guys, and I'll see you in the next video."}
+    assert not plausible(invented, chunks, speech_regions)
+    assert plausible({"start": 8.3, "text": "Okay, see you."}, chunks, speech_regions)
 
 
 def test_quiet_audio_is_raised_and_normal_audio_left_alone():

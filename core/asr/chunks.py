@@ -67,3 +67,67 @@ def pad_chunks(chunks: list[dict], pad_s: float, duration_s: float) -> list[dict
                                  else max(0.0, duration_s - chunk["end"]))
         padded.append({**chunk, "start": max(0.0, start), "end": min(end, duration_s) if duration_s else end})
     return padded
+
+
+MIN_MISSED_S = 1.0  # speech the first pass gave no word to, at least this long, is decoded again on its own
+MAX_WORDS_PER_S = 4.0  # faster than this over a re-decoded chunk's speech is Whisper inventing, not hearing
+
+
+class FixedChunks(Vad):
+    """Stands in for the VAD when the chunks are already known (the speech a first pass lost): no VAD runs."""
+
+    def __init__(self, chunks: list[dict]) -> None:
+        self.chunks = chunks
+
+    def __call__(self, file: dict[str, Any], **_: Any) -> None:
+        return None
+
+    @staticmethod
+    def preprocess_audio(audio: Any) -> Any:
+        return audio
+
+    def merge_chunks(self, segments: Any, chunk_size: float, onset: float = 0.5,  # type: ignore[override]
+                     offset: float | None = None) -> list[dict]:
+        return self.chunks
+
+
+def missed_speech(speech: list[tuple[float, float]], segments: list[dict], duration_s: float, *,
+                  pad_s: float = CHUNK_PAD_S, min_s: float = MIN_MISSED_S) -> list[dict]:
+    """Chunks of VAD speech that no decoded word (or, without words, no segment) covers, each padded into the
+    silence around it but never onto a decoded word (so nothing is decoded twice), at most 30 s long.
+
+    Whisper sometimes skips the start of a chunk ("Okay, see you" lost from a meeting excerpt when its chunk
+    began 0.4 s earlier); decoded on their own, such stretches come back."""
+    covered = sorted((word["start"], word["end"]) for segment in segments
+                     for word in segment.get("words", [segment])
+                     if word.get("start") is not None)
+    chunks: list[dict] = []
+    for start, end in speech:
+        cursor = start
+        for covered_start, covered_end in [*[item for item in covered if item[1] > start and item[0] < end],
+                                           (end, end)]:
+            if covered_start - cursor >= min_s:
+                left = max((item[1] for item in covered if item[1] <= cursor), default=0.0)
+                right = min((item[0] for item in covered if item[0] >= covered_start), default=duration_s)
+                chunks += _windows(max(cursor - pad_s, left), min(covered_start + pad_s, right))
+            cursor = max(cursor, covered_end)
+    return chunks
+
+
+def _windows(start: float, end: float) -> list[dict]:
+    """[start, end) in pieces Whisper can decode (≤ 30 s)."""
+    count = max(1, int((end - start) // WHISPER_WINDOW_S) + 1)
+    step = (end - start) / count
+    return [{"start": round(start + index * step, 3), "end": round(start + (index + 1) * step, 3)}
+            for index in range(count)]
+
+
+def plausible(segment: dict, chunks: list[dict], speech: list[tuple[float, float]]) -> bool:
+    """Whether a segment decoded from a short lost stretch could have been said in it: Whisper, given 1–2 s,
+    sometimes answers with a stock sentence ("Thank you guys, and I'll see you in the next video." for one
+    "Okay"), far more words than the stretch's speech holds at MAX_WORDS_PER_S."""
+    chunk = next((item for item in chunks if item["start"] <= segment["start"] < item["end"]), None)
+    if chunk is None:
+        return True
+    spoken = sum(max(0.0, min(end, chunk["end"]) - max(start, chunk["start"])) for start, end in speech)
+    return len(str(segment.get("text", "")).split()) <= max(2.0, MAX_WORDS_PER_S * spoken)

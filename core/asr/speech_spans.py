@@ -24,14 +24,17 @@ Region = tuple[float, float]
 def fit_words_to_speech(segments: list[dict], speech: Sequence[Region], *, margin_s: float = SPEECH_MARGIN_S,
                         min_word_s: float = MIN_WORD_S) -> list[dict]:
     """Segments whose words (or, without words, whose own spans) lie inside `speech` (seconds, sorted), each
-    word at least `min_word_s` long where its neighbours leave room; segment spans follow their words."""
+    word at least `min_word_s` long where its neighbours leave room; segment spans follow their words, and
+    segments come in the order of their fitted starts."""
     regions = _widened(speech, margin_s)
     if not regions:
         return segments
     fitted = [{**segment, "words": [dict(word) for word in segment.get("words") or []]} for segment in segments]
-    timed = [word for segment in fitted for word in segment["words"] if _timed(word)]
-    for word in timed:
+    for word in (word for segment in fitted for word in segment["words"] if _timed(word)):
         word["start"], word["end"] = _inside(regions, word["start"], word["end"])
+    order = sorted(range(len(fitted)), key=lambda index: _first_start(fitted[index]))  # as fitted, in time
+    fitted, segments = [fitted[index] for index in order], [segments[index] for index in order]
+    timed = [word for segment in fitted for word in segment["words"] if _timed(word)]
     _give_spans(timed, regions, min_word_s)
     for segment, original in zip(fitted, segments, strict=True):
         own = [word for word in segment["words"] if _timed(word)]
@@ -42,6 +45,10 @@ def fit_words_to_speech(segments: list[dict], speech: Sequence[Region], *, margi
         if "words" not in original:
             del segment["words"]
     return fitted
+
+
+def _first_start(segment: dict) -> float:
+    return next((word["start"] for word in segment["words"] if _timed(word)), segment["start"])
 
 
 def _timed(word: dict) -> bool:
