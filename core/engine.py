@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from core.advisories import no_speech_warning, option_warnings
-from core.asr.chunks import FixedChunks, PaddedChunks, missed_speech, plausible
+from core.asr.chunks import FixedChunks, PaddedChunks, is_silence, missed_speech, plausible
 from core.asr.language_detection import detect
 from core.asr.languages import language_name, normalize_language, word_joiner
 from core.asr.speech_spans import fit_words_to_speech
@@ -218,7 +218,7 @@ class Engine:
                 pipeline.vad_model = FixedChunks(missed)
                 found = self._run_asr(pipeline, job, job.audio, language, task, lambda _: None)
                 recovered = [segment for segment in split_timed_segments(found)
-                             if not _silence(segment, pipeline.options)
+                             if not is_silence(segment, pipeline.options)
                              and plausible(segment, missed, chunks.speech)]
                 logger.info("re-decoded %d stretches of speech without words: %d segments back", len(missed),
                             len(recovered))
@@ -349,19 +349,6 @@ def _word_method(options: TranscribeOptions, aligner: Any, segments: list[dict])
     if not options.align_output or not any(segment.get("words") for segment in segments):
         return None
     return "wav2vec2" if aligner is not None else "whisper"
-
-
-def _silence(segment: dict, asr_options: Any) -> bool:
-    """Whisper's own rule for a window that is silence: the decoder says so and doubts its words; and a blank
-    or looping text is no recovered speech either."""
-    from core.asr.timestamps import LOOP_REPEATS, repeated_run
-
-    no_speech, logprob = segment.get("no_speech_prob"), segment.get("avg_logprob")
-    if not str(segment.get("text", "")).strip() or repeated_run(str(segment["text"])) >= LOOP_REPEATS:
-        return True
-    return (no_speech is not None and logprob is not None and asr_options.no_speech_threshold is not None
-            and asr_options.log_prob_threshold is not None and no_speech > asr_options.no_speech_threshold
-            and logprob < asr_options.log_prob_threshold)
 
 
 def _asr_options(base: Any, options: TranscribeOptions) -> Any:

@@ -14,6 +14,8 @@ from typing import Any
 
 from whisperx.vads.vad import Vad
 
+from core.asr.timestamps import LOOP_REPEATS, repeated_run
+
 CHUNK_PAD_S = 0.4  # faster-whisper's speech_pad_ms
 WHISPER_WINDOW_S = 30.0
 
@@ -131,3 +133,14 @@ def plausible(segment: dict, chunks: list[dict], speech: list[tuple[float, float
         return True
     spoken = sum(max(0.0, min(end, chunk["end"]) - max(start, chunk["start"])) for start, end in speech)
     return len(str(segment.get("text", "")).split()) <= max(2.0, MAX_WORDS_PER_S * spoken)
+
+
+def is_silence(segment: dict, asr_options: Any) -> bool:
+    """Whisper's own rule for a window that is silence: the decoder says so and doubts its words; and a blank
+    or looping text is no recovered speech either."""
+    no_speech, logprob = segment.get("no_speech_prob"), segment.get("avg_logprob")
+    if not str(segment.get("text", "")).strip() or repeated_run(str(segment["text"])) >= LOOP_REPEATS:
+        return True
+    return (no_speech is not None and logprob is not None and asr_options.no_speech_threshold is not None
+            and asr_options.log_prob_threshold is not None and no_speech > asr_options.no_speech_threshold
+            and logprob < asr_options.log_prob_threshold)
