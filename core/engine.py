@@ -17,12 +17,15 @@ import numpy as np
 
 from core.advisories import no_speech_warning, option_warnings
 from core.asr.forced_alignment import align_text
+from core.asr.chunks import FixedChunks, PaddedChunks, is_silence, missed_speech, plausible
 from core.asr.language_detection import detect
 from core.asr.languages import language_name, normalize_language, word_joiner
+from core.asr.speech_spans import fit_words_to_speech
 from core.asr.timestamps import split_timed_segments
 from core.asr.translation import translated_segments
 from core.errors import InferenceError, InvalidInput
-from core.media.decode import DecodedAudio, check_duration, decode_audio
+from core.media.decode import SAMPLE_RATE, DecodedAudio, check_duration, decode_audio
+from core.media.level import normalize_level
 from core.models.memory import release_memory
 from core.models.registry import AsrModel, FeatureUnavailable, ModelRegistry
 from core.options import TranscribeOptions, token_ids
@@ -62,6 +65,7 @@ class _Job:
     progress: ProgressTracker
     warnings: list[str]
     timings: dict[str, float]
+    speech: list[tuple[float, float]] = dataclasses.field(default_factory=list)  # the VAD's speech regions (s)
 
 
 class Engine:
@@ -123,7 +127,10 @@ class Engine:
         decoded = self._decode(audio)
         timings = {"decode": round(time.perf_counter() - started, 3)}
         progress.update("decode", 1.0)
-        job = _Job(options, decoded.samples, progress, [*decoded.warnings, *option_warnings(options)], timings)
+        samples, gain_db = normalize_level(decoded.samples)  # quiet recordings: VAD and ASR hear them (level.py)
+        if gain_db:
+            logger.info("quiet recording: raised by %.1f dB before VAD and ASR", gain_db)
+        job = _Job(options, samples, progress, [*decoded.warnings, *option_warnings(options)], timings)
         with self._run_lock, contextlib.ExitStack() as job_scope:
             progress.check_cancelled()  # stopped while waiting for the previous job
             asr = self.registry.asr(options.model)
@@ -145,7 +152,7 @@ class Engine:
                 whisper_words = options.align_output and aligner is None
                 segments = self._transcribe(asr, job, language, task, timestamps=aligner is None,
                                             words=whisper_words)
-                segments = self._align(job, segments, aligner)
+                segments = fit_words_to_speech(self._align(job, segments, aligner), job.speech)
                 turns = None
                 if diarization is not None:
                     turns, segments = self._finish_diarization(job, diarization, segments, language)
@@ -242,19 +249,34 @@ class Engine:
         options = job.options
         if not options.enable_vad:
             job.warnings.append("enable_vad=false ignored: WhisperX's batched pipeline always segments with VAD")
-        saved = (pipeline.options, dict(pipeline._vad_params), pipeline.suppress_numerals)
+        saved = (pipeline.options, dict(pipeline._vad_params), pipeline.suppress_numerals, pipeline.vad_model)
+        chunks = pipeline.vad_model = PaddedChunks(pipeline.vad_model)  # edge words survive (core/asr/chunks.py)
         pipeline.options = dataclasses.replace(_asr_options(pipeline.options, options),
                                                without_timestamps=not timestamps, word_timestamps=words)
         pipeline._vad_params = {**pipeline._vad_params, "vad_onset": options.vad_onset,
                                 "vad_offset": options.vad_offset}
         pipeline.suppress_numerals = options.suppress_numerals
         try:
-            segments = self._run_asr(pipeline, job, job.audio, language, task, job.progress.stage_callback(stage))
+            segments = split_timed_segments(self._run_asr(pipeline, job, job.audio, language, task,
+                                                          job.progress.stage_callback(stage)))
+            missed = missed_speech(chunks.speech, fit_words_to_speech(segments, chunks.speech),
+                                   len(job.audio) / SAMPLE_RATE)
+            if missed:  # speech the pass gave no word to: decoded again on its own (core/asr/chunks.py)
+                job.progress.check_cancelled()
+                pipeline.vad_model = FixedChunks(missed)
+                found = self._run_asr(pipeline, job, job.audio, language, task, lambda _: None)
+                recovered = [segment for segment in split_timed_segments(found)
+                             if not is_silence(segment, pipeline.options)
+                             and plausible(segment, missed, chunks.speech)]
+                logger.info("re-decoded %d stretches of speech without words: %d segments back", len(missed),
+                            len(recovered))
+                segments = sorted(segments + recovered, key=lambda segment: segment["start"])
         finally:
-            pipeline.options, pipeline._vad_params, pipeline.suppress_numerals = saved
+            pipeline.options, pipeline._vad_params, pipeline.suppress_numerals, pipeline.vad_model = saved
+        job.speech = chunks.speech
         job.progress.update(stage, 1.0)
         job.timings[stage] = round(time.perf_counter() - started, 3)
-        return split_timed_segments(segments)
+        return segments
 
     def _run_asr(self, pipeline: Any, job: _Job, audio: np.ndarray, language: str, task: str,
                  on_progress: Callable[[float], None]) -> list[dict]:

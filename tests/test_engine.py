@@ -215,12 +215,27 @@ def test_diarization_model_is_chosen_per_job_among_installed_ones(engine, monolo
 
 def test_temperature_fallback_is_real(engine, monologue):
     """whisperx decodes batches once; the engine adds whisper's fallback: clean speech stays at temperature 0,
-    a threshold every chunk fails walks the whole schedule, and a first temperature above 0 samples."""
+    a threshold every chunk fails walks the whole schedule and then, as faster-whisper does, keeps the most
+    probable attempt (the beam search's, not the last random sample), and a first temperature above 0 samples."""
     clean = engine.transcribe(monologue.path, TranscribeOptions(align_output=False))
     assert {segment.temperature for segment in clean.segments} == {0.0}
     failing = TranscribeOptions(align_output=False, logprob_threshold=0.0, no_speech_threshold=1.0,
                                 temperature_increment_on_fallback=0.5)
-    assert {segment.temperature for segment in engine.transcribe(monologue.path, failing).segments} == {1.0}
+    model = engine.registry.asr(None).pipeline.model
+    decoded_at: list[float] = []
+    real_decode = model._decode
+
+    def counting_decode(translator, encoded, mels, prompts, indices, temperature, options, kwargs):
+        decoded_at.append(temperature)  # a spy on the real decoder: it still decodes
+        return real_decode(translator, encoded, mels, prompts, indices, temperature, options, kwargs)
+
+    model._decode = counting_decode
+    try:
+        walked = engine.transcribe(monologue.path, failing)
+    finally:
+        del model._decode
+    assert sorted(set(decoded_at)) == [0.0, 0.5, 1.0]
+    assert {segment.temperature for segment in walked.segments} == {0.0} and walked.text == clean.text
     sampled = engine.transcribe(monologue.path, TranscribeOptions(align_output=False, temperature=0.4, best_of=3,
                                                                  temperature_increment_on_fallback=0.0))
     assert {segment.temperature for segment in sampled.segments} == {0.4}

@@ -9,18 +9,28 @@ per chunk (on its `TimedText`):
 - the token ids and the no-speech probability the decoder returns;
 - whisper's temperature fallback, which whisperx's batched decoding skips (it decodes once, greedily or by beam
   search, so `temperature`, `best_of` and the three thresholds would do nothing): a chunk whose text repeats
-  itself (compression ratio) or that the decoder doubts (mean log-probability), and that is not silence, is
-  decoded again by sampling at the next temperature, as faster-whisper does for one file.
+  itself (compression ratio, or a word or phrase looping: `repeated_run`) or that the decoder doubts (mean
+  log-probability), and that is not silence, is decoded again by sampling at the next temperature, as
+  faster-whisper does for one file, and keeps faster-whisper's best attempt when every temperature fails.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from whisperx.asr import WhisperModel
 
-from core.asr.timestamps import TimedText, WordTiming, content_frames, split_by_timestamps, word_timings
+from core.asr.timestamps import (
+    LOOP_REPEATS,
+    TimedText,
+    WordTiming,
+    compression_ratio,
+    content_frames,
+    repeated_run,
+    split_by_timestamps,
+    word_timings,
+)
 
 
 class TimedWhisperModel(WhisperModel):
@@ -60,19 +70,22 @@ class TimedWhisperModel(WhisperModel):
     def _generate_with_fallback(self, translator: Any, encoded: Any, mels: np.ndarray, prompts: list,
                                 tokenizer: Any, options: Any, kwargs: dict) -> tuple[list, list[float]]:
         """Decode the batch at the schedule's first temperature, then again, at each next one, the chunks that
-        failed whisper's checks. Returns each chunk's result and the temperature that produced it."""
+        failed whisper's checks (or loop: `repeated_run`). A chunk that fails at every temperature keeps its best
+        attempt by faster-whisper's rule — the most probable of those that do not repeat themselves — never
+        simply the last, most random one (a sampled guess at temperature 1.0 is how a translation turned into
+        "Thank you for watching"). Returns each chunk's result and the temperature that produced it."""
         schedule = list(options.temperatures) or [0.0]
-        everything = list(range(len(prompts)))
-        results = self._decode(translator, encoded, mels, prompts, everything, schedule[0], options, kwargs)
-        used = [schedule[0]] * len(results)
-        for temperature in schedule[1:]:
-            failing = [index for index, item in enumerate(results) if _needs_fallback(item, tokenizer, options)]
-            if not failing:
+        attempts: list[list[tuple[Attempt, Any, float]]] = [[] for _ in prompts]
+        pending = list(range(len(prompts)))
+        for temperature in schedule:
+            decoded = self._decode(translator, encoded, mels, prompts, pending, temperature, options, kwargs)
+            for index, item in zip(pending, decoded, strict=True):
+                attempts[index].append((judge(item, tokenizer, options), item, temperature))
+            pending = [index for index in pending if attempts[index][-1][0].needs_fallback]
+            if not pending:
                 break
-            again = self._decode(translator, encoded, mels, prompts, failing, temperature, options, kwargs)
-            for index, item in zip(failing, again, strict=True):
-                results[index], used[index] = item, temperature
-        return results, used
+        chosen = [_best(tried) for tried in attempts]
+        return [item for item, _ in chosen], [temperature for _, temperature in chosen]
 
     def _decode(self, translator: Any, encoded: Any, mels: np.ndarray, prompts: list, indices: list[int],
                 temperature: float, options: Any, kwargs: dict) -> list:
@@ -112,19 +125,38 @@ class TimedWhisperModel(WhisperModel):
         return timings
 
 
-def _needs_fallback(item: Any, tokenizer: Any, options: Any) -> bool:
-    """faster-whisper's rule: too repetitive or too unsure, unless the decoder says it is silence."""
-    from core.asr.timestamps import compression_ratio
+class Attempt(NamedTuple):
+    """What whisper's checks found in one decoding of a chunk."""
 
+    avg_logprob: float
+    repetitive: bool  # compression ratio over the threshold, or a word or phrase looping (`repeated_run`)
+    needs_fallback: bool
+
+
+def judge(item: Any, tokenizer: Any, options: Any) -> Attempt:
+    """faster-whisper's rule — too repetitive or too unsure, unless the decoder says it is silence — with one more
+    sign of repetition: a word or phrase said LOOP_REPEATS times in a row, which a long chunk's compression ratio
+    can hide ("Yeah," ×13 in 3 s inside 30 s of speech)."""
     tokens = item.sequences_ids[0]
     average = item.scores[0] * (len(tokens) ** options.length_penalty) / (len(tokens) + 1)
     text = tokenizer.decode([token for token in tokens if token < tokenizer.eot]).strip()
     ratio = compression_ratio(text) or 0.0
-    failed = ((options.compression_ratio_threshold is not None and ratio > options.compression_ratio_threshold)
-              or (options.log_prob_threshold is not None and average < options.log_prob_threshold))
+    repetitive = ((options.compression_ratio_threshold is not None and ratio > options.compression_ratio_threshold)
+                  or repeated_run(text) >= LOOP_REPEATS)
+    failed = repetitive or (options.log_prob_threshold is not None and average < options.log_prob_threshold)
     silent = (options.no_speech_threshold is not None and item.no_speech_prob > options.no_speech_threshold
               and options.log_prob_threshold is not None and average < options.log_prob_threshold)
-    return failed and not silent
+    return Attempt(float(average), repetitive, failed and not silent)
+
+
+def _best(tried: list[tuple[Attempt, Any, float]]) -> tuple[Any, float]:
+    """The first attempt that passed; else the most probable that does not repeat itself; else the most probable."""
+    attempt, item, temperature = tried[-1]
+    if not attempt.needs_fallback:
+        return item, temperature
+    candidates = [entry for entry in tried if not entry[0].repetitive] or tried
+    _, item, temperature = max(candidates, key=lambda entry: entry[0].avg_logprob)
+    return item, temperature
 
 
 class _GenerateOverride:

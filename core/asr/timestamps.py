@@ -16,6 +16,8 @@ import numpy as np
 TIMESTAMP_STEP_S = 0.02  # whisper's timestamp token resolution
 MEL_FRAMES_PER_SECOND = 100
 SENTENCE_END_MARKS = ".。!！?？"
+LOOP_REPEATS = 5  # a word or phrase this many times in a row is a decoding loop, not speech (see `repeated_run`)
+_LONGEST_LOOP_WORDS = 4
 
 
 class Piece(NamedTuple):
@@ -122,6 +124,22 @@ def compression_ratio(text: str) -> float | None:
     """gzip ratio of the text (whisper's repetition check), as faster-whisper reports it."""
     data = text.encode("utf-8")
     return round(len(data) / len(zlib.compress(data)), 3) if data else None
+
+
+def repeated_run(text: str, longest: int = _LONGEST_LOOP_WORDS) -> int:
+    """The most times any phrase of 1..`longest` words occurs back to back in `text` (case and punctuation
+    ignored): "Yeah, yeah, yeah." → 3. Whisper's decoding loops show up as high counts."""
+    words = ["".join(char for char in word.lower() if char.isalnum()) or word for word in text.split()]
+    best = 1 if words else 0
+    for size in range(1, longest + 1):
+        for offset in range(size):
+            run, previous = 0, None
+            for start in range(offset, len(words) - size + 1, size):
+                phrase = tuple(words[start:start + size])
+                run = run + 1 if phrase == previous else 1
+                previous = phrase
+                best = max(best, run)
+    return best
 
 
 def split_timed_segments(segments: list[dict]) -> list[dict]:

@@ -69,10 +69,11 @@ def turns_from_annotation(annotation: Any) -> tuple[SpeakerTurn, ...]:
 
 
 def assign_word_speakers(segments: list[dict], exclusive: tuple[SpeakerTurn, ...]) -> list[dict]:
-    """whisperx's assignment (each word and segment gets the speaker it overlaps most) from our turns."""
+    """whisperx's assignment from our turns: each word and segment gets the speaker it overlaps most, or, in a gap
+    between turns, the nearest turn's (`fill_nearest`): every word has a speaker."""
     import pandas as pd
     import whisperx
 
     frame = pd.DataFrame([(turn.start, turn.end, turn.speaker) for turn in exclusive],
                          columns=["start", "end", "speaker"])
-    return list(whisperx.assign_word_speakers(frame, {"segments": segments})["segments"])
+    return list(whisperx.assign_word_speakers(frame, {"segments": segments}, fill_nearest=True)["segments"])

@@ -1,0 +1,146 @@
+"""The chunks Whisper decodes: whisperx's VAD cut-and-merge, each chunk padded so the words at its edges survive,
+and the speech regions the VAD found, kept for timing words (`core.asr.speech_spans`).
+
+whisperx cuts a chunk exactly where the VAD score crosses its onset threshold, which is after a word's first
+sound: an espeak-ng German clip cut 31 ms into "Guten" was translated as a loop of "I hope you enjoyed this
+video" and transcribed with its last words changed, where the same audio from 0 s comes out right. faster-whisper
+pads its VAD speech by 400 ms (`VadOptions.speech_pad_ms`); so do we, never past half the gap to the next chunk
+(no word is decoded twice) and never past 30 s (chunks are merged up to `chunk_size` minus the padding).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from whisperx.vads.vad import Vad
+
+from core.asr.timestamps import LOOP_REPEATS, repeated_run
+
+CHUNK_PAD_S = 0.4  # faster-whisper's speech_pad_ms
+WHISPER_WINDOW_S = 30.0
+
+
+class PaddedChunks(Vad):
+    """Stands in for the ASR pipeline's VAD during one transcription: the same scores, the same cut-and-merge,
+    padded chunks; `speech` holds the speech regions (seconds) of the last call."""
+
+    def __init__(self, vad: Any, pad_s: float = CHUNK_PAD_S) -> None:
+        self._vad = vad
+        self.pad_s = pad_s
+        self.speech: list[tuple[float, float]] = []
+        self._duration_s = 0.0
+
+    def __call__(self, file: dict[str, Any], **kwargs: Any) -> Any:
+        self._duration_s = file["waveform"].shape[-1] / file["sample_rate"]
+        return self._vad(file, **kwargs)
+
+    @staticmethod
+    def preprocess_audio(audio: Any) -> Any:
+        from whisperx.vads.pyannote import Pyannote
+
+        return Pyannote.preprocess_audio(audio)
+
+    def merge_chunks(self, segments: Any, chunk_size: float, onset: float = 0.5,  # type: ignore[override]
+                     offset: float | None = None) -> list[dict]:
+        """pyannote VAD scores → whisperx's merged chunks, each padded (see the module's docstring)."""
+        from whisperx.diarize import Segment as SegmentX
+        from whisperx.vads.pyannote import Binarize
+
+        longest = max(chunk_size - 2 * self.pad_s, min(chunk_size, 1.0))
+        regions = Binarize(max_duration=longest, onset=onset, offset=offset)(segments).get_timeline()
+        self.speech = [(float(region.start), float(region.end)) for region in regions]
+        if not self.speech:
+            return []
+        chunks = Vad.merge_chunks([SegmentX(start, end, "UNKNOWN") for start, end in self.speech], longest,
+                                  onset, offset)
+        return pad_chunks(chunks, self.pad_s, self._duration_s)
+
+
+def pad_chunks(chunks: list[dict], pad_s: float, duration_s: float) -> list[dict]:
+    """Widen each chunk by up to `pad_s` on both sides: not past half the gap to a neighbour, the audio's ends,
+    or Whisper's 30 s window."""
+    padded = []
+    for index, chunk in enumerate(chunks):
+        before = chunks[index - 1]["end"] if index else 0.0
+        after = chunks[index + 1]["start"] if index + 1 < len(chunks) else duration_s
+        room = max(0.0, WHISPER_WINDOW_S - (chunk["end"] - chunk["start"])) / 2
+        start = chunk["start"] - min(pad_s, room, (chunk["start"] - before) / 2 if index else chunk["start"])
+        end = chunk["end"] + min(pad_s, room, (after - chunk["end"]) / 2 if index + 1 < len(chunks)
+                                 else max(0.0, duration_s - chunk["end"]))
+        padded.append({**chunk, "start": max(0.0, start), "end": min(end, duration_s) if duration_s else end})
+    return padded
+
+
+MIN_MISSED_S = 1.0  # speech the first pass gave no word to, at least this long, is decoded again on its own
+MAX_WORDS_PER_S = 4.0  # faster than this over a re-decoded chunk's speech is Whisper inventing, not hearing
+
+
+class FixedChunks(Vad):
+    """Stands in for the VAD when the chunks are already known (the speech a first pass lost): no VAD runs."""
+
+    def __init__(self, chunks: list[dict]) -> None:
+        self.chunks = chunks
+
+    def __call__(self, file: dict[str, Any], **_: Any) -> None:
+        return None
+
+    @staticmethod
+    def preprocess_audio(audio: Any) -> Any:
+        return audio
+
+    def merge_chunks(self, segments: Any, chunk_size: float, onset: float = 0.5,  # type: ignore[override]
+                     offset: float | None = None) -> list[dict]:
+        return self.chunks
+
+
+def missed_speech(speech: list[tuple[float, float]], segments: list[dict], duration_s: float, *,
+                  pad_s: float = CHUNK_PAD_S, min_s: float = MIN_MISSED_S) -> list[dict]:
+    """Chunks of VAD speech that no decoded word (or, without words, no segment) covers, each padded into the
+    silence around it but never onto a decoded word (so nothing is decoded twice), at most 30 s long.
+
+    Whisper sometimes skips the start of a chunk ("Okay, see you" lost from a meeting excerpt when its chunk
+    began 0.4 s earlier); decoded on their own, such stretches come back."""
+    covered = sorted((word["start"], word["end"]) for segment in segments
+                     for word in segment.get("words", [segment])
+                     if word.get("start") is not None)
+    chunks: list[dict] = []
+    for start, end in speech:
+        cursor = start
+        for covered_start, covered_end in [*[item for item in covered if item[1] > start and item[0] < end],
+                                           (end, end)]:
+            if covered_start - cursor >= min_s:
+                left = max((item[1] for item in covered if item[1] <= cursor), default=0.0)
+                right = min((item[0] for item in covered if item[0] >= covered_start), default=duration_s)
+                chunks += _windows(max(cursor - pad_s, left), min(covered_start + pad_s, right))
+            cursor = max(cursor, covered_end)
+    return chunks
+
+
+def _windows(start: float, end: float) -> list[dict]:
+    """[start, end) in pieces Whisper can decode (≤ 30 s)."""
+    count = max(1, int((end - start) // WHISPER_WINDOW_S) + 1)
+    step = (end - start) / count
+    return [{"start": round(start + index * step, 3), "end": round(start + (index + 1) * step, 3)}
+            for index in range(count)]
+
+
+def plausible(segment: dict, chunks: list[dict], speech: list[tuple[float, float]]) -> bool:
+    """Whether a segment decoded from a short lost stretch could have been said in it: Whisper, given 1–2 s,
+    sometimes answers with a stock sentence ("Thank you guys, and I'll see you in the next video." for one
+    "Okay"), far more words than the stretch's speech holds at MAX_WORDS_PER_S."""
+    chunk = next((item for item in chunks if item["start"] <= segment["start"] < item["end"]), None)
+    if chunk is None:
+        return True
+    spoken = sum(max(0.0, min(end, chunk["end"]) - max(start, chunk["start"])) for start, end in speech)
+    return len(str(segment.get("text", "")).split()) <= max(2.0, MAX_WORDS_PER_S * spoken)
+
+
+def is_silence(segment: dict, asr_options: Any) -> bool:
+    """Whisper's own rule for a window that is silence: the decoder says so and doubts its words; and a blank
+    or looping text is no recovered speech either."""
+    no_speech, logprob = segment.get("no_speech_prob"), segment.get("avg_logprob")
+    if not str(segment.get("text", "")).strip() or repeated_run(str(segment["text"])) >= LOOP_REPEATS:
+        return True
+    return (no_speech is not None and logprob is not None and asr_options.no_speech_threshold is not None
+            and asr_options.log_prob_threshold is not None and no_speech > asr_options.no_speech_threshold
+            and logprob < asr_options.log_prob_threshold)
