@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from core.advisories import no_speech_warning, option_warnings
-from core.asr.forced_alignment import align_text
 from core.asr.chunks import FixedChunks, PaddedChunks, is_silence, missed_speech, plausible
+from core.asr.forced_alignment import align_text
 from core.asr.language_detection import detect
 from core.asr.languages import language_name, normalize_language, word_joiner
 from core.asr.speech_spans import fit_words_to_speech
