@@ -11,15 +11,17 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import PurePath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.errors import ModelUnavailable
 from core.settings import LARGE_V3_TURBO, Settings
 
 if TYPE_CHECKING:
     from core.engine import Engine
+    from core.speakers.voices import Voice, VoiceLibrary
+    from core.transcript.result import SpeakerTurn
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +132,42 @@ class Service:
         from core.speakers.verification import embedding_model
 
         return embedding_model(self.engine.registry.diarization(diarization_model, token=token))
+
+    # ---- the voice library ------------------------------------------------------------------------
+    @property
+    def voices(self) -> VoiceLibrary:
+        """The voice library in DATA_DIR (`core.speakers.voices`), the one the engine recognises voices from."""
+        return self.engine.voices
+
+    def remember_voice(self, name: str, clips: Sequence[tuple[Any, str, str]], *,
+                       turns: tuple[SpeakerTurn, ...] | None = None, label: str | None = None,
+                       diarization_model: str | None = None, token: str | None = None) -> Voice:
+        """Enrol `name` from `clips`, each (16 kHz samples, source noted in the library, field named in errors):
+        clips of that person alone, or with `turns` + `label`, that speaker's turns of a transcribed recording.
+        Every clip is checked before anything is stored."""
+        from core.speakers.voices import check_name
+
+        name = check_name(name)
+        prints, model = [], ""
+        for samples, source, field in clips:
+            voiceprint, model = self.engine.voiceprint(samples, source=source, turns=turns, label=label,
+                                                       diarization_model=diarization_model, token=token, field=field)
+            prints.append(voiceprint)
+        voice = self.voices.add(name, prints, model)
+        logger.info("voice library: a voice enrolled from %d clip(s); %d voices in all", len(prints),
+                    len(self.voices.voices()))
+        return voice
+
+    def voice_model(self, diarization_model: str | None = None, token: str | None = None) -> str:
+        """The identity of the embedding model voices are compared with (what an imported library must match)."""
+        from core.errors import InvalidInput
+        from core.models.registry import FeatureUnavailable
+        from core.speakers.recognition import model_identity
+
+        try:
+            return model_identity(self.speaker_embedding_model(token, diarization_model))
+        except FeatureUnavailable as unavailable:
+            raise InvalidInput(f"voices cannot be compared: {unavailable.reason}", field="diarization_model") from None
 
     def diarization_models(self) -> list[str]:
         """Installed diarization pipelines, default first (what `diarization_model` accepts)."""

@@ -40,6 +40,23 @@ QUICK_TURNS = (
 )
 
 
+# The voice library's recordings: one person alone (to enrol), then other words in other recordings.
+ENROLMENT = (
+    "The weather report says it will rain again tomorrow afternoon in the north.",
+    "Please remember to bring the signed contract to the office before noon on Monday.",
+    "Our team finished the new design and the customers seem to like it very much.",
+)
+THREE_PEOPLE = (
+    (MALE, "Let us begin with the numbers from the spring campaign."),
+    (FEMALE, "Sales grew by a third, mostly in the southern region."),
+    (SECOND_MALE, "The warehouse kept up, although shipping took longer than planned."),
+    (MALE, "Then we should hire two more drivers before the summer."),
+    (FEMALE, "I agree, and I will ask finance for the budget today."),
+    (SECOND_MALE, "Send me the figures and I will draft the contracts."),
+)
+WITHOUT_MALE = tuple((voice, text) for voice, text in THREE_PEOPLE if voice != MALE)
+
+
 @dataclasses.dataclass(frozen=True)
 class Recording:
     path: Path
