@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -139,24 +139,26 @@ class Service:
         """The voice library in DATA_DIR (`core.speakers.voices`), the one the engine recognises voices from."""
         return self.engine.voices
 
-    def remember_voice(self, name: str, clips: Sequence[tuple[Any, str, str]], *,
-                       turns: tuple[SpeakerTurn, ...] | None = None, label: str | None = None,
-                       diarization_model: str | None = None, token: str | None = None) -> Voice:
-        """Enrol `name` from `clips`, each (16 kHz samples, source noted in the library, field named in errors):
-        clips of that person alone, or with `turns` + `label`, that speaker's turns of a transcribed recording.
-        Every clip is checked before anything is stored."""
+    def remember_voice(self, name: str, clips: Sequence[tuple[Any, str, str]], **where: Any) -> Voice:
+        """Enrol one person (see `remember_voices`)."""
+        return self.remember_voices({name: clips}, **where)[0]
+
+    def remember_voices(self, voices: Mapping[str, Sequence[tuple[Any, str, str]]], *,
+                        turns: tuple[SpeakerTurn, ...] | None = None, label: str | None = None,
+                        diarization_model: str | None = None, token: str | None = None) -> list[Voice]:
+        """Enrol each name from its clips, each (16 kHz samples, source noted in the library, field named in
+        errors): clips of that person alone, or with `turns` + `label`, that speaker's turns of a transcribed
+        recording. Every name and clip is checked before anything is stored."""
         from core.speakers.voices import check_name
 
-        name = check_name(name)
-        prints, model = [], ""
-        for samples, source, field in clips:
-            voiceprint, model = self.engine.voiceprint(samples, source=source, turns=turns, label=label,
-                                                       diarization_model=diarization_model, token=token, field=field)
-            prints.append(voiceprint)
-        voice = self.voices.add(name, prints, model)
-        logger.info("voice library: a voice enrolled from %d clip(s); %d voices in all", len(prints),
-                    len(self.voices.voices()))
-        return voice
+        checked = {check_name(name): clips for name, clips in voices.items()}
+        made = {name: [self.engine.voiceprint(samples, source=source, turns=turns, label=label, field=field,
+                                              diarization_model=diarization_model, token=token)
+                       for samples, source, field in clips] for name, clips in checked.items()}
+        enrolled = [self.voices.add(name, [voiceprint for voiceprint, _ in prints], prints[0][1])
+                    for name, prints in made.items() if prints]
+        logger.info("voice library: %d voice(s) enrolled; %d in all", len(enrolled), len(self.voices.voices()))
+        return enrolled
 
     def voice_model(self, diarization_model: str | None = None, token: str | None = None) -> str:
         """The identity of the embedding model voices are compared with (what an imported library must match)."""

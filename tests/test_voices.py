@@ -4,6 +4,11 @@ recordings (real open-profile models, festival voices with known turns)."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +18,7 @@ from core.media.decode import decode_audio
 from core.service import Service
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
 ADA = "Ada Lovelace"
 DIARIZE = TranscribeOptions(diarization=True, align_output=False)
 
@@ -67,3 +73,39 @@ def test_enrolled_voice_is_named_in_another_recording_only(library_service, voic
     service.voices.remove(ADA)
     after = service.engine.transcribe(voice_recordings["meeting"].path, DIARIZE)
     assert after.voices is None and all(s.startswith("SPEAKER_") for s in after.speakers)
+
+
+def run_cli(models_dir, data_dir, *args):
+    env = {**os.environ, "MODELS_DIR": str(models_dir), "DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_cli_enrols_names_and_forgets(models_dir, voice_recordings, tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    meeting = voice_recordings["meeting"].path
+    refused = run_cli(models_dir, data, "voices", "add", "Bob", meeting)
+    assert refused.returncode == 1 and "more than one voice" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (data / "voices.sqlite3").exists() or "is empty" in run_cli(models_dir, data, "voices", "list").stdout
+
+    added = run_cli(models_dir, data, "voices", "add", ADA, voice_recordings["enrol"].path)
+    assert added.returncode == 0, added.stderr
+    listed = run_cli(models_dir, data, "voices", "list")
+    assert ADA in listed.stdout and "cli: enrol-male.wav" in listed.stdout and "GE2EEmbedding" in listed.stdout
+
+    job = run_cli(models_dir, data, meeting, "--diarize", "--no-align", "--formats", "json,srt", "--output-dir", out)
+    assert job.returncode == 0, job.stderr
+    result = json.loads((out / "three-people.json").read_text())
+    assert ADA in result["speakers"] and [m["name"] for m in result["voices"]].count(ADA) == 1
+    assert f"[{ADA}]" in (out / "three-people.srt").read_text() or ADA in (out / "three-people.srt").read_text()
+    job = run_cli(models_dir, data, voice_recordings["without"].path, "--diarize", "--no-align", "--output-dir", out)
+    assert all(m["name"] is None for m in json.loads((out / "two-others.json").read_text())["voices"])
+    off = run_cli(models_dir, data, meeting, "--diarize", "--no-align", "--no-recognize-voices", "--output-dir", out)
+    assert off.returncode == 0 and "voices" not in json.loads((out / "three-people.json").read_text())
+
+    removed = run_cli(models_dir, data, "voices", "remove", ADA)
+    assert removed.returncode == 0 and "forgotten" in removed.stdout
+    job = run_cli(models_dir, data, meeting, "--diarize", "--no-align", "--output-dir", out)
+    assert job.returncode == 0 and ADA not in (out / "three-people.json").read_text()
+    again = run_cli(models_dir, data, "voices", "remove", ADA)
+    assert again.returncode == 1 and f"no voice called {ADA!r}" in again.stderr

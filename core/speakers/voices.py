@@ -140,9 +140,9 @@ class VoiceLibrary:
         new = check_name(new)
         with self._writing() as db:
             voice_id = self._voice_id(db, old)
-            clash = db.execute("SELECT id FROM voices WHERE name = ? AND id != ?", (new, voice_id)).fetchone()
+            clash = db.execute("SELECT name FROM voices WHERE name = ? AND id != ?", (new, voice_id)).fetchone()
             if clash:
-                raise InvalidInput(f"the library already has a voice called {new!r}; choose another name",
+                raise InvalidInput(f"the library already has a voice called {clash[0]!r}; choose another name",
                                    field="name")
             db.execute("UPDATE voices SET name = ? WHERE id = ?", (new, voice_id))
         return self.voice(new)
