@@ -18,6 +18,7 @@ from core.service import Service
 from ui.controls import ADVANCED_GROUPS, AUTO_LANGUAGE, ControlSpec, control_specs, labels, language_choices
 from ui.handlers import SESSION_TTL_S, SPEAKER_OPTIONS, DownloadStore, Handlers
 from ui.render import SEEK_JS, VIEW_CSS, render_empty
+from ui.voices import build_library
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ def build_demo(service: Service) -> gr.Blocks:
                 controls = _controls(specs)
             with gr.Column(scale=7, min_width=300):
                 panel = _results_panel()
+                build_library(demo, service, downloads, panel)
         _wire(handlers, sources, controls, transcribe, stop, stop_note, panel)
         _wire_languages(service, controls)
         _wire_api(handlers, specs, panel["api_result"])
@@ -172,12 +174,14 @@ def _results_panel() -> dict[str, Any]:
         name = gr.Textbox(label="New name", placeholder="e.g. Alice", elem_id="wx-speaker-name", scale=3,
                           min_width=170)
         rename = gr.Button("Rename", elem_id="wx-rename", scale=1, min_width=90)
+        remember = gr.Button("Remember this voice", elem_id="wx-remember", scale=1, min_width=120)
     zip_button = gr.DownloadButton("Download all (zip)", visible=False, elem_id="wx-zip")
     files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="wx-downloads",
                     visible=False)  # shown with files: Gradio's empty box has an ARIA label a div may not have
     with gr.Accordion("Result JSON", open=False):
         result_json = gr.JSON(elem_id="wx-json")
     return {"cards": cards, "pick": pick, "view": view, "speaker": speaker, "name": name, "rename": rename,
+            "remember": remember,
             "files": files, "zip": zip_button, "json": result_json, "state": gr.State(None),
             "api_result": gr.JSON(visible=False, label="result")}
 
