@@ -81,6 +81,19 @@ def synthesize(text: str, voice: str) -> np.ndarray:
     return _trim(samples)
 
 
+def synthesize_espeak(text: str, voice: str) -> np.ndarray:
+    """One utterance from espeak-ng (`voice` such as `en+m1`, `en-us+f3`) at 16 kHz mono, trimmed."""
+    import torch
+    import torchaudio
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav_file = Path(tmp) / "out.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-w", str(wav_file), text], check=True, capture_output=True)
+        samples, rate = soundfile.read(str(wav_file), dtype="float32")
+    resampled = torchaudio.functional.resample(torch.from_numpy(samples), rate, SAMPLE_RATE).numpy()
+    return _trim(resampled)
+
+
 def _trim(samples: np.ndarray, threshold: float = 0.01) -> np.ndarray:
     loud = np.flatnonzero(np.abs(samples) > threshold)
     return samples[loud[0]: loud[-1] + 1] if loud.size else samples
