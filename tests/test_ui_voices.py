@@ -18,7 +18,8 @@ ADA = "Ada Lovelace"
 
 @pytest.fixture(scope="module")
 def voices_server(models_dir, tmp_path_factory):
-    server = start_server(models_dir, DATA_DIR=str(tmp_path_factory.mktemp("ui-voices-data")))
+    # a second server beside the shared one: on a busy 2-core box its start (imports, preload) can take minutes
+    server = start_server(models_dir, timeout_s=900, DATA_DIR=str(tmp_path_factory.mktemp("ui-voices-data")))
     yield server
     server.stop()
 

@@ -142,3 +142,27 @@ def test_two_processes_share_one_library(tmp_path):
     for writer in writers:
         assert writer.wait(timeout=120) == 0, writer.stderr.read()
     assert len(VoiceLibrary(tmp_path).voices()) == 50
+
+
+def test_the_page_remembers_a_named_speaker_from_its_turns_in_the_file(tmp_path):
+    """What "Remember this voice" takes from the page's state (the browser test runs it for real)."""
+    from core.errors import WorkerError
+    from ui.handlers import file_url
+    from ui.voices import _audio_path, _named_turns
+
+    recording = tmp_path / "talk #1.wav"
+    recording.write_bytes(b"RIFF")
+    item = {"name": "talk #1.wav", "names": {"SPEAKER_01": "Ada"}, "audio_url": file_url(str(recording)),
+            "result": {"speakers": ["SPEAKER_00", "SPEAKER_01"],
+                       "diarization": [{"start": 0.0, "end": 2.0, "speaker": "SPEAKER_00"},
+                                       {"start": 2.0, "end": 5.0, "speaker": "SPEAKER_01"},
+                                       {"start": 6.0, "end": 9.5, "speaker": "SPEAKER_01"}]}}
+    name, turns = _named_turns(item, "SPEAKER_01")
+    assert name == "Ada" and [(t.start, t.end) for t in turns] == [(2.0, 5.0), (6.0, 9.5)]
+    assert _audio_path(item) == recording
+    with pytest.raises(WorkerError, match="Give SPEAKER_00 a name first"):
+        _named_turns(item, "SPEAKER_00")
+    with pytest.raises(WorkerError, match="Choose a speaker"):
+        _named_turns(item, None)
+    with pytest.raises(WorkerError, match="recording of this transcript is not on the server"):
+        _audio_path({**item, "audio_url": None})

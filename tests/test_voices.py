@@ -10,12 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core import TranscribeOptions
 from core.engine import Engine
 from core.media.decode import decode_audio
 from core.service import Service
+from core.speakers.voices import Voiceprint
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,6 +75,18 @@ def test_enrolled_voice_is_named_in_another_recording_only(library_service, voic
     service.voices.remove(ADA)
     after = service.engine.transcribe(voice_recordings["meeting"].path, DIARIZE)
     assert after.voices is None and all(s.startswith("SPEAKER_") for s in after.speakers)
+
+
+def test_a_library_of_another_embedding_model_is_a_warning_never_compared(settings, engine, voice_recordings,
+                                                                         tmp_path):
+    own = dataclasses.replace(settings, data_dir=tmp_path)
+    other = Engine(own, engine.registry)
+    vector = np.ones(256, dtype=np.float32) / 16
+    other.voices.add(ADA, [Voiceprint(vector, 10.0, "test")], "WeSpeakerResNet34/256/sha256:0000000000000000")
+    result = other.transcribe(voice_recordings["without"].path, DIARIZE)
+    assert result.voices is None and all(s.startswith("SPEAKER_") for s in result.speakers)
+    warning = next(w for w in result.warnings if w.startswith("voices not recognised"))
+    assert "WeSpeakerResNet34" in warning and "GE2EEmbedding" in warning and "cannot be compared" in warning
 
 
 def run_cli(models_dir, data_dir, *args):
