@@ -70,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--soak-long-minutes", type=float, default=11.0)
     parser.add_argument("--soak-jobs", type=int, default=30, help="short mixed jobs per service in the soak")
     parser.add_argument("--services", default="runpod,gradio", help="services for the hour and soak parts")
+    parser.add_argument("--voices-recordings", type=int, default=8,
+                        help="voices part: three-person recordings to recognise speakers in")
     args = parser.parse_args(argv)
     args.parts = [part.strip() for part in args.parts.split(",") if part.strip()]
     unknown = set(args.parts) - set(PARTS)
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if "voices" in args.parts:
         from bench.voices import voices_part
 
-        figures.update(voices_part(settings, args.scratch))
+        figures.update(voices_part(settings, args.scratch, meetings=args.voices_recordings))
     summary(figures)
     return 0
 
