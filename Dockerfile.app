@@ -17,7 +17,10 @@ COPY rp_worker/ ./rp_worker/
 COPY openai_api/ ./openai_api/
 COPY rp_handler.py app.py ./
 
-ENV APP_MODE=ui
+ENV APP_MODE=ui DATA_DIR=/data
+# The voice library (enrolled voices, personal data) lives in DATA_DIR: a volume, so it outlives the container
+# (on RunPod, point DATA_DIR at the network volume instead, e.g. /runpod-volume/whisperx-data).
+VOLUME ["/data"]
 EXPOSE 7860 8000
 
 # UI mode: the Gradio page must answer; API mode: /ping (204 while loading, 200 ready). RunPod mode serves no HTTP,

@@ -30,7 +30,7 @@ from core.service import Service, shared
 from rp_worker.inputs import AUDIO_FIELDS, AUDIO_HINTS, parse_input
 from rp_worker.outputs import runpod_output
 from rp_worker.progress import OrderedSender, ProgressReporter, ProgressSink, log_progress, runpod_progress
-from rp_worker.speakers import fetch_samples, name_speakers, request_warnings
+from rp_worker.speakers import fetch_samples, name_speakers, remember_samples, request_warnings
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ def run_job(job: Mapping[str, Any], service: Service, progress: ProgressReporter
         audio = decode_audio(media.path, max_bytes=settings.max_upload_bytes, label=request.field)
         timings["decode"], began = _since(began)
         samples = fetch_samples(request, directory, limits)  # fetched and decoded before the long part
+        remember_samples(service, request, samples)  # into the voice library, so this job recognises them too
         if samples:
             timings["speaker_samples"], _ = _since(began)
         result = service.engine.transcribe(audio, options, on_progress=progress)

@@ -5,13 +5,15 @@
     python -m bench --parts hour                     # a 60-minute 3-speaker meeting through both services
     python -m bench --parts soak                     # 5 x 11-minute + 30 short mixed jobs through each service
     python -m bench --parts engine --word-timestamps # what word timestamps cost, reported apart
+    python -m bench --parts voices                   # the voice library: identification and false accepts
 
 Parts: engine (warm, per stage; sequential vs concurrent diarization; one shared segmentation pass vs two),
 whisperx (the CLI, a fresh process per file), api (whisperX's Python API with models loaded once, warm: the
 peer to beat), runpod and gradio (warm request end to end, service overhead, cold start), long (a tiled
 recording, realtime factor), hour (a synthetic meeting through each service: realtime factor, the worker's peak
 RSS and RSS after the job, WER/DER), soak (long and short good/bad jobs through each service: memory flat, no
-job files left, results right).
+job files left, results right), voices (the voice library's identification rate and false accepts by threshold,
+on synthetic voices and pyannote's real sample; bench/voices.py).
 Synthetic meetings are festival speech built once into --scratch (never committed). Wall times come with CPU
 seconds, which a busy shared machine disturbs less. On CUDA the engine part also prints peak GPU memory; run
 it with `WHISPER_MODEL=large-v3-turbo COMPUTE_TYPE=float16` and a default-profile MODELS_DIR.
@@ -42,8 +44,8 @@ from bench.meeting import make_meeting
 from bench.whisperx_cli import run_whisperx_cli
 from core import Settings, TranscribeOptions
 
-PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "hour", "soak")
-DEFAULT_PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "soak")  # hour: ask for it
+PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "hour", "soak", "voices")
+DEFAULT_PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "soak")  # hour, voices: ask for them
 TARGETS = {"runpod_vs_cli": 0.35, "runpod_vs_api": 0.50, "engine_vs_api": 1.0, "overhead": 1.10,
            "long_realtime_x": 8.0, "cold_start_s": 20.0, "hour_peak_rss_mb": 3072, "rss_after_job_mb": 300}
 URL_OVER_BYTES = 10 * 2**20  # larger clips reach the RunPod worker as a URL, as RunPod's payload cap requires
@@ -68,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--soak-long-minutes", type=float, default=11.0)
     parser.add_argument("--soak-jobs", type=int, default=30, help="short mixed jobs per service in the soak")
     parser.add_argument("--services", default="runpod,gradio", help="services for the hour and soak parts")
+    parser.add_argument("--voices-recordings", type=int, default=8,
+                        help="voices part: three-person recordings to recognise speakers in")
     args = parser.parse_args(argv)
     args.parts = [part.strip() for part in args.parts.split(",") if part.strip()]
     unknown = set(args.parts) - set(PARTS)
@@ -147,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         hour_part(args, figures)
     if "soak" in args.parts:
         soak_part(args, figures)
+    if "voices" in args.parts:
+        from bench.voices import voices_part
+
+        figures.update(voices_part(settings, args.scratch, meetings=args.voices_recordings))
     summary(figures)
     return 0
 

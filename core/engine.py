@@ -32,10 +32,13 @@ from core.options import TranscribeOptions, token_ids
 from core.progress import STAGES, ProgressCallback, ProgressTracker
 from core.settings import Settings
 from core.speakers.diarization import Diarization, assign_word_speakers, diarize
+from core.speakers.recognition import model_identity, recognize, voiceprint
 from core.speakers.shared_segmentation import SharedSegmentation, can_share, sharing, vad_inference
+from core.speakers.verification import embedding_model
+from core.speakers.voices import VoiceLibrary, VoiceLibraryMismatch, Voiceprint
 from core.speakers.word_labels import split_at_speaker_changes
 from core.transcript.edit import segment_at, set_text
-from core.transcript.result import Result, Segment, SpeakerTurn, segments_from_whisperx
+from core.transcript.result import Result, Segment, SpeakerTurn, VoiceMatch, segments_from_whisperx
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +88,7 @@ class Engine:
         self._run_lock = threading.Lock()
         self._in_progress = 0  # transcribe() calls not yet returned: the one running and those waiting for it
         self._count_lock = threading.Lock()
+        self.voices = VoiceLibrary(settings.data_dir)  # people recognised by name across recordings
 
     @property
     def jobs_in_progress(self) -> int:
@@ -179,6 +183,9 @@ class Engine:
             warnings=tuple(dict.fromkeys(job.warnings)),
             translation=translation,
         ).with_speakers_in_order()
+        if diarizer is not None and result.diarization and options.recognize_voices:
+            with self._run_lock:  # the embedding model is the diarization pipeline's: one job uses it at a time
+                result = self._recognize_voices(job, diarizer, result)
         timings["total"] = round(time.perf_counter() - started, 3)
         progress.update("write", 1.0)
         logger.info("job done: %.1fs audio in %.2fs (%s)", decoded.duration_s, timings["total"],
@@ -376,6 +383,39 @@ class Engine:
                                             joiner=word_joiner(language))
         job.timings["assign"] = round(time.perf_counter() - started, 3)
         return found.turns, segments
+
+    # ---- the voice library ----------------------------------------------------------------------
+    def _recognize_voices(self, job: _Job, diarizer: Any, result: Result) -> Result:
+        """Name the speakers whose voices the library knows; a library of another embedding model is a warning
+        (the transcript stays valid), never compared."""
+        job.progress.check_cancelled()
+        started = time.perf_counter()
+        try:
+            references = self.voices.references(model_identity(embedding_model(diarizer)))
+        except VoiceLibraryMismatch as mismatch:
+            return dataclasses.replace(result, warnings=(*result.warnings, f"voices not recognised: {mismatch}"))
+        if not references:
+            return result
+        matches = recognize(diarizer, references, job.audio, result.diarization or ())
+        job.timings["voices"] = round(time.perf_counter() - started, 3)
+        logger.info("voice library: %d of %d speakers recognised", sum(m.name is not None for m in matches.values()),
+                    len(matches))
+        return result.with_recognized_voices(VoiceMatch(label=label, name=found.name, score=found.similarity)
+                                             for label, found in matches.items())
+
+    def voiceprint(self, audio: np.ndarray, *, source: str, turns: tuple[SpeakerTurn, ...] | None = None,
+                   label: str | None = None, diarization_model: str | None = None, token: str | None = None,
+                   field: str = "audio") -> tuple[Voiceprint, str]:
+        """One person's voiceprint (`core.speakers.recognition.voiceprint`) made with the diarization pipeline's
+        embedding model, and that model's identity (what the library checks)."""
+        with self._run_lock:
+            try:
+                pipeline = self.registry.diarization(diarization_model, token=token)
+            except FeatureUnavailable as unavailable:
+                raise InvalidInput(f"voices cannot be enrolled: {unavailable.reason}", field="diarization_model"
+                                   ) from None
+            print_ = voiceprint(pipeline, audio, source=source, turns=turns, label=label, field=field)
+            return print_, model_identity(embedding_model(pipeline))
 
     def _diarize(self, pipeline: Any, job: _Job) -> Diarization:
         started = time.perf_counter()

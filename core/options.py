@@ -43,6 +43,9 @@ class TranscribeOptions:
     num_speakers: int | None = _opt(None, "exact number of speakers", group="speakers", minimum=1, maximum=64)
     min_speakers: int | None = _opt(None, "at least this many speakers", group="speakers", minimum=1, maximum=64)
     max_speakers: int | None = _opt(None, "at most this many speakers", group="speakers", minimum=1, maximum=64)
+    recognize_voices: bool = _opt(
+        True, "name diarized speakers whose voices are in the voice library (DATA_DIR); off: keep SPEAKER_xx labels",
+        group="speakers")
     huggingface_access_token: str | None = dataclasses.field(
         default=None,
         repr=False,

@@ -11,9 +11,9 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.errors import ModelUnavailable
 from core.settings import LARGE_V3_TURBO, Settings
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from core.engine import Engine
-    from core.transcript.result import Result
+    from core.speakers.voices import Voice, VoiceLibrary
+    from core.transcript.result import Result, SpeakerTurn
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +140,8 @@ class Service:
                                                                                                 list[str]]:
         """Diarization label → name for the speakers of `result` whose voice (in the job's decoded `samples`)
         matches a reference clip, one to one above `core.speakers.verification.MATCH_THRESHOLD`; and warnings (a
-        clip too short, speakers left unmatched, no embedding model). Every front end names speakers this way."""
+        clip too short, speakers left unmatched, no embedding model). Speakers the voice library already named keep
+        their names. Every front end names speakers this way."""
         from core.models.registry import FeatureUnavailable
         from core.speakers.verification import match, reference_voices, speaker_voices
 
@@ -149,16 +151,57 @@ class Service:
             model = self.speaker_embedding_model(token, diarization_model)
         except FeatureUnavailable as unavailable:
             return {}, [f"speaker verification skipped: {unavailable.reason}"]
-        references, too_short = reference_voices(model, clips)
+        recognised = {found.name for found in result.voices or () if found.name}
+        references, too_short = reference_voices(model, {name: found for name, found in clips.items()
+                                                         if name not in recognised})
         warnings = [f"speaker sample {name!r} is too short to compare voices (give a few seconds of speech)"
                     for name in too_short]
-        matches = match(speaker_voices(model, samples, result.diarization), references)
+        named = {found.label for found in result.voices or () if found.name}
+        turns = [turn for turn in result.diarization if turn.speaker not in named]
+        matches = match(speaker_voices(model, samples, turns), references)
         names = {label: found.name for label, found in matches.items() if found.name is not None}
         unmatched = sorted(label for label, found in matches.items() if found.name is None)
         if unmatched:
             warnings.append(f"no speaker sample matched {', '.join(unmatched)}: they keep their labels")
         logger.info("speaker verification: %d of %d speakers named", len(names), len(matches))
         return names, warnings
+    # ---- the voice library ------------------------------------------------------------------------
+    @property
+    def voices(self) -> VoiceLibrary:
+        """The voice library in DATA_DIR (`core.speakers.voices`), the one the engine recognises voices from."""
+        return self.engine.voices
+
+    def remember_voice(self, name: str, clips: Sequence[tuple[Any, str, str]], **where: Any) -> Voice:
+        """Enrol one person (see `remember_voices`)."""
+        return self.remember_voices({name: clips}, **where)[0]
+
+    def remember_voices(self, voices: Mapping[str, Sequence[tuple[Any, str, str]]], *,
+                        turns: tuple[SpeakerTurn, ...] | None = None, label: str | None = None,
+                        diarization_model: str | None = None, token: str | None = None) -> list[Voice]:
+        """Enrol each name from its clips, each (16 kHz samples, source noted in the library, field named in
+        errors): clips of that person alone, or with `turns` + `label`, that speaker's turns of a transcribed
+        recording. Every name and clip is checked before anything is stored."""
+        from core.speakers.voices import check_name
+
+        checked = {check_name(name): clips for name, clips in voices.items()}
+        made = {name: [self.engine.voiceprint(samples, source=source, turns=turns, label=label, field=field,
+                                              diarization_model=diarization_model, token=token)
+                       for samples, source, field in clips] for name, clips in checked.items()}
+        enrolled = [self.voices.add(name, [voiceprint for voiceprint, _ in prints], prints[0][1])
+                    for name, prints in made.items() if prints]
+        logger.info("voice library: %d voice(s) enrolled; %d in all", len(enrolled), len(self.voices.voices()))
+        return enrolled
+
+    def voice_model(self, diarization_model: str | None = None, token: str | None = None) -> str:
+        """The identity of the embedding model voices are compared with (what an imported library must match)."""
+        from core.errors import InvalidInput
+        from core.models.registry import FeatureUnavailable
+        from core.speakers.recognition import model_identity
+
+        try:
+            return model_identity(self.speaker_embedding_model(token, diarization_model))
+        except FeatureUnavailable as unavailable:
+            raise InvalidInput(f"voices cannot be compared: {unavailable.reason}", field="diarization_model") from None
 
     def diarization_models(self) -> list[str]:
         """Installed diarization pipelines, default first (what `diarization_model` accepts)."""

@@ -29,6 +29,9 @@ class Settings:
 
     app_mode: str = "ui"
     models_dir: Path = Path("/models")
+    # Where the voice library (core/speakers/voices.py) lives: `./data` in a checkout, `/data` in the image (a
+    # volume, so enrolled voices outlive the container). Voiceprints are personal data and go nowhere else.
+    data_dir: Path = Path("data")
     whisper_model: str | None = None
     device: str = "auto"
     compute_type: str = "auto"
@@ -72,6 +75,7 @@ class Settings:
         parsers: dict[str, tuple[str, Callable[[str, str], Any]]] = {  # field: (variable, parser)
             "app_mode": ("APP_MODE", _lower),
             "models_dir": ("MODELS_DIR", lambda _name, raw: Path(raw)),
+            "data_dir": ("DATA_DIR", lambda _name, raw: Path(raw)),
             "whisper_model": ("WHISPER_MODEL", _text),
             "device": ("DEVICE", _choice(DEVICES)),
             "compute_type": ("COMPUTE_TYPE", _choice(COMPUTE_TYPES)),

@@ -3,7 +3,8 @@
 The audio fields and their accepted kinds are RunPod's (the official faster-whisper worker takes `audio` as a URL
 and `audio_base64`; the WhisperX worker takes `audio_file`, a URL or base64); `core.media.fetch` fetches them
 safely whatever the field. Every other field is an option (`core.options.TranscribeOptions`), except the WhisperX
-worker's `speaker_verification` / `speaker_samples`, reference voices fetched like the audio.
+worker's `speaker_verification` / `speaker_samples`, reference voices fetched like the audio, and our
+`remember_speaker_samples`, which keeps those samples in the voice library (DATA_DIR).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from core import InvalidInput, TranscribeOptions
+from core.speakers.voices import check_name
 
 # field → the kinds of source it takes (core.media.fetch.SOURCE_KINDS)
 AUDIO_FIELDS: dict[str, tuple[str, ...]] = {
@@ -23,7 +25,7 @@ AUDIO_FIELDS: dict[str, tuple[str, ...]] = {
     "audio_file": ("url", "data", "base64"),
 }
 AUDIO_HINTS = {"audio": "send raw base64 in audio_base64"}
-SPEAKER_FIELDS = ("speaker_verification", "speaker_samples")
+SPEAKER_FIELDS = ("speaker_verification", "speaker_samples", "remember_speaker_samples")
 RUNPOD_FIELDS = (*AUDIO_FIELDS, *SPEAKER_FIELDS)
 TOKEN_FIELD = "huggingface_access_token"
 MAX_SPEAKER_SAMPLES = 20
@@ -44,6 +46,7 @@ class Request:
     options: TranscribeOptions
     speaker_verification: bool = False
     speaker_samples: tuple[SpeakerSample, ...] = ()
+    remember_speaker_samples: bool = False  # enrol the samples into the voice library, by name
 
 
 def parse_input(payload: Any) -> Request:
@@ -64,13 +67,21 @@ def parse_input(payload: Any) -> Request:
     if not isinstance(payload[field], str):
         raise InvalidInput(f"{field} must be a string (URL, data: URI or base64), got {type(payload[field]).__name__}",
                            field=field)
-    verification = payload.get("speaker_verification", False)
-    if verification is None:
-        verification = False
-    if not isinstance(verification, bool):
-        raise InvalidInput("speaker_verification must be a boolean (true/false)", field="speaker_verification")
+    verification, remember = (_flag(payload, name) for name in ("speaker_verification", "remember_speaker_samples"))
     samples = parse_speaker_samples(payload.get("speaker_samples"))
-    return Request(field, payload[field], options, verification, samples)
+    if remember:  # names the voice library would refuse are refused before anything is fetched
+        for sample in samples:
+            check_name(sample.name, f"{sample.field}.name")
+    return Request(field, payload[field], options, verification, samples, remember)
+
+
+def _flag(payload: Mapping[str, Any], name: str) -> bool:
+    value = payload.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{name} must be a boolean (true/false)", field=name)
+    return value
 
 
 def parse_speaker_samples(raw: Any) -> tuple[SpeakerSample, ...]:

@@ -58,10 +58,18 @@ def faster_whisper_segment(index: int, segment: Mapping[str, Any]) -> dict[str, 
 
 
 def speaker_table(result: Result, names: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """label → {"name": the matched person or the label itself, "time": seconds of speech}, by first turn."""
+    """Diarization label → {"name": the matched person or the label itself, "time": seconds of speech}, by first
+    turn; a speaker the voice library recognised is keyed by its label too, with its `score`."""
     seconds: dict[str, float] = {}
     for turn in result.diarization or ():
         seconds[turn.speaker] = seconds.get(turn.speaker, 0.0) + max(0.0, turn.end - turn.start)
     for label in result.speakers or ():
         seconds.setdefault(label, 0.0)
-    return {label: {"name": names.get(label) or label, "time": round(time, 2)} for label, time in seconds.items()}
+    scores = {found.name: found.score for found in result.voices or () if found.name}
+    table: dict[str, dict[str, Any]] = {}
+    for speaker, time in seconds.items():
+        entry: dict[str, Any] = {"name": names.get(speaker) or speaker, "time": round(time, 2)}
+        if speaker in scores:
+            entry["score"] = scores[speaker]
+        table[result.original_label(speaker)] = entry
+    return table

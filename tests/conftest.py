@@ -11,6 +11,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # The open profile's default is the multilingual `base`; most tests use the faster `tiny.en` (English speech),
 # in this process and in every server or CLI they start (which inherit the environment).
 os.environ.setdefault("WHISPER_MODEL", "tiny.en")
+# The voice library of every engine, server and CLI the tests start: never a checkout's ./data (a developer's
+# enrolled voices would name speakers in other tests). Tests of the library give each run its own DATA_DIR.
+if "DATA_DIR" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="wxw-test-data-")
+    atexit.register(shutil.rmtree, os.environ["DATA_DIR"], True)
 
 import subprocess
 import sys
@@ -49,7 +58,8 @@ def models_dir(tmp_path_factory) -> Path:
 def settings(models_dir):
     from core import Settings
 
-    return Settings(models_dir=models_dir, device="cpu", whisper_model=os.environ["WHISPER_MODEL"])
+    return Settings(models_dir=models_dir, device="cpu", whisper_model=os.environ["WHISPER_MODEL"],
+                    data_dir=Path(os.environ["DATA_DIR"]))
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +99,17 @@ def quick_turns(data_dir) -> speech.Recording:
     """Three voices taking quick turns: gaps under 0.3 s and two overlaps, as in a lively meeting."""
     return speech.make_conversation(data_dir / "quick_turns.wav", speech.QUICK_TURNS,
                                     [0.3, 0.15, 0.2, -0.3, 0.1, 0.25, -0.2, 0.15])
+
+
+@pytest.fixture(scope="session")
+def voice_recordings(data_dir) -> dict[str, speech.Recording]:
+    """The voice library's recordings: `enrol` the male voice alone (three sentences), `meeting` that voice with
+    two others saying other things, `without` the two others only."""
+    return {
+        "enrol": speech.make_dialogue(data_dir / "enrol-male.wav", [(speech.MALE, text) for text in speech.ENROLMENT]),
+        "meeting": speech.make_dialogue(data_dir / "three-people.wav", speech.THREE_PEOPLE),
+        "without": speech.make_dialogue(data_dir / "two-others.wav", speech.WITHOUT_MALE),
+    }
 
 
 @pytest.fixture(scope="session")

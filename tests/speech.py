@@ -40,6 +40,23 @@ QUICK_TURNS = (
 )
 
 
+# The voice library's recordings: one person alone (to enrol), then other words in other recordings.
+ENROLMENT = (
+    "The weather report says it will rain again tomorrow afternoon in the north.",
+    "Please remember to bring the signed contract to the office before noon on Monday.",
+    "Our team finished the new design and the customers seem to like it very much.",
+)
+THREE_PEOPLE = (
+    (MALE, "Let us begin with the numbers from the spring campaign."),
+    (FEMALE, "Sales grew by a third, mostly in the southern region."),
+    (SECOND_MALE, "The warehouse kept up, although shipping took longer than planned."),
+    (MALE, "Then we should hire two more drivers before the summer."),
+    (FEMALE, "I agree, and I will ask finance for the budget today."),
+    (SECOND_MALE, "Send me the figures and I will draft the contracts."),
+)
+WITHOUT_MALE = tuple((voice, text) for voice, text in THREE_PEOPLE if voice != MALE)
+
+
 @dataclasses.dataclass(frozen=True)
 class Recording:
     path: Path
@@ -62,6 +79,19 @@ def synthesize(text: str, voice: str) -> np.ndarray:
         samples, rate = soundfile.read(str(wav_file), dtype="float32")
     assert rate == SAMPLE_RATE
     return _trim(samples)
+
+
+def synthesize_espeak(text: str, voice: str) -> np.ndarray:
+    """One utterance from espeak-ng (`voice` such as `en+m1`, `en-us+f3`) at 16 kHz mono, trimmed."""
+    import torch
+    import torchaudio
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav_file = Path(tmp) / "out.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-w", str(wav_file), text], check=True, capture_output=True)
+        samples, rate = soundfile.read(str(wav_file), dtype="float32")
+    resampled = torchaudio.functional.resample(torch.from_numpy(samples), rate, SAMPLE_RATE).numpy()
+    return _trim(resampled)
 
 
 def _trim(samples: np.ndarray, threshold: float = 0.01) -> np.ndarray:

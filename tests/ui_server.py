@@ -55,7 +55,7 @@ def shared_server(models_dir: Path) -> UiServer:
     return _servers[key]
 
 
-def start_server(models_dir: Path, **extra_env: str) -> UiServer:
+def start_server(models_dir: Path, *, timeout_s: float = START_TIMEOUT_S, **extra_env: str) -> UiServer:
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / f"ui-server-{port}.log"
@@ -68,13 +68,13 @@ def start_server(models_dir: Path, **extra_env: str) -> UiServer:
         process = subprocess.Popen([sys.executable, "-c", LAUNCH], cwd=ROOT, env=env, stdout=log,
                                    stderr=subprocess.STDOUT)
     server = UiServer(f"http://127.0.0.1:{port}/", process, log_path, tmp_dir)
-    _wait_ready(server)
+    _wait_ready(server, timeout_s)
     return server
 
 
-def _wait_ready(server: UiServer) -> None:
+def _wait_ready(server: UiServer, timeout_s: float = START_TIMEOUT_S) -> None:
     try:
-        wait_until_answering(server.url + "config", server.process, server.log_path, START_TIMEOUT_S,
+        wait_until_answering(server.url + "config", server.process, server.log_path, timeout_s,
                              ready=lambda status: True)  # any answer, e.g. 401 behind UI_AUTH
     except RuntimeError:
         server.stop()

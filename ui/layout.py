@@ -19,6 +19,7 @@ from ui.controls import ADVANCED_GROUPS, AUTO_LANGUAGE, ControlSpec, control_spe
 from ui.editor import EDITOR_JS, Editor, realign
 from ui.handlers import SESSION_TTL_S, SPEAKER_OPTIONS, DownloadStore, Handlers, user_errors
 from ui.render import SEEK_JS, VIEW_CSS, render_empty
+from ui.voices import build_library
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ def build_demo(service: Service) -> gr.Blocks:
                 controls = _controls(specs)
             with gr.Column(scale=7, min_width=300, elem_id="wx-results"):
                 panel = _results_panel()
+                build_library(demo, service, downloads, panel)
         _wire(handlers, sources, controls, transcribe, stop, stop_note, panel)
         _wire_editor(Editor(handlers), panel)
         _wire_languages(service, controls)
@@ -198,6 +200,7 @@ def _results_panel() -> dict[str, Any]:
                           min_width=170)
         rename = gr.Button("Rename", elem_id="wx-rename", scale=1, min_width=90)
         add = gr.Button("Add as a new speaker", elem_id="wx-add-speaker", scale=1, min_width=120)
+        remember = gr.Button("Remember this voice", elem_id="wx-remember", scale=1, min_width=120)
     merge = gr.Button("Merge", elem_id="wx-merge", visible=False, variant="primary")
     zip_button = gr.DownloadButton("Download all (zip)", visible=False, elem_id="wx-zip")
     files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="wx-downloads",
@@ -206,6 +209,7 @@ def _results_panel() -> dict[str, Any]:
         result_json = gr.JSON(elem_id="wx-json")
     return {"cards": cards, "pick": pick, "view": view, "speaker": speaker, "name": name, "rename": rename,
             "undo": undo, "redo": redo, "add": add, "merge": merge,
+            "remember": remember,
             "files": files, "zip": zip_button, "json": result_json, "state": gr.State(None),
             "api_result": gr.JSON(visible=False, label="result")}
 

@@ -43,15 +43,23 @@ def embed(model: Any, samples: np.ndarray) -> np.ndarray | None:
     minimum = max(int(getattr(model, "min_num_samples", 0) or 0), int(MIN_TURN_S * SAMPLE_RATE))
     pieces = [samples[i: i + piece] for i in range(0, len(samples), piece)]
     vectors = []
-    for chunk in pieces:
-        if len(chunk) < minimum:
-            continue
-        import torch
+    import torch
 
-        waveform = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))[None, None, :]
-        vector = np.asarray(model(waveform))[0]
-        if np.all(np.isfinite(vector)):
-            vectors.append(vector * len(chunk))  # weight by length
+    threads = torch.get_num_threads()
+    # One piece is a short sequential pass (GE2E: an LSTM step per frame): on CPU, intra-op threads mostly wait
+    # for each other, and on a busy machine that waiting explodes (10 s of speech, 2-core box at load 18: 29–47 s
+    # with 2 threads, 0.8 s with 1). Jobs hold the engine's lock meanwhile, so nothing else computes.
+    torch.set_num_threads(1)
+    try:
+        for chunk in pieces:
+            if len(chunk) < minimum:
+                continue
+            waveform = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))[None, None, :]
+            vector = np.asarray(model(waveform))[0]
+            if np.all(np.isfinite(vector)):
+                vectors.append(vector * len(chunk))  # weight by length
+    finally:
+        torch.set_num_threads(threads)
     if not vectors:
         return None
     return _normalised(np.sum(vectors, axis=0))

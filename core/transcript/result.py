@@ -53,6 +53,16 @@ class SpeakerTurn:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class VoiceMatch:
+    """A diarized speaker compared with the voice library: `label` its diarization label, `name` the voice it was
+    recognised as (None: nobody above the threshold), `score` the cosine similarity to the best voice."""
+
+    label: str
+    name: str | None
+    score: float | None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Result:
     """A finished job. `speakers`/`diarization` are `None` unless diarization ran."""
 
@@ -69,6 +79,7 @@ class Result:
     timings: Mapping[str, float] = dataclasses.field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     translation: tuple[Segment, ...] | None = None  # English translation when `translate` was asked (no words)
+    voices: tuple[VoiceMatch, ...] | None = None  # the voice library's verdict per speaker, when it was asked
 
     @property
     def text(self) -> str:
@@ -105,6 +116,8 @@ class Result:
         )
         if self.translation is not None:
             data["translation_segments"] = [_segment_dict(segment, False) for segment in self.translation]
+        if self.voices is not None:
+            data["voices"] = [dataclasses.asdict(match) for match in self.voices]
         return data
 
     @classmethod
@@ -126,6 +139,7 @@ class Result:
             warnings=tuple(data.get("warnings", ())),
             translation=(segments_from_whisperx(data["translation_segments"]) if "translation_segments" in data
                          else None),
+            voices=tuple(VoiceMatch(**match) for match in data["voices"]) if data.get("voices") is not None else None,
         )
 
     def with_speaker_names(self, names: Mapping[str, str]) -> Result:
@@ -147,7 +161,20 @@ class Result:
         )
         turns = tuple(dataclasses.replace(t, speaker=rename(t.speaker)) for t in self.diarization or ())
         speakers = tuple(dict.fromkeys(rename(s) for s in self.speakers or ()))
-        return dataclasses.replace(self, segments=segments, diarization=turns, speakers=speakers)
+        voices = None if self.voices is None else tuple(
+            dataclasses.replace(match, name=rename(match.name) if match.name else match.name) for match in self.voices)
+        return dataclasses.replace(self, segments=segments, diarization=turns, speakers=speakers, voices=voices)
+
+    def with_recognized_voices(self, matches: Iterable[VoiceMatch]) -> Result:
+        """Speakers the voice library recognised carry their names everywhere (as if renamed); `voices` keeps
+        every comparison with its score."""
+        matches = tuple(matches)
+        named = self.with_speaker_names({match.label: match.name for match in matches if match.name})
+        return dataclasses.replace(named, voices=matches)
+
+    def original_label(self, speaker: str) -> str:
+        """The diarization label behind a speaker the voice library named (the speaker itself otherwise)."""
+        return next((match.label for match in self.voices or () if match.name == speaker), speaker)
 
     def with_speakers_in_order(self) -> Result:
         """Relabel speakers SPEAKER_00, SPEAKER_01, … in order of first appearance (the clustering's numbering

@@ -1,0 +1,133 @@
+"""`python -m core voices ...`: the voice library from the command line.
+
+    python -m core voices add NAME FILE [FILE ...]   # enrol a person from clips of them alone
+    python -m core voices list
+    python -m core voices rename OLD NEW
+    python -m core voices remove NAME                # forgotten for good
+    python -m core voices export FILE.json / import FILE.json
+
+The library is `DATA_DIR/voices.sqlite3` (README "Voice library"). Exit 0 on success; 1 when a file or name is
+refused (`FILE: reason` or `error: reason` on stderr, nothing stored); 2 for bad arguments or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.errors import WorkerError
+from core.logs import configure_logging
+from core.settings import Settings
+
+logger = logging.getLogger("core.cli.voices")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core voices",
+                                     description="The voice library: people recognised by name across recordings "
+                                                 "(stored in DATA_DIR).")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log model loads and timings")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add = commands.add_parser("add", help="enrol a person from one or more clips of them speaking alone")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    add.add_argument("--diarization-model", help="the diarization pipeline whose embedding model makes the "
+                                                 "voiceprint (default: DIARIZATION_MODEL / the manifest's)")
+    commands.add_parser("list", help="list the voices")
+    rename = commands.add_parser("rename", help="rename a voice")
+    rename.add_argument("old", metavar="OLD")
+    rename.add_argument("new", metavar="NEW")
+    remove = commands.add_parser("remove", help="forget a voice for good")
+    remove.add_argument("name", metavar="NAME")
+    export = commands.add_parser("export", help="write the library (names and voiceprints) to a JSON file")
+    export.add_argument("file", type=Path, metavar="FILE")
+    imported = commands.add_parser("import", help="add the voices of an exported JSON file")
+    imported.add_argument("file", type=Path, metavar="FILE")
+    imported.add_argument("--diarization-model", help="the pipeline the voices must belong to")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(logging.INFO if args.verbose else logging.WARNING, "%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env()
+    except WorkerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    from core.service import Service
+
+    service = Service(settings)
+    try:
+        return COMMANDS[args.command](service, args)
+    except WorkerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def _add(service, args: argparse.Namespace) -> int:
+    from core.media.decode import decode_audio
+
+    clips = []
+    for path in args.files:
+        try:
+            decoded = decode_audio(path, max_bytes=service.settings.max_upload_bytes,
+                                   max_seconds=service.settings.max_audio_seconds, label=str(path))
+        except WorkerError as error:
+            print(f"{path}: {str(error).removeprefix(f'{path}: ')}", file=sys.stderr)
+            return 1
+        clips.append((decoded.samples, f"cli: {path.name}", str(path)))
+    voice = service.remember_voice(args.name, clips, diarization_model=args.diarization_model)
+    print(f"{voice.name}: {len(clips)} voiceprint(s) added ({voice.voiceprints} in all, {voice.seconds:g} s of "
+          f"speech); the library holds {len(service.voices.voices())} voice(s)")
+    return 0
+
+
+def _list(service, _args: argparse.Namespace) -> int:
+    voices = service.voices.voices()
+    if not voices:
+        print(f"the voice library ({service.voices.path}) is empty")
+        return 0
+    print(f"{len(voices)} voice(s) in {service.voices.path}, embedding model {service.voices.model()}")
+    for voice in voices:
+        print(f"{voice.name}\t{voice.voiceprints} voiceprint(s)\t{voice.seconds:g} s\tsince {voice.created}\t"
+              f"from {', '.join(voice.sources)}")
+    return 0
+
+
+def _rename(service, args: argparse.Namespace) -> int:
+    voice = service.voices.rename(args.old, args.new)
+    print(f"{args.old} is now {voice.name}")
+    return 0
+
+
+def _remove(service, args: argparse.Namespace) -> int:
+    service.voices.remove(args.name)
+    print(f"{args.name} forgotten; {len(service.voices.voices())} voice(s) left")
+    return 0
+
+
+def _export(service, args: argparse.Namespace) -> int:
+    data = service.voices.export()
+    args.file.write_text(json.dumps(data), encoding="utf-8")
+    args.file.chmod(0o600)  # voiceprints are personal data
+    print(f"{len(data['voices'])} voice(s) written to {args.file}")
+    return 0
+
+
+def _import(service, args: argparse.Namespace) -> int:
+    try:
+        data = json.loads(args.file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        print(f"{args.file}: not a readable JSON file ({type(error).__name__})", file=sys.stderr)
+        return 1
+    names = service.voices.import_data(data, service.voice_model(args.diarization_model))
+    print(f"{len(names)} voice(s) imported: {', '.join(names) or 'none'}")
+    return 0
+
+
+COMMANDS = {"add": _add, "list": _list, "rename": _rename, "remove": _remove, "export": _export, "import": _import}

@@ -1,0 +1,90 @@
+"""The voice library in the page, in headless Chromium against a real server with its own DATA_DIR: name a speaker,
+remember the voice, see it recognised in another recording (and nobody in a recording without it), export,
+forget, and nobody is named again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.test_ui_browser import ARTIFACTS, cards, clear_files, transcribe, upload
+from tests.ui_server import start_server
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+ADA = "Ada Lovelace"
+
+
+@pytest.fixture(scope="module")
+def voices_server(models_dir, tmp_path_factory):
+    # a second server beside the shared one: on a busy 2-core box its start (imports, preload) can take minutes
+    server = start_server(models_dir, timeout_s=900, DATA_DIR=str(tmp_path_factory.mktemp("ui-voices-data")))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(browser, voices_server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(voices_server.url)
+    page.locator("#wx-transcribe").wait_for()
+    yield page
+    context.close()
+
+
+def speakers_shown(page) -> list[str]:
+    return page.locator("#wx-view .wx-turn .wx-speaker").all_inner_texts()
+
+
+def run(page, path: Path) -> list[str]:
+    clear_files(page)
+    upload(page, path)
+    transcribe(page)
+    assert cards(page) == [(path.name, "Done")]
+    return speakers_shown(page)
+
+
+def test_remember_a_voice_then_recognise_it_and_forget_it(page, voice_recordings):
+    page.get_by_label("Speaker diarization").check()
+    assert page.get_by_label("Recognize voices").is_checked(), "on by default"
+    upload(page, voice_recordings["enrol"].path)
+    transcribe(page)
+    assert set(speakers_shown(page)) == {"SPEAKER_00"}
+
+    page.locator("#wx-remember").click()  # still unnamed: refused, nothing stored
+    page.get_by_text("Give SPEAKER_00 a name first").first.wait_for()
+    page.get_by_label("New name", exact=True).fill(ADA)
+    page.locator("#wx-rename").click()
+    page.locator("#wx-view .wx-speaker", has_text=ADA).first.wait_for()
+    page.locator("#wx-remember").click()
+    page.get_by_text(f"{ADA}'s voice is remembered").first.wait_for()
+    page.get_by_text("Voice library", exact=True).click()
+    table = page.locator("#wx-voices-table")
+    page.wait_for_function(f"document.querySelector('#wx-voices-table').innerText.includes('{ADA}')")
+    assert "page: enrol-male.wav (SPEAKER_00)" in table.inner_text()
+
+    shown = run(page, voice_recordings["meeting"].path)
+    assert ADA in shown and len(set(shown)) == 3, shown
+    first_turn = page.locator("#wx-view .wx-turn").first
+    assert first_turn.locator(".wx-speaker").inner_text() == ADA and "spring campaign" in first_turn.inner_text()
+    assert {name for name in shown if name != ADA} <= {"SPEAKER_01", "SPEAKER_02"}
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-voices.png"), full_page=True)
+
+    shown = run(page, voice_recordings["without"].path)
+    assert ADA not in shown and all(name.startswith("SPEAKER_") for name in shown)
+
+    page.locator("#wx-voices-export").click()
+    with page.expect_download() as download:
+        page.locator("#wx-voices-file a[download]").first.click()
+    exported = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+    assert [voice["name"] for voice in exported["voices"]] == [ADA]
+
+    page.locator("#wx-voice-forget").click()
+    page.get_by_text(f"{ADA} is forgotten").first.wait_for()
+    page.wait_for_function(f"!document.querySelector('#wx-voices-table').innerText.includes('{ADA}')")
+    shown = run(page, voice_recordings["meeting"].path)
+    assert ADA not in shown and all(name.startswith("SPEAKER_") for name in shown)

@@ -1,0 +1,173 @@
+"""The page's voice library: "Remember this voice" on a named speaker of the current transcript, and a panel to
+list, rename, forget, export and import voices (`core.speakers.voices` in DATA_DIR, shared by every user of this
+server; behind the login when UI_AUTH is set, like the whole page).
+
+Every event here is private (not part of the `/transcribe` API). Refusals are toasts naming what to do; the
+library's contents never go to the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import urllib.parse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from core.errors import WorkerError
+from core.media.decode import decode_audio
+from core.service import Service
+from core.transcript.result import SpeakerTurn
+from ui.handlers import DownloadStore
+
+logger = logging.getLogger(__name__)
+
+TITLE = "Voice library"
+UNNAMED = re.compile(r"SPEAKER_\d+")
+HEADERS = ["Name", "Voiceprints", "Speech (s)", "Since", "Enrolled from"]
+LIBRARY_INTRO = (
+    "People remembered here are recognised by name in every transcription with speaker diarization (turn it off "
+    "with *Recognize voices*). Voiceprints stay on this server; *Forget* deletes one for good.")
+
+
+class VoiceHandlers:
+    """The library's events, bound to the service and the session download folders."""
+
+    def __init__(self, service: Service, downloads: DownloadStore) -> None:
+        self.service = service
+        self.downloads = downloads
+
+    def listing(self) -> tuple[Any, Any]:
+        """(table rows, voice dropdown) as the library holds them now."""
+        voices = self.service.voices.voices()
+        rows = [[v.name, v.voiceprints, v.seconds, v.created[:10], ", ".join(v.sources)] for v in voices]
+        names = [v.name for v in voices]
+        return rows, gr.update(choices=names, value=names[0] if names else None)
+
+    def remember(self, state: Mapping[str, Any] | None, label: str | None) -> tuple[Any, Any]:
+        """Enrol the speaker chosen under the transcript, under the name it shows, from its turns in the file."""
+        try:
+            item = _current_item(state)
+            name, voice_turns = _named_turns(item, label)
+            audio = decode_audio(_audio_path(item), max_bytes=self.service.settings.max_upload_bytes,
+                                 label="audio")
+            options = item.get("options") or {}
+            voice = self.service.remember_voice(
+                name, [(audio.samples, f"page: {item['name']} ({label})", "speaker")], turns=voice_turns,
+                label=label, diarization_model=options.get("diarization_model"))
+        except WorkerError as refusal:
+            gr.Warning(refusal.message, title="Cannot remember this voice")
+            return gr.skip(), gr.skip()
+        gr.Info(f"{voice.name}'s voice is remembered ({voice.voiceprints} voiceprint(s)): the next transcriptions "
+                "will name them.", title=TITLE)
+        return self.listing()
+
+    def rename(self, old: str | None, new: str | None) -> tuple[Any, Any]:
+        try:
+            voice = self.service.voices.rename(old or "", new or "")
+        except WorkerError as refusal:
+            gr.Warning(refusal.message, title="Cannot rename the voice")
+            return gr.skip(), gr.skip()
+        gr.Info(f"{old} is now {voice.name}.", title=TITLE)
+        return self.listing()
+
+    def forget(self, name: str | None) -> tuple[Any, Any]:
+        try:
+            self.service.voices.remove(name or "")
+        except WorkerError as refusal:
+            gr.Warning(refusal.message, title="Cannot forget the voice")
+            return gr.skip(), gr.skip()
+        gr.Info(f"{name} is forgotten: the voiceprints are deleted.", title=TITLE)
+        return self.listing()
+
+    def export(self, session: str | None) -> Any:
+        data = self.service.voices.export()
+        path = self.downloads.job_dir(session) / "voice-library.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        return gr.update(value=str(path), visible=True)
+
+    def import_file(self, path: str | None) -> tuple[Any, Any]:
+        try:
+            data = _read_json(path)
+            names = self.service.voices.import_data(data, self.service.voice_model())
+        except WorkerError as refusal:
+            gr.Warning(refusal.message, title="Cannot import voices")
+            return gr.skip(), gr.skip()
+        gr.Info(f"{len(names)} voice(s) imported.", title=TITLE)
+        return self.listing()
+
+
+def _current_item(state: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if not state or state.get("current") is None:
+        raise WorkerError("Transcribe a file with speaker diarization first, then name a speaker and remember it.")
+    return state["items"][state["current"]]
+
+
+def _named_turns(item: Mapping[str, Any], label: str | None) -> tuple[str, tuple[SpeakerTurn, ...]]:
+    """The name the chosen speaker shows, and its turns; a speaker still called SPEAKER_xx is refused."""
+    result = item.get("result") or {}
+    if not label or label not in (result.get("speakers") or []):
+        raise WorkerError("Choose a speaker under the transcript first.")
+    name = (item.get("names") or {}).get(label) or label
+    if UNNAMED.fullmatch(name):
+        raise WorkerError(f"Give {label} a name first (New name, then Rename), then remember the voice.")
+    turns = tuple(SpeakerTurn(**turn) for turn in result.get("diarization") or () if turn["speaker"] == label)
+    return name, turns
+
+
+def _audio_path(item: Mapping[str, Any]) -> Path:
+    """The file the transcript was made from (the one the player plays)."""
+    url = item.get("audio_url") or ""
+    path = Path(urllib.parse.unquote(url.removeprefix("gradio_api/file="))) if url else None
+    if path is None or not path.is_file():
+        raise WorkerError("The recording of this transcript is not on the server (a saved result was opened "
+                          "without it): open it together with its recording to remember a voice.")
+    return path
+
+
+def _read_json(path: str | None) -> Any:
+    if not path:
+        raise WorkerError("Choose a voice library export (.json) to import.")
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise WorkerError("That file is not a voice library export: it is not readable JSON.") from None
+
+
+def build_library(demo: gr.Blocks, service: Service, downloads: DownloadStore, panel: Mapping[str, Any]) -> None:
+    """The library panel (in the current layout column) and its events, plus "Remember this voice" under the
+    transcript (`panel["remember"]`)."""
+    handlers = VoiceHandlers(service, downloads)
+    with gr.Accordion(TITLE, open=False, elem_id="wx-voices"):
+        gr.Markdown(LIBRARY_INTRO)
+        table = gr.Dataframe(headers=HEADERS, value=[], interactive=False, elem_id="wx-voices-table",
+                             label="Remembered voices", wrap=True)
+        with gr.Row(equal_height=True):
+            voice = gr.Dropdown(label="Voice", choices=[], elem_id="wx-voice", min_width=170)
+            new_name = gr.Textbox(label="New name for the voice", elem_id="wx-voice-name", min_width=170)
+        with gr.Row():
+            rename = gr.Button("Rename voice", elem_id="wx-voice-rename", min_width=90)
+            forget = gr.Button("Forget voice", variant="stop", elem_id="wx-voice-forget", min_width=90)
+        with gr.Row():
+            export = gr.Button("Export (JSON)", elem_id="wx-voices-export", min_width=90)
+            upload = gr.UploadButton("Import (JSON)", file_types=[".json"], type="filepath",
+                                     elem_id="wx-voices-import", min_width=90)
+        exported = gr.File(label="Voice library export", visible=False, interactive=False,
+                           elem_id="wx-voices-file")
+    listed = [table, voice]
+    private: dict[str, Any] = {"api_visibility": "private"}
+
+    def on_export(request: gr.Request) -> Any:
+        return handlers.export(request.session_hash)
+
+    demo.load(fn=handlers.listing, outputs=listed, **private)
+    panel["remember"].click(fn=handlers.remember, inputs=[panel["state"], panel["speaker"]], outputs=listed,
+                            **private)
+    rename.click(fn=handlers.rename, inputs=[voice, new_name], outputs=listed, **private)
+    forget.click(fn=handlers.forget, inputs=[voice], outputs=listed, **private)
+    export.click(fn=on_export, outputs=[exported], **private)
+    upload.upload(fn=handlers.import_file, inputs=[upload], outputs=listed, **private)
