@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pyannote.core import Annotation, Segment, Timeline
 from pyannote.metrics.diarization import DiarizationErrorRate
 
-NO_SPEAKER = "(no speaker)"  # a timed word without a speaker label: scored as a speaker nobody is
 COMPONENTS = ("missed detection", "false alarm", "confusion", "total")
 
 
@@ -30,12 +29,13 @@ class Unit:
 
 
 def annotation(turns: Iterable[tuple[float, float, str | None]], uri: str = "clip") -> Annotation:
-    """Speaker turns (start, end, speaker) as a pyannote Annotation; empty spans are dropped, a missing speaker
-    becomes NO_SPEAKER (so an unlabelled word counts against the transcript, never for it)."""
+    """Speaker turns (start, end, speaker) as a pyannote Annotation. Empty spans are dropped, and so are spans
+    without a speaker: a word that does not say who spoke it counts as missed speech (were it given a label of
+    its own, the DER's optimal mapping could pair it with an unmatched reference speaker for free)."""
     result = Annotation(uri=uri)
     for index, (start, end, speaker) in enumerate(turns):
-        if end > start:
-            result[Segment(start, end), index] = speaker or NO_SPEAKER
+        if end > start and speaker:
+            result[Segment(start, end), index] = speaker
     return result
 
 
