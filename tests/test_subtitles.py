@@ -180,3 +180,12 @@ def test_real_diarized_result_keeps_every_rule(engine, pyannote_sample):
     spoken = [w.word.strip() for s in result.segments for w in s.words]
     shown = " ".join(" ".join(lines) for _, _, lines in srt)
     assert re.sub(r"\[[^\]]+\]: ", "", shown).split() == spoken  # nothing lost or reordered
+
+
+def test_a_segment_without_words_beside_timed_ones_keeps_its_text_and_times():
+    result = result_of(
+        Segment(start=0.0, end=1.0, text="Hello there.", speaker="SPEAKER_00",
+                words=words("SPEAKER_00", ("Hello", 0.0, 0.4), ("there.", 0.5, 1.0))),
+        Segment(start=2.0, end=3.0, text="Mm-hmm.", speaker="SPEAKER_01"))
+    assert [(c.start, c.end, c.speaker, c.lines) for c in cues(result)] == [
+        (0.0, 1.0, "SPEAKER_00", ("Hello there.",)), (2.0, 3.0, "SPEAKER_01", ("Mm-hmm.",))]

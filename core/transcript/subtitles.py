@@ -85,7 +85,7 @@ def cues(result: Result, max_line_width: int | None = None, max_line_count: int 
 
 
 def _pieces(segment: Segment, with_words: bool) -> list[Piece]:
-    if not with_words:
+    if not with_words or not any(word.word.strip() for word in segment.words):
         return [Piece(segment.text.strip(), segment.start, segment.end, segment.speaker)]
     return [Piece(word.word.strip(), word.start, word.end, word.speaker or segment.speaker)
             for word in segment.words if word.word.strip()]
@@ -94,14 +94,13 @@ def _pieces(segment: Segment, with_words: bool) -> list[Piece]:
 def _runs(result: Result, merge_segments: bool) -> Iterator[list[Piece]]:
     """Pieces grouped into stretches that a cue may not cross: a speaker change always; a segment boundary
     unless segments are merged; a pause over PAUSE_S when they are."""
-    with_words = result.aligned
     run: list[Piece] = []
     last_end: float | None = None
     for segment in result.segments:
         if run and not merge_segments:
             yield run
             run = []
-        for piece in _pieces(segment, with_words):
+        for piece in _pieces(segment, bool(segment.words)):  # a segment without word times shows its text
             paused = piece.start is not None and last_end is not None and piece.start - last_end > PAUSE_S
             if run and (piece.speaker != run[-1].speaker or (merge_segments and paused)):
                 yield run
