@@ -71,7 +71,7 @@ class Cue:
 
 
 def prefix(speaker: str | None) -> str:
-    """The label whisperX's writers put before a cue's text."""
+    """The label that opens a cue (whisperX's form), counted in the first line's width."""
     return f"[{speaker}]: " if speaker else ""
 
 
