@@ -6,6 +6,7 @@
     python -m bench --parts soak                     # 5 x 11-minute + 30 short mixed jobs through each service
     python -m bench --parts engine --word-timestamps # what word timestamps cost, reported apart
     python -m bench --parts voices                   # the voice library: identification and false accepts
+    python -m bench --parts quality                  # real recordings: ours vs whisperX vs faster-whisper
 
 Parts: engine (warm, per stage; sequential vs concurrent diarization; one shared segmentation pass vs two),
 whisperx (the CLI, a fresh process per file), api (whisperX's Python API with models loaded once, warm: the
@@ -13,7 +14,9 @@ peer to beat), runpod and gradio (warm request end to end, service overhead, col
 recording, realtime factor), hour (a synthetic meeting through each service: realtime factor, the worker's peak
 RSS and RSS after the job, WER/DER), soak (long and short good/bad jobs through each service: memory flat, no
 job files left, results right), voices (the voice library's identification rate and false accepts by threshold,
-on synthetic voices and pyannote's real sample; bench/voices.py).
+on synthetic voices and pyannote's real sample; bench/voices.py), quality (bench/quality/: WER, DER of the
+diarization and of the transcript's labelled words, speaker counts, speech coverage and loops on real recordings, dev and held-out apart, for our
+engine, whisperX's own API and plain faster-whisper, same weights; see bench/quality_report.py).
 Synthetic meetings are festival speech built once into --scratch (never committed). Wall times come with CPU
 seconds, which a busy shared machine disturbs less. On CUDA the engine part also prints peak GPU memory; run
 it with `WHISPER_MODEL=large-v3-turbo COMPUTE_TYPE=float16` and a default-profile MODELS_DIR.
@@ -44,8 +47,8 @@ from bench.meeting import make_meeting
 from bench.whisperx_cli import run_whisperx_cli
 from core import Settings, TranscribeOptions
 
-PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "hour", "soak", "voices")
-DEFAULT_PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "soak")  # hour, voices: ask for them
+PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "hour", "soak", "voices", "quality")
+DEFAULT_PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "soak")  # hour, voices, quality: ask
 TARGETS = {"runpod_vs_cli": 0.35, "runpod_vs_api": 0.50, "engine_vs_api": 1.0, "overhead": 1.10,
            "long_realtime_x": 8.0, "cold_start_s": 20.0, "hour_peak_rss_mb": 3072, "rss_after_job_mb": 300}
 URL_OVER_BYTES = 10 * 2**20  # larger clips reach the RunPod worker as a URL, as RunPod's payload cap requires
@@ -72,6 +75,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--services", default="runpod,gradio", help="services for the hour and soak parts")
     parser.add_argument("--voices-recordings", type=int, default=8,
                         help="voices part: three-person recordings to recognise speakers in")
+    parser.add_argument("--quality-splits", default="dev,heldout",
+                        help="quality part: which splits of bench/quality/manifest.json (dev, heldout)")
+    parser.add_argument("--quality-clips", default="", help="quality part: only these clip ids (comma-separated)")
+    parser.add_argument("--quality-json", type=Path, help="quality part: also write its figures here (JSON)")
     args = parser.parse_args(argv)
     args.parts = [part.strip() for part in args.parts.split(",") if part.strip()]
     unknown = set(args.parts) - set(PARTS)
@@ -80,6 +87,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.services = [mode.strip() for mode in args.services.split(",") if mode.strip()]
     if set(args.services) - {"runpod", "gradio"}:
         parser.error("--services: choose from runpod, gradio")
+    args.quality_splits = tuple(split.strip() for split in args.quality_splits.split(",") if split.strip())
+    if not args.quality_splits or set(args.quality_splits) - {"dev", "heldout"}:
+        parser.error("--quality-splits: choose from dev, heldout")
+    args.quality_clips = tuple(clip.strip() for clip in args.quality_clips.split(",") if clip.strip())
     return args
 
 
@@ -155,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         from bench.voices import voices_part
 
         figures.update(voices_part(settings, args.scratch, meetings=args.voices_recordings))
+    if "quality" in args.parts:
+        quality_part(args, settings, figures)
     summary(figures)
     return 0
 
@@ -352,6 +365,29 @@ def soak_part(args: argparse.Namespace, figures: dict[str, Any]) -> None:
             if mode == "gradio":
                 print(f"  Gradio upload cache: {outcome['gradio_cache_files']} files (kept by design until "
                       "`delete_cache` removes them after an hour)")
+
+
+def quality_part(args: argparse.Namespace, settings: Settings, figures: dict[str, Any]) -> None:
+    """The real-recording quality set through the three systems, then its report (bench/quality_report.py)."""
+    from bench import quality_report, quality_runs
+
+    try:
+        clips = quality_runs.load_set(splits=args.quality_splits, only=args.quality_clips)
+    except ValueError as error:
+        raise SystemExit(str(error)) from error
+    ours = quality_runs.run_ours(settings, clips)
+    outputs = {"ours": ours, "whisperx": quality_runs.run_whisperx(args.models_dir.resolve(), clips),
+               "faster-whisper": quality_runs.run_faster_whisper(settings, clips,
+                                                                 {c: o.turns for c, o in ours.items()})}
+    text, figures["quality"] = quality_report.report(clips, outputs)
+    print(f"\n# Quality set: {len(clips)} real recordings ({', '.join(args.quality_splits)}), "
+          f"open models ({settings.models_dir}), {machine()}")
+    print(text)
+    if args.quality_json:
+        rows = [{key if isinstance(key, str) else "|".join(map(str, key)): value for key, value in row.items()}
+                for row in figures["quality"]["rows"]]
+        args.quality_json.write_text(json.dumps({"rows": rows, "pooled": figures["quality"]["pooled"]}, indent=1,
+                                                default=str), encoding="utf-8")
 
 
 def summary(figures: dict[str, Any]) -> None:

@@ -63,8 +63,10 @@ class TranscribeOptions:
     translation: str = _opt("plain_text", "format of the `translation` field", group="output",
                             choices=TRANSCRIPTION_FORMATS)
     debug: bool = _opt(False, "add `debug` to the response: stage timings and memory use", group="output")
-    max_line_width: int | None = _opt(None, "subtitle characters per line", group="output", minimum=1, maximum=1000)
-    max_line_count: int | None = _opt(None, "subtitle lines per cue", group="output", minimum=1, maximum=100)
+    max_line_width: int | None = _opt(None, "subtitle characters per line, the `[SPEAKER]: ` label counted",
+                                     group="output", minimum=1, maximum=1000)
+    max_line_count: int | None = _opt(None, "subtitle lines per cue; a cue never spans two speakers",
+                                     group="output", minimum=1, maximum=100)
     highlight_words: bool = _opt(False, "underline each word as it is spoken in SRT/VTT", group="output")
     initial_prompt: str | None = _opt(None, "text that primes the first window (names, jargon)")
     hotwords: str | None = _opt(None, "words to bias decoding towards")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -40,3 +41,31 @@ def test_bench_engine_api_and_soak_parts(models_dir, monologue, tmp_path):
     assert len(rounds) == 1 and rounds[0].rstrip().endswith("leftover job files 0")
     assert "unexpected outcomes: 0" in out
     assert list(tmp_path.glob("meeting-0.5m.*")), "the synthetic meeting is built in --scratch"
+
+
+def test_bench_quality_part_scores_three_systems_on_a_real_clip(models_dir, tmp_path):
+    """One AMI excerpt through ours, whisperX's API and faster-whisper: every measure printed and in range."""
+    figures = tmp_path / "quality.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--parts", "quality", "--quality-clips", "ami-trn04,jfk",
+         "--models-dir", str(models_dir), "--quality-json", str(figures)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "0"},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    out = completed.stdout
+    assert "## Quality set, dev: per file" in out and "## Quality set, heldout: pooled" in out
+    for system in ("ours", "whisperx", "faster-whisper"):
+        assert re.search(rf"\| ami-trn04 \| {system}( \(segments\))? \| – \| ", out), system
+        assert re.search(rf"\| jfk \| {system}( \(segments\))? \| \d+\.\d \|", out), system
+    rows = json.loads(figures.read_text())["rows"]
+    ami = {row["system"]: row for row in rows if row["clip"] == "ami-trn04"}
+    for system, row in ami.items():
+        words = row["words|0.25|False"]
+        assert 0 < words["total"] <= 30 and 0 <= words["der"] < 2, (system, words)
+        assert 0.3 < row["coverage"] <= 1.0 and row["speakers_ref"] == 3
+    assert "turns|0.0|True" in ami["ours"] and "turns|0.25|False" in ami["whisperx"]
+    jfk = {row["system"]: row for row in rows if row["clip"] == "jfk"}
+    assert all(row["wer"] < 0.2 for row in jfk.values()), jfk  # the clip every Whisper gets right
+    pooled = json.loads(figures.read_text())["pooled"]
+    assert set(pooled) >= {"dev/ours", "dev/whisperx", "dev/faster-whisper"}

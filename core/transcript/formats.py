@@ -1,5 +1,7 @@
 """Writers: pure functions of a `Result` and a `Layout`, called at the edges (RunPod output, UI downloads, CLI
-files), never inside the engine. Subtitles, TXT and TSV use whisperx's own writers, RTTM pyannote's.
+files), never inside the engine. TXT and TSV use whisperx's own writers, RTTM pyannote's; SRT and WebVTT are
+laid out into cues by `core.transcript.subtitles` (speaker changes, exact line width and count, real spans) and
+written by whisperx's writers.
 
 To add an output format, add its writer to `WRITERS`: `OUTPUT_FORMATS` (the option's accepted values, the RunPod
 schema, the UI choices, the CLI help) is derived from it.
@@ -15,6 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from core.transcript.result import Result
+from core.transcript.subtitles import cues
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -108,6 +111,25 @@ def _with_whisperx(writer_name: str) -> Callable[[Result, Layout], str]:
     return write
 
 
+def _subtitles(writer_name: str) -> Callable[[Result, Layout], str]:
+    """SRT/WebVTT: our cues (speaker label included), handed to whisperx's writer as one segment each: it
+    formats the times and numbers the cues."""
+    def write(result: Result, layout: Layout) -> str:
+        from whisperx import utils
+
+        laid = cues(result, layout.max_line_width, layout.max_line_count)
+        if layout.highlight_words:
+            laid = [step for cue in laid for step in cue.highlighted()]
+        segments = [{"start": cue.start, "end": cue.end, "text": cue.text()} for cue in laid]
+        buffer = io.StringIO()
+        plain = {"max_line_width": None, "max_line_count": None, "highlight_words": False}
+        getattr(utils, writer_name)(".").write_result({"segments": segments, "language": result.language or "en"},
+                                                      file=buffer, options=plain)
+        return buffer.getvalue()
+
+    return write
+
+
 def _tsv(result: Result, layout: Layout) -> str:
     """whisperx's TSV (integer milliseconds) with a speaker column added when diarization ran."""
     if not result.diarized:
@@ -144,8 +166,8 @@ def _json(result: Result, layout: Layout) -> str:
 WRITERS: dict[str, Callable[[Result, Layout], str]] = {
     "json": _json,
     "txt": _with_whisperx("WriteTXT"),
-    "srt": _with_whisperx("WriteSRT"),
-    "vtt": _with_whisperx("WriteVTT"),
+    "srt": _subtitles("WriteSRT"),
+    "vtt": _subtitles("WriteVTT"),
     "tsv": _tsv,
     "rttm": _rttm,
 }

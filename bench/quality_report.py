@@ -1,0 +1,158 @@
+"""`python -m bench --parts quality`: the real-recording quality report (bench/quality/), per file and pooled,
+dev and held-out apart, for our engine, whisperX's own API and plain faster-whisper on the same weights.
+
+Per file: WER (clips with a transcript), DER of the diarization's own turns and of the transcript's labelled
+words (collar ±0.25 s; with and without overlapped speech), speakers found vs the reference, speech coverage
+(share of reference speech time covered by words) and the longest loop (one word or n-gram repeated back to
+back). Pooled: the same, plus DER at collar 0 and every DER split into missed / false alarm / confusion.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench import quality_metrics as qm
+from bench.quality_runs import SYSTEMS, Clip, Output
+
+COLLARS_S = (0.25, 0.0)
+SOURCES = ("turns", "words")  # the diarization's own turns; the transcript's labelled words
+
+
+@dataclass
+class Pool:
+    """Sums over the files of one split and system, for the pooled rows."""
+
+    metrics: dict[tuple[str, float, bool], Any] = field(default_factory=dict)
+    wer_edits: float = 0.0
+    wer_words: int = 0
+    covered_s: float = 0.0
+    speech_s: float = 0.0
+    speakers_right: int = 0
+    speakers_known: int = 0
+    worst_loop: tuple[int, str, str] = (0, "", "")
+
+    def metric(self, source: str, collar_s: float, skip_overlap: bool) -> Any:
+        key = (source, collar_s, skip_overlap)
+        if key not in self.metrics:
+            self.metrics[key] = qm.scorer(collar_s, skip_overlap=skip_overlap)
+        return self.metrics[key]
+
+
+def score_clip(clip: Clip, output: Output, pool: Pool) -> dict[str, Any]:
+    """Every measure of one system on one clip (NaN where the clip lacks that reference); adds it to `pool`."""
+    from bench.measure import word_error_rate
+    from tests.speech import normalize
+
+    row: dict[str, Any] = {"clip": clip.id, "split": clip.split, "units": output.unit_kind}
+    transcript = clip.transcript()
+    row["wer"] = word_error_rate(transcript, output.text) if transcript else math.nan
+    if transcript:
+        words = len(normalize(transcript))
+        pool.wer_edits += row["wer"] * words
+        pool.wer_words += words
+    reference = clip.reference()
+    hypotheses = {"words": qm.units_annotation(output.units, clip.id)}
+    if output.turns is not None:
+        hypotheses["turns"] = qm.annotation(output.turns, clip.id)
+    if reference is not None:
+        duration = clip.duration_s()
+        for source, hypothesis in hypotheses.items():
+            for collar in COLLARS_S:
+                for skip in (False, True):
+                    row[(source, collar, skip)] = qm.score(pool.metric(source, collar, skip), reference, hypothesis,
+                                                           duration)
+        speech = reference.get_timeline().support().duration()
+        row["coverage"] = qm.speech_coverage(reference, output.units)
+        pool.covered_s += row["coverage"] * speech
+        pool.speech_s += speech
+    else:
+        row["coverage"] = math.nan
+    row["speakers"] = qm.speakers_found(output.units)
+    row["speakers_ref"] = clip.reference_speakers()
+    if row["speakers_ref"] is not None:
+        pool.speakers_known += 1
+        pool.speakers_right += row["speakers"] == row["speakers_ref"]
+    row["loop"] = qm.longest_loop(qm.tokens(" ".join(u.text for u in output.units)))
+    if row["loop"][0] > pool.worst_loop[0]:
+        pool.worst_loop = (*row["loop"], clip.id)
+    return row
+
+
+def pct(value: float) -> str:
+    return "–" if value is None or math.isnan(value) else f"{100 * value:.1f}"
+
+
+def der_cell(row: dict[str, Any], source: str, collar: float, skip: bool) -> str:
+    scored = row.get((source, collar, skip))
+    return pct(scored["der"]) if scored else "–"
+
+
+def parts_cell(scored: dict[str, float] | None) -> str:
+    if not scored:
+        return "–"
+    return (f"{pct(scored['der'])} ({scored['missed detection']:.1f} / {scored['false alarm']:.1f} / "
+            f"{scored['confusion']:.1f} of {scored['total']:.1f} s)")
+
+
+def markdown(title: str, header: list[str], rows: list[list[str]]) -> str:
+    lines = [f"\n## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines)
+
+
+def file_table(rows: list[dict[str, Any]], split: str) -> str:
+    header = ["clip", "system", "WER %", "DER turns %", "DER words %", "DER words, no overlap %",
+              "speakers found/ref", "coverage %", "longest loop"]
+    cells = []
+    for row in rows:
+        if row["split"] != split:
+            continue
+        loop = f"{row['loop'][0]}× \"{row['loop'][1]}\"" if row["loop"][0] > 1 else "–"
+        ref = row["speakers_ref"] if row["speakers_ref"] is not None else "?"
+        cells.append([row["clip"], row["system"] + (" (segments)" if row["units"] == "segments" else ""),
+                      pct(row["wer"]), der_cell(row, "turns", 0.25, False), der_cell(row, "words", 0.25, False),
+                      der_cell(row, "words", 0.25, True), f"{row['speakers']}/{ref}", pct(row["coverage"]), loop])
+    return markdown(f"Quality set, {split}: per file (DER collar ±0.25 s)", header, cells)
+
+
+def pooled_table(pools: dict[tuple[str, str], Pool], split: str) -> str:
+    header = ["system", "measure", "collar ±0.25 s: DER % (missed / false alarm / confusion of total)",
+              "collar 0: DER % (missed / false alarm / confusion of total)"]
+    cells = []
+    for system in SYSTEMS:
+        pool = pools.get((split, system))
+        if pool is None:
+            continue
+        for source, label in (("turns", "diarization's turns"), ("words", "transcript's words")):
+            for skip, overlap in ((False, "all speech"), (True, "outside overlap")):
+                if (source, 0.25, skip) not in pool.metrics:
+                    continue
+                cells.append([system, f"DER, {label}, {overlap}",
+                              *(parts_cell(qm.pooled(pool.metrics[(source, c, skip)])) for c in COLLARS_S)])
+        wer = pool.wer_edits / pool.wer_words if pool.wer_words else math.nan
+        coverage = pool.covered_s / pool.speech_s if pool.speech_s else math.nan
+        loop = pool.worst_loop
+        cells.append([system, "WER; speech coverage; speaker count right; longest loop",
+                      f"{pct(wer)} %; {pct(coverage)} %; {pool.speakers_right}/{pool.speakers_known} clips; "
+                      f"{loop[0]}× \"{loop[1]}\" ({loop[2]})", ""])
+    return markdown(f"Quality set, {split}: pooled", header, cells)
+
+
+def report(clips: list[Clip], outputs: dict[str, dict[str, Output]]) -> tuple[str, dict[str, Any]]:
+    """The report's tables (Markdown) and its figures: `rows` (per file and system) and `pooled`."""
+    pools: dict[tuple[str, str], Pool] = defaultdict(Pool)
+    rows = []
+    for clip in clips:
+        for system in SYSTEMS:
+            if clip.id in outputs.get(system, {}):
+                row = score_clip(clip, outputs[system][clip.id], pools[(clip.split, system)])
+                rows.append(row | {"system": system})
+    splits = [split for split in ("dev", "heldout") if any(clip.split == split for clip in clips)]
+    text = "".join(file_table(rows, split) + "\n" + pooled_table(pools, split) + "\n" for split in splits)
+    pooled = {f"{split}/{system}": {f"{source}@{collar}{'/no-overlap' if skip else ''}": qm.pooled(metric)
+                                    for (source, collar, skip), metric in pool.metrics.items()}
+              for (split, system), pool in pools.items()}
+    return text, {"rows": rows, "pooled": pooled}

@@ -1,0 +1,110 @@
+"""The quality report's measures (bench/quality_metrics.py) on small hand-computed cases, and the quality set's
+manifest (every file present, dev and held-out apart, no meeting on both sides)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import quality_metrics as qm
+from bench.quality_runs import QUALITY_DIR, load_set
+
+# Reference: A speaks 0-10 s, B 10-20 s, in a 25 s clip.
+REFERENCE = qm.annotation([(0.0, 10.0, "A"), (10.0, 20.0, "B")], "clip")
+
+
+def units(*spans: tuple[float, float, str | None]) -> list[qm.Unit]:
+    return [qm.Unit(start, end, "word", speaker) for start, end, speaker in spans]
+
+
+def test_der_splits_into_missed_false_alarm_and_confusion_by_hand():
+    # X 0-8 (2 s of A missed), Y 10-15, X 15-17 (2 s of B given to A's cluster), Y 17-22 (2 s false alarm).
+    hypothesis = qm.units_annotation(units((0, 8, "X"), (10, 15, "Y"), (15, 17, "X"), (17, 22, "Y")))
+    scored = qm.score(qm.scorer(0.0, skip_overlap=False), REFERENCE, hypothesis, 25.0)
+    assert scored["missed detection"] == pytest.approx(2.0)
+    assert scored["false alarm"] == pytest.approx(2.0)
+    assert scored["confusion"] == pytest.approx(2.0)
+    assert scored["total"] == pytest.approx(20.0)
+    assert scored["der"] == pytest.approx(0.3)
+
+
+def test_collar_is_the_nist_half_width_around_every_reference_boundary():
+    hypothesis = qm.units_annotation(units((0, 8, "X"), (10, 15, "Y"), (15, 17, "X"), (17, 22, "Y")))
+    scored = qm.score(qm.scorer(0.25, skip_overlap=False), REFERENCE, hypothesis, 25.0)
+    # ±0.25 s removed around 0, 10 and 20 s: 19 s scored; 8-9.75 missed, 20.25-22 false alarm, 15-17 confused.
+    assert scored["total"] == pytest.approx(19.0)
+    assert scored["missed detection"] == pytest.approx(1.75)
+    assert scored["false alarm"] == pytest.approx(1.75)
+    assert scored["der"] == pytest.approx(5.5 / 19)
+
+
+def test_overlapped_speech_is_left_out_on_request():
+    reference = qm.annotation([(0, 10, "A"), (5, 15, "B")])
+    one_voice = qm.annotation([(0, 15, "X")])
+    with_overlap = qm.score(qm.scorer(0.0, skip_overlap=False), reference, one_voice, 15.0)
+    assert with_overlap["missed detection"] == pytest.approx(5.0)  # the second voice in 5-10 s
+    assert with_overlap["der"] == pytest.approx(10 / 20)  # + 5 s of B (or A) confused
+    without = qm.score(qm.scorer(0.0, skip_overlap=True), reference, one_voice, 15.0)
+    assert without["total"] == pytest.approx(10.0) and without["missed detection"] == 0.0
+    assert without["confusion"] == pytest.approx(5.0)
+
+
+def test_speech_outside_the_reference_is_false_alarm_and_unlabelled_words_are_missed():
+    hypothesis = qm.units_annotation(units((0, 10, "X"), (10, 20, None), (21, 24, "X")))
+    scored = qm.score(qm.scorer(0.0, skip_overlap=False), REFERENCE, hypothesis, 25.0)
+    assert scored["false alarm"] == pytest.approx(3.0)
+    assert scored["missed detection"] == pytest.approx(10.0)  # words without a speaker do not say who spoke
+    assert scored["confusion"] == 0.0
+
+
+def test_zero_length_words_cover_nothing():
+    assert len(qm.units_annotation(units((3.0, 3.0, "A"), (4.0, 3.5, "A")))) == 0
+
+
+def test_pooled_der_sums_parts_over_files():
+    metric = qm.scorer(0.0, skip_overlap=False)
+    qm.score(metric, REFERENCE, qm.annotation([(0, 10, "X"), (10, 20, "Y")]), 20.0)  # perfect: 0 of 20 s
+    other = qm.annotation([(0, 5, "A")], "other")
+    qm.score(metric, other, qm.annotation([], "other"), 5.0)  # all 5 s missed
+    pooled = qm.pooled(metric)
+    assert pooled["total"] == pytest.approx(25.0) and pooled["missed detection"] == pytest.approx(5.0)
+    assert pooled["der"] == pytest.approx(0.2)
+
+
+def test_speech_coverage_counts_reference_speech_under_some_word_once():
+    reference = qm.annotation([(0, 10, "A"), (12, 14, "B"), (13, 14, "A")])  # 12 s of speech
+    covered = qm.speech_coverage(reference, units((1, 3, "A"), (2, 4, "A"), (13, 20, "B"), (11, 11.5, "B")))
+    assert covered == pytest.approx(4 / 12)  # 1-4 s and 13-14 s; words over silence add nothing
+
+
+def test_longest_loop_finds_repeated_words_and_ngrams():
+    assert qm.longest_loop(qm.tokens("Yeah, " * 13 + "right.")) == (13, "yeah")
+    assert qm.longest_loop(qm.tokens("so I mean I mean I mean it works")) == (3, "i mean")
+    assert qm.longest_loop(qm.tokens("ask not what your country can do")) == (1, "ask")
+    assert qm.longest_loop([]) == (0, "")
+
+
+def test_speakers_found_ignores_unlabelled_units():
+    assert qm.speakers_found(units((0, 1, "A"), (1, 2, None), (2, 3, "B"), (3, 4, "A"))) == 2
+
+
+def test_manifest_files_exist_and_no_meeting_straddles_the_split():
+    clips = load_set()
+    assert {clip.split for clip in clips} == {"dev", "heldout"}
+    assert len(clips) >= 10
+    for clip in clips:
+        assert clip.audio.is_file() and clip.duration_s() > 5
+        assert clip.rttm or clip.text, clip.id
+        if clip.rttm:
+            reference = clip.reference()
+            assert reference.labels() and reference.get_timeline().extent().end <= clip.duration_s() + 0.01
+    splits_of_group: dict[str, set[str]] = {}
+    for clip in clips:
+        splits_of_group.setdefault(clip.group, set()).add(clip.split)
+    assert all(len(splits) == 1 for splits in splits_of_group.values()), splits_of_group
+    manifest = json.loads((QUALITY_DIR / "manifest.json").read_text())
+    assert all((QUALITY_DIR / "SOURCES.md").read_text().count(entry["audio"].split("/")[-1].split("-")[0]) > 0
+               for entry in manifest["clips"])
+    with pytest.raises(ValueError, match="no clip"):
+        load_set(only=("nonexistent",))
