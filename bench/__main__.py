@@ -9,14 +9,14 @@
     python -m bench --parts quality                  # real recordings: ours vs whisperX vs faster-whisper
 
 Parts: engine (warm, per stage; sequential vs concurrent diarization; one shared segmentation pass vs two),
-whisperx (the CLI, a fresh process per file), api (whisperX's Python API with models loaded once, warm: the
-peer to beat), runpod and gradio (warm request end to end, service overhead, cold start), long (a tiled
-recording, realtime factor), hour (a synthetic meeting through each service: realtime factor, the worker's peak
-RSS and RSS after the job, WER/DER), soak (long and short good/bad jobs through each service: memory flat, no
-job files left, results right), voices (the voice library's identification rate and false accepts by threshold,
-on synthetic voices and pyannote's real sample; bench/voices.py), quality (bench/quality/: WER, DER of the
-diarization and of the transcript's labelled words, speaker counts, speech coverage and loops on real recordings, dev and held-out apart, for our
-engine, whisperX's own API and plain faster-whisper, same weights; see bench/quality_report.py).
+whisperx (the CLI, a fresh process per file), api (whisperX's Python API with models loaded once, warm: the peer to
+beat), runpod and gradio (warm request end to end, service overhead, cold start), long (a tiled recording, realtime
+factor), hour (a synthetic meeting through each service: realtime factor, the worker's peak RSS and RSS after the
+job, WER/DER), soak (long and short good/bad jobs through each service: memory flat, no job files left, results
+right), voices (the voice library's identification rate and false accepts by threshold, on synthetic voices and
+pyannote's real sample; bench/voices.py), quality (bench/quality/: WER, DER of the diarization and of the
+transcript's labelled words, speaker counts, speech coverage and loops on real recordings, dev and held-out apart,
+for our engine, whisperX's own API and plain faster-whisper, same weights; see bench/quality_report.py).
 Synthetic meetings are festival speech built once into --scratch (never committed). Wall times come with CPU
 seconds, which a busy shared machine disturbs less. On CUDA the engine part also prints peak GPU memory; run
 it with `WHISPER_MODEL=large-v3-turbo COMPUTE_TYPE=float16` and a default-profile MODELS_DIR.
