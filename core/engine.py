@@ -18,6 +18,7 @@ import numpy as np
 from core.advisories import no_speech_warning, option_warnings
 from core.asr.language_detection import detect
 from core.asr.languages import language_name, normalize_language, word_joiner
+from core.asr.streaming import ChunkStream, SegmentsCallback
 from core.asr.timestamps import split_timed_segments
 from core.asr.translation import translated_segments
 from core.errors import InferenceError, InvalidInput
@@ -57,6 +58,7 @@ class _Job:
     progress: ProgressTracker
     warnings: list[str]
     timings: dict[str, float]
+    on_segments: SegmentsCallback | None = None
 
 
 class Engine:
@@ -82,16 +84,22 @@ class Engine:
         *,
         on_progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        on_segments: SegmentsCallback | None = None,
     ) -> Result:
         """Run one job. Raises `WorkerError` subclasses for anything the caller should show a user, `Cancelled`
-        when `cancel` is set before the job ends (it is checked at every progress event)."""
+        when `cancel` is set before the job ends (it is checked at every progress event).
+
+        `on_segments(segments)` is called from the job's thread with each VAD chunk's newly finished segments
+        (text final; before alignment and speaker labels, so `speaker` is None), each once, in time order; the
+        returned `Result` is the final word (`core/asr/streaming.py`)."""
         try:
-            return self._run(audio, options, on_progress, cancel)
+            return self._run(audio, options, on_progress, cancel, on_segments)
         finally:
             release_memory()  # the job's buffers are freed by now: give them back to the OS (core/models/memory.py)
 
     def _run(self, audio: str | Path | np.ndarray, options: TranscribeOptions | None,
-             on_progress: ProgressCallback | None, cancel: threading.Event | None) -> Result:
+             on_progress: ProgressCallback | None, cancel: threading.Event | None,
+             on_segments: SegmentsCallback | None = None) -> Result:
         options = options or TranscribeOptions()
         started = time.perf_counter()
         wanted = {"align": options.align_output, "diarize": options.diarization, "translate": options.translate}
@@ -101,7 +109,8 @@ class Engine:
         decoded = self._decode(audio)
         timings = {"decode": round(time.perf_counter() - started, 3)}
         progress.update("decode", 1.0)
-        job = _Job(options, decoded.samples, progress, [*decoded.warnings, *option_warnings(options)], timings)
+        job = _Job(options, decoded.samples, progress, [*decoded.warnings, *option_warnings(options)], timings,
+                   on_segments)
         with self._run_lock, contextlib.ExitStack() as job_scope:
             progress.check_cancelled()  # stopped while waiting for the previous job
             asr = self.registry.asr(options.model)
@@ -200,8 +209,13 @@ class Engine:
         pipeline._vad_params = {**pipeline._vad_params, "vad_onset": options.vad_onset,
                                 "vad_offset": options.vad_offset}
         pipeline.suppress_numerals = options.suppress_numerals
+        streaming = contextlib.nullcontext()
+        if job.on_segments is not None and stage == "transcribe":  # a translation pass is not streamed
+            streaming = ChunkStream(pipeline, job.on_segments, chunk_size=options.chunk_size).attached()
         try:
-            segments = self._run_asr(pipeline, job, job.audio, language, task, job.progress.stage_callback(stage))
+            with streaming:
+                segments = self._run_asr(pipeline, job, job.audio, language, task,
+                                         job.progress.stage_callback(stage))
         finally:
             pipeline.options, pipeline._vad_params, pipeline.suppress_numerals = saved
         job.progress.update(stage, 1.0)
