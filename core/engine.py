@@ -327,7 +327,7 @@ class Engine:
         options = job.options
         try:
             found = diarize(pipeline, job.audio, num_speakers=options.num_speakers, min_speakers=options.min_speakers,
-                            max_speakers=options.max_speakers,
+                            max_speakers=options.max_speakers, window_s=self.settings.diarization_window_minutes * 60,
                             on_progress=lambda fraction: job.progress.update("diarize", fraction))
         except RuntimeError as error:
             raise InferenceError(f"diarization failed: {_short(error)}") from error
