@@ -43,6 +43,10 @@ class Segment:
     temperature: float | None = None
     tokens: tuple[int, ...] | None = None
 
+    def to_dict(self, *, diarized: bool = False) -> dict[str, Any]:
+        """This segment as in `Result.to_dict()`'s `segments` (e.g. one streamed while the job runs)."""
+        return _segment_dict(self, diarized)
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SpeakerTurn:
