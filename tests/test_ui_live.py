@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 
+from core.errors import Cancelled
+from core.transcript.result import Segment
 from tests.test_ui_browser import page, start, upload, wait_until_finished  # noqa: F401 - `page` is a fixture
-
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+from ui.live import LiveJob, render_live
 
 # Each change of the results panel, recorded in the page (nothing short-lived is missed between two polls):
 # how many live segments it showed, their text, and whether the final transcript was there.
@@ -34,6 +36,58 @@ def three_minutes(dialogue, tmp_path_factory) -> Path:
     return path
 
 
+def _segment(start: float, text: str) -> Segment:
+    return Segment(start=start, end=start + 1.0, text=text)
+
+
+def test_live_job_yields_what_is_finished_so_far_then_its_result():
+    release = [threading.Event() for _ in range(3)]
+
+    def job(on_segments):
+        for index, event in enumerate(release):
+            on_segments((_segment(float(index), f"part {index}"),))
+            event.wait(5)
+        return "result"
+
+    live = LiveJob(job, interval_s=0.0)
+    seen = []
+    for snapshot in live:
+        seen.append([segment.text for segment in snapshot])
+        release[len(snapshot) - 1].set()  # the job goes on only once the page has shown what it sent
+    assert seen == [["part 0"], ["part 0", "part 1"], ["part 0", "part 1", "part 2"]]
+    assert live.result == "result"
+
+
+def test_live_job_raises_the_jobs_error_in_the_pages_thread_and_a_closed_page_stops_it():
+    def failing(on_segments):
+        raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        list(LiveJob(failing))
+    cancel = threading.Event()
+
+    def endless(on_segments):
+        on_segments((_segment(0.0, "hello"),))
+        if not cancel.wait(10):
+            raise AssertionError("the job was not stopped")
+        raise Cancelled()
+
+    iterator = iter(LiveJob(endless, cancel=cancel, interval_s=0.0))
+    assert [segment.text for segment in next(iterator)] == ["hello"]
+    iterator.close()  # Gradio closes the generator when the page goes away
+    assert cancel.is_set()
+
+
+def test_live_view_escapes_text_and_keeps_the_latest_segments():
+    segments = [_segment(float(index), f"<b>{index}</b>") for index in range(305)]
+    html_text = render_live(segments)
+    assert "<b>" not in html_text and "&lt;b&gt;304&lt;/b&gt;" in html_text
+    assert "… 5 earlier segments" in html_text and "&lt;b&gt;4&lt;/b&gt;" not in html_text
+    assert 'aria-live="polite"' in html_text and "305 segments so far" in html_text
+
+
+@pytest.mark.slow
+@pytest.mark.browser
 def test_segments_appear_while_it_runs_and_the_transcript_replaces_them(page, three_minutes):  # noqa: F811
     upload(page, three_minutes)
     page.evaluate(RECORD_JS)
