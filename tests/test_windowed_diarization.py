@@ -143,3 +143,15 @@ def test_open_pipeline_keeps_a_returning_speaker_across_windows(engine, data_dir
     assert label_of("kal", 0) == label_of("kal", 2)
     assert label_of("slt", 0) == label_of("slt", 1) and label_of("ked", 1) == label_of("ked", 2)
     assert len({label_of("kal", 0), label_of("slt", 0), label_of("ked", 1)}) == 3
+
+
+def test_long_recording_settings():
+    from core import InvalidInput, Settings
+
+    defaults = Settings()
+    assert defaults.max_audio_minutes == 600 and defaults.diarization_window_minutes == 15
+    assert not defaults.runpod_stream
+    parsed = Settings.from_env({"DIARIZATION_WINDOW_MINUTES": "7.5", "RUNPOD_STREAM": "1"})
+    assert parsed.diarization_window_minutes == 7.5 and parsed.runpod_stream
+    with pytest.raises(InvalidInput, match="DIARIZATION_WINDOW_MINUTES"):
+        Settings.from_env({"DIARIZATION_WINDOW_MINUTES": "0"})
