@@ -40,10 +40,11 @@ from bench.engine_bench import STAGES, run_engine
 from bench.measure import median, process_cpu_s, table, tile_audio, word_error_rate
 from bench.meeting import make_meeting
 from bench.whisperx_cli import run_whisperx_cli
+from bench.windows import windows_part
 from core import Settings, TranscribeOptions
 
-PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "hour", "soak")
-DEFAULT_PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "soak")  # hour: ask for it
+PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "hour", "soak", "windows")
+DEFAULT_PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "soak")  # hour, windows: ask for them
 TARGETS = {"runpod_vs_cli": 0.35, "runpod_vs_api": 0.50, "engine_vs_api": 1.0, "overhead": 1.10,
            "long_realtime_x": 8.0, "cold_start_s": 20.0, "hour_peak_rss_mb": 3072, "rss_after_job_mb": 300,
            "long_vs_hour_time": 4.4}
@@ -67,6 +68,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hour-minutes", type=float, default=60.0)
     parser.add_argument("--hour-long-minutes", type=float, default=240.0,
                         help="hour part: then a meeting this long in the same warm service (0: skip)")
+    parser.add_argument("--windows-minutes", default="20,40",
+                        help="windows part: comma-separated meeting lengths (speakers leave and come back)")
+    parser.add_argument("--window-minutes", type=float, default=5.0, help="windows part: diarization window")
+    parser.add_argument("--one-pass-up-to", type=float, default=40.0,
+                        help="windows part: also run one pass (quadratic memory) up to this length")
     parser.add_argument("--soak-long", type=int, default=5, help="long recordings per service in the soak")
     parser.add_argument("--soak-long-minutes", type=float, default=11.0)
     parser.add_argument("--soak-jobs", type=int, default=30, help="short mixed jobs per service in the soak")
@@ -148,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         long_part(args, settings, audio, options, figures)
     if "hour" in args.parts:
         hour_part(args, figures)
+    if "windows" in args.parts:
+        figures["windows"] = windows_part(settings, args.scratch, [float(m) for m in args.windows_minutes.split(",")],
+                                          args.window_minutes, args.one_pass_up_to)
     if "soak" in args.parts:
         soak_part(args, figures)
     summary(figures)

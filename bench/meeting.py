@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +91,23 @@ def make_meeting(folder: Path, minutes: float, seed: int = 7,
     script = " ".join(words)
     reference.write_text(json.dumps({"script": script, "turns": turns}))
     return Recording(wav, script, tuple(turns))
+
+
+RETURNING = (("kal", "slt"), ("slt", "ked"), ("kal", "ked"))  # kal leaves after the first part, returns in the last
+
+
+def labels_by_part(recording: Recording, hypothesis: Sequence[tuple[float, float, str]],
+                   parts: int) -> dict[tuple[str, int], str]:
+    """For each (voice, part) of a phased meeting: the hypothesis label that covers most of that voice's speech
+    in that part. A speaker kept across the file has one label in every part it speaks in."""
+    end = max(turn_end for _, turn_end, _ in recording.turns)
+    size = end / parts
+    overlap: dict[tuple[str, int], dict[str, float]] = {}
+    for start, stop, voice in recording.turns:
+        part = min(int(start // size), parts - 1)
+        for hyp_start, hyp_end, label in hypothesis:
+            shared = min(stop, hyp_end) - max(start, hyp_start)
+            if shared > 0:
+                votes = overlap.setdefault((voice, part), {})
+                votes[label] = votes.get(label, 0.0) + shared
+    return {key: max(votes, key=votes.get) for key, votes in overlap.items()}

@@ -111,38 +111,24 @@ def test_windowed_clustering_memory_does_not_grow_with_the_square_of_the_length(
 def test_open_pipeline_keeps_a_returning_speaker_across_windows(engine, data_dir):
     """A 6-minute meeting in three parts (kal+slt, slt+ked, kal+ked), clustered in 1-minute windows: the same
     three speakers as one pass, kal's label the same when he comes back, DER within 2 points of one pass."""
-    from bench.meeting import make_meeting
+    from bench.meeting import RETURNING, labels_by_part, make_meeting
     from core.media.decode import decode_audio
     from core.speakers.diarization import diarize
     from tests.speech import diarization_error_rate
 
-    meeting = make_meeting(data_dir / "meetings", 6, phases=(("kal", "slt"), ("slt", "ked"), ("kal", "ked")))
+    meeting = make_meeting(data_dir / "meetings", 6, phases=RETURNING)
     audio = decode_audio(meeting.path).samples
     pipeline = engine.registry.diarization()
-    windowed = diarize(pipeline, audio, window_s=60.0)
-    once = diarize(pipeline, audio)
-    hypothesis = [(turn.start, turn.end, turn.speaker) for turn in windowed.turns]
-    windowed_der = diarization_error_rate(meeting.turns, hypothesis)
-    once_der = diarization_error_rate(meeting.turns, [(t.start, t.end, t.speaker) for t in once.turns])
+    windowed = [(t.start, t.end, t.speaker) for t in diarize(pipeline, audio, window_s=60.0).turns]
+    once = [(t.start, t.end, t.speaker) for t in diarize(pipeline, audio).turns]
+    windowed_der = diarization_error_rate(meeting.turns, windowed)
+    once_der = diarization_error_rate(meeting.turns, once)
     assert windowed_der <= once_der + 0.02, (windowed_der, once_der)
-    assert len({turn.speaker for turn in windowed.turns}) == 3
-
-    def label_of(voice: str, part: int) -> str:
-        """The label most of `voice`'s speech in that third of the meeting got."""
-        low, high = part * 120.0, (part + 1) * 120.0
-        overlap: dict[str, float] = {}
-        for start, end, speaker in meeting.turns:
-            if speaker != voice or not low <= start < high:
-                continue
-            for turn in windowed.exclusive:
-                shared = min(end, turn.end) - max(start, turn.start)
-                if shared > 0:
-                    overlap[turn.speaker] = overlap.get(turn.speaker, 0.0) + shared
-        return max(overlap, key=overlap.get)
-
-    assert label_of("kal", 0) == label_of("kal", 2)
-    assert label_of("slt", 0) == label_of("slt", 1) and label_of("ked", 1) == label_of("ked", 2)
-    assert len({label_of("kal", 0), label_of("slt", 0), label_of("ked", 1)}) == 3
+    assert len({label for _, _, label in windowed}) == 3
+    labels = labels_by_part(meeting, windowed, parts=3)
+    assert labels["kal", 0] == labels["kal", 2], labels
+    assert labels["slt", 0] == labels["slt", 1] and labels["ked", 1] == labels["ked", 2], labels
+    assert len({labels["kal", 0], labels["slt", 0], labels["ked", 1]}) == 3, labels
 
 
 def test_long_recording_settings():

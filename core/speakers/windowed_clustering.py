@@ -68,6 +68,9 @@ class WindowedClustering:
             weights = np.array([np.sum((local == k) & active) for k in range(len(centroids))], dtype=np.float64)
             mapping = speakers.link(centroids, weights)
             hard[start:stop] = np.where(local >= 0, mapping[np.clip(local, 0, None)], -2)
+        if not speakers.sums:  # no window had a usable voice: nothing to link, let one pass decide
+            return self.inner(embeddings, segmentations, num_clusters=num_clusters, min_clusters=min_clusters,
+                              max_clusters=max_clusters, **kwargs)
         if most is not None:
             hard = speakers.merge_down_to(most, hard)
         hard = speakers.renumbered(hard)
