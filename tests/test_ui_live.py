@@ -29,10 +29,11 @@ RECORD_JS = """() => {
 
 
 @pytest.fixture(scope="module")
-def three_minutes(dialogue, tmp_path_factory) -> Path:
+def twice(dialogue, tmp_path_factory) -> Path:
+    """The dialogue twice (46 s): with 5 s chunks, several ASR batches, so text arrives in several steps."""
     samples, rate = soundfile.read(str(dialogue.path), dtype="float32")
-    path = tmp_path_factory.mktemp("live") / "three-minutes.wav"
-    soundfile.write(str(path), np.tile(samples, 9), rate)
+    path = tmp_path_factory.mktemp("live") / "dialogue-twice.wav"
+    soundfile.write(str(path), np.tile(samples, 2), rate)
     return path
 
 
@@ -88,8 +89,12 @@ def test_live_view_escapes_text_and_keeps_the_latest_segments():
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_segments_appear_while_it_runs_and_the_transcript_replaces_them(page, three_minutes):  # noqa: F811
-    upload(page, three_minutes)
+def test_segments_appear_while_it_runs_and_the_transcript_replaces_them(page, twice):  # noqa: F811
+    upload(page, twice)
+    page.get_by_text("Advanced: subtitles, decoding, speech detection").click()
+    chunk = page.locator("#wx-opt-chunk_size input[type=number]")
+    chunk.fill("5")
+    chunk.press("Tab")
     page.evaluate(RECORD_JS)
     start(page)
     wait_until_finished(page, 1)
