@@ -16,17 +16,21 @@ import dataclasses
 import json
 import logging
 import os
+import queue
 import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from core import WorkerError
+from core.asr.streaming import SegmentsCallback
 from core.logs import configure_logging
 from core.media.decode import decode_audio
 from core.media.fetch import Limits, MediaFile, fetch_source, job_directory
 from core.service import Service, shared
+from core.transcript.result import Segment
 from rp_worker.inputs import AUDIO_FIELDS, AUDIO_HINTS, parse_input
 from rp_worker.outputs import runpod_output
 from rp_worker.progress import OrderedSender, ProgressReporter, ProgressSink, log_progress, runpod_progress
@@ -56,14 +60,50 @@ def handler(job: Mapping[str, Any]) -> dict[str, Any]:
     return handle(job)
 
 
-def handle(job: Mapping[str, Any], service: Service | None = None, *,
-           sink: ProgressSink | None = None) -> dict[str, Any]:
+def stream_handler(job: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """RunPod generator entry point (`RUNPOD_STREAM=1`): finished segments while the job runs, then the result."""
+    yield from stream(job)
+
+
+def stream(job: Mapping[str, Any], service: Service | None = None, *,
+           sink: ProgressSink | None = None) -> Iterator[dict[str, Any]]:
+    """`{"partial": true, "segments": [...]}` for each batch of finished segments (text final, no speakers yet),
+    in time order, then the whole result (or `{"error": ...}`) as the last item. The job runs in its own thread;
+    a stream closed early stops it at its next step."""
+    items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    cancel = threading.Event()
+
+    def on_segments(segments: Sequence[Segment]) -> None:
+        items.put({"partial": True, "segments": [segment.to_dict() for segment in segments]})
+
+    def run() -> None:
+        items.put(_Final(handle(job, service, sink=sink, on_segments=on_segments, cancel=cancel)))
+
+    worker = threading.Thread(target=run, name=f"job-{_job_id(job)}", daemon=True)
+    worker.start()
+    try:
+        while not isinstance(item := items.get(), _Final):
+            yield item
+        yield item.output
+    finally:
+        cancel.set()  # harmless once the job is done; stops it when the client went away
+        worker.join()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Final:
+    output: dict[str, Any]
+
+
+def handle(job: Mapping[str, Any], service: Service | None = None, *, sink: ProgressSink | None = None,
+           on_segments: SegmentsCallback | None = None, cancel: threading.Event | None = None) -> dict[str, Any]:
     """The one place errors become `{"error": ...}`; the worker keeps serving after any job. Progress goes out
     in order and is closed before the result is returned, so no update arrives after it."""
     sender = OrderedSender(sink or _progress_sink)
     started, outcome = time.perf_counter(), "failed"
     try:
-        output = fit_result(run_job(job, service or get_service(), ProgressReporter(job, sender)))
+        output = fit_result(run_job(job, service or get_service(), ProgressReporter(job, sender),
+                                    on_segments=on_segments, cancel=cancel))
         outcome = "done"
         return output
     except WorkerError as error:
@@ -77,7 +117,9 @@ def handle(job: Mapping[str, Any], service: Service | None = None, *,
         logger.info("job %s %s in %.2fs", _job_id(job), outcome, time.perf_counter() - started)
 
 
-def run_job(job: Mapping[str, Any], service: Service, progress: ProgressReporter) -> dict[str, Any]:
+def run_job(job: Mapping[str, Any], service: Service, progress: ProgressReporter, *,
+            on_segments: SegmentsCallback | None = None,
+            cancel: threading.Event | None = None) -> dict[str, Any]:
     """Validate everything, then fetch and transcribe; the job's files vanish with its directory."""
     request = parse_input(job.get("input") if isinstance(job, Mapping) else None)
     # Only installed models, by any spelling, and refused before anything is downloaded.
@@ -98,7 +140,8 @@ def run_job(job: Mapping[str, Any], service: Service, progress: ProgressReporter
         remember_samples(service, request, samples)  # into the voice library, so this job recognises them too
         if samples:
             timings["speaker_samples"], _ = _since(began)
-        result = service.engine.transcribe(audio, options, on_progress=progress)
+        result = service.engine.transcribe(audio, options, on_progress=progress, on_segments=on_segments,
+                                           cancel=cancel)
         began = time.perf_counter()
         names, speaker_warnings = name_speakers(service, request, result, audio, samples)
         if samples:
@@ -174,7 +217,10 @@ def start(service: Service | None = None, argv: list[str] | None = None) -> None
         raise SystemExit(1) from None
     import runpod
 
-    runpod.serverless.start({"handler": handler})
+    if _service.settings.runpod_stream:  # `/stream` gives finished segments; `/run`, `/runsync` the aggregate
+        runpod.serverless.start({"handler": stream_handler, "return_aggregate_stream": True})
+    else:
+        runpod.serverless.start({"handler": handler})
 
 
 def _force_sdk_log_level(argv: list[str]) -> None:

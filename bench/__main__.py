@@ -2,7 +2,7 @@
 
     python -m bench                                  # everything, on pyannote's ~30 s two-speaker sample
     python -m bench --parts api --meeting-minutes 11 # whisperX's own Python API vs our engine and /runsync
-    python -m bench --parts hour                     # a 60-minute 3-speaker meeting through both services
+    python -m bench --parts hour                     # 60- and 240-minute 3-speaker meetings through both services
     python -m bench --parts soak                     # 5 x 11-minute + 30 short mixed jobs through each service
     python -m bench --parts engine --word-timestamps # what word timestamps cost, reported apart
     python -m bench --parts voices                   # the voice library: identification and false accepts
@@ -11,12 +11,14 @@
 Parts: engine (warm, per stage; sequential vs concurrent diarization; one shared segmentation pass vs two),
 whisperx (the CLI, a fresh process per file), api (whisperX's Python API with models loaded once, warm: the peer to
 beat), runpod and gradio (warm request end to end, service overhead, cold start), long (a tiled recording, realtime
-factor), hour (a synthetic meeting through each service: realtime factor, the worker's peak RSS and RSS after the
-job, WER/DER), soak (long and short good/bad jobs through each service: memory flat, no job files left, results
-right), voices (the voice library's identification rate and false accepts by threshold, on synthetic voices and
-pyannote's real sample; bench/voices.py), quality (bench/quality/: WER, DER of the diarization and of the
-transcript's labelled words, speaker counts, speech coverage and loops on real recordings, dev and held-out apart,
-for our engine, whisperX's own API and plain faster-whisper, same weights; see bench/quality_report.py).
+factor), hour (a one-hour and a four-hour synthetic meeting through each service: realtime factor, time per audio
+hour and the 4 h / 1 h ratio, the worker's peak RSS and RSS after the job, WER/DER), soak (long and short good/bad
+jobs through each service: memory flat, no job files left, results right), voices (the voice library's
+identification rate and false accepts by threshold, on synthetic voices and pyannote's real sample;
+bench/voices.py), quality (bench/quality/: WER, DER of the diarization and of the transcript's labelled words,
+speaker counts, speech coverage and loops on real recordings, dev and held-out apart, for our engine, whisperX's
+own API and plain faster-whisper, same weights; see bench/quality_report.py), windows (windowed vs one-pass
+diarization: peak memory, time, DER; bench/windows.py).
 Synthetic meetings are festival speech built once into --scratch (never committed). Wall times come with CPU
 seconds, which a busy shared machine disturbs less. On CUDA the engine part also prints peak GPU memory; run
 it with `WHISPER_MODEL=large-v3-turbo COMPUTE_TYPE=float16` and a default-profile MODELS_DIR.
@@ -45,12 +47,14 @@ from bench.engine_bench import STAGES, run_engine
 from bench.measure import median, process_cpu_s, table, tile_audio, word_error_rate
 from bench.meeting import make_meeting
 from bench.whisperx_cli import run_whisperx_cli
+from bench.windows import windows_part
 from core import Settings, TranscribeOptions
 
-PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "hour", "soak", "voices", "quality")
-DEFAULT_PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "soak")  # hour, voices, quality: ask
+PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "hour", "soak", "voices", "quality", "windows")
+DEFAULT_PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "soak")  # the others: ask for them
 TARGETS = {"runpod_vs_cli": 0.35, "runpod_vs_api": 0.50, "engine_vs_api": 1.0, "overhead": 1.10,
-           "long_realtime_x": 8.0, "cold_start_s": 20.0, "hour_peak_rss_mb": 3072, "rss_after_job_mb": 300}
+           "long_realtime_x": 8.0, "cold_start_s": 20.0, "hour_peak_rss_mb": 3072, "rss_after_job_mb": 300,
+           "long_vs_hour_time": 4.4}
 URL_OVER_BYTES = 10 * 2**20  # larger clips reach the RunPod worker as a URL, as RunPod's payload cap requires
 
 
@@ -69,6 +73,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="engine part: also run with align_output on and report its cost apart")
     parser.add_argument("--long-minutes", type=float, default=10.0)
     parser.add_argument("--hour-minutes", type=float, default=60.0)
+    parser.add_argument("--hour-long-minutes", type=float, default=240.0,
+                        help="hour part: then a meeting this long in the same warm service (0: skip)")
+    parser.add_argument("--windows-minutes", default="20,40",
+                        help="windows part: comma-separated meeting lengths (speakers leave and come back)")
+    parser.add_argument("--window-minutes", type=float, default=5.0, help="windows part: diarization window")
+    parser.add_argument("--one-pass-up-to", type=float, default=40.0,
+                        help="windows part: also run one pass (quadratic memory) up to this length")
     parser.add_argument("--soak-long", type=int, default=5, help="long recordings per service in the soak")
     parser.add_argument("--soak-long-minutes", type=float, default=11.0)
     parser.add_argument("--soak-jobs", type=int, default=30, help="short mixed jobs per service in the soak")
@@ -160,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         long_part(args, settings, audio, options, figures)
     if "hour" in args.parts:
         hour_part(args, figures)
+    if "windows" in args.parts:
+        figures["windows"] = windows_part(settings, args.scratch, [float(m) for m in args.windows_minutes.split(",")],
+                                          args.window_minutes, args.one_pass_up_to)
     if "soak" in args.parts:
         soak_part(args, figures)
     if "voices" in args.parts:
@@ -318,7 +332,7 @@ def service_env(home: Path) -> dict[str, str]:
     for name in ("tmp", "gradio"):
         (home / name).mkdir(exist_ok=True)
     return {"TMPDIR": str(home / "tmp"), "GRADIO_TEMP_DIR": str(home / "gradio"), "ALLOW_PRIVATE_URLS": "1",
-            "MAX_AUDIO_MINUTES": "240"}
+            "MAX_AUDIO_MINUTES": "600"}
 
 
 def warm_up(service: services.Service, client: Any) -> None:
@@ -328,19 +342,28 @@ def warm_up(service: services.Service, client: Any) -> None:
 
 
 def hour_part(args: argparse.Namespace, figures: dict[str, Any]) -> None:
-    recording = make_meeting(args.scratch, args.hour_minutes)
-    title = f"{args.hour_minutes:g}-minute 3-speaker meeting, full pipeline (diarization on), warm service"
+    """Each service, warm: the one-hour meeting, then (same process) the four-hour one. Tables print as each job
+    ends, so a long run that is stopped still leaves its figures."""
+    lengths = [args.hour_minutes] + ([args.hour_long_minutes] if args.hour_long_minutes else [])
+    recordings = {minutes: make_meeting(args.scratch, minutes) for minutes in lengths}
     with services.serving_files(args.scratch) as base:
         for mode in args.services:
             with tempfile.TemporaryDirectory(prefix=f"bench-{mode}-") as home, \
                     services.running(mode, args.models_dir.resolve(), service_env(Path(home))) as service:
                 client = services.gradio_client(service) if mode == "gradio" else None
                 warm_up(service, client)
-                url = long_audio.relative_url(base, recording.path, args.scratch) if mode == "runpod" else None
-                result = long_audio.long_job(service, client, recording, soak.GOOD, url)
-            figures[f"hour_{mode}"] = result
-            print(table(f"{title}: {'RunPod worker' if mode == 'runpod' else 'Gradio app'}",
-                        long_audio.describe(result)))
+                for minutes, recording in recordings.items():
+                    url = long_audio.relative_url(base, recording.path, args.scratch) if mode == "runpod" else None
+                    result = long_audio.long_job(service, client, recording, soak.GOOD, url)
+                    key = f"hour_{mode}" if minutes == args.hour_minutes else f"hour_long_{mode}"
+                    figures[key] = result
+                    print(table(f"{minutes:g}-minute 3-speaker meeting, full pipeline (diarization on), warm "
+                                f"service: {'RunPod worker' if mode == 'runpod' else 'Gradio app'}",
+                                long_audio.describe(result)), flush=True)
+            if f"hour_long_{mode}" in figures:
+                print(table(f"Long against one hour: {mode}", long_audio.compare(
+                    figures[f"hour_{mode}"], figures[f"hour_long_{mode}"], TARGETS["long_vs_hour_time"])),
+                    flush=True)
 
 
 def soak_part(args: argparse.Namespace, figures: dict[str, Any]) -> None:
@@ -420,6 +443,14 @@ def summary(figures: dict[str, Any]) -> None:
                                                                 at_most=True)))
             rows.append((f"hour, {mode}: RSS after − before (MB)", versus(
                 hour["rss_after_mb"] - hour["rss_before_mb"], TARGETS["rss_after_job_mb"], at_most=True)))
+        longer = figures.get(f"hour_long_{mode}")
+        if hour and longer and "error" not in hour and "error" not in longer:
+            rows.append((f"long, {mode}: time / one hour's, per audio length", versus(
+                long_audio.time_ratio(hour, longer), TARGETS["long_vs_hour_time"], at_most=True)))
+            rows.append((f"long, {mode}: peak RSS (MB)", versus(longer["peak_rss_mb"], TARGETS["hour_peak_rss_mb"],
+                                                                at_most=True)))
+            rows.append((f"long, {mode}: RSS after − before (MB)", versus(
+                longer["rss_after_mb"] - longer["rss_before_mb"], TARGETS["rss_after_job_mb"], at_most=True)))
     if rows:
         print(table("Targets", rows))
 

@@ -68,5 +68,30 @@ def describe(figures: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def time_ratio(hour: dict[str, Any], longer: dict[str, Any]) -> float:
+    """The long job's wall time over the one-hour job's, scaled to 4 h / 1 h lengths (4.4 = 10 % over linear for
+    four times the audio): (long wall / hour wall) × (4 / (long duration / hour duration))."""
+    lengths = longer["duration_s"] / hour["duration_s"]
+    return longer["wall_s"] / hour["wall_s"] * 4.0 / lengths
+
+
+def compare(hour: dict[str, Any], longer: dict[str, Any], target: float) -> list[tuple[str, str]]:
+    """Time per audio hour and memory of a long job next to the one-hour job's."""
+    if "error" in hour or "error" in longer:
+        return [("comparison", "a job failed")]
+    rows = []
+    for label, figures in (("one hour", hour), ("long", longer)):
+        audio_h = figures["duration_s"] / 3600
+        rows.append((f"{label}: wall / CPU per audio hour", f"{figures['wall_s'] / audio_h:.0f} s / "
+                     f"{figures['cpu_s'] / audio_h:.0f} s ({audio_h:.2f} h of audio)"))
+        rows.append((f"{label}: peak RSS; RSS after the job", f"{figures['peak_rss_mb']:.0f} MB; "
+                     f"{figures['rss_after_mb'] - figures['rss_before_mb']:+.0f} MB"))
+    ratio = time_ratio(hour, longer)
+    cpu_ratio = longer["cpu_s"] / hour["cpu_s"] * 4.0 / (longer["duration_s"] / hour["duration_s"])
+    rows.append(("time ratio, as 4 h / 1 h (wall; CPU)", f"{ratio:.2f}; {cpu_ratio:.2f} (target ≤ {target:g}: "
+                 f"{'met' if ratio <= target else 'NOT met'})"))
+    return rows
+
+
 def relative_url(base: str | None, path: Path, folder: Path) -> str | None:
     return f"{base}/{path.relative_to(folder)}" if base else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -48,36 +49,65 @@ SENTENCES = (
 )
 
 
-def make_meeting(folder: Path, minutes: float, seed: int = 7) -> Recording:
-    """The meeting for `minutes` (built once, then reused from `folder`)."""
+def make_meeting(folder: Path, minutes: float, seed: int = 7,
+                 phases: tuple[tuple[str, ...], ...] | None = None) -> Recording:
+    """The meeting for `minutes` (built once, then reused from `folder`). With `phases` (groups of voice short
+    names, e.g. `(("kal", "slt"), ("slt", "ked"), ("kal", "ked"))`), the meeting runs in equal parts with only
+    that part's voices, so a speaker can leave and come back much later (a test of speakers staying the same
+    person across a long file)."""
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"meeting-{minutes:g}m"
+    stem = f"meeting-{minutes:g}m" + ("-" + "_".join("+".join(group) for group in phases) if phases else "")
     wav, reference = folder / f"{stem}.wav", folder / f"{stem}.json"
     if wav.is_file() and reference.is_file():
         data = json.loads(reference.read_text())
         return Recording(wav, data["script"], tuple(tuple(turn) for turn in data["turns"]))
     rng = random.Random(seed)
-    voices = list(VOICES)
+    by_name = {name: voice for voice, name in VOICES.items()}
+    groups = [[by_name[name] for name in group] for group in phases] if phases else [list(VOICES)]
     cache: dict[tuple[str, int], np.ndarray] = {}
-    target = int(minutes * 60 * SAMPLE_RATE)
+    total = int(minutes * 60 * SAMPLE_RATE)
     pieces, turns, words, cursor, previous = [], [], [], 0, None
-    while cursor < target:
-        voice = rng.choice([v for v in voices if v != previous])  # turns alternate between speakers
-        index = rng.randrange(len(SENTENCES))
-        if (voice, index) not in cache:
-            cache[voice, index] = synthesize(SENTENCES[index], voice)
-        speech = cache[voice, index]
-        gap = np.zeros(int(rng.uniform(0.3, 1.2) * SAMPLE_RATE), dtype=np.float32)
-        if cursor + len(gap) + len(speech) > target:
-            break
-        start = cursor + len(gap)
-        turns.append((round(start / SAMPLE_RATE, 3), round((start + len(speech)) / SAMPLE_RATE, 3), VOICES[voice]))
-        words.append(SENTENCES[index])
-        pieces += [gap, speech]
-        cursor = start + len(speech)
-        previous = voice
-    pieces.append(np.zeros(max(0, target - cursor), dtype=np.float32))
+    for number, voices in enumerate(groups, start=1):
+        target = total * number // len(groups)
+        while cursor < target:
+            voice = rng.choice([v for v in voices if v != previous] or voices)  # turns alternate between speakers
+            index = rng.randrange(len(SENTENCES))
+            if (voice, index) not in cache:
+                cache[voice, index] = synthesize(SENTENCES[index], voice)
+            speech = cache[voice, index]
+            gap = np.zeros(int(rng.uniform(0.3, 1.2) * SAMPLE_RATE), dtype=np.float32)
+            if cursor + len(gap) + len(speech) > target:
+                break
+            start = cursor + len(gap)
+            turns.append((round(start / SAMPLE_RATE, 3), round((start + len(speech)) / SAMPLE_RATE, 3),
+                          VOICES[voice]))
+            words.append(SENTENCES[index])
+            pieces += [gap, speech]
+            cursor = start + len(speech)
+            previous = voice
+        pieces.append(np.zeros(max(0, target - cursor), dtype=np.float32))
+        cursor = max(cursor, target)
     soundfile.write(str(wav), np.concatenate(pieces), SAMPLE_RATE, subtype="PCM_16")
     script = " ".join(words)
     reference.write_text(json.dumps({"script": script, "turns": turns}))
     return Recording(wav, script, tuple(turns))
+
+
+RETURNING = (("kal", "slt"), ("slt", "ked"), ("kal", "ked"))  # kal leaves after the first part, returns in the last
+
+
+def labels_by_part(recording: Recording, hypothesis: Sequence[tuple[float, float, str]],
+                   parts: int) -> dict[tuple[str, int], str]:
+    """For each (voice, part) of a phased meeting: the hypothesis label that covers most of that voice's speech
+    in that part. A speaker kept across the file has one label in every part it speaks in."""
+    end = max(turn_end for _, turn_end, _ in recording.turns)
+    size = end / parts
+    overlap: dict[tuple[str, int], dict[str, float]] = {}
+    for start, stop, voice in recording.turns:
+        part = min(int(start // size), parts - 1)
+        for hyp_start, hyp_end, label in hypothesis:
+            shared = min(stop, hyp_end) - max(start, hyp_start)
+            if shared > 0:
+                votes = overlap.setdefault((voice, part), {})
+                votes[label] = votes.get(label, 0.0) + shared
+    return {key: max(votes, key=votes.get) for key, votes in overlap.items()}

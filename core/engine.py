@@ -21,6 +21,7 @@ from core.asr.forced_alignment import align_text
 from core.asr.language_detection import detect
 from core.asr.languages import language_name, normalize_language, word_joiner
 from core.asr.speech_spans import fit_words_to_speech
+from core.asr.streaming import ChunkStream, SegmentsCallback
 from core.asr.timestamps import split_timed_segments
 from core.asr.translation import translated_segments
 from core.errors import InferenceError, InvalidInput
@@ -38,11 +39,10 @@ from core.speakers.verification import embedding_model
 from core.speakers.voices import VoiceLibrary, VoiceLibraryMismatch, Voiceprint
 from core.speakers.word_labels import split_at_speaker_changes
 from core.transcript.edit import segment_at, set_text
-from core.transcript.result import Result, Segment, SpeakerTurn, VoiceMatch, segments_from_whisperx
+from core.transcript.result import Result, SpeakerTurn, VoiceMatch, segments_from_whisperx
 
 logger = logging.getLogger(__name__)
 
-SegmentsCallback = Callable[[tuple[Segment, ...]], None]
 REALIGN_MARGIN_S = 0.5  # room around a corrected segment (its bounds may clip a word), up to its neighbours
 
 _ASR_OPTION_NAMES = {  # our option → faster-whisper TranscriptionOptions field
@@ -69,6 +69,7 @@ class _Job:
     warnings: list[str]
     timings: dict[str, float]
     speech: list[tuple[float, float]] = dataclasses.field(default_factory=list)  # the VAD's speech regions (s)
+    on_segments: SegmentsCallback | None = None
 
 
 class Engine:
@@ -106,22 +107,23 @@ class Engine:
         on_segments: SegmentsCallback | None = None,
     ) -> Result:
         """Run one job. Raises `WorkerError` subclasses for anything the caller should show a user, `Cancelled`
-        when `cancel` is set before the job ends (it is checked at every progress event). `on_segments` gets
-        newly finished segments (text final, speaker None), in time order, each once, from the job's thread."""
+        when `cancel` is set before the job ends (it is checked at every progress event).
+
+        `on_segments(segments)` is called from the job's thread with each VAD chunk's newly finished segments
+        (text final; before alignment and speaker labels, so `speaker` is None), each once, in time order; the
+        returned `Result` is the final word (`core/asr/streaming.py`)."""
         with self._count_lock:
             self._in_progress += 1
         try:
-            result = self._run(audio, options, on_progress, cancel)
-            if on_segments is not None and result.segments:  # stand-in until the streaming hook lands
-                on_segments(tuple(dataclasses.replace(segment, speaker=None) for segment in result.segments))
-            return result
+            return self._run(audio, options, on_progress, cancel, on_segments)
         finally:
             with self._count_lock:
                 self._in_progress -= 1
             release_memory()  # the job's buffers are freed by now: give them back to the OS (core/models/memory.py)
 
     def _run(self, audio: str | Path | np.ndarray, options: TranscribeOptions | None,
-             on_progress: ProgressCallback | None, cancel: threading.Event | None) -> Result:
+             on_progress: ProgressCallback | None, cancel: threading.Event | None,
+             on_segments: SegmentsCallback | None = None) -> Result:
         options = options or TranscribeOptions()
         started = time.perf_counter()
         wanted = {"align": options.align_output, "diarize": options.diarization, "translate": options.translate}
@@ -134,7 +136,8 @@ class Engine:
         samples, gain_db = normalize_level(decoded.samples)  # quiet recordings: VAD and ASR hear them (level.py)
         if gain_db:
             logger.info("quiet recording: raised by %.1f dB before VAD and ASR", gain_db)
-        job = _Job(options, samples, progress, [*decoded.warnings, *option_warnings(options)], timings)
+        job = _Job(options, samples, progress, [*decoded.warnings, *option_warnings(options)], timings,
+                   on_segments)
         with self._run_lock, contextlib.ExitStack() as job_scope:
             progress.check_cancelled()  # stopped while waiting for the previous job
             asr = self.registry.asr(options.model)
@@ -263,9 +266,13 @@ class Engine:
         pipeline._vad_params = {**pipeline._vad_params, "vad_onset": options.vad_onset,
                                 "vad_offset": options.vad_offset}
         pipeline.suppress_numerals = options.suppress_numerals
+        streaming = contextlib.nullcontext()
+        if job.on_segments is not None and stage == "transcribe":  # a translation pass is not streamed
+            streaming = ChunkStream(pipeline, job.on_segments).attached()
         try:
-            segments = split_timed_segments(self._run_asr(pipeline, job, job.audio, language, task,
-                                                          job.progress.stage_callback(stage)))
+            with streaming:
+                segments = split_timed_segments(self._run_asr(pipeline, job, job.audio, language, task,
+                                                              job.progress.stage_callback(stage)))
             missed = missed_speech(chunks.speech, fit_words_to_speech(segments, chunks.speech),
                                    len(job.audio) / SAMPLE_RATE)
             if missed:  # speech the pass gave no word to: decoded again on its own (core/asr/chunks.py)
@@ -423,7 +430,7 @@ class Engine:
         options = job.options
         try:
             found = diarize(pipeline, job.audio, num_speakers=options.num_speakers, min_speakers=options.min_speakers,
-                            max_speakers=options.max_speakers,
+                            max_speakers=options.max_speakers, window_s=self.settings.diarization_window_minutes * 60,
                             on_progress=lambda fraction: job.progress.update("diarize", fraction))
         except RuntimeError as error:
             raise InferenceError(f"diarization failed: {_short(error)}") from error

@@ -44,10 +44,16 @@ class Settings:
     server_port: int = 7860
     ui_auth: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
     max_upload_mb: int = 1024
-    # Longer audio is refused before any model runs. Diarization's clustering memory grows with the square of
-    # the length (README "Performance": 1.85 GB over warm at 60 min on CPU, ~5 GB expected at 120).
-    max_audio_minutes: float = 120.0
+    # Longer audio is refused before any model runs. Diarization clusters in windows (below), so its memory no
+    # longer grows with the square of the length; what remains grows linearly (README "Long recordings").
+    max_audio_minutes: float = 600.0
+    # Diarization clusters speakers in windows of this many minutes, linked across windows by voice
+    # (core/speakers/windowed_clustering.py): one window's pairwise distances bound the clustering's memory.
+    diarization_window_minutes: float = 15.0
     allow_private_urls: bool = False
+    # RunPod: a generator handler that streams finished segments (`/stream`); `/run` and `/runsync` then return
+    # RunPod's aggregate, the list of streamed items with the whole result last (README "RunPod Serverless").
+    runpod_stream: bool = False
     download_timeout_s: float = 180.0  # one URL download, headers and body; a serverless job should not wait longer
     # APP_MODE=api: the OpenAI-compatible API on `port`, RunPod's load-balancer health check on `port_health`
     port: int = 8000
@@ -88,7 +94,9 @@ class Settings:
             "ui_auth": ("UI_AUTH", _parse_auth),
             "max_upload_mb": ("MAX_UPLOAD_MB", _positive_int),
             "max_audio_minutes": ("MAX_AUDIO_MINUTES", _positive_number),
+            "diarization_window_minutes": ("DIARIZATION_WINDOW_MINUTES", _positive_number),
             "allow_private_urls": ("ALLOW_PRIVATE_URLS", _flag),
+            "runpod_stream": ("RUNPOD_STREAM", _flag),
             "download_timeout_s": ("DOWNLOAD_TIMEOUT_S", _positive_number),
             "port": ("PORT", _positive_int),
             "port_health": ("PORT_HEALTH", _positive_int),

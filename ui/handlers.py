@@ -26,13 +26,16 @@ from typing import Any
 import gradio as gr
 
 from core import ProgressCallback, Result, TranscribeOptions, WorkerError
+from core.asr.streaming import SegmentsCallback
 from core.errors import Cancelled, InvalidInput
 from core.media.fetch import Limits, job_directory
 from core.service import Service
 from core.transcript.formats import Layout, render, response
+from core.transcript.result import Segment
 from ui import batch, editor
 from ui.cards import render_cards
 from ui.controls import ControlSpec, to_options
+from ui.live import LiveJob, render_live
 from ui.render import render_empty, render_view
 
 logger = logging.getLogger(__name__)
@@ -121,12 +124,13 @@ def pick_audio(upload: str | None, recording: str | None) -> str:
 
 
 def run_job(service: Service, audio_path: str, values: Mapping[str, Any] | TranscribeOptions,
-            on_progress: ProgressCallback | None = None,
-            cancel: threading.Event | None = None) -> tuple[Result, TranscribeOptions]:
+            on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
+            on_segments: SegmentsCallback | None = None) -> tuple[Result, TranscribeOptions]:
     """The one transcription path of the UI and the API: widget values → options → engine."""
     options = values if isinstance(values, TranscribeOptions) else to_options(values)
     logger.info("job: %s, options %s", _describe_file(audio_path), options.to_mapping())
-    result = service.engine.transcribe(audio_path, options, on_progress=on_progress, cancel=cancel)
+    result = service.engine.transcribe(audio_path, options, on_progress=on_progress, cancel=cancel,
+                                       on_segments=on_segments)
     return result, options
 
 
@@ -297,7 +301,8 @@ class Handlers:
                 yield self.panel(state, session)
                 prefix = f"{source.name} ({index + 1} of {total}): " if total > 1 else f"{source.name}: "
                 on_progress = gradio_progress(progress, prefix, (index / total, 1 / total))
-                self._run_one(state, index, source, options, on_progress, cancel)
+                for live in self._run_one(state, index, source, options, on_progress, cancel):
+                    yield self.panel(state, session, live=live)
                 yield self.panel(state, session)
             yield self.panel(state, session)  # the cards' final states, those skipped by Stop included
             for item in state["items"]:  # failures toast, as errors; notes stay in the view's notes box
@@ -307,13 +312,17 @@ class Handlers:
             self.stops.release(session, cancel)
 
     def _run_one(self, state: dict[str, Any], index: int, source: batch.Source, options: TranscribeOptions,
-                 on_progress: ProgressCallback, cancel: threading.Event) -> None:
+                 on_progress: ProgressCallback, cancel: threading.Event) -> Iterator[tuple[Segment, ...]]:
+        """One file; yields the segments finished so far while it runs (`ui/live.py`), then updates its item."""
         item = state["items"][index]
         folder = Path(state["dir"])
         try:
             with user_errors(self.labels):
                 try:
-                    result, audio = self._transcribe_source(source, options, on_progress, cancel, folder, index)
+                    job = LiveJob(lambda on_segments: self._transcribe_source(
+                        source, options, on_progress, cancel, folder, index, on_segments), cancel=cancel)
+                    yield from job
+                    result, audio = job.result
                 except Cancelled:
                     item.update(status="stopped", message="Stopped before it finished.")
                     return
@@ -327,20 +336,21 @@ class Handlers:
         self._write_item(state, index)
 
     def _transcribe_source(self, source: batch.Source, options: TranscribeOptions, on_progress: ProgressCallback,
-                           cancel: threading.Event, folder: Path, index: int) -> tuple[Result, str | None]:
+                           cancel: threading.Event, folder: Path, index: int,
+                           on_segments: SegmentsCallback | None = None) -> tuple[Result, str | None]:
         """(result, audio file to play). A link is fetched into a job directory that is removed whatever
         happens; only a finished job's media is kept (in the session's folder) for the player."""
         if source.saved:
             return batch.load_saved(source.saved), source.path
         if source.path:
-            return run_job(self.service, source.path, options, on_progress, cancel)[0], source.path
+            return run_job(self.service, source.path, options, on_progress, cancel, on_segments)[0], source.path
         self.service.check_model(options.model)  # refused before anything is downloaded, as on RunPod
         with job_directory() as directory:
             on_progress("fetch", 0.0)
             if cancel.is_set():
                 raise Cancelled()
             media = batch.fetch_link(str(source.url), directory, self.limits, cancel)
-            result = run_job(self.service, str(media.path), options, on_progress, cancel)[0]
+            result = run_job(self.service, str(media.path), options, on_progress, cancel, on_segments)[0]
             kept = folder / f"media-{index}" / f"{batch.unique_stems([media.name])[0]}{media.path.suffix}"
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(media.path, kept)
@@ -358,8 +368,10 @@ class Handlers:
         done = [(stems[i], other["files"]) for i, other in enumerate(state["items"]) if other["status"] == "done"]
         state["zip"] = str(batch.write_zip(Path(state["dir"]) / "transcripts.zip", done))
 
-    def panel(self, state: Mapping[str, Any], session: str | None) -> tuple[Any, ...]:
-        """(state, cards, pick, view, files, zip, json, speaker) for one state."""
+    def panel(self, state: Mapping[str, Any], session: str | None,
+              live: Sequence[Segment] | None = None) -> tuple[Any, ...]:
+        """(state, cards, pick, view, files, zip, json, speaker) for one state; `live`: the running file's
+        segments so far, shown until a finished transcript is."""
         items = state["items"]
         done = [(item["name"], str(index)) for index, item in enumerate(items) if item["status"] == "done"]
         current = state["current"]
@@ -368,7 +380,8 @@ class Handlers:
         cards = render_cards(items)
         if current is None:
             running = any(item["status"] in ("waiting", "running") for item in items)
-            view = render_empty(WORKING_TEXT if running else "No transcript: see the messages above.")
+            view = (render_live(live) if live else
+                    render_empty(WORKING_TEXT if running else "No transcript: see the messages above."))
             return (dict(state), cards, pick, view, gr.update(value=None, visible=False), zip_update, None,
                     gr.update(choices=[], value=None, interactive=False))
         item = items[current]

@@ -2,8 +2,11 @@
 
 Every `TranscribeOptions` field is a flag (`--beam-size 5`, `--diarization/--no-diarization`, its aliases too:
 `--diarize`, `--word-timestamps`), generated from the fields so the CLI never restates a default or a limit.
-Exit 0 when every file succeeded; otherwise one `FILE: reason` line per failure on stderr (no traceback),
-after the other files were still processed, and exit 1. Bad arguments exit 2 before any file is read.
+`--stream` prints each segment on stdout as soon as its text is final (`[00:00:01.000 --> 00:00:04.500] text`, as
+whisper's own CLI prints them; before speaker labels, so without them), while the job runs; with several files a
+`==> FILE <==` line comes first. Exit 0 when every file succeeded; otherwise one `FILE: reason` line per failure
+on stderr (no traceback), after the other files were still processed, and exit 1.
+Bad arguments exit 2 before any file is read.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from core.logs import configure_logging
 from core.options import TranscribeOptions, field_type, option_fields
 from core.settings import COMPUTE_TYPES, DEVICES, Settings
 from core.transcript.formats import Layout, render
+from core.transcript.result import Segment
 
 logger = logging.getLogger("core.cli.transcribe")
 
@@ -39,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=DEVICES, help="overrides DEVICE")
     parser.add_argument("--compute-type", choices=COMPUTE_TYPES, help="overrides COMPUTE_TYPE")
     parser.add_argument("--verbose", "-v", action="store_true", help="log model loads and stage timings")
+    parser.add_argument("--stream", action="store_true",
+                        help="print each segment on stdout as soon as its text is final, while the job runs")
     options = parser.add_argument_group("transcription options (the same fields as the RunPod input)")
     for field in option_fields():
         if field.name not in CLI_HIDDEN:
@@ -88,6 +94,15 @@ def _parse_number(name: str, raw: str, kind: type) -> Any:
         raise WorkerError(f"{flag}={raw!r} is not {'an integer' if kind is int else 'a number'}") from None
 
 
+def print_segments(segments: Sequence[Segment]) -> None:
+    """One line per finished segment, in whisper's CLI style, flushed so a pipe sees it at once."""
+    from whisperx.utils import format_timestamp
+
+    for segment in segments:
+        print(f"[{format_timestamp(segment.start, always_include_hours=True)} --> "
+              f"{format_timestamp(segment.end, always_include_hours=True)}] {segment.text}", flush=True)
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     settings = Settings.from_env()
     overrides = {"device": args.device, "compute_type": args.compute_type}
@@ -110,7 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     failures = 0
     for path in args.files:
         try:
-            result = service.engine.transcribe(path, options)
+            if args.stream and len(args.files) > 1:
+                print(f"==> {path} <==", flush=True)
+            result = service.engine.transcribe(path, options, on_segments=print_segments if args.stream else None)
             layout = Layout.of(options, uri=path.stem)
             for fmt in options.output_formats:
                 (args.output_dir / f"{path.stem}.{fmt}").write_text(render(result, fmt, layout), encoding="utf-8")

@@ -78,9 +78,14 @@ def decode_audio(path: str | Path, *, max_bytes: int | None = None, max_seconds:
     check_duration(samples.size / SAMPLE_RATE, max_seconds, name)
     if samples.size == 0:
         raise AudioDecodeError(f"{name}: no audio could be decoded (zero samples)", field=field)
-    if not np.isfinite(samples).all():
+    if not _all_finite(samples):
         samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
     return DecodedAudio(np.ascontiguousarray(samples, dtype=np.float32), warnings)
+
+
+def _all_finite(samples: np.ndarray, block: int = 1 << 22) -> bool:
+    """`np.isfinite(samples).all()` in blocks: no mask as long as the recording (230 MB per hour of audio)."""
+    return all(np.isfinite(samples[start:start + block]).all() for start in range(0, samples.size, block))
 
 
 def check_duration(seconds: float | None, max_seconds: float | None, name: str) -> None:
@@ -112,13 +117,13 @@ def _read_with_soundfile(path: Path) -> np.ndarray | None:
     import soundfile
 
     try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        data, rate = soundfile.read(str(path), dtype="float32")  # mono stays 1-D: no second copy to average
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         logger.debug("libsndfile could not read %s (%s); trying ffmpeg", path.name, error)
         return None
     if data.size == 0:
         return None
-    return resample(data.mean(axis=1), rate)
+    return resample(data if data.ndim == 1 else data.mean(axis=1, dtype=np.float32), rate)
 
 
 def _looks_like_text(path: Path) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from core.media.decode import SAMPLE_RATE
+from core.speakers.windowed_clustering import windowed
 from core.transcript.result import SpeakerTurn
 
 # pyannote reports two steps, each counting up to its own total: each gets a share of the stage's progress.
@@ -43,8 +44,11 @@ def load_pipeline(source: str, *, token: str | None, device: str) -> Any:
 
 
 def diarize(pipeline: Any, audio: np.ndarray, *, num_speakers: int | None = None, min_speakers: int | None = None,
-            max_speakers: int | None = None, on_progress: Callable[[float], None] | None = None) -> Diarization:
-    """Run `pipeline` on 16 kHz mono samples; `on_progress` gets the stage's fraction in [0, 1]."""
+            max_speakers: int | None = None, on_progress: Callable[[float], None] | None = None,
+            window_s: float = 0.0) -> Diarization:
+    """Run `pipeline` on 16 kHz mono samples; `on_progress` gets the stage's fraction in [0, 1]. With `window_s`,
+    speakers are clustered in windows of that many seconds and linked across them (bounded memory for any
+    length; `core/speakers/windowed_clustering.py`)."""
     import torch
 
     def hook(step_name: str, step_artifact: Any, file: Any = None, total: int | None = None,
@@ -54,8 +58,9 @@ def diarize(pipeline: Any, audio: np.ndarray, *, num_speakers: int | None = None
             on_progress(low + (high - low) * min(completed / total, 1.0))
 
     waveform = {"waveform": torch.from_numpy(np.ascontiguousarray(audio)[None, :]), "sample_rate": SAMPLE_RATE}
-    output = pipeline(waveform, num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers,
-                      hook=hook)
+    with windowed(pipeline, window_s):
+        output = pipeline(waveform, num_speakers=num_speakers, min_speakers=min_speakers,
+                          max_speakers=max_speakers, hook=hook)
     overlapping = getattr(output, "speaker_diarization", output)  # pyannote 4 output, or a bare Annotation
     exclusive = getattr(output, "exclusive_speaker_diarization", None) or overlapping
     return Diarization(turns=turns_from_annotation(overlapping), exclusive=turns_from_annotation(exclusive))

@@ -44,6 +44,10 @@ class Segment:
     tokens: tuple[int, ...] | None = None
     edited: bool = False  # corrected after the job (core.transcript.edit): text re-timed or speaker changed
 
+    def to_dict(self, *, diarized: bool = False) -> dict[str, Any]:
+        """This segment as in `Result.to_dict()`'s `segments` (e.g. one streamed while the job runs)."""
+        return _segment_dict(self, diarized)
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SpeakerTurn:
