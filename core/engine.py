@@ -137,7 +137,7 @@ class Engine:
         if gain_db:
             logger.info("quiet recording: raised by %.1f dB before VAD and ASR", gain_db)
         job = _Job(options, samples, progress, [*decoded.warnings, *option_warnings(options)], timings,
-                   on_segments)
+                   on_segments=on_segments)
         with self._run_lock, contextlib.ExitStack() as job_scope:
             progress.check_cancelled()  # stopped while waiting for the previous job
             asr = self.registry.asr(options.model)
