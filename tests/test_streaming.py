@@ -36,8 +36,13 @@ def test_streamed_segments_are_the_transcript_as_it_runs(engine, dialogue, batch
     streamed = [segment for batch in batches for segment in batch]
     assert len(batches) >= 3, len(batches)
     assert threads == {threading.get_ident()}  # the job's own thread: the caller's here
-    # Without alignment or diarization the final segments are exactly those streamed, in the same order.
-    assert [(s.start, s.end, s.text) for s in streamed] == [(s.start, s.end, s.text) for s in result.segments]
+    # Without alignment or diarization the final segments are those streamed, in the same order; the final times
+    # are the streamed ones fitted to the speech (a padded chunk's edge moves to where its words are spoken).
+    from core.asr.chunks import CHUNK_PAD_S
+
+    assert [s.text for s in streamed] == [s.text for s in result.segments]
+    for early, final in zip(streamed, result.segments, strict=True):
+        assert abs(early.start - final.start) <= CHUNK_PAD_S + 0.05 and abs(early.end - final.end) <= CHUNK_PAD_S + 0.05
     starts = [segment.start for segment in streamed]
     assert starts == sorted(starts)
     # The first text arrives before transcription finishes, not with the result.
