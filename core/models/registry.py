@@ -76,7 +76,6 @@ class ModelRegistry:
     """Owns loaded models. Thread-safe; loads are logged with their duration."""
 
     def __init__(self, settings: Settings) -> None:
-        os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
         self.settings = settings
         self.root = settings.models_dir
         self.manifest = layout.Manifest.load(self.root)
