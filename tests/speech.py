@@ -201,8 +201,8 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     return levenshtein(ref, normalize(hypothesis)) / max(len(ref), 1)
 
 
-def diarization_error_rate(reference_turns, hypothesis_turns, collar: float = 0.0) -> float:
-    """pyannote.metrics DER between (start, end, speaker) lists."""
+def diarization_error_rate(reference_turns, hypothesis_turns, collar: float = 0.0, *, detailed: bool = False):
+    """pyannote.metrics DER between (start, end, speaker) lists (with `detailed`, its components in seconds too)."""
     from pyannote.core import Annotation, Segment
     from pyannote.metrics.diarization import DiarizationErrorRate
 
@@ -212,4 +212,5 @@ def diarization_error_rate(reference_turns, hypothesis_turns, collar: float = 0.
             result[Segment(start, end), index] = speaker
         return result
 
-    return DiarizationErrorRate(collar=collar)(annotation(reference_turns), annotation(hypothesis_turns))
+    return DiarizationErrorRate(collar=collar)(annotation(reference_turns), annotation(hypothesis_turns),
+                                               detailed=detailed)

@@ -39,8 +39,13 @@ def test_open_profile_times_words_with_whisper(engine, monologue):
 
 def test_diarizes_a_synthesised_dialogue(engine, dialogue):
     result = engine.transcribe(dialogue.path, TranscribeOptions(diarization=True, output_formats=("srt", "rttm")))
-    der = speech.diarization_error_rate(dialogue.turns, [(t.start, t.end, t.speaker) for t in result.diarization])
-    assert der <= 0.15, der
+    errors = speech.diarization_error_rate(dialogue.turns, [(t.start, t.end, t.speaker) for t in result.diarization],
+                                           detailed=True)
+    # Who spoke is right; what is missed is mostly the pauses inside each synthesised sentence (a reference turn
+    # spans them): the open profile no longer fills short gaps, which on real meetings merged speakers across
+    # pauses (builder/open_diarization.py, chosen on the quality set's dev clips).
+    assert errors["confusion"] + errors["false alarm"] <= 0.02 * errors["total"], errors
+    assert errors["diarization error rate"] <= 0.18, errors
     assert speech.word_error_rate(dialogue.script, result.text) <= 0.25
     assert result.speakers is not None and len(result.speakers) == 2
     assert all(segment.speaker in result.speakers for segment in result.segments)
