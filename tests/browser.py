@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ import pytest
 from core import Result
 from core.transcript.result import Segment, SpeakerTurn, Word
 
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+JOB_TIMEOUT_MS = 120_000
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
 VOCABULARY = ("budget", "roadmap", "customer", "release", "design", "quarter", "hiring", "review", "launch",
@@ -32,6 +35,30 @@ def chromium_path() -> str:
 
 def launch(playwright):
     return playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS)
+
+
+def open_page(browser, url: str, *, timeout_ms: int = 60_000, clipboard: bool = False) -> Iterator:
+    """A fresh browser session (its own Gradio session and downloads) on the loaded page, closed afterwards: the
+    body of the tests' `page` fixtures."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    if clipboard:
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url.rstrip("/"))
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    page.goto(url)
+    page.locator("#wx-transcribe").wait_for()
+    yield page
+    context.close()
+
+
+def tiled(recording: Path, times: int, path: Path) -> Path:
+    """`recording` played `times` times in a row, written to `path`: longer speech with a known script."""
+    import numpy as np
+    import soundfile
+
+    samples, rate = soundfile.read(str(recording), dtype="float32")
+    soundfile.write(str(path), np.tile(samples, times), rate)
+    return path
 
 
 def long_meeting(turns: int = 1000, duration: float = 3600.0, speakers: int = 4) -> Result:
@@ -78,3 +105,40 @@ def serious_violations(page) -> list[dict]:
     return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
              "targets": [node["target"] for node in v["nodes"][:5]]}
             for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+
+
+# ---- driving the page -------------------------------------------------------------------------------------
+def upload(page, *paths: Path) -> None:
+    page.locator("#wx-upload input[type=file]").set_input_files([str(path) for path in paths])
+    for path in paths:
+        page.locator(f"#wx-upload td.filename[aria-label='{path.name}']").wait_for()
+
+
+def clear_files(page) -> None:
+    # clicked from the page: after a job Gradio shows the box's top panel twice, one over the other
+    page.evaluate("document.querySelectorAll('#wx-upload button[aria-label=Clear]').forEach(b => b.click())")
+    page.wait_for_function("!document.querySelector('#wx-upload td.filename')")
+
+
+def cards(page) -> list[tuple[str, str]]:
+    """(file name, status) per card."""
+    names = page.locator("#wx-cards .wx-card-name").all_inner_texts()
+    return list(zip(names, page.locator("#wx-cards .wx-card-status").all_inner_texts(), strict=True))
+
+
+def wait_until_finished(page, count: int) -> None:
+    """Until the batch's `count` cards (not an earlier batch's, which `start` marked as old) are all settled."""
+    page.wait_for_function(
+        f"document.querySelectorAll('#wx-cards .wx-card:not([data-old])').length === {count} && "
+        "!document.querySelector('#wx-cards .wx-card-waiting, #wx-cards .wx-card-running')",
+        timeout=JOB_TIMEOUT_MS)
+
+
+def start(page) -> None:
+    page.evaluate("document.querySelectorAll('#wx-cards .wx-card').forEach(card => card.dataset.old = '1')")
+    page.locator("#wx-transcribe").click()
+
+
+def transcribe(page, count: int = 1) -> None:
+    start(page)
+    wait_until_finished(page, count)

@@ -156,3 +156,19 @@ def rp_workers(models_dir, tmp_path_factory):
     workers = start_workers(models_dir, tmp_path_factory.mktemp("rp-workers"))
     yield workers
     stop_workers(workers)
+
+
+@pytest.fixture
+def page(browser, ui_server):
+    """A fresh session on the web app's page (its own Gradio session and downloads; the clipboard allowed)."""
+    from tests.browser import open_page
+
+    yield from open_page(browser, ui_server.url, clipboard=True)
+
+
+@pytest.fixture(scope="module")
+def client(ui_server):
+    """gradio_client on the web app (its API: /transcribe, /realign)."""
+    from gradio_client import Client
+
+    return Client(ui_server.url, verbose=False)

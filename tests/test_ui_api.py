@@ -18,10 +18,6 @@ from ui.handlers import GENERIC_ERROR
 
 pytestmark = pytest.mark.slow
 
-@pytest.fixture(scope="module")
-def client(ui_server) -> Client:
-    return Client(ui_server.url, verbose=False)
-
 
 @pytest.fixture(scope="module")
 def diarized(client, dialogue) -> dict:

@@ -9,18 +9,26 @@ import shutil
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile
 
+from tests.browser import (
+    ARTIFACTS,
+    JOB_TIMEOUT_MS,
+    cards,
+    clear_files,
+    start,
+    tiled,
+    transcribe,
+    upload,
+    wait_until_finished,
+)
 from tests.servers import folder_server
 from tests.subtitles import parse_srt
 from ui.handlers import STAGE_LABELS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-JOB_TIMEOUT_MS = 120_000
 # Every text the results panel shows while a job runs (progress included), recorded in the page itself so no
 # short-lived state is missed between two polls.
 RECORD_VIEW_JS = """() => {
@@ -30,55 +38,6 @@ RECORD_VIEW_JS = """() => {
     .observe(view, {subtree: true, childList: true, characterData: true});
 }"""
 AUDIO_TIME = "document.querySelector('#wx-view audio').currentTime"
-
-
-@pytest.fixture
-def page(browser, ui_server):
-    """A fresh session (its own Gradio session and downloads) on the loaded page; the clipboard is allowed."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=ui_server.url.rstrip("/"))
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(ui_server.url)
-    page.locator("#wx-transcribe").wait_for()
-    yield page
-    context.close()
-
-
-def upload(page, *paths: Path) -> None:
-    page.locator("#wx-upload input[type=file]").set_input_files([str(path) for path in paths])
-    for path in paths:
-        page.locator(f"#wx-upload td.filename[aria-label='{path.name}']").wait_for()
-
-
-def clear_files(page) -> None:
-    # clicked from the page: after a job Gradio shows the box's top panel twice, one over the other
-    page.evaluate("document.querySelectorAll('#wx-upload button[aria-label=Clear]').forEach(b => b.click())")
-    page.wait_for_function("!document.querySelector('#wx-upload td.filename')")
-
-
-def cards(page) -> list[tuple[str, str]]:
-    """(file name, status) per card."""
-    names = page.locator("#wx-cards .wx-card-name").all_inner_texts()
-    return list(zip(names, page.locator("#wx-cards .wx-card-status").all_inner_texts(), strict=True))
-
-
-def wait_until_finished(page, count: int) -> None:
-    """Until the batch's `count` cards (not an earlier batch's, which `start` marked as old) are all settled."""
-    page.wait_for_function(
-        f"document.querySelectorAll('#wx-cards .wx-card:not([data-old])').length === {count} && "
-        "!document.querySelector('#wx-cards .wx-card-waiting, #wx-cards .wx-card-running')",
-        timeout=JOB_TIMEOUT_MS)
-
-
-def start(page) -> None:
-    page.evaluate("document.querySelectorAll('#wx-cards .wx-card').forEach(card => card.dataset.old = '1')")
-    page.locator("#wx-transcribe").click()
-
-
-def transcribe(page, count: int = 1) -> None:
-    start(page)
-    wait_until_finished(page, count)
 
 
 def test_transcribe_rename_copy_seek_and_download(page, dialogue):
@@ -259,10 +218,7 @@ def test_a_refused_link_is_a_card_naming_the_links_box(page, dialogue):
 @pytest.fixture(scope="module")
 def long_recording(dialogue, tmp_path_factory) -> Path:
     """Three minutes of speech: the dialogue eight times."""
-    samples, rate = soundfile.read(str(dialogue.path), dtype="float32")
-    path = tmp_path_factory.mktemp("long") / "long-meeting.wav"
-    soundfile.write(str(path), np.tile(samples, 8), rate)
-    return path
+    return tiled(dialogue.path, 8, tmp_path_factory.mktemp("long") / "long-meeting.wav")
 
 
 def _files_under(root: Path) -> set[Path]:

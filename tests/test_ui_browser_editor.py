@@ -35,17 +35,6 @@ def saved(ui_server, timed_dialogue, tmp_path_factory) -> tuple[Path, Path]:
     return folder / "talk.json", folder / "talk.wav"
 
 
-@pytest.fixture
-def page(browser, ui_server):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(ui_server.url)
-    page.locator("#wx-transcribe").wait_for()
-    yield page
-    context.close()
-
-
 def open_saved(page, *paths: Path) -> None:
     page.locator("#wx-upload input[type=file]").set_input_files([str(path) for path in paths])
     for path in paths:

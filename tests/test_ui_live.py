@@ -7,13 +7,11 @@ import re
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile
 
 from core.errors import Cancelled
 from core.transcript.result import Segment
-from tests.test_ui_browser import page, start, upload, wait_until_finished  # noqa: F401 - `page` is a fixture
+from tests.browser import start, tiled, upload, wait_until_finished
 from ui.live import LiveJob, render_live
 
 # Each change of the results panel, recorded in the page (nothing short-lived is missed between two polls):
@@ -32,10 +30,7 @@ RECORD_JS = """() => {
 @pytest.fixture(scope="module")
 def twice(dialogue, tmp_path_factory) -> Path:
     """The dialogue twice (46 s): with 5 s chunks, several ASR batches, so text arrives in several steps."""
-    samples, rate = soundfile.read(str(dialogue.path), dtype="float32")
-    path = tmp_path_factory.mktemp("live") / "dialogue-twice.wav"
-    soundfile.write(str(path), np.tile(samples, 2), rate)
-    return path
+    return tiled(dialogue.path, 2, tmp_path_factory.mktemp("live") / "dialogue-twice.wav")
 
 
 def _segment(start: float, text: str) -> Segment:
@@ -90,7 +85,7 @@ def test_live_view_escapes_text_and_keeps_the_latest_segments():
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_segments_appear_while_it_runs_and_the_transcript_replaces_them(page, twice):  # noqa: F811
+def test_segments_appear_while_it_runs_and_the_transcript_replaces_them(page, twice):
     upload(page, twice)
     page.get_by_text("Advanced: subtitles, decoding, speech detection").click()
     chunk = page.locator("#wx-opt-chunk_size input[type=number]")

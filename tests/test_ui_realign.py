@@ -4,17 +4,12 @@
 from __future__ import annotations
 
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from tests import speech
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def client(ui_server) -> Client:
-    return Client(ui_server.url, verbose=False)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_ui_browser import ARTIFACTS, cards, clear_files, transcribe, upload
+from tests.browser import ARTIFACTS, cards, clear_files, open_page, transcribe, upload
 from tests.ui_server import start_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -26,13 +26,7 @@ def voices_server(models_dir, tmp_path_factory):
 
 @pytest.fixture
 def page(browser, voices_server):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(voices_server.url)
-    page.locator("#wx-transcribe").wait_for()
-    yield page
-    context.close()
+    yield from open_page(browser, voices_server.url)
 
 
 def speakers_shown(page) -> list[str]:
