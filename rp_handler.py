@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from core import WorkerError
-from core.asr.streaming import SegmentsCallback
 from core.logs import configure_logging
 from core.media.decode import decode_audio
 from core.media.fetch import Limits, MediaFile, fetch_source, job_directory
 from core.service import Service, shared
-from core.transcript.result import Segment
+from core.transcript.result import Segment, SegmentsCallback
 from rp_worker.inputs import AUDIO_FIELDS, AUDIO_HINTS, parse_input
 from rp_worker.outputs import runpod_output
 from rp_worker.progress import OrderedSender, ProgressReporter, ProgressSink, log_progress, runpod_progress

@@ -21,7 +21,7 @@ from core.asr.forced_alignment import align_text
 from core.asr.language_detection import detect
 from core.asr.languages import language_name, normalize_language, word_joiner
 from core.asr.speech_spans import fit_words_to_speech
-from core.asr.streaming import ChunkStream, SegmentsCallback
+from core.asr.streaming import ChunkStream
 from core.asr.timestamps import split_timed_segments
 from core.asr.translation import translated_segments
 from core.errors import InferenceError, InvalidInput
@@ -39,7 +39,7 @@ from core.speakers.verification import embedding_model
 from core.speakers.voices import VoiceLibrary, VoiceLibraryMismatch, Voiceprint
 from core.speakers.word_labels import split_at_speaker_changes
 from core.transcript.edit import segment_at, set_text
-from core.transcript.result import Result, SpeakerTurn, VoiceMatch, segments_from_whisperx
+from core.transcript.result import Result, SegmentsCallback, SpeakerTurn, VoiceMatch, segments_from_whisperx
 
 logger = logging.getLogger(__name__)
 

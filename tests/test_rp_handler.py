@@ -290,7 +290,8 @@ class _FakeEngine:
     def __init__(self, settings: Any, failure: BaseException | None = None) -> None:
         self.settings, self.failure, self.registry, self.seen = settings, failure, _FakeRegistry(), []
 
-    def transcribe(self, audio: Any, options: Any, *, on_progress: Any) -> Result:
+    def transcribe(self, audio: Any, options: Any, *, on_progress: Any, on_segments: Any = None,
+                   cancel: Any = None) -> Result:
         self.seen.append((audio, options))
         on_progress("transcribe", 0.5)
         if self.failure is not None:
@@ -387,7 +388,8 @@ def test_progress_arrives_in_order_and_never_after_the_result(fake_settings):
         (late if returned.is_set() else arrived).append(message)
 
     class ChattyEngine(_FakeEngine):
-        def transcribe(self, audio: Any, options: Any, *, on_progress: Any) -> Result:
+        def transcribe(self, audio: Any, options: Any, *, on_progress: Any, on_segments: Any = None,
+                       cancel: Any = None) -> Result:
             for step in range(1, 21):
                 on_progress(f"stage{step}", step / 20)  # a new stage each time: none is throttled
             return Result(segments=(), language="en")

@@ -26,12 +26,11 @@ from typing import Any
 import gradio as gr
 
 from core import ProgressCallback, Result, TranscribeOptions, WorkerError
-from core.asr.streaming import SegmentsCallback
 from core.errors import Cancelled, InvalidInput
 from core.media.fetch import Limits, job_directory
 from core.service import Service
 from core.transcript.formats import Layout, render, response
-from core.transcript.result import Segment
+from core.transcript.result import Segment, SegmentsCallback
 from ui import batch, editor
 from ui.cards import render_cards
 from ui.controls import ControlSpec, to_options

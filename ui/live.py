@@ -16,8 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
-from core.asr.streaming import SegmentsCallback
-from core.transcript.result import Segment
+from core.transcript.result import Segment, SegmentsCallback
 from ui.render import format_time
 
 T = TypeVar("T")

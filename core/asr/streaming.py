@@ -11,15 +11,13 @@ sentence pieces (`split_timed_segments`, exactly as the engine splits them at th
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from whisperx.vads.vad import Vad
 
 from core.asr.timestamps import split_timed_segments
-from core.transcript.result import Segment, segments_from_whisperx
-
-SegmentsCallback = Callable[[tuple[Segment, ...]], None]
+from core.transcript.result import SegmentsCallback, segments_from_whisperx
 
 
 class ChunkStream:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 
@@ -248,3 +248,7 @@ def segments_from_whisperx(segments: Iterable[Mapping[str, Any]]) -> tuple[Segme
             )
         )
     return tuple(converted)
+
+
+# Finished segments while a job runs (`Engine.transcribe(..., on_segments=...)`, see core/asr/streaming.py).
+SegmentsCallback = Callable[[tuple[Segment, ...]], None]
