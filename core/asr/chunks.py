@@ -5,7 +5,8 @@ whisperx cuts a chunk exactly where the VAD score crosses its onset threshold, w
 sound: an espeak-ng German clip cut 31 ms into "Guten" was translated as a loop of "I hope you enjoyed this
 video" and transcribed with its last words changed, where the same audio from 0 s comes out right. faster-whisper
 pads its VAD speech by 400 ms (`VadOptions.speech_pad_ms`); so do we, never past half the gap to the next chunk
-(no word is decoded twice) and never past 30 s (chunks are merged up to `chunk_size` minus the padding).
+(no word is decoded twice) and never past 30 s (chunks are merged up to `chunk_size`, and at most 30 s less the
+padding).
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ class PaddedChunks(Vad):
         from whisperx.diarize import Segment as SegmentX
         from whisperx.vads.pyannote import Binarize
 
-        longest = max(chunk_size - 2 * self.pad_s, min(chunk_size, 1.0))
+        # whisperx's own merge length, less room for the padding only where a padded chunk would pass Whisper's
+        # 30 s window: a short `chunk_size` keeps its length (a sentence is not cut for the padding's sake).
+        longest = max(min(chunk_size, WHISPER_WINDOW_S - 2 * self.pad_s), min(chunk_size, 1.0))
         regions = Binarize(max_duration=longest, onset=onset, offset=offset)(segments).get_timeline()
         self.speech = [(float(region.start), float(region.end)) for region in regions]
         if not self.speech:
