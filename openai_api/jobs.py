@@ -25,7 +25,7 @@ from core.errors import Cancelled
 from core.media.decode import decode_audio
 from core.media.fetch import Limits, fetch_source, job_directory
 from core.service import Service
-from core.transcript.result import Result, Segment
+from core.transcript.result import Result, SegmentsCallback
 from openai_api.errors import ApiError, ClientGone
 from openai_api.form import ApiRequest
 
@@ -95,7 +95,7 @@ class Job:
     request: ApiRequest
     ticket: Ticket
     cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
-    on_segments: Callable[[tuple[Segment, ...]], None] | None = None
+    on_segments: SegmentsCallback | None = None
     # Done once the upload and the known speakers are decoded: a stream answers 200 only after that, so bad
     # media is still a plain 400.
     decoded: concurrent.futures.Future = dataclasses.field(default_factory=concurrent.futures.Future)
