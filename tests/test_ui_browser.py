@@ -101,6 +101,8 @@ def test_transcribe_rename_copy_seek_and_download(page, dialogue):
     page.get_by_label("New name").fill("Alice")
     page.locator("#wx-rename").click()
     view.locator(".wx-speaker", has_text="Alice").first.wait_for()
+    # the whole answer is in (it also resets the speaker picked and clears the name box) before the next pick
+    page.wait_for_function("document.querySelector('#wx-speaker-name textarea, #wx-speaker-name input').value === ''")
     renamed = view.locator(".wx-turn .wx-speaker").all_inner_texts()
     assert renamed == ["Alice" if name == "SPEAKER_01" else name for name in names]
     assert view.locator(".wx-lane-name").all_inner_texts() == ["SPEAKER_00", "Alice"]

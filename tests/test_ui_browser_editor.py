@@ -60,9 +60,21 @@ TRANSCRIPT_JS = ("[...document.querySelectorAll('#wx-view .wx-turn')].map(t => t
                  ".innerText + ' ' + t.querySelector('.wx-text').textContent).join('\\n')")
 
 
-def wait_for_change(page, before: str) -> None:
-    """Until the view is re-rendered with a different transcript (the server answered a correction)."""
-    page.wait_for_function(f"(before) => ({TRANSCRIPT_JS}) !== before", arg=before, timeout=120_000)
+LINKS_JS = "[...document.querySelectorAll('#wx-downloads a[download]')].map(a => a.href)"
+
+
+def page_state(page) -> dict:
+    """What a correction must change: the rendered transcript and the download links."""
+    return page.evaluate(f"() => ({{text: {TRANSCRIPT_JS}, links: {LINKS_JS}}})")
+
+
+def wait_for_change(page, before: dict) -> None:
+    """Until the server's answer to a correction is on the page: the view re-rendered with a different transcript
+    and every download replaced (the files arrive after the view; a link clicked in between never downloads)."""
+    page.wait_for_function(f"(before) => ({TRANSCRIPT_JS}) !== before.text", arg=before, timeout=120_000)
+    page.wait_for_function(f"(before) => {{ const now = {LINKS_JS}; "
+                           "return now.length > 0 && now.every(h => !before.links.includes(h)); }",
+                           arg=before, timeout=120_000)
 
 
 def transcript_text(page) -> str:
@@ -88,7 +100,7 @@ def test_correct_text_speakers_merge_and_undo_reach_every_download(page, saved, 
     page.keyboard.press("e")
     box = first.locator("textarea.wx-edit-box")
     box.fill(truth)
-    before = transcript_text(page)
+    before = page_state(page)
     page.screenshot(path=str(ARTIFACTS / "ui-editor-text.png"))
     box.press("Control+Enter")
     wait_for_change(page, before)
@@ -112,7 +124,7 @@ def test_correct_text_speakers_merge_and_undo_reach_every_download(page, saved, 
     second.locator(".wx-turn-head").focus()
     page.keyboard.press("s")
     second.locator("select.wx-pick-speaker").select_option(names[0])
-    before = transcript_text(page)
+    before = page_state(page)
     second.locator("button.wx-apply").click()
     wait_for_change(page, before)
     given = [names[0], names[0], *names[2:]]
@@ -124,12 +136,12 @@ def test_correct_text_speakers_merge_and_undo_reach_every_download(page, saved, 
 
     # 3. undo (Ctrl+Z) brings the second speaker back; redo (the button) takes it away again
     page.locator("#wx-edit-help").click()  # focus off any field: Ctrl+Z is the page's, not a text box's
-    before = transcript_text(page)
+    before = page_state(page)
     page.keyboard.press("Control+z")
     wait_for_change(page, before)
     assert speakers_of_turns(page) == names
     assert json.loads(downloads(page)["json"])["segments"][1]["speaker"] == names[1]
-    before = transcript_text(page)
+    before = page_state(page)
     page.locator("#wx-redo").click()
     wait_for_change(page, before)
     assert speakers_of_turns(page) == [n for k, n in enumerate(given) if k == 0 or given[k - 1] != n]
@@ -146,7 +158,7 @@ def test_correct_text_speakers_merge_and_undo_reach_every_download(page, saved, 
     third.locator("input.wx-new-speaker").fill("Guest")
     assert third.locator("select.wx-pick-range").input_value() == "rest"
     page.screenshot(path=str(ARTIFACTS / "ui-editor-speaker.png"))
-    before = transcript_text(page)
+    before = page_state(page)
     third.locator("button.wx-apply").click()
     wait_for_change(page, before)
     guest = view.locator(".wx-turn", has=page.locator(".wx-speaker", has_text="Guest"))
@@ -161,7 +173,7 @@ def test_correct_text_speakers_merge_and_undo_reach_every_download(page, saved, 
     page.locator("#wx-rename").click()
     merge = page.locator("#wx-merge", has_text=f"Merge “Guest” into “{names[1]}”")
     merge.wait_for()
-    before = transcript_text(page)
+    before = page_state(page)
     merge.click()
     wait_for_change(page, before)
     assert "Guest" not in speakers_of_turns(page) and not merge.is_visible()
