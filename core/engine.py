@@ -260,7 +260,9 @@ class Engine:
         if not options.enable_vad:
             job.warnings.append("enable_vad=false ignored: WhisperX's batched pipeline always segments with VAD")
         saved = (pipeline.options, dict(pipeline._vad_params), pipeline.suppress_numerals, pipeline.vad_model)
-        chunks = pipeline.vad_model = PaddedChunks(pipeline.vad_model)  # edge words survive (core/asr/chunks.py)
+        pipeline.model.between_attempts = job.progress.check_cancelled
+        chunks = pipeline.vad_model = PaddedChunks(pipeline.vad_model,  # edge words survive (core/asr/chunks.py)
+                                                    check=job.progress.check_cancelled)
         pipeline.options = dataclasses.replace(_asr_options(pipeline.options, options),
                                                without_timestamps=not timestamps, word_timestamps=words)
         pipeline._vad_params = {**pipeline._vad_params, "vad_onset": options.vad_onset,
@@ -287,6 +289,7 @@ class Engine:
                 segments = sorted(segments + recovered, key=lambda segment: segment["start"])
         finally:
             pipeline.options, pipeline._vad_params, pipeline.suppress_numerals, pipeline.vad_model = saved
+            pipeline.model.between_attempts = None
         job.speech = chunks.speech
         job.progress.update(stage, 1.0)
         job.timings[stage] = round(time.perf_counter() - started, 3)

@@ -65,3 +65,33 @@ def test_models_are_restored_when_a_job_stops_midway(engine, dialogue):
         engine.transcribe(dialogue.path, TranscribeOptions(diarization=True, align_output=False),
                           on_progress=on_progress, cancel=stop)
     assert (asr.vad_model, diarizer._segmentation) == originals
+
+
+@pytest.mark.parametrize("share", [True, False], ids=["shared-pass", "own-vad-pass"])
+def test_stop_ends_the_segmentation_passes_within_a_batch(engine, dialogue, tmp_path, monkeypatch, share):
+    """whisperx calls its VAD with no hook, and a diarization pass stopped halfway left the VAD to start it over:
+    a Stop during the whole-file segmentation waited for one or two full passes (15–50 s for minutes of audio
+    here). Now every batch of either pass checks first: after the Stop, at most the batches already in flight
+    (one per thread) are computed, far fewer than a pass."""
+    import soundfile
+    from pyannote.audio.core.inference import Inference
+
+    samples, rate = soundfile.read(str(dialogue.path), dtype="float32")
+    path = tmp_path / "long.wav"
+    soundfile.write(str(path), np.concatenate([samples] * 8), rate)  # ~3 minutes: ~13 batches per pass
+    batches = {"run": 0, "at_stop": None}
+    stop = threading.Event()
+    infer = Inference.infer
+
+    def counted(self, chunks):
+        batches["run"] += 1
+        if batches["run"] == 3:  # mid-pass
+            batches["at_stop"] = batches["run"]
+            stop.set()
+        return infer(self, chunks)
+
+    monkeypatch.setattr(Inference, "infer", counted)
+    monkeypatch.setattr(engine, "share_segmentation", share)
+    with pytest.raises(Cancelled):
+        engine.transcribe(path, TranscribeOptions(diarization=True, align_output=False, language="en"), cancel=stop)
+    assert batches["at_stop"] == 3 and batches["run"] - batches["at_stop"] <= 2, batches

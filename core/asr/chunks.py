@@ -11,6 +11,8 @@ padding).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from whisperx.vads.vad import Vad
@@ -25,15 +27,17 @@ class PaddedChunks(Vad):
     """Stands in for the ASR pipeline's VAD during one transcription: the same scores, the same cut-and-merge,
     padded chunks; `speech` holds the speech regions (seconds) of the last call."""
 
-    def __init__(self, vad: Any, pad_s: float = CHUNK_PAD_S) -> None:
+    def __init__(self, vad: Any, pad_s: float = CHUNK_PAD_S, check: Callable[[], None] | None = None) -> None:
         self._vad = vad
         self.pad_s = pad_s
         self.speech: list[tuple[float, float]] = []
         self._duration_s = 0.0
+        self._check = check
 
     def __call__(self, file: dict[str, Any], **kwargs: Any) -> Any:
         self._duration_s = file["waveform"].shape[-1] / file["sample_rate"]
-        return self._vad(file, **kwargs)
+        with stoppable(segmentation_of(self._vad), self._check):
+            return self._vad(file, **kwargs)
 
     @staticmethod
     def preprocess_audio(audio: Any) -> Any:
@@ -147,3 +151,33 @@ def is_silence(segment: dict, asr_options: Any) -> bool:
     return (no_speech is not None and logprob is not None and asr_options.no_speech_threshold is not None
             and asr_options.log_prob_threshold is not None and no_speech > asr_options.no_speech_threshold
             and logprob < asr_options.log_prob_threshold)
+
+
+def segmentation_of(vad: Any) -> Any | None:
+    """The pyannote segmentation `Inference` a VAD slides over the whole recording (whisperx's pyannote VAD, or
+    the one shared with the diarization), or None (silero)."""
+    shared = getattr(vad, "inference", None)
+    if shared is not None:
+        return shared
+    return getattr(getattr(vad, "vad_pipeline", None), "_segmentation", None)
+
+
+@contextlib.contextmanager
+def stoppable(inference: Any | None, check: Callable[[], None] | None) -> Iterator[None]:
+    """`check` (which raises to stop the job) runs before each batch `inference` computes. whisperx calls the VAD
+    with no hook, so without this its pass over a long recording (a minute for an hour of audio on a CPU) could
+    not be stopped; it also runs where the diarization's pass, stopped halfway, leaves the VAD to start over."""
+    if inference is None or check is None:
+        yield
+        return
+    infer = inference.infer
+
+    def checked(chunks: Any) -> Any:
+        check()
+        return infer(chunks)
+
+    inference.infer = checked
+    try:
+        yield
+    finally:
+        del inference.infer  # the class's method again

@@ -16,6 +16,7 @@ per chunk (on its `TimedText`):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -34,6 +35,10 @@ from core.asr.timestamps import (
 
 
 class TimedWhisperModel(WhisperModel):
+    # Called between temperature attempts (raises to stop the job): each attempt is one uninterruptible
+    # CTranslate2 call over the batch, so a batch that falls back through the schedule is where a Stop waited.
+    between_attempts: Callable[[], None] | None = None
+
     def generate_segment_batched(self, features: Any, tokenizer: Any, options: Any,
                                  encoder_output: Any = None) -> dict:
         mels = features.cpu().numpy() if hasattr(features, "cpu") else np.asarray(features)
@@ -84,6 +89,8 @@ class TimedWhisperModel(WhisperModel):
             pending = [index for index in pending if attempts[index][-1][0].needs_fallback]
             if not pending:
                 break
+            if self.between_attempts is not None:
+                self.between_attempts()
         chosen = [_best(tried) for tried in attempts]
         return [item for item, _ in chosen], [temperature for _, temperature in chosen]
 

@@ -83,6 +83,7 @@ class _SharedVad:
 
     def __init__(self, shared: SharedSegmentation) -> None:
         self._shared = shared
+        self.inference = shared.segmentation  # what the pass runs, for `core.asr.chunks.stoppable`
 
     def __call__(self, file: dict[str, Any], **_: Any) -> Any:
         return self._shared.vad_scores(file)
