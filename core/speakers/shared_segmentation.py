@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from core.asr.chunks import segmentation_of
+
 
 def vad_inference(asr_pipeline: Any) -> Any | None:
     """The pyannote `Inference` behind whisperx's pyannote VAD, or None for another VAD (silero)."""
-    return getattr(getattr(getattr(asr_pipeline, "vad_model", None), "vad_pipeline", None), "_segmentation", None)
+    return segmentation_of(getattr(asr_pipeline, "vad_model", None))
 
 
 def can_share(vad: Any, segmentation: Any) -> bool:
