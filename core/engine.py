@@ -133,7 +133,8 @@ class Engine:
         decoded = self._decode(audio)
         timings = {"decode": round(time.perf_counter() - started, 3)}
         progress.update("decode", 1.0)
-        samples, gain_db = normalize_level(decoded.samples)  # quiet recordings: VAD and ASR hear them (level.py)
+        # Quiet recordings: VAD and ASR hear them (level.py); samples decoded here are scaled where they lie.
+        samples, gain_db = normalize_level(decoded.samples, in_place=isinstance(audio, (str, Path)))
         if gain_db:
             logger.info("quiet recording: raised by %.1f dB before VAD and ASR", gain_db)
         job = _Job(options, samples, progress, [*decoded.warnings, *option_warnings(options)], timings,

@@ -29,14 +29,26 @@ def speech_level_dbfs(samples: np.ndarray, sample_rate: int = 16_000) -> float |
         frame = len(samples)
     if usable.size == 0:
         return None
-    rms = np.sqrt(np.mean(np.square(usable.reshape(-1, frame), dtype=np.float64), axis=1))
+    rms = _frame_rms(usable.reshape(-1, frame))
     loud = float(np.percentile(rms, LOUD_PERCENTILE))
     return 20.0 * np.log10(loud) if loud > 1e-7 else None
 
 
-def normalize_level(samples: np.ndarray, sample_rate: int = 16_000) -> tuple[np.ndarray, float]:
+def _frame_rms(frames: np.ndarray, block_frames: int = 1 << 14) -> np.ndarray:
+    """Per-frame RMS in float64, a block of frames at a time: a float64 square of a whole four-hour recording
+    would be 1.8 GB on top of its samples."""
+    rms = np.empty(frames.shape[0], dtype=np.float64)
+    for start in range(0, frames.shape[0], block_frames):
+        block = frames[start:start + block_frames]
+        rms[start:start + block_frames] = np.sqrt(np.mean(np.square(block, dtype=np.float64), axis=1))
+    return rms
+
+
+def normalize_level(samples: np.ndarray, sample_rate: int = 16_000, *,
+                    in_place: bool = False) -> tuple[np.ndarray, float]:
     """`samples` raised so its speech sits at TARGET_DBFS (never lowered, never clipped); returns the gain in dB
-    (0.0 when left as it was)."""
+    (0.0 when left as it was). `in_place` scales the caller's float32 array instead of a copy (a long
+    recording's samples are not held twice)."""
     level = speech_level_dbfs(samples, sample_rate)
     if level is None or level >= QUIET_DBFS:
         return samples, 0.0
@@ -44,4 +56,7 @@ def normalize_level(samples: np.ndarray, sample_rate: int = 16_000) -> tuple[np.
     gain_db = min(TARGET_DBFS - level, MAX_GAIN_DB, 20.0 * np.log10(PEAK_LIMIT / peak))
     if gain_db < MIN_GAIN_DB:
         return samples, 0.0
-    return (samples * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32), round(float(gain_db), 2)
+    gain = np.float32(10.0 ** (gain_db / 20.0))
+    if in_place and samples.dtype == np.float32 and samples.flags.writeable:
+        return np.multiply(samples, gain, out=samples), round(float(gain_db), 2)
+    return np.multiply(samples, gain, dtype=np.float32), round(float(gain_db), 2)
