@@ -134,7 +134,8 @@ def test_ffmpeg_decode_holds_the_samples_once(tmp_path, monkeypatch):
     finally:
         tracemalloc.stop()
     assert abs(decoded.duration_s - 240.0) < 0.1
-    assert peak < 1.3 * decoded.samples.nbytes, f"peak {peak / 2**20:.1f} MB for {decoded.samples.nbytes / 2**20:.1f} MB"
+    size = decoded.samples.nbytes
+    assert peak < 1.3 * size, f"peak {peak / 2**20:.1f} MB for {size / 2**20:.1f} MB of samples"
     assert list(scratch.iterdir()) == []
 
 
