@@ -43,6 +43,8 @@ from core.transcript.result import Result, SegmentsCallback, SpeakerTurn, VoiceM
 
 logger = logging.getLogger(__name__)
 
+# Seconds of ASR per second of audio before a model's first pass has measured its own (paces the progress bar).
+ASR_PACE_GUESS = {"cpu": 0.3, "cuda": 0.03}
 REALIGN_MARGIN_S = 0.5  # room around a corrected segment (its bounds may clip a word), up to its neighbours
 
 _ASR_OPTION_NAMES = {  # our option → faster-whisper TranscriptionOptions field
@@ -90,6 +92,7 @@ class Engine:
         self._in_progress = 0  # transcribe() calls not yet returned: the one running and those waiting for it
         self._count_lock = threading.Lock()
         self.voices = VoiceLibrary(settings.data_dir)  # people recognised by name across recordings
+        self._asr_pace: dict[str, float] = {}  # seconds per audio second of each model's last ASR pass
 
     @property
     def jobs_in_progress(self) -> int:
@@ -284,10 +287,13 @@ class Engine:
         streaming = contextlib.nullcontext()
         if job.on_segments is not None and stage == "transcribe":  # a translation pass is not streamed
             streaming = ChunkStream(pipeline, job.on_segments).attached()
+        duration_s = len(job.audio) / SAMPLE_RATE
+        expected_s = duration_s * self._asr_pace.get(asr.name, ASR_PACE_GUESS.get(self.registry.device, 0.1))
         try:
-            with streaming:
+            with streaming, job.progress.paced(stage, expected_s):  # whisperx reports once per batch
                 segments = split_timed_segments(self._run_asr(pipeline, job, job.audio, language, task,
                                                               job.progress.stage_callback(stage)))
+            self._asr_pace[asr.name] = (time.perf_counter() - started) / max(duration_s, 1.0)
             missed = missed_speech(chunks.speech, fit_words_to_speech(segments, chunks.speech),
                                    len(job.audio) / SAMPLE_RATE)
             if missed:  # speech the pass gave no word to: decoded again on its own (core/asr/chunks.py)
