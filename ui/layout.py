@@ -40,7 +40,7 @@ SHOW_PROGRESS_JS = """() => {
   if (cards && window.innerWidth < 800) cards.scrollIntoView({block: 'start', behavior: 'smooth'});
 }"""
 FIELDS_JS = "\n".join((Path(__file__).resolve().parent / name).read_text(encoding="utf-8")
-                      for name in ("fields.js", "toasts.js"))
+                      for name in ("fields.js", "toasts.js", "dropzone.js"))
 EDIT_HELP = ("Hover or focus a turn to **edit its text** (E) or its **speaker** (S); Ctrl+Z undoes, "
              "Ctrl+Shift+Z redoes.")
 PAGE_CSS = """
@@ -61,6 +61,9 @@ PAGE_CSS = """
    "Working…" note, the live transcript) starts below it, never under the bar */
 #wx-view > .wrap:not(.hide) { top: 0 !important; bottom: auto !important; height: 3.75rem !important; }
 #wx-view:has(> .wrap:not(.hide)) > .html-container { padding-top: 3.75rem; }
+/* the "Stopping…" note is an output of Transcribe's first step too: Gradio's loading overlay made the empty note
+   a scrollable region no key can reach (axe: scrollable-region-focusable); it needs no overlay */
+#wx-stop-note > .wrap { display: none !important; }
 /* the drop zone's upload icon sits below the box's label chip, not under it */
 #wx-upload > button { padding-top: 2.25rem; min-height: 11rem; }
 .dark .wx-audio { color-scheme: dark; }  /* the browser's own player follows the page's dark theme */
@@ -88,6 +91,7 @@ def theme() -> gr.themes.Base:
         link_text_color_visited="*primary_700", link_text_color_visited_dark="*primary_300",
         button_primary_background_fill="*primary_600", button_primary_background_fill_dark="*primary_600",
         button_primary_background_fill_hover="*primary_700", button_primary_background_fill_hover_dark="*primary_700",
+        button_secondary_background_fill_hover_dark="*primary_600",  # white on primary_500 is 4.46:1
         checkbox_label_background_fill_selected="*primary_600",
         checkbox_label_background_fill_selected_dark="*primary_700",
     )
