@@ -73,7 +73,9 @@ PAGE_CSS = """
 #wx-results:not(:has(.wx-transcript .wx-speaker)) #wx-speaker-row { display: none; }
 #wx-edit-row { align-items: center; }
 @media (max-width: 480px) {
-  #wx-options .form > div, #wx-options .row > div { min-width: 0 !important; flex-basis: 100% !important; }
+  #wx-options .form > div, #wx-options .row > div, #wx-advanced .form > div, #wx-advanced .row > div {
+    min-width: 0 !important; flex-basis: 100% !important;
+  }
 }
 """
 
