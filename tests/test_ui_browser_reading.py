@@ -62,6 +62,8 @@ def open_page(browser, url: str, *, width: int = 1366, height: int = 900, dark: 
     page.set_default_timeout(60_000)
     page.goto(url + ("?__theme=dark" if dark else "?__theme=light"))
     page.locator("#wx-transcribe").wait_for()
+    # loaded as a user meets it: titled, and the page's own scripts attached (they run after Gradio mounts)
+    page.wait_for_function("document.title && document.body.dataset.wxScripts === 'attached'")
     return page
 
 

@@ -13,3 +13,4 @@ new MutationObserver((changes) => {
   }));
 }).observe(document.body, {childList: true, subtree: true});
 nameDropZones(document);
+document.body.dataset.wxScripts = 'attached';  // the page's own scripts run (tests audit the page after this)
