@@ -25,7 +25,7 @@ from core.asr.streaming import ChunkStream
 from core.asr.timestamps import split_timed_segments
 from core.asr.translation import translated_segments
 from core.errors import InferenceError, InvalidInput
-from core.media.decode import SAMPLE_RATE, DecodedAudio, check_duration, decode_audio
+from core.media.decode import SAMPLE_RATE, DecodedAudio, check_duration, decode_audio, decode_span
 from core.media.level import normalize_level
 from core.models.memory import release_memory
 from core.models.registry import AsrModel, FeatureUnavailable, ModelRegistry
@@ -39,10 +39,12 @@ from core.speakers.verification import embedding_model
 from core.speakers.voices import VoiceLibrary, VoiceLibraryMismatch, Voiceprint
 from core.speakers.word_labels import split_at_speaker_changes
 from core.transcript.edit import segment_at, set_text
-from core.transcript.result import Result, SegmentsCallback, SpeakerTurn, VoiceMatch, segments_from_whisperx
+from core.transcript.result import Result, SegmentsCallback, SpeakerTurn, VoiceMatch, Word, segments_from_whisperx
 
 logger = logging.getLogger(__name__)
 
+# Seconds of ASR per second of audio before a model's first pass has measured its own (paces the progress bar).
+ASR_PACE_GUESS = {"cpu": 0.3, "cuda": 0.03}
 REALIGN_MARGIN_S = 0.5  # room around a corrected segment (its bounds may clip a word), up to its neighbours
 
 _ASR_OPTION_NAMES = {  # our option → faster-whisper TranscriptionOptions field
@@ -90,6 +92,7 @@ class Engine:
         self._in_progress = 0  # transcribe() calls not yet returned: the one running and those waiting for it
         self._count_lock = threading.Lock()
         self.voices = VoiceLibrary(settings.data_dir)  # people recognised by name across recordings
+        self._asr_pace: dict[str, float] = {}  # seconds per audio second of each model's last ASR pass
 
     @property
     def jobs_in_progress(self) -> int:
@@ -202,25 +205,38 @@ class Engine:
         against `audio` by forced alignment: wav2vec2 where the language's model is installed, else Whisper's
         cross-attention (the model that made the result when installed, else the default). Speakers are kept."""
         first, last = segment_at(result, index), segment_at(result, index if through is None else through, "through")
-        decoded = self._decode(audio)
-        if last.end > decoded.duration_s + 1.0:
-            raise InvalidInput(f"audio: {decoded.duration_s:.1f} s long, but the segment ends at {last.end:.1f} s; "
-                               "pass the recording this result was made from", field="audio")
+        end_index = index if through is None else through
+        before = result.segments[index - 1].end if index > 0 else 0.0
+        after = result.segments[end_index + 1].start if end_index + 1 < len(result.segments) else float("inf")
+        span = (max(before, first.start - REALIGN_MARGIN_S, 0.0), min(after, last.end + REALIGN_MARGIN_S))
+        decoded, offset = self._decode_span(audio, *span)  # only the span: a turn of an hour costs the turn
+        if last.end > offset + decoded.duration_s + 1.0:
+            raise InvalidInput(f"audio: ends at {offset + decoded.duration_s:.1f} s, but the segment ends at "
+                               f"{last.end:.1f} s; pass the recording this result was made from", field="audio")
         started = time.perf_counter()
         language = normalize_language(result.language) or "en"
         asr = self.registry.asr(result.model if result.model in self.registry.available_asr_models() else None)
         job = _Job(TranscribeOptions(), decoded.samples, ProgressTracker(None, STAGES, None), [], {})
         aligner = self._aligner(job, language)  # None without an installed wav2vec2 model: Whisper times them
-        end_index = index if through is None else through
-        before = result.segments[index - 1].end if index > 0 else 0.0
-        after = result.segments[end_index + 1].start if end_index + 1 < len(result.segments) else decoded.duration_s
-        span = (max(before, first.start - REALIGN_MARGIN_S, 0.0), min(after, last.end + REALIGN_MARGIN_S,
-                                                                      decoded.duration_s))
-        words = align_text(decoded.samples, span[0], max(span[1], span[0] + 0.05), text, language=language,
-                           asr_pipeline=asr.pipeline, aligner=aligner, device=self.registry.device)
+        local = (span[0] - offset, max(min(span[1] - offset, decoded.duration_s), span[0] - offset + 0.05))
+        words = align_text(decoded.samples, *local, text, language=language, asr_pipeline=asr.pipeline,
+                           aligner=aligner, device=self.registry.device)
+        words = tuple(_shifted(word, offset) for word in words)
         logger.info("realigned one segment (%d words, %.1f s of audio) in %.2fs by %s", len(words),
-                    span[1] - span[0], time.perf_counter() - started, "wav2vec2" if aligner else "whisper")
+                    local[1] - local[0], time.perf_counter() - started, "wav2vec2" if aligner else "whisper")
         return set_text(result, index, text, words, through=through, joiner=word_joiner(language))
+
+    def _decode_span(self, audio: str | Path | np.ndarray | DecodedAudio, start_s: float,
+                     end_s: float) -> tuple[DecodedAudio, float]:
+        """`start_s`..`end_s` of `audio` and the time its first sample stands at: a file is decoded at that span
+        only; samples already in memory are sliced."""
+        first = round(start_s * SAMPLE_RATE)
+        if isinstance(audio, (str, Path)):
+            return decode_span(audio, start_s, end_s, max_bytes=self.settings.max_upload_bytes,
+                               max_seconds=self.settings.max_audio_seconds), first / SAMPLE_RATE
+        decoded = self._decode(audio)
+        stop = first + round((end_s - start_s) * SAMPLE_RATE) if end_s < float("inf") else None
+        return DecodedAudio(decoded.samples[first:stop]), first / SAMPLE_RATE
 
     def _decode(self, audio: str | Path | np.ndarray | DecodedAudio) -> DecodedAudio:
         if isinstance(audio, (str, Path)):  # checks the length while decoding (and from the header when it can)
@@ -272,10 +288,13 @@ class Engine:
         streaming = contextlib.nullcontext()
         if job.on_segments is not None and stage == "transcribe":  # a translation pass is not streamed
             streaming = ChunkStream(pipeline, job.on_segments).attached()
+        duration_s = len(job.audio) / SAMPLE_RATE
+        expected_s = duration_s * self._asr_pace.get(asr.name, ASR_PACE_GUESS.get(self.registry.device, 0.1))
         try:
-            with streaming:
+            with streaming, job.progress.paced(stage, expected_s):  # whisperx reports once per batch
                 segments = split_timed_segments(self._run_asr(pipeline, job, job.audio, language, task,
                                                               job.progress.stage_callback(stage)))
+            self._asr_pace[asr.name] = (time.perf_counter() - started) / max(duration_s, 1.0)
             missed = missed_speech(chunks.speech, fit_words_to_speech(segments, chunks.speech),
                                    len(job.audio) / SAMPLE_RATE)
             if missed:  # speech the pass gave no word to: decoded again on its own (core/asr/chunks.py)
@@ -481,3 +500,11 @@ def _free_cuda_memory() -> None:
 def _short(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0][:300] if text else type(error).__name__
+
+
+def _shifted(word: Word, offset_s: float) -> Word:
+    """A word timed within a decoded span, moved onto the recording's clock."""
+    def moved(value: float | None) -> float | None:
+        return None if value is None else round(value + offset_s, 3)
+
+    return dataclasses.replace(word, start=moved(word.start), end=moved(word.end))

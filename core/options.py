@@ -26,7 +26,9 @@ def _opt(default: Any, help: str, *, group: str = "decoding", **meta: Any) -> An
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TranscribeOptions:
-    """What one job asks for. `None` means "the engine's / whisperx's default"."""
+    """What one job asks for. `None` means "the engine's / whisperx's default"; a nullable field's
+    `metadata["none_means"]` says what that is (shown by the page and the README; `tests/test_options.py`
+    checks the decoding ones against whisperx's own)."""
 
     model: str | None = _opt(None, "ASR model name (must be installed); default: WHISPER_MODEL", group="basic")
     language: str | None = _opt(None, "ISO language code; empty = detect", group="basic")
@@ -40,9 +42,12 @@ class TranscribeOptions:
     diarization_model: str | None = _opt(
         None, "diarization pipeline, by installed name; default: the one the image was built with", group="speakers"
     )
-    num_speakers: int | None = _opt(None, "exact number of speakers", group="speakers", minimum=1, maximum=64)
-    min_speakers: int | None = _opt(None, "at least this many speakers", group="speakers", minimum=1, maximum=64)
-    max_speakers: int | None = _opt(None, "at most this many speakers", group="speakers", minimum=1, maximum=64)
+    num_speakers: int | None = _opt(None, "exact number of speakers", group="speakers", minimum=1, maximum=64,
+                                   none_means="auto")
+    min_speakers: int | None = _opt(None, "at least this many speakers", group="speakers", minimum=1, maximum=64,
+                                   none_means="auto")
+    max_speakers: int | None = _opt(None, "at most this many speakers", group="speakers", minimum=1, maximum=64,
+                                   none_means="auto")
     recognize_voices: bool = _opt(
         True, "name diarized speakers whose voices are in the voice library (DATA_DIR); off: keep SPEAKER_xx labels",
         group="speakers")
@@ -64,14 +69,15 @@ class TranscribeOptions:
                             choices=TRANSCRIPTION_FORMATS)
     debug: bool = _opt(False, "add `debug` to the response: stage timings and memory use", group="output")
     max_line_width: int | None = _opt(None, "subtitle characters per line, the `[SPEAKER]: ` label counted",
-                                     group="output", minimum=1, maximum=1000)
+                                     group="output", minimum=1, maximum=1000, none_means="no limit")
     max_line_count: int | None = _opt(None, "subtitle lines per cue; a cue never spans two speakers",
-                                     group="output", minimum=1, maximum=100)
+                                     group="output", minimum=1, maximum=100, none_means="no limit")
     highlight_words: bool = _opt(False, "underline each word as it is spoken in SRT/VTT", group="output")
-    initial_prompt: str | None = _opt(None, "text that primes the first window (names, jargon)")
-    hotwords: str | None = _opt(None, "words to bias decoding towards")
+    initial_prompt: str | None = _opt(None, "text that primes the first window (names, jargon)", none_means="none")
+    hotwords: str | None = _opt(None, "words to bias decoding towards", none_means="none")
     suppress_tokens: str | None = _opt(
-        None, "comma-separated token ids never to emit; -1 = whisper's default set of symbols", parse="token_ids"
+        None, "comma-separated token ids never to emit; -1 = whisper's default set of symbols", parse="token_ids",
+        none_means="-1"
     )
     language_detection_min_prob: float = _opt(
         0.0, "without `language`: detect again on other 30 s windows until a language reaches this probability",
@@ -79,23 +85,28 @@ class TranscribeOptions:
     language_detection_max_tries: int = _opt(
         5, "windows to try at most for language detection (the most probable answer wins)",
         minimum=1, maximum=20)
-    batch_size: int | None = _opt(None, "ASR batch size; default: BATCH_SIZE", minimum=1, maximum=256)
-    beam_size: int | None = _opt(None, "beam search width", minimum=1, maximum=20)
-    best_of: int | None = _opt(None, "candidates when sampling with temperature > 0", minimum=1, maximum=20)
-    patience: float | None = _opt(None, "beam search patience", minimum=0.0, maximum=10.0, exclusive_minimum=True)
-    length_penalty: float | None = _opt(None, "exponential length penalty", minimum=0.0, maximum=10.0)
-    temperature: float | None = _opt(None, "first sampling temperature", minimum=0.0, maximum=1.0)
+    batch_size: int | None = _opt(None, "ASR batch size; default: BATCH_SIZE", minimum=1, maximum=256,
+                                  none_means="BATCH_SIZE")
+    beam_size: int | None = _opt(None, "beam search width", minimum=1, maximum=20, none_means="5")
+    best_of: int | None = _opt(None, "candidates when sampling with temperature > 0", minimum=1, maximum=20,
+                                none_means="5")
+    patience: float | None = _opt(None, "beam search patience", minimum=0.0, maximum=10.0, exclusive_minimum=True,
+                                  none_means="1")
+    length_penalty: float | None = _opt(None, "exponential length penalty", minimum=0.0, maximum=10.0,
+                                        none_means="1")
+    temperature: float | None = _opt(None, "first sampling temperature", minimum=0.0, maximum=1.0,
+                                      none_means="0")
     temperature_increment_on_fallback: float | None = _opt(
-        None, "temperature step when decoding fails the thresholds", minimum=0.0, maximum=1.0
+        None, "temperature step when decoding fails the thresholds", minimum=0.0, maximum=1.0, none_means="0.2"
     )
     compression_ratio_threshold: float | None = _opt(
-        None, "treat a window as failed above this gzip ratio", minimum=0.0, maximum=100.0
+        None, "treat a window as failed above this gzip ratio", minimum=0.0, maximum=100.0, none_means="2.4"
     )
     logprob_threshold: float | None = _opt(
-        None, "treat a window as failed below this mean log-probability", minimum=-100.0, maximum=0.0
+        None, "treat a window as failed below this mean log-probability", minimum=-100.0, maximum=0.0, none_means="-1"
     )
     no_speech_threshold: float | None = _opt(None, "silence probability above which a window is skipped",
-                                             minimum=0.0, maximum=1.0)
+                                             minimum=0.0, maximum=1.0, none_means="0.6")
     suppress_numerals: bool = _opt(False, "spell numbers out (helps alignment)")
     condition_on_previous_text: bool = _opt(False, "feed the previous window's text as a prompt")
     vad_onset: float = _opt(0.500, "speech activation threshold", group="vad", minimum=0.0, maximum=1.0,

@@ -7,8 +7,11 @@ sent (even at an unchanged fraction), so a label shows the stage now running, no
 
 from __future__ import annotations
 
+import contextlib
+import math
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 
 from core.errors import Cancelled
 
@@ -18,6 +21,8 @@ ProgressCallback = Callable[[str, float], None]
 # front ends label these keys, and the engine times each under the same name.
 STAGE_WEIGHTS = {"decode": 0.05, "transcribe": 0.55, "align": 0.1, "diarize": 0.25, "translate": 0.4, "write": 0.05}
 STAGES = tuple(STAGE_WEIGHTS)
+PACE_INTERVAL_S = 0.5  # how often a paced stage moves on while its step reports nothing
+PACE_CAP = 0.9  # a paced stage never claims more of itself than this before its step says it is done
 
 
 class ProgressTracker:
@@ -70,6 +75,35 @@ class ProgressTracker:
             with self._lock:
                 self._done[stage] = 1.0
                 self._seen.add(stage)
+
+    @contextlib.contextmanager
+    def paced(self, stage: str, expected_s: float) -> Iterator[None]:
+        """While a step that reports seldom runs (whisperx reports ASR once per batch: one report for a short
+        file), move `stage` on along `1 - exp(-2 t / expected_s)` of what is left of it, capped at PACE_CAP, so the
+        bar keeps moving instead of sitting still and then jumping. An estimate, never ahead of the end: real
+        updates that are further on still win (fractions only grow)."""
+        if self._callback is None or stage not in self._done or expected_s <= 0:
+            yield
+            return
+        finished = threading.Event()
+        begin = self._done[stage]
+
+        def move_on() -> None:
+            started = time.monotonic()
+            while not finished.wait(PACE_INTERVAL_S):
+                share = PACE_CAP * (1.0 - math.exp(-2.0 * (time.monotonic() - started) / expected_s))
+                try:
+                    self.update(stage, begin + (1.0 - begin) * share)
+                except Cancelled:  # a stopped job: the step itself raises at its next check
+                    return
+
+        pacer = threading.Thread(target=move_on, name=f"progress-{stage}", daemon=True)
+        pacer.start()
+        try:
+            yield
+        finally:
+            finished.set()
+            pacer.join()
 
     def stage_callback(self, stage: str) -> Callable[[float], None]:
         """A whisperx-style callback (percent 0–100) feeding this tracker."""

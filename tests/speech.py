@@ -214,3 +214,25 @@ def diarization_error_rate(reference_turns, hypothesis_turns, collar: float = 0.
 
     return DiarizationErrorRate(collar=collar)(annotation(reference_turns), annotation(hypothesis_turns),
                                                detailed=detailed)
+
+
+def placed_in_silence(source: Path, target: Path, before_s: float, after_s: float) -> Path:
+    """`source` with `before_s` of silence before it and `after_s` after, encoded by ffmpeg as `target`'s suffix
+    says (AAC for .m4a): a long recording whose speech is known, without synthesising an hour of it."""
+    codec = ["-c:a", "aac", "-b:a", "48k"] if target.suffix == ".m4a" else []
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(source), "-af",
+                    f"adelay=delays={before_s * 1000:.0f}:all=1,apad=pad_dur={after_s:g}", *codec, str(target)],
+                   check=True)
+    return target
+
+
+def later(result, offset_s: float):
+    """`result` (a `core.Result`) as if its speech had started `offset_s` later in the recording."""
+    def moved(value: float | None) -> float | None:
+        return None if value is None else value + offset_s
+
+    segments = tuple(dataclasses.replace(
+        segment, start=segment.start + offset_s, end=segment.end + offset_s,
+        words=tuple(dataclasses.replace(word, start=moved(word.start), end=moved(word.end)) for word in segment.words))
+        for segment in result.segments)
+    return dataclasses.replace(result, segments=segments, duration=result.duration + offset_s)

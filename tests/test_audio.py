@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 
 import numpy as np
 import pytest
 
-from core.media.decode import SAMPLE_RATE, decode_audio
+from core.media.decode import SAMPLE_RATE, decode_audio, decode_span
 
 FORMATS = {
     "wav-44k-stereo.wav": ["-ar", "44100", "-ac", "2"],
@@ -42,6 +43,43 @@ def test_container_decodes_to_16k_mono(tmp_path, source, name):
     assert abs(decoded.duration_s - len(reference) / SAMPLE_RATE) < 0.1
     assert 0.3 < np.sqrt(np.mean(decoded.samples**2)) / np.sqrt(np.mean(reference**2)) < 3.0
     assert decoded.warnings == ()
+
+
+@pytest.mark.parametrize("name", ["wav-44k-stereo.wav", "flac.flac", "mp3.mp3", "aac.m4a", "opus.opus",
+                                  "video.mp4"])
+def test_a_span_holds_the_samples_a_full_decode_has_there(tmp_path, source, name):
+    """`decode_span` (re-timing one turn) seeks instead of decoding the whole file: the same samples as a full
+    decode at that span, to within a sample (libsndfile: exactly; ffmpeg's seek may shift its resampler's phase
+    by a fraction of a sample), and nothing past the end of the file."""
+    target = tmp_path / name
+    extra = FORMATS[name]
+    inputs, codec = (extra[:4], extra[4:]) if extra[:2] == ["-f", "lavfi"] else ([], extra)
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(source), *inputs, *codec, str(target)],
+                   check=True)
+    full = decode_audio(target).samples
+    for start_s, end_s in ((0.0, 1.5), (1.37, 2.9), (full.size / SAMPLE_RATE - 1.0, 99.0)):
+        span = decode_span(target, start_s, end_s).samples
+        first = round(start_s * SAMPLE_RATE)
+        expected = full[first:first + math.ceil((end_s - start_s) * SAMPLE_RATE)]
+        assert span.dtype == np.float32 and abs(span.size - expected.size) <= 2, (start_s, span.size, expected.size)
+        size = min(span.size, expected.size)
+        lags = {lag: np.abs(full[first + 2 + lag:first + lag + size - 2] - span[2:size - 2]).mean()
+                for lag in range(-2, 3)}  # 2-sample margins: the spans' ends may differ
+        best = min(lags, key=lags.get)
+        assert best == 0 or (name not in ("wav-44k-stereo.wav", "flac.flac") and abs(best) <= 1), lags
+        assert lags[best] <= 0.05 * np.abs(expected).mean() + 1e-6, (start_s, lags)
+    assert decode_span(target, full.size / SAMPLE_RATE + 5, full.size / SAMPLE_RATE + 9).samples.size == 0
+
+
+def test_a_span_of_a_missing_or_over_long_file_is_refused_like_a_whole_one(tmp_path):
+    from core import AudioDecodeError
+
+    with pytest.raises(AudioDecodeError, match="file not found"):
+        decode_span(tmp_path / "gone.wav", 0.0, 1.0)
+    wav = tmp_path / "long.wav"
+    _tone(wav, 6.0)
+    with pytest.raises(AudioDecodeError, match=r"over the limit of 0\.05 minutes"):
+        decode_span(wav, 1.0, 2.0, max_seconds=3.0)
 
 
 def test_upload_size_limit(tmp_path, source):

@@ -69,3 +69,18 @@ def test_bench_quality_part_scores_three_systems_on_a_real_clip(models_dir, tmp_
     assert all(row["wer"] < 0.2 for row in jfk.values()), jfk  # the clip every Whisper gets right
     pooled = json.loads(figures.read_text())["pooled"]
     assert set(pooled) >= {"dev/ours", "dev/whisperx", "dev/faster-whisper"}
+
+
+def test_bench_realign_part_prints_the_time_to_re_time_one_turn(models_dir, monologue, tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--parts", "realign", "--audio", str(monologue.path), "--models-dir",
+         str(models_dir), "--repeats", "1", "--long-minutes", "3", "--scratch", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "0"},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    out = completed.stdout
+    assert "## Re-timing one turn of a 3-minute recording (m4a)" in out
+    assert re.search(r"re-time a [0-9.]+ s turn at 3 min \(median of 1\) +\| [0-9.]+ s wall, [0-9.]+ s CPU", out), out
+    assert re.search(r"re-time a 20 s turn of a long recording \(s\) +\| [0-9.]+ \(≤ 2", out), out
+    assert list(tmp_path.glob("realign-3m.m4a")), "the long recording is built in --scratch"

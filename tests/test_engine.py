@@ -109,6 +109,26 @@ def test_decoding_options_reach_the_model(engine, monologue):
     assert all(segment.end - segment.start <= 10.5 for segment in result.segments)
 
 
+def test_what_an_empty_decoding_option_means_is_whisperxs_own_default(engine):
+    """`metadata["none_means"]` (the page's placeholders, the README's table) against the loaded pipeline's
+    options: an empty field really runs with the default it names."""
+    from core.engine import _ASR_OPTION_NAMES
+    from core.options import option_fields
+
+    loaded = engine.registry.asr().pipeline.options
+    means = {field.name: field.metadata.get("none_means") for field in option_fields()}
+    for name, target in _ASR_OPTION_NAMES.items():
+        if means.get(name) not in (None, "none"):
+            assert float(means[name]) == pytest.approx(getattr(loaded, target)), name
+    assert float(means["temperature"]) == loaded.temperatures[0]
+    assert float(means["temperature_increment_on_fallback"]) == pytest.approx(
+        loaded.temperatures[1] - loaded.temperatures[0])
+    assert means["suppress_tokens"] == "-1" and list(loaded.suppress_tokens) == [-1]
+    assert {means[name] for name in ("initial_prompt", "hotwords")} == {"none"}
+    assert loaded.initial_prompt is None and loaded.hotwords is None
+    assert means["batch_size"] == "BATCH_SIZE" and engine.registry.batch_size == 4  # CPU without BATCH_SIZE
+
+
 def test_models_load_once(engine, monologue):
     first = engine.registry.asr()
     engine.transcribe(monologue.path, TranscribeOptions())

@@ -43,6 +43,37 @@ def test_a_20_second_turn_rewritten_with_the_true_words_is_timed_on_festivals_bo
     assert mean <= 0.12, mean
 
 
+LONG_OFFSET_S, LONG_TAIL_S = 1200.0, 120.0  # the dialogue starts 20 minutes into the long recording
+
+
+@pytest.fixture(scope="module")
+def long_recording(tmp_path_factory, timed_dialogue):
+    """The dialogue 20 minutes into a 22-minute AAC recording (a phone's format: ffmpeg decodes it)."""
+    return speech.placed_in_silence(timed_dialogue.path, tmp_path_factory.mktemp("long") / "meeting.m4a",
+                                    LONG_OFFSET_S, LONG_TAIL_S)
+
+
+def test_re_timing_a_turn_of_a_long_recording_decodes_only_that_turn(engine, transcribed, timed_dialogue,
+                                                                     long_recording):
+    """The 20 s turn 20 minutes into a 22-minute recording: timed as well as in the short file (words on the
+    recording's clock), the time printed (the issue's goal: <= 2 s here)."""
+    last = len(transcribed.segments) - 1
+    result = speech.later(transcribed, LONG_OFFSET_S)
+    engine.realign(long_recording, result, 0, timed_dialogue.script, through=last)  # models loaded: not timed
+    started, cpu = time.perf_counter(), time.process_time()
+    edited = engine.realign(long_recording, result, 0, timed_dialogue.script, through=last)
+    took, cpu = time.perf_counter() - started, time.process_time() - cpu
+    (segment,) = edited.segments
+    print(f"\nre-timed a {segment.end - segment.start:.1f} s turn {LONG_OFFSET_S / 60:.0f} minutes into a "
+          f"{(result.duration + LONG_TAIL_S) / 60:.0f}-minute m4a in {took:.2f} s wall, {cpu:.2f} s CPU in this "
+          f"process (ffmpeg's own not counted; load average {os.getloadavg()[0]:.1f})")
+    reference = tuple((w, start + LONG_OFFSET_S, end + LONG_OFFSET_S, who)
+                      for w, start, end, who in timed_dialogue.words)
+    _, errors = speech.word_timing_errors(reference, [(w.word, w.start) for w in segment.words])
+    assert sum(error <= 0.2 for error in errors) / len(reference) >= 0.95, sorted(errors)[-5:]
+    assert segment.start >= LONG_OFFSET_S
+
+
 def test_one_corrected_segment_keeps_its_speaker_and_neighbours(engine, timed_dialogue):
     result = engine.transcribe(timed_dialogue.path, TranscribeOptions(diarization=True))
     index = 1

@@ -281,3 +281,91 @@ def test_the_language_list_follows_the_model(page):
     page.wait_for_timeout(500)
     languages = offered()
     assert "German (de)" in languages and "Spanish (es)" in languages and len(languages) >= 100
+
+
+# Each change of the progress overlay while a job runs: the percentage shown, and the boxes of the overlay's text
+# and bar and of the view's own content (the "Working…" note, the live transcript), recorded in the page.
+RECORD_PROGRESS_JS = """() => {
+  window.wxProgress = [];
+  const view = document.querySelector('#wx-view');
+  const box = el => { const b = el.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+  const record = () => {
+    const label = view.querySelector('.wrap:not(.hide) .progress-level-inner');
+    const bar = view.querySelector('.wrap:not(.hide) .progress-bar-wrap');
+    const match = label && /([0-9.]+)%/.exec(label.innerText);
+    if (!match) return;
+    const content = [...view.querySelectorAll('.html-container > *')].filter(el => el.innerText.trim());
+    window.wxProgress.push({percent: parseFloat(match[1]), text: label.innerText, label: box(label),
+                            bar: bar ? box(bar) : null, content: content.map(box)});
+  };
+  new MutationObserver(record).observe(view, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def _overlap(a: list[float], b: list[float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_progress_moves_through_every_stage_and_nothing_is_drawn_over_the_bar(page, dialogue):
+    """The bar never goes back and never leaps (whisperx reports ASR once per batch: one report for a short file,
+    so the stage is paced between reports), and the view's own text starts below the progress strip."""
+    upload(page, dialogue.path)
+    page.get_by_label("Speaker diarization").check()
+    page.evaluate(RECORD_PROGRESS_JS)
+    page.locator("#wx-transcribe").click()
+    page.wait_for_function("window.wxProgress.length > 3")
+    page.locator("#wx-view").screenshot(path=str(ARTIFACTS / "ui-progress-mid-job.png"))
+    wait_until_finished(page, 1)
+    seen = page.evaluate("window.wxProgress")
+    percents = [0.0] + [entry["percent"] for entry in seen]
+    steps = [after - before for before, after in itertools.pairwise(percents)]
+    assert min(steps) >= 0, percents
+    assert max(steps) <= 40, percents
+    assert percents[-1] >= 60, percents  # it got through transcription, not only the start
+    stages = {entry["text"].split(": ", 1)[-1].split(" ·")[0].split(" - ")[0] for entry in seen}
+    assert {STAGE_LABELS["transcribe"], STAGE_LABELS["diarize"]} <= stages, stages
+    drawn_over = [(entry["text"], box) for entry in seen for box in entry["content"]
+                  if _overlap(box, entry["label"]) or (entry["bar"] and _overlap(box, entry["bar"]))]
+    assert not drawn_over, drawn_over[:3]
+    assert any(entry["content"] for entry in seen), "the view's own text was shown during the job"
+
+
+def test_the_drop_zone_icon_is_clear_of_its_label(browser, ui_server):
+    """Gradio centres the drop zone's icon in a box its label chip floats over: at desktop and phone widths the
+    icon must not sit under the chip."""
+    for width, height in ((1366, 900), (390, 844)):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        page.goto(ui_server.url)
+        page.locator("#wx-transcribe").wait_for()
+        label = page.locator("#wx-upload > .wrap ~ label, #wx-upload label").first.bounding_box()
+        icon = page.locator("#wx-upload .icon-wrap").first.bounding_box()
+        page.locator("#wx-upload").screenshot(path=str(ARTIFACTS / f"ui-upload-{width}.png"))
+        context.close()
+        assert icon["width"] > 0 and icon["height"] > 0
+        assert icon["y"] >= label["y"] + label["height"], (width, label, icon)
+
+
+ADVANCED_FIELDS_JS = """() => [...document.querySelectorAll('#wx-advanced [id^=wx-opt-]')]
+  .filter(block => block.offsetParent)
+  .map(block => { const box = block.querySelector('input[type=number], textarea, input[type=text]');
+    return box && {id: block.id, value: box.value, placeholder: box.getAttribute('placeholder') || ''}; })
+  .filter(Boolean)"""
+
+
+def test_advanced_fields_show_their_defaults(page):
+    """Every advanced text or number field holds its default or names it in its placeholder (an empty optional
+    field means whisperx's default: the page says which), never just a range."""
+    page.get_by_text("Advanced: subtitles, decoding, speech detection").click()
+    page.locator("#wx-opt-beam_size").wait_for()
+    fields = page.evaluate(ADVANCED_FIELDS_JS)
+    assert len(fields) >= 15, fields
+    by_id = {field["id"]: field for field in fields}
+    unnamed = [field for field in fields if not field["value"].strip()
+               and not re.match(r"default: \S|optional$", field["placeholder"])]
+    assert not unnamed, unnamed
+    assert by_id["wx-opt-beam_size"]["placeholder"] == "default: 5"
+    assert by_id["wx-opt-no_speech_threshold"]["placeholder"] == "default: 0.6"
+    assert by_id["wx-opt-vad_onset"]["value"] == "0.5"  # a slider holds its default
+    assert by_id["wx-opt-batch_size"]["placeholder"] == "default: 4"  # the server's batch size on a CPU
+    assert "(1 to 20)" in page.locator("#wx-opt-beam_size").inner_text()  # the range moved to the help line

@@ -298,3 +298,15 @@ def test_speaker_models_are_a_list_of_the_installed_ones():
     spec = specs["diarization_model"]
     assert spec.kind == "dropdown" and spec.value == "open-ge2e"
     assert [value for _, value in spec.choices] == ["open-ge2e", "other"]
+
+
+def test_an_empty_optional_field_names_its_default_not_a_range():
+    specs = {spec.name: spec for spec in controls.control_specs(["tiny.en"], DEFAULT_MODEL, LANGUAGES,
+                                                                 batch_size=16)}
+    assert specs["beam_size"].placeholder == "default: 5" and specs["beam_size"].accepted == "1 to 20"
+    assert specs["batch_size"].placeholder == "default: 16"  # the server's, not the BATCH_SIZE variable's name
+    assert specs["max_line_width"].placeholder == "default: no limit"
+    assert specs["suppress_tokens"].placeholder == "default: -1"
+    assert specs["initial_prompt"].placeholder == "optional"
+    optional = [spec for spec in specs.values() if spec.kind == "number"]
+    assert optional and all(spec.none_means for spec in optional), [s.name for s in optional if not s.none_means]

@@ -115,6 +115,22 @@ class ControlSpec:
     maximum: float | None = None
     step: float | None = None
     precision: int | None = None
+    none_means: str | None = None  # what an empty optional field stands for (`metadata["none_means"]`)
+
+    @property
+    def placeholder(self) -> str:
+        """An empty optional field names its default (and, where there is room, the accepted range)."""
+        span = "" if self.minimum is None or self.maximum is None else f"{self.minimum:g}–{self.maximum:g}"
+        if self.none_means is None:
+            return span or ("optional" if self.kind == "text" else "auto")
+        if self.none_means == "none":
+            return "optional"
+        return f"default: {self.none_means}"
+
+    @property
+    def accepted(self) -> str:
+        """The accepted range in words, for the field's help ("" when unbounded)."""
+        return "" if self.minimum is None or self.maximum is None else f"{self.minimum:g} to {self.maximum:g}"
 
 
 def labels() -> dict[str, str]:
@@ -179,10 +195,14 @@ def to_options(values: Mapping[str, Any]) -> TranscribeOptions:
 
 
 def control_specs(models: Sequence[str], default_model: str, languages: Mapping[str, str],
-                  diarization_models: Sequence[str] = ()) -> list[ControlSpec]:
-    """One spec per visible option, from the field's type, default and metadata."""
+                  diarization_models: Sequence[str] = (), *, batch_size: int | None = None) -> list[ControlSpec]:
+    """One spec per visible option, from the field's type, default and metadata; `batch_size` is the server's
+    (BATCH_SIZE or the device's default), named as what an empty batch size means."""
     specs = [_spec(field, models, default_model, languages) for field in option_fields()
              if field.name not in HIDDEN_OPTIONS]
+    if batch_size is not None:
+        specs = [dataclasses.replace(spec, none_means=str(batch_size)) if spec.name == "batch_size" else spec
+                 for spec in specs]
     if diarization_models:  # installed speaker models, the default first (as the service lists them)
         choices = tuple(_model_choices(diarization_models, diarization_models[0]))
         specs = [dataclasses.replace(spec, kind="dropdown", choices=choices, value=diarization_models[0])
@@ -201,6 +221,7 @@ def _spec(field: dataclasses.Field, models: Sequence[str], default_model: str,
         "group": meta.get("group", "decoding"),
         "value": to_widget_value(name, field.default, default_model=default_model),
         "api_default": to_api_value(name, field.default, default_model=default_model),
+        "none_means": meta.get("none_means"),
     }
     kind = field_type(name)
     if name == "model":

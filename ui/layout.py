@@ -40,7 +40,7 @@ SHOW_PROGRESS_JS = """() => {
   if (cards && window.innerWidth < 800) cards.scrollIntoView({block: 'start', behavior: 'smooth'});
 }"""
 FIELDS_JS = "\n".join((Path(__file__).resolve().parent / name).read_text(encoding="utf-8")
-                      for name in ("fields.js", "toasts.js"))
+                      for name in ("fields.js", "toasts.js", "dropzone.js"))
 EDIT_HELP = ("Hover or focus a turn to **edit its text** (E) or its **speaker** (S); Ctrl+Z undoes, "
              "Ctrl+Shift+Z redoes.")
 PAGE_CSS = """
@@ -57,6 +57,15 @@ PAGE_CSS = """
 /* Gradio's timer estimates a job from the average of unrelated jobs; the card note gives the queue position
    and the progress text this file's own estimate instead */
 #wx-view .meta-text, #wx-view .meta-text-center { display: none !important; }
+/* while a job runs, Gradio's progress overlay is a strip at the top of the view and the view's own text (the
+   "Working…" note, the live transcript) starts below it, never under the bar */
+#wx-view > .wrap:not(.hide) { top: 0 !important; bottom: auto !important; height: 3.75rem !important; }
+#wx-view:has(> .wrap:not(.hide)) > .html-container { padding-top: 3.75rem; }
+/* the "Stopping…" note is an output of Transcribe's first step too: Gradio's loading overlay made the empty note
+   a scrollable region no key can reach (axe: scrollable-region-focusable); it needs no overlay */
+#wx-stop-note > .wrap { display: none !important; }
+/* the drop zone's upload icon sits below the box's label chip, not under it */
+#wx-upload > button { padding-top: 2.25rem; min-height: 11rem; }
 .dark .wx-audio { color-scheme: dark; }  /* the browser's own player follows the page's dark theme */
 .wx-invalid { box-shadow: inset 0 0 0 3px #dc2626 !important; border-radius: 6px; }  /* inset: the row clips outlines */
 /* the correction tools appear with a transcript; the speaker tools with speakers */
@@ -64,7 +73,9 @@ PAGE_CSS = """
 #wx-results:not(:has(.wx-transcript .wx-speaker)) #wx-speaker-row { display: none; }
 #wx-edit-row { align-items: center; }
 @media (max-width: 480px) {
-  #wx-options .form > div, #wx-options .row > div { min-width: 0 !important; flex-basis: 100% !important; }
+  #wx-options .form > div, #wx-options .row > div, #wx-advanced .form > div, #wx-advanced .row > div {
+    min-width: 0 !important; flex-basis: 100% !important;
+  }
 }
 """
 
@@ -82,6 +93,7 @@ def theme() -> gr.themes.Base:
         link_text_color_visited="*primary_700", link_text_color_visited_dark="*primary_300",
         button_primary_background_fill="*primary_600", button_primary_background_fill_dark="*primary_600",
         button_primary_background_fill_hover="*primary_700", button_primary_background_fill_hover_dark="*primary_700",
+        button_secondary_background_fill_hover_dark="*primary_600",  # white on primary_500 is 4.46:1
         checkbox_label_background_fill_selected="*primary_600",
         checkbox_label_background_fill_selected_dark="*primary_700",
     )
@@ -91,7 +103,7 @@ def build_demo(service: Service) -> gr.Blocks:
     """The whole page; the service is asked only which models are installed (no model loads)."""
     settings = service.settings
     specs = control_specs(service.models(), service.default_model, service.languages(),
-                          service.diarization_models())
+                          service.diarization_models(), batch_size=service.engine.registry.batch_size)
     downloads = DownloadStore(Path(get_upload_folder()) / "whisperx-ui-downloads")
     handlers = Handlers(service, downloads, labels())
     with gr.Blocks(title="WhisperX", delete_cache=(3600, SESSION_TTL_S)) as demo:
@@ -145,7 +157,7 @@ def _controls(specs: list[ControlSpec]) -> dict[str, gr.components.Component]:
         _rows([s for s in speakers if s.kind == "dropdown"], built, per_row=1)
         _rows([s for s in speakers if s.kind not in ("checkbox", "dropdown")], built, per_row=3, compact=True)
         _rows(by_group.get("output", []), built, per_row=1)
-    with gr.Accordion("Advanced: subtitles, decoding, speech detection", open=False):
+    with gr.Accordion("Advanced: subtitles, decoding, speech detection", open=False, elem_id="wx-advanced"):
         _rows(by_group.get("advanced", []), built, per_row=2)
     return {spec.name: built[spec.name] for spec in specs}
 
@@ -171,16 +183,14 @@ def _component(spec: ControlSpec, *, compact: bool = False) -> gr.components.Com
         return gr.CheckboxGroup(choices=list(spec.choices or ()), value=spec.value, **common)
     if spec.kind == "slider":
         return gr.Slider(minimum=spec.minimum, maximum=spec.maximum, step=spec.step, value=spec.value, **common)
-    if spec.kind == "number":
-        return gr.Textbox(value=spec.value, placeholder=_range_hint(spec), min_width=80, **common)
-    return gr.Textbox(value=spec.value, lines=1, placeholder="optional", **common)
-
-
-def _range_hint(spec: ControlSpec) -> str:
-    """Placeholder of an optional number: empty means the engine's default."""
-    if spec.minimum is None or spec.maximum is None:
-        return "auto"
-    return f"{spec.minimum:g}–{spec.maximum:g}"
+    if spec.kind == "number":  # empty: the engine's default, which the placeholder names; the range in the help
+        if compact and spec.accepted:  # no help line: the default and the range in the box
+            placeholder = f"{spec.none_means or 'auto'}, {spec.minimum:g}–{spec.maximum:g}"
+            return gr.Textbox(value=spec.value, placeholder=placeholder, min_width=80, **common)
+        if spec.accepted:
+            common["info"] = f"{spec.info} ({spec.accepted})" if spec.info else spec.accepted
+        return gr.Textbox(value=spec.value, placeholder=spec.placeholder, min_width=80, **common)
+    return gr.Textbox(value=spec.value, lines=1, placeholder=spec.placeholder, **common)
 
 
 def _results_panel() -> dict[str, Any]:

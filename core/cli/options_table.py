@@ -32,7 +32,8 @@ def markdown_table() -> str:
 
 def _default(field: dataclasses.Field) -> str:
     if field.default is None:
-        return "null"
+        means = field.metadata.get("none_means")
+        return f"null ({means})" if means and means != "none" else "null"
     if isinstance(field.default, bool):
         return str(field.default).lower()
     if isinstance(field.default, tuple):

@@ -195,3 +195,88 @@ def _explain(stderr: str) -> str:
             return meaning
     last_line = stderr.splitlines()[-1] if stderr else "unknown error"
     return f"ffmpeg failed ({last_line[:200]})"
+
+
+def decode_span(path: str | Path, start_s: float, end_s: float, *, max_bytes: int | None = None,
+                max_seconds: float | None = None, label: str | None = None) -> DecodedAudio:
+    """Samples `start_s`..`end_s` of `path` (16 kHz mono float32; shorter where the file ends first), the same
+    samples a full `decode_audio` holds at that span to within a sample, without decoding the rest: re-timing
+    one corrected turn of a long recording costs the turn, not the hour. libsndfile seeks by frame; ffmpeg by
+    `-ss`/`-t`. Both read a little more on each side so the resampler's edges fall outside the span.
+    `max_seconds` is checked against the header or container's duration."""
+    path = Path(path)
+    name, field = label or path.name, label or "audio"
+    if not path.is_file() or path.stat().st_size == 0:
+        return decode_audio(path, max_bytes=max_bytes, label=label)  # raises the usual, specific error
+    if max_bytes is not None and path.stat().st_size > max_bytes:
+        raise AudioDecodeError(f"{name}: the file is {describe_size(path.stat().st_size)}, over the limit of "
+                               f"{describe_size(max_bytes)}", field=field)
+    suffix = path.suffix.lower()
+    check_duration(_header_seconds(path) if suffix in _SOUNDFILE_SUFFIXES else _container_seconds(path),
+                   max_seconds, name)
+    start_s, end_s = max(0.0, start_s), max(start_s, end_s)
+    first = round(start_s * SAMPLE_RATE)
+    count = math.ceil(end_s * SAMPLE_RATE) - first
+    samples = _span_with_soundfile(path, first, count) if suffix in _SOUNDFILE_SUFFIXES else None
+    if samples is None:
+        samples = _span_with_ffmpeg(path, name, field, first, count)
+    return DecodedAudio(np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False))
+
+
+_SPAN_PAD_S = 0.25  # read around a span: a resampler's edge effects stay outside it
+
+
+def _span_with_soundfile(path: Path, first: int, count: int) -> np.ndarray | None:
+    """Output samples `first`..`first + count` at 16 kHz. The read starts on an input frame that maps to a whole
+    output sample, so the polyphase resampler's phase is the one a full decode has."""
+    import soundfile
+
+    try:
+        rate = soundfile.info(str(path)).samplerate
+        step_in = rate // math.gcd(rate, SAMPLE_RATE)  # input frames per whole number of output samples
+        step_out = SAMPLE_RATE // math.gcd(rate, SAMPLE_RATE)
+        pad = math.ceil(_SPAN_PAD_S * SAMPLE_RATE / step_out) * step_out
+        start_out = max(0, (first - pad) // step_out * step_out)
+        stop_out = first + count + pad
+        data, _ = soundfile.read(str(path), start=start_out // step_out * step_in,
+                                 stop=math.ceil(stop_out / step_out) * step_in, dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+        logger.debug("libsndfile could not read a span of %s (%s); trying ffmpeg", path.name, error)
+        return None
+    samples = resample(data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0], rate)
+    return samples[first - start_out: first - start_out + count]
+
+
+def _span_with_ffmpeg(path: Path, name: str, field: str, first: int, count: int) -> np.ndarray:
+    """`-ss` before `-i` seeks in the container instead of decoding up to the span (a few ms into an hour)."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise WorkerError("ffmpeg is not installed on this machine; install it to read this format")
+    pad = round(_SPAN_PAD_S * SAMPLE_RATE)
+    start_out = max(0, first - pad)
+    length_s = _container_seconds(path)
+    if length_s is not None and start_out / SAMPLE_RATE >= length_s:  # some demuxers (ogg) return the last page
+        return np.zeros(0, dtype=np.float32)
+    seek = ["-ss", f"{start_out / SAMPLE_RATE:.6f}"] if start_out else []
+    command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "0", *seek, "-i", str(path),
+               "-map", "0:a:0", "-vn", "-t", f"{(first + count + pad - start_out) / SAMPLE_RATE:.6f}",
+               "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "pipe:1"]
+    completed = subprocess.run(command, capture_output=True, check=False)
+    if completed.returncode != 0 and not completed.stdout:
+        stderr = completed.stderr.decode("utf-8", errors="replace").replace(str(path), name).strip()
+        raise AudioDecodeError(f"{name}: could not decode audio: {_explain(stderr)}", field=field)
+    samples = np.frombuffer(completed.stdout, dtype=np.float32)
+    return samples[first - start_out: first - start_out + count].copy()
+
+
+def _container_seconds(path: Path) -> float | None:
+    """The container's duration by ffprobe (header or last page, no decoding); None when it cannot tell."""
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None:
+        return None
+    completed = subprocess.run([ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+                                str(path)], capture_output=True, check=False, text=True)
+    try:
+        return float(completed.stdout.strip())
+    except ValueError:
+        return None
