@@ -187,3 +187,20 @@ def test_quiet_samples_are_raised_in_place_or_copied_as_asked():
     assert gain_db > 20 and copied is not quiet and np.array_equal(quiet, original)
     raised, same_gain = normalize_level(quiet, in_place=True)
     assert raised is quiet and same_gain == gain_db and np.array_equal(raised, copied)
+
+
+def test_measuring_and_raising_the_level_allocates_no_copy_of_the_recording():
+    """A float64 square (or an |x|) of four hours of samples would be 1.8 GB (0.9 GB) on top of them."""
+    import tracemalloc
+
+    from core.media.level import normalize_level
+
+    quiet = (0.003 * np.random.default_rng(1).standard_normal(SAMPLE_RATE * 1800)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        _, gain_db = normalize_level(quiet, in_place=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert gain_db > 20
+    assert peak < 0.2 * quiet.nbytes, f"peak {peak / 2**20:.1f} MB for {quiet.nbytes / 2**20:.1f} MB of samples"

@@ -34,7 +34,7 @@ def speech_level_dbfs(samples: np.ndarray, sample_rate: int = 16_000) -> float |
     return 20.0 * np.log10(loud) if loud > 1e-7 else None
 
 
-def _frame_rms(frames: np.ndarray, block_frames: int = 1 << 14) -> np.ndarray:
+def _frame_rms(frames: np.ndarray, block_frames: int = 1 << 11) -> np.ndarray:
     """Per-frame RMS in float64, a block of frames at a time: a float64 square of a whole four-hour recording
     would be 1.8 GB on top of its samples."""
     rms = np.empty(frames.shape[0], dtype=np.float64)
@@ -52,7 +52,7 @@ def normalize_level(samples: np.ndarray, sample_rate: int = 16_000, *,
     level = speech_level_dbfs(samples, sample_rate)
     if level is None or level >= QUIET_DBFS:
         return samples, 0.0
-    peak = float(np.max(np.abs(samples)))
+    peak = max(float(np.max(samples)), -float(np.min(samples)))  # no |samples| copy of a long recording
     gain_db = min(TARGET_DBFS - level, MAX_GAIN_DB, 20.0 * np.log10(PEAK_LIMIT / peak))
     if gain_db < MIN_GAIN_DB:
         return samples, 0.0
