@@ -64,6 +64,20 @@ def test_a_word_packed_between_neighbours_borrows_a_span_from_them():
     assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(words))
 
 
+def test_a_gap_inside_running_speech_goes_to_the_word_before_it_and_a_pause_stays_a_pause():
+    segments = [{"start": 1.0, "end": 3.6, "text": "so we need money", "words": [
+        {"word": "so", "start": 1.0, "end": 1.2}, {"word": "we", "start": 1.5, "end": 1.7},
+        {"word": "need", "start": 1.8, "end": 2.1}, {"word": "money", "start": 3.2, "end": 3.6}]},
+        {"start": 3.9, "end": 4.3, "text": "Right.", "words": [{"word": "Right.", "start": 3.9, "end": 4.3}]}]
+    fitted = fit_words_to_speech(segments, [(0.9, 2.2), (3.1, 4.4)])
+    so, we, need, money = fitted[0]["words"]
+    right = fitted[1]["words"][0]
+    assert (so["end"], we["end"]) == (1.5, 1.8)  # speech all through: the gap is the earlier word's
+    assert need["end"] == 2.1 and money["start"] == 3.2  # a pause the VAD heard stays between the words
+    assert money["end"] == 3.9 and fitted[0]["end"] == 3.9  # across segments too, inside one stretch of speech
+    assert [word["start"] for word in (so, we, need, money, right)] == [1.0, 1.5, 1.8, 3.2, 3.9]  # starts kept
+
+
 def test_no_speech_regions_leave_words_as_they_are():
     segments = [{"start": 1.0, "end": 2.0, "text": "hi", "words": [{"word": "hi", "start": 1.0, "end": 2.0}]}]
     assert fit_words_to_speech(segments, []) == segments
