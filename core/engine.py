@@ -295,8 +295,7 @@ class Engine:
                 segments = split_timed_segments(self._run_asr(pipeline, job, job.audio, language, task,
                                                               job.progress.stage_callback(stage)))
             self._asr_pace[asr.name] = (time.perf_counter() - started) / max(duration_s, 1.0)
-            missed = missed_speech(chunks.speech, fit_words_to_speech(segments, chunks.speech),
-                                   len(job.audio) / SAMPLE_RATE)
+            missed = missed_speech(chunks.speech, fit_words_to_speech(segments, chunks.speech), duration_s)
             if missed:  # speech the pass gave no word to: decoded again on its own (core/asr/chunks.py)
                 job.progress.check_cancelled()
                 pipeline.vad_model = FixedChunks(missed)

@@ -30,13 +30,19 @@ def source(monologue):
     return monologue.path
 
 
-@pytest.mark.parametrize("name", sorted(FORMATS))
-def test_container_decodes_to_16k_mono(tmp_path, source, name):
+def _encoded(source, tmp_path, name: str):
+    """`source` re-encoded as FORMATS[name] (video containers get a synthetic picture track)."""
     target = tmp_path / name
     extra = FORMATS[name]
     inputs, codec = (extra[:4], extra[4:]) if extra[:2] == ["-f", "lavfi"] else ([], extra)
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(source), *inputs, *codec, str(target)],
                    check=True)
+    return target
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_container_decodes_to_16k_mono(tmp_path, source, name):
+    target = _encoded(source, tmp_path, name)
     reference = decode_audio(source).samples
     decoded = decode_audio(target)
     assert decoded.samples.dtype == np.float32 and decoded.samples.ndim == 1
@@ -51,11 +57,7 @@ def test_a_span_holds_the_samples_a_full_decode_has_there(tmp_path, source, name
     """`decode_span` (re-timing one turn) seeks instead of decoding the whole file: the same samples as a full
     decode at that span, to within a sample (libsndfile: exactly; ffmpeg's seek may shift its resampler's phase
     by a fraction of a sample), and nothing past the end of the file."""
-    target = tmp_path / name
-    extra = FORMATS[name]
-    inputs, codec = (extra[:4], extra[4:]) if extra[:2] == ["-f", "lavfi"] else ([], extra)
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(source), *inputs, *codec, str(target)],
-                   check=True)
+    target = _encoded(source, tmp_path, name)
     full = decode_audio(target).samples
     for start_s, end_s in ((0.0, 1.5), (1.37, 2.9), (full.size / SAMPLE_RATE - 1.0, 99.0)):
         span = decode_span(target, start_s, end_s).samples

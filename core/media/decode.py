@@ -61,10 +61,7 @@ def decode_audio(path: str | Path, *, max_bytes: int | None = None, max_seconds:
     size = path.stat().st_size
     if size == 0:
         raise AudioDecodeError(f"{name}: the file is empty (0 bytes)", field=field)
-    if max_bytes is not None and size > max_bytes:
-        raise AudioDecodeError(
-            f"{name}: the file is {describe_size(size)}, over the limit of {describe_size(max_bytes)}", field=field
-        )
+    _check_size(size, max_bytes, name, field)
     if _looks_like_text(path):
         raise AudioDecodeError(f"{name}: it is a text file, not a media file (audio or video)", field=field)
     samples, warnings = None, ()
@@ -82,6 +79,13 @@ def decode_audio(path: str | Path, *, max_bytes: int | None = None, max_seconds:
     if not _all_finite(samples):
         samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
     return DecodedAudio(np.ascontiguousarray(samples, dtype=np.float32), warnings)
+
+
+def _check_size(size: int, max_bytes: int | None, name: str, field: str) -> None:
+    if max_bytes is not None and size > max_bytes:
+        raise AudioDecodeError(
+            f"{name}: the file is {describe_size(size)}, over the limit of {describe_size(max_bytes)}", field=field
+        )
 
 
 def _all_finite(samples: np.ndarray, block: int = 1 << 22) -> bool:
@@ -165,9 +169,7 @@ def resample(samples: np.ndarray, rate: int) -> np.ndarray:
 def _read_with_ffmpeg(path: Path, name: str, field: str,
                       max_seconds: float | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
     """Decode with ffmpeg; with `max_seconds`, stop there (the caller then sees the audio is over its limit)."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise WorkerError("ffmpeg is not installed on this machine; install it to read this format")
+    ffmpeg = _ffmpeg()
     limit = ["-t", f"{max_seconds:.3f}"] if max_seconds is not None else []
     # Into a file, not a pipe: read back with one allocation, where a captured pipe holds the output two or three
     # times over (the pipe's pieces, their join, the array) — 2.7 GB at the peak for four hours of audio.
@@ -189,6 +191,13 @@ def _read_with_ffmpeg(path: Path, name: str, field: str,
     return samples.astype(np.float32, copy=False), warnings
 
 
+def _ffmpeg() -> str:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise WorkerError("ffmpeg is not installed on this machine; install it to read this format")
+    return ffmpeg
+
+
 def _explain(stderr: str) -> str:
     for needle, meaning in _FFMPEG_HINTS:
         if needle.lower() in stderr.lower():
@@ -208,18 +217,17 @@ def decode_span(path: str | Path, start_s: float, end_s: float, *, max_bytes: in
     name, field = label or path.name, label or "audio"
     if not path.is_file() or path.stat().st_size == 0:
         return decode_audio(path, max_bytes=max_bytes, label=label)  # raises the usual, specific error
-    if max_bytes is not None and path.stat().st_size > max_bytes:
-        raise AudioDecodeError(f"{name}: the file is {describe_size(path.stat().st_size)}, over the limit of "
-                               f"{describe_size(max_bytes)}", field=field)
+    _check_size(path.stat().st_size, max_bytes, name, field)
     suffix = path.suffix.lower()
-    check_duration(_header_seconds(path) if suffix in _SOUNDFILE_SUFFIXES else _container_seconds(path),
-                   max_seconds, name)
+    length_s = _header_seconds(path) if suffix in _SOUNDFILE_SUFFIXES else _container_seconds(path)
+    check_duration(length_s, max_seconds, name)
     start_s, end_s = max(0.0, start_s), max(start_s, end_s)
     first = round(start_s * SAMPLE_RATE)
     count = math.ceil(end_s * SAMPLE_RATE) - first
     samples = _span_with_soundfile(path, first, count) if suffix in _SOUNDFILE_SUFFIXES else None
     if samples is None:
-        samples = _span_with_ffmpeg(path, name, field, first, count)
+        samples = _span_with_ffmpeg(path, name, field, first, count,
+                                    length_s if suffix not in _SOUNDFILE_SUFFIXES else _container_seconds(path))
     return DecodedAudio(np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False))
 
 
@@ -247,14 +255,13 @@ def _span_with_soundfile(path: Path, first: int, count: int) -> np.ndarray | Non
     return samples[first - start_out: first - start_out + count]
 
 
-def _span_with_ffmpeg(path: Path, name: str, field: str, first: int, count: int) -> np.ndarray:
-    """`-ss` before `-i` seeks in the container instead of decoding up to the span (a few ms into an hour)."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise WorkerError("ffmpeg is not installed on this machine; install it to read this format")
+def _span_with_ffmpeg(path: Path, name: str, field: str, first: int, count: int,
+                      length_s: float | None) -> np.ndarray:
+    """`-ss` before `-i` seeks in the container instead of decoding up to the span (a few ms into an hour);
+    `length_s` is the container's duration (ffprobe), when known."""
+    ffmpeg = _ffmpeg()
     pad = round(_SPAN_PAD_S * SAMPLE_RATE)
     start_out = max(0, first - pad)
-    length_s = _container_seconds(path)
     if length_s is not None and start_out / SAMPLE_RATE >= length_s:  # some demuxers (ogg) return the last page
         return np.zeros(0, dtype=np.float32)
     seek = ["-ss", f"{start_out / SAMPLE_RATE:.6f}"] if start_out else []
