@@ -27,6 +27,7 @@ from core.asr.translation import translated_segments
 from core.errors import InferenceError, InvalidInput
 from core.media.decode import SAMPLE_RATE, DecodedAudio, check_duration, decode_audio, decode_span
 from core.media.level import normalize_level
+from core.media.mapped import released_behind
 from core.models.memory import release_memory
 from core.models.registry import AsrModel, FeatureUnavailable, ModelRegistry
 from core.options import TranscribeOptions, token_ids
@@ -134,10 +135,16 @@ class Engine:
         progress = ProgressTracker(on_progress, stages, cancel)
         progress.update("decode", 0.0)
         decoded = self._decode(audio)
-        timings = {"decode": round(time.perf_counter() - started, 3)}
         progress.update("decode", 1.0)
+        with released_behind(decoded.samples):  # a long recording, mapped from disk, is never all resident
+            return self._run_decoded(decoded, isinstance(audio, (str, Path)), options, progress, on_segments,
+                                     started)
+
+    def _run_decoded(self, decoded: DecodedAudio, own_samples: bool, options: TranscribeOptions,
+                     progress: ProgressTracker, on_segments: SegmentsCallback | None, started: float) -> Result:
+        timings = {"decode": round(time.perf_counter() - started, 3)}
         # Quiet recordings: VAD and ASR hear them (level.py); samples decoded here are scaled where they lie.
-        samples, gain_db = normalize_level(decoded.samples, in_place=isinstance(audio, (str, Path)))
+        samples, gain_db = normalize_level(decoded.samples, in_place=own_samples)
         if gain_db:
             logger.info("quiet recording: raised by %.1f dB before VAD and ASR", gain_db)
         job = _Job(options, samples, progress, [*decoded.warnings, *option_warnings(options)], timings,

@@ -206,3 +206,87 @@ def test_measuring_and_raising_the_level_allocates_no_copy_of_the_recording():
         tracemalloc.stop()
     assert gain_db > 20
     assert peak < 0.2 * quiet.nbytes, f"peak {peak / 2**20:.1f} MB for {quiet.nbytes / 2**20:.1f} MB of samples"
+
+
+@pytest.mark.parametrize("name", ["flac.flac", "aac.m4a"])
+def test_a_long_recording_is_mapped_from_disk_with_the_same_samples(tmp_path, source, name, monkeypatch):
+    """Over `map_over_s`, the samples are a mapped scratch file (never all resident; core/media/mapped.py), equal
+    to what an in-memory decode holds; the scratch file is unlinked at once, so nothing is left behind."""
+    import tempfile
+
+    from core.media.mapped import mapping_of
+
+    target = _encoded(source, tmp_path, name)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    in_memory = decode_audio(target)
+    mapped = decode_audio(target, map_over_s=1.0)
+    assert mapping_of(in_memory.samples) is None and mapping_of(mapped.samples) is not None
+    assert mapped.samples.dtype == np.float32 and mapped.samples.flags.writeable
+    assert np.abs(mapped.samples - in_memory.samples).max() < 1e-6
+    assert list(scratch.iterdir()) == []
+
+
+def _resident_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * 4096 / 2**20
+
+
+def test_mapped_samples_do_not_stay_resident(tmp_path, monkeypatch):
+    """Reading mapped samples faults their pages in; `released_behind` drops them again while a job runs, and
+    `release_pages` leaves the values as they were (scaled in place included)."""
+    import tempfile
+    import time
+
+    from core.media.mapped import map_samples, new_scratch_file, release_pages, released_behind
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    path = new_scratch_file()
+    values = np.random.default_rng(2).standard_normal(SAMPLE_RATE * 1200).astype("<f4")  # 20 min: 73 MB
+    values.tofile(path)
+    samples = map_samples(path)
+    assert not path.exists()
+    release_pages(samples)
+    before = _resident_mb()
+    samples *= np.float32(0.5)  # in place, as the level normalisation does
+    total = float(np.sum(samples, dtype=np.float64))
+    assert _resident_mb() - before > 50  # the read is resident ...
+    assert release_pages(samples) and _resident_mb() - before < 10  # ... until released
+    assert float(np.sum(samples, dtype=np.float64)) == total and np.array_equal(samples[:1000], values[:1000] * 0.5)
+    with released_behind(samples, every_s=0.05):
+        release_pages(samples)
+        base = _resident_mb()
+        np.sum(samples[: len(samples) // 2])
+        deadline = time.monotonic() + 5.0
+        while _resident_mb() - base > 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _resident_mb() - base < 10
+    assert not release_pages(values)  # ordinary memory: nothing to release
+
+
+def test_the_engine_gives_the_same_result_from_mapped_samples(engine, dialogue, monkeypatch):
+    """A recording over MAP_OVER_S runs from its mapped scratch file, pages released behind the stages, with the
+    result an in-memory run gives (the limit lowered so a short dialogue counts as long)."""
+    import contextlib
+
+    import core.engine
+    import core.media.decode
+    from core import TranscribeOptions
+    from core.media.mapped import mapping_of, released_behind
+
+    options = TranscribeOptions(diarization=True)
+    in_memory = engine.transcribe(dialogue.path, options)
+    seen: list[bool] = []
+
+    @contextlib.contextmanager
+    def watched(samples, **kwargs):
+        seen.append(mapping_of(samples) is not None)
+        with released_behind(samples, **kwargs):
+            yield
+
+    monkeypatch.setattr(core.media.decode, "MAP_OVER_S", 1.0)
+    monkeypatch.setattr(core.engine, "released_behind", watched)
+    mapped = engine.transcribe(dialogue.path, options)
+    assert seen == [True]
+    assert mapped.segments == in_memory.segments and mapped.diarization == in_memory.diarization

@@ -1,7 +1,9 @@
 """Decode any media once to 16 kHz mono float32, the form every stage (VAD, ASR, alignment, diarization) shares.
 
 libsndfile reads wav/flac/ogg/mp3 in-process; everything else (video containers, m4a/aac, webm, opus in
-odd containers) goes through ffmpeg. Both paths give the same validation and the same errors.
+odd containers) goes through ffmpeg. Both paths give the same validation and the same errors. A recording longer
+than MAP_OVER_S is decoded by ffmpeg into a scratch file that stays on disk, mapped (`core/media/mapped.py`): its
+samples are never all resident at once.
 """
 
 from __future__ import annotations
@@ -11,16 +13,17 @@ import logging
 import math
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from core.errors import AudioDecodeError, WorkerError
+from core.media.mapped import map_samples, new_scratch_file
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
+MAP_OVER_S = 20 * 60  # longer recordings are held mapped from disk (77 MB of samples at this length)
 _SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif"}
 _FFMPEG_HINTS = (
     ("does not contain any stream", "it has no audio stream"),
@@ -47,13 +50,15 @@ class DecodedAudio:
 
 
 def decode_audio(path: str | Path, *, max_bytes: int | None = None, max_seconds: float | None = None,
-                 label: str | None = None) -> DecodedAudio:
+                 label: str | None = None, map_over_s: float | None = None) -> DecodedAudio:
     """Read `path` into 16 kHz mono float32 or raise `AudioDecodeError` saying what is wrong with it. Messages
     start with `label` (the request field the media came from) or else the file name.
 
     `max_seconds` (MAX_AUDIO_MINUTES) is checked from the header when libsndfile can read one, and ffmpeg stops
-    decoding just past it, so an over-long recording is refused without holding all of it in memory."""
+    decoding just past it, so an over-long recording is refused without holding all of it in memory. Audio longer
+    than `map_over_s` (default MAP_OVER_S) comes back as a view of a mapped scratch file (`core/media/mapped.py`)."""
     path = Path(path)
+    map_over_s = MAP_OVER_S if map_over_s is None else map_over_s
     name = label or path.name
     field = label or "audio"
     if not path.is_file():
@@ -66,19 +71,21 @@ def decode_audio(path: str | Path, *, max_bytes: int | None = None, max_seconds:
         raise AudioDecodeError(f"{name}: it is a text file, not a media file (audio or video)", field=field)
     samples, warnings = None, ()
     if path.suffix.lower() in _SOUNDFILE_SUFFIXES:
-        check_duration(_header_seconds(path), max_seconds, name)
-        samples = _read_with_soundfile(path)
+        header_s = _header_seconds(path)
+        check_duration(header_s, max_seconds, name)
+        # A long one goes through ffmpeg into a mapped file; libsndfile would hold it whole (and a 44.1 kHz stereo
+        # read twice over, as float32, before resampling).
+        samples = _read_with_soundfile(path) if header_s is None or header_s <= map_over_s else None
         if samples is not None and _riff_truncated(path, size):
             warnings = (f"{name}: the WAV file is truncated (shorter than its header says); "
                         "transcribed the part that is there",)
     if samples is None:
-        samples, warnings = _read_with_ffmpeg(path, name, field, None if max_seconds is None else max_seconds + 1)
+        samples, warnings = _read_with_ffmpeg(path, name, field, None if max_seconds is None else max_seconds + 1,
+                                              map_over_s=map_over_s)
     check_duration(samples.size / SAMPLE_RATE, max_seconds, name)
     if samples.size == 0:
         raise AudioDecodeError(f"{name}: no audio could be decoded (zero samples)", field=field)
-    if not _all_finite(samples):
-        samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
-    return DecodedAudio(np.ascontiguousarray(samples, dtype=np.float32), warnings)
+    return DecodedAudio(_finite(np.ascontiguousarray(samples, dtype=np.float32)), warnings)
 
 
 def _check_size(size: int, max_bytes: int | None, name: str, field: str) -> None:
@@ -88,9 +95,14 @@ def _check_size(size: int, max_bytes: int | None, name: str, field: str) -> None
         )
 
 
-def _all_finite(samples: np.ndarray, block: int = 1 << 22) -> bool:
-    """`np.isfinite(samples).all()` in blocks: no mask as long as the recording (230 MB per hour of audio)."""
-    return all(np.isfinite(samples[start:start + block]).all() for start in range(0, samples.size, block))
+def _finite(samples: np.ndarray, block: int = 1 << 22) -> np.ndarray:
+    """NaN and infinities zeroed where they lie, a block at a time: no mask or copy as long as the recording
+    (230 MB per hour of audio). `samples` is this module's own array (writable)."""
+    for start in range(0, samples.size, block):
+        part = samples[start:start + block]
+        if not np.isfinite(part).all():
+            np.nan_to_num(part, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    return samples
 
 
 def check_duration(seconds: float | None, max_seconds: float | None, name: str) -> None:
@@ -166,21 +178,28 @@ def resample(samples: np.ndarray, rate: int) -> np.ndarray:
     return resample_poly(samples, SAMPLE_RATE // divisor, rate // divisor).astype(np.float32)
 
 
-def _read_with_ffmpeg(path: Path, name: str, field: str,
-                      max_seconds: float | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Decode with ffmpeg; with `max_seconds`, stop there (the caller then sees the audio is over its limit)."""
+def _read_with_ffmpeg(path: Path, name: str, field: str, max_seconds: float | None = None, *,
+                      map_over_s: float = MAP_OVER_S) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Decode with ffmpeg; with `max_seconds`, stop there (the caller then sees the audio is over its limit).
+    Output longer than `map_over_s` stays in its file, mapped."""
     ffmpeg = _ffmpeg()
     limit = ["-t", f"{max_seconds:.3f}"] if max_seconds is not None else []
-    # Into a file, not a pipe: read back with one allocation, where a captured pipe holds the output two or three
-    # times over (the pipe's pieces, their join, the array) — 2.7 GB at the peak for four hours of audio.
-    with tempfile.TemporaryDirectory(prefix="wxw-decode-") as scratch:
-        output = Path(scratch) / "samples.f32"
+    # Into a file, not a pipe: read back with one allocation (or mapped), where a captured pipe holds the output
+    # two or three times over (the pipe's pieces, their join, the array) — 2.7 GB at the peak for four hours.
+    output = new_scratch_file()
+    try:
         command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "0", "-i", str(path),
                    "-map", "0:a:0", "-vn", *limit, "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-y",
                    str(output)]
         completed = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE, check=False)
-        samples = np.fromfile(output, dtype="<f4") if output.is_file() else np.zeros(0, dtype=np.float32)
+        size = output.stat().st_size // 4 if output.is_file() else 0
+        if size > map_over_s * SAMPLE_RATE:
+            samples = map_samples(output)
+        else:
+            samples = np.fromfile(output, dtype="<f4") if size else np.zeros(0, dtype=np.float32)
+    finally:
+        output.unlink(missing_ok=True)
     stderr = completed.stderr.decode("utf-8", errors="replace").replace(str(path), name).strip()
     if completed.returncode != 0 and samples.size == 0:
         raise AudioDecodeError(f"{name}: could not decode audio: {_explain(stderr)}", field=field)

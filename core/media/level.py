@@ -18,6 +18,7 @@ LOUD_PERCENTILE = 95  # which frames count as "the speech": the loudest 5 %
 MAX_GAIN_DB = 50.0  # below this, it is noise floor, not speech worth raising
 MIN_GAIN_DB = 1.0  # smaller changes are left alone
 PEAK_LIMIT = 0.99
+SCALE_BLOCK = 1 << 20  # samples scaled at a time in place
 
 
 def speech_level_dbfs(samples: np.ndarray, sample_rate: int = 16_000) -> float | None:
@@ -58,5 +59,8 @@ def normalize_level(samples: np.ndarray, sample_rate: int = 16_000, *,
         return samples, 0.0
     gain = np.float32(10.0 ** (gain_db / 20.0))
     if in_place and samples.dtype == np.float32 and samples.flags.writeable:
-        return np.multiply(samples, gain, out=samples), round(float(gain_db), 2)
+        for start in range(0, samples.size, SCALE_BLOCK):  # a block at a time: mapped samples stay paged out
+            part = samples[start:start + SCALE_BLOCK]
+            np.multiply(part, gain, out=part)
+        return samples, round(float(gain_db), 2)
     return np.multiply(samples, gain, dtype=np.float32), round(float(gain_db), 2)
