@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from core.media.decode import SAMPLE_RATE
+from core.speakers.blockwise import in_blocks
 from core.speakers.windowed_clustering import windowed
 from core.transcript.result import SpeakerTurn
 
@@ -58,7 +59,7 @@ def diarize(pipeline: Any, audio: np.ndarray, *, num_speakers: int | None = None
             on_progress(low + (high - low) * min(completed / total, 1.0))
 
     waveform = {"waveform": torch.from_numpy(np.ascontiguousarray(audio)[None, :]), "sample_rate": SAMPLE_RATE}
-    with windowed(pipeline, window_s):
+    with windowed(pipeline, window_s), in_blocks(pipeline):  # memory bounded for any length
         output = pipeline(waveform, num_speakers=num_speakers, min_speakers=min_speakers,
                           max_speakers=max_speakers, hook=hook)
     overlapping = getattr(output, "speaker_diarization", output)  # pyannote 4 output, or a bare Annotation
