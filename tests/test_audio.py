@@ -290,3 +290,22 @@ def test_the_engine_gives_the_same_result_from_mapped_samples(engine, dialogue, 
     mapped = engine.transcribe(dialogue.path, options)
     assert seen == [True]
     assert mapped.segments == in_memory.segments and mapped.diarization == in_memory.diarization
+
+
+def test_decoding_a_long_recording_leaves_it_on_disk(tmp_path):
+    """Decoding (ffmpeg, the NaN sweep) and measuring and raising the level read every sample; none of it stays
+    resident when the recording is mapped."""
+    from core.media.level import normalize_level
+
+    path = tmp_path / "long.wav"
+    _tone(path, 600.0)  # 38 MB of samples
+    before = _resident_mb()
+    decoded = decode_audio(path, map_over_s=60.0)
+    _, gain_db = normalize_level(np.multiply(decoded.samples, np.float32(0.01), out=decoded.samples),
+                                 in_place=True)
+    from core.media.mapped import release_pages
+
+    assert gain_db > 0 and abs(decoded.duration_s - 600.0) < 0.1
+    grown = _resident_mb() - before
+    release_pages(decoded.samples)
+    assert grown < 15, f"{grown:.0f} MB resident for {decoded.samples.nbytes / 2**20:.0f} MB of samples"

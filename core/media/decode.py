@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import AudioDecodeError, WorkerError
-from core.media.mapped import map_samples, new_scratch_file
+from core.media.mapped import map_samples, new_scratch_file, release_pages
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +102,7 @@ def _finite(samples: np.ndarray, block: int = 1 << 22) -> np.ndarray:
         part = samples[start:start + block]
         if not np.isfinite(part).all():
             np.nan_to_num(part, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        release_pages(part)  # mapped samples: what was just read does not stay resident
     return samples
 
 

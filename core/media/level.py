@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.media.mapped import release_pages
+
 FRAME_S = 0.05
 QUIET_DBFS = -30.0  # speech below this is raised (far-field meeting excerpts sit at -33 to -45; pyannote's
 # close-talk sample at -27 is left as it is, so its diarization is unchanged)
@@ -42,6 +44,7 @@ def _frame_rms(frames: np.ndarray, block_frames: int = 1 << 11) -> np.ndarray:
     for start in range(0, frames.shape[0], block_frames):
         block = frames[start:start + block_frames]
         rms[start:start + block_frames] = np.sqrt(np.mean(np.square(block, dtype=np.float64), axis=1))
+        release_pages(block)  # mapped samples (core/media/mapped.py): what was read does not stay resident
     return rms
 
 
@@ -62,5 +65,6 @@ def normalize_level(samples: np.ndarray, sample_rate: int = 16_000, *,
         for start in range(0, samples.size, SCALE_BLOCK):  # a block at a time: mapped samples stay paged out
             part = samples[start:start + SCALE_BLOCK]
             np.multiply(part, gain, out=part)
+            release_pages(part)
         return samples, round(float(gain_db), 2)
     return np.multiply(samples, gain, dtype=np.float32), round(float(gain_db), 2)
