@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from core.advisories import no_speech_warning, option_warnings
+from core.asr.blocks import asr_blocks, shifted
 from core.asr.chunks import FixedChunks, PaddedChunks, is_silence, missed_speech, plausible
 from core.asr.forced_alignment import align_text
 from core.asr.language_detection import detect
@@ -154,7 +155,7 @@ class Engine:
             asr = self.registry.asr(options.model)
             language, task = self._language_and_task(asr, options, job.warnings)
             diarizer = self._diarization_pipeline(job)
-            if diarizer is not None:
+            if diarizer is not None and len(asr_blocks(job.audio)) == 1:  # in blocks, the VAD must not wait
                 self._share_segmentation(asr, diarizer, job_scope)
             diarization = self._start_diarization(job, diarizer) if diarizer is not None else None
             try:
@@ -292,31 +293,41 @@ class Engine:
         pipeline._vad_params = {**pipeline._vad_params, "vad_onset": options.vad_onset,
                                 "vad_offset": options.vad_offset}
         pipeline.suppress_numerals = options.suppress_numerals
-        streaming = contextlib.nullcontext()
+        stream = None
         if job.on_segments is not None and stage == "transcribe":  # a translation pass is not streamed
-            streaming = ChunkStream(pipeline, job.on_segments).attached()
+            stream = ChunkStream(pipeline, job.on_segments)
         duration_s = len(job.audio) / SAMPLE_RATE
         expected_s = duration_s * self._asr_pace.get(asr.name, ASR_PACE_GUESS.get(self.registry.device, 0.1))
+        speech: list[tuple[float, float]] = []
         try:
-            with streaming, job.progress.paced(stage, expected_s):  # whisperx reports once per batch
-                segments = split_timed_segments(self._run_asr(pipeline, job, job.audio, language, task,
-                                                              job.progress.stage_callback(stage)))
+            # whisperx reports once per batch: paced; one block unless the recording is long (core/asr/blocks.py)
+            with stream.attached() if stream else contextlib.nullcontext(), job.progress.paced(stage, expected_s):
+                segments = []
+                for first, last in asr_blocks(job.audio):
+                    offset = first / SAMPLE_RATE
+                    if stream is not None:
+                        stream.start_block(offset)
+                    found = self._run_asr(pipeline, job, job.audio[first:last], language, task,
+                                          _block_progress(job.progress.stage_callback(stage), first, last,
+                                                          len(job.audio)))
+                    segments += shifted(split_timed_segments(found), offset)
+                    speech += [(round(start + offset, 3), round(end + offset, 3)) for start, end in chunks.speech]
             self._asr_pace[asr.name] = (time.perf_counter() - started) / max(duration_s, 1.0)
-            missed = missed_speech(chunks.speech, fit_words_to_speech(segments, chunks.speech), duration_s)
+            missed = missed_speech(speech, fit_words_to_speech(segments, speech), duration_s)
             if missed:  # speech the pass gave no word to: decoded again on its own (core/asr/chunks.py)
                 job.progress.check_cancelled()
                 pipeline.vad_model = FixedChunks(missed)
                 found = self._run_asr(pipeline, job, job.audio, language, task, lambda _: None)
                 recovered = [segment for segment in split_timed_segments(found)
                              if not is_silence(segment, pipeline.options)
-                             and plausible(segment, missed, chunks.speech)]
+                             and plausible(segment, missed, speech)]
                 logger.info("re-decoded %d stretches of speech without words: %d segments back", len(missed),
                             len(recovered))
                 segments = sorted(segments + recovered, key=lambda segment: segment["start"])
         finally:
             pipeline.options, pipeline._vad_params, pipeline.suppress_numerals, pipeline.vad_model = saved
             pipeline.model.between_attempts = None
-        job.speech = chunks.speech
+        job.speech = speech
         job.progress.update(stage, 1.0)
         job.timings[stage] = round(time.perf_counter() - started, 3)
         return segments
@@ -473,6 +484,12 @@ def _word_method(options: TranscribeOptions, aligner: Any, segments: list[dict])
     if not options.align_output or not any(segment.get("words") for segment in segments):
         return None
     return "wav2vec2" if aligner is not None else "whisper"
+
+
+def _block_progress(callback: Callable[[float], None], first: int, last: int,
+                    total: int) -> Callable[[float], None]:
+    """A whisperx percent callback for one block of the recording, reported as the whole pass's percent."""
+    return lambda percent: callback(100.0 * (first + (last - first) * float(percent) / 100.0) / max(total, 1))
 
 
 def _asr_options(base: Any, options: TranscribeOptions) -> Any:

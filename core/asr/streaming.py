@@ -29,7 +29,8 @@ class ChunkStream:
         self._on_segments = on_segments
         self._chunks: list[dict] = []  # this pass's VAD chunks: {"start", "end", ...} in seconds
         self._index = 0  # outputs seen in this pass
-        self._sent = 0  # chunks already handed on (kept across passes)
+        self._sent = 0  # chunks already handed on (kept across passes over the same block)
+        self._offset_s = 0.0  # where the block being decoded starts in the recording
 
     @contextlib.contextmanager
     def attached(self) -> Iterator[None]:
@@ -44,6 +45,10 @@ class ChunkStream:
             pipeline.vad_model = vad
             pipeline.__dict__.pop("postprocess", None)
 
+    def start_block(self, offset_s: float) -> None:
+        """The next passes decode a new block of the recording (core/asr/blocks.py), starting at `offset_s`."""
+        self._offset_s, self._sent = offset_s, 0
+
     def record(self, chunks: list[dict]) -> None:
         """A pass starts: the chunks whisperx will decode (the pipeline's own VAD cut them)."""
         self._chunks = list(chunks)
@@ -54,8 +59,9 @@ class ChunkStream:
         if index >= self._sent and index < len(self._chunks):
             self._sent = index + 1
             chunk = self._chunks[index]
-            segment = {"text": _first(output["text"]), "start": round(chunk["start"], 3),
-                       "end": round(chunk["end"], 3), "avg_logprob": _first(output.get("avg_logprob"))}
+            segment = {"text": _first(output["text"]), "start": round(chunk["start"] + self._offset_s, 3),
+                       "end": round(chunk["end"] + self._offset_s, 3),
+                       "avg_logprob": _first(output.get("avg_logprob"))}
             finished = segments_from_whisperx(split_timed_segments([segment]))
             if finished:
                 self._on_segments(finished)
