@@ -84,3 +84,16 @@ def test_bench_realign_part_prints_the_time_to_re_time_one_turn(models_dir, mono
     assert re.search(r"re-time a [0-9.]+ s turn at 3 min \(median of 1\) +\| [0-9.]+ s wall, [0-9.]+ s CPU", out), out
     assert re.search(r"re-time a 20 s turn of a long recording \(s\) +\| [0-9.]+ \(≤ 2", out), out
     assert list(tmp_path.glob("realign-3m.m4a")), "the long recording is built in --scratch"
+
+
+def test_bench_first_text_part_prints_when_the_first_segments_came(models_dir, tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--parts", "first-text", "--hour-minutes", "1", "--models-dir",
+         str(models_dir), "--repeats", "1", "--scratch", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "0"},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    out = completed.stdout
+    assert re.search(r"seconds to the first finished segments \(median of 1\) +\| [0-9.]+ s \(target ~15 s", out), out
+    assert re.search(r"first text of a long meeting \(s\) +\| [0-9.]+ \(≤ 15", out), out
