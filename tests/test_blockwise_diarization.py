@@ -42,10 +42,11 @@ def test_binarizing_in_blocks_gives_pyannotes_values_in_bounded_memory():
     assert blocks_mb < whole_mb / 4, (blocks_mb, whole_mb)
 
 
-@pytest.mark.parametrize("block_chunks", [7, 10_000])
+@pytest.mark.parametrize("block_chunks", [7, 32, 10_000])
 def test_a_diarization_in_blocks_is_pyannotes_own(engine, pyannote_sample, monkeypatch, block_chunks):
-    """The real open pipeline on pyannote's sample: cut into blocks of 7 chunks (or one block), the same turns
-    and exclusive turns as the pipeline's own `apply`."""
+    """The real open pipeline on pyannote's sample: binarized in blocks of 7 or 32 chunks (or one block) and
+    embedded in blocks of 32 (whole batches), the same turns and exclusive turns as the pipeline's own `apply`;
+    progress runs once from 0 to 1 across the blocks."""
     import torch
 
     from core.media.decode import SAMPLE_RATE, decode_audio
@@ -55,7 +56,9 @@ def test_a_diarization_in_blocks_is_pyannotes_own(engine, pyannote_sample, monke
     pipeline = engine.registry.diarization()
     own = pipeline({"waveform": torch.from_numpy(audio)[None], "sample_rate": SAMPLE_RATE})
     monkeypatch.setattr(blockwise, "BLOCK_CHUNKS", block_chunks)
-    ours = diarize(pipeline, audio)
+    reported: list[float] = []
+    ours = diarize(pipeline, audio, on_progress=reported.append)
+    assert reported == sorted(reported) and reported[-1] == 1.0
     assert ours.turns == turns_from_annotation(own.speaker_diarization)
     assert ours.exclusive == turns_from_annotation(own.exclusive_speaker_diarization)
     assert len({turn.speaker for turn in ours.turns}) == 2

@@ -7,6 +7,11 @@ of 50 MB per hour. Each row is thresholded on its own (`initial_state` is given)
 block at a time and stacking the blocks is the same computation, with the same values, in bounded memory. The
 result is kept as float32 (not float64): its values are 0 and 1, and every later use counts or masks with them.
 
+`get_embeddings` with `embedding_exclude_overlap` (the open profile's) multiplies the whole binarized segmentation
+by a float64 mask of clean frames, a float64 copy of it (200 MB for four hours) held for the whole embedding pass.
+Run on blocks of chunks whose (chunk, speaker) rows fill whole embedding batches, it embeds the same rows in the
+same batches: the same embeddings, with that copy one block long.
+
 `reconstruct` likewise keeps the clustered segmentation as float32, where pyannote's `np.nan * np.zeros(...)`
 makes two float64 arrays of (chunks, frames, speakers): 128 MB per hour of audio for four speakers. The values
 are maxima of the float32 segmentation, exact in either type, and its aggregation sums into float32 anyway.
@@ -15,6 +20,7 @@ are maxima of the float32 segmentation, exact in either type, and its aggregatio
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,6 +51,45 @@ def binarize_in_blocks(binarize: Any, block_chunks: int | None = None) -> Any:
     return blockwise
 
 
+def embeddings_in_blocks(pipeline: Any, get_embeddings: Any, block_chunks: int | None = None) -> Any:
+    """`pipeline.get_embeddings` over blocks of about `block_chunks` (default BLOCK_CHUNKS) chunks, each block a
+    whole number of embedding batches; progress is reported for the whole pass."""
+
+    def blockwise(file: Any, binary_segmentations: Any, exclude_overlap: bool = False, hook: Any = None) -> Any:
+        from pyannote.core import SlidingWindow, SlidingWindowFeature
+
+        data, chunks = binary_segmentations.data, binary_segmentations.sliding_window
+        batch = max(1, int(pipeline.embedding_batch_size))
+        step = batch // math.gcd(batch, data.shape[2])  # chunks per whole number of batches
+        block = max(step, (block_chunks or BLOCK_CHUNKS) // step * step)
+        if len(data) <= block:
+            return get_embeddings(file, binary_segmentations, exclude_overlap=exclude_overlap, hook=hook)
+        starts = range(0, len(data), block)
+        totals = [math.ceil(len(data[start:start + block]) * data.shape[2] / batch) for start in starts]
+        parts, done = [], 0
+        for start, total in zip(starts, totals, strict=True):
+            window = SlidingWindow(start=chunks.start + start * chunks.step, duration=chunks.duration,
+                                   step=chunks.step)
+            parts.append(get_embeddings(file, SlidingWindowFeature(data[start:start + block], window),
+                                        exclude_overlap=exclude_overlap, hook=_offset_hook(hook, done, sum(totals))))
+            done += total
+        return np.concatenate(parts)
+
+    return blockwise
+
+
+def _offset_hook(hook: Any, done: int, grand_total: int) -> Any:
+    """A block's progress reports (`completed` of its own `total` batches), as reports on the whole pass."""
+
+    def report(step_name: str, artifact: Any, file: Any = None, total: int | None = None,
+               completed: int | None = None) -> None:
+        if hook is not None:
+            hook(step_name, artifact, file=file, total=grand_total,
+                 completed=None if completed is None else done + completed)
+
+    return report
+
+
 def lean_reconstruct(pipeline: Any) -> Any:
     """`pipeline.reconstruct` (pyannote 4's `SpeakerDiarization`) with its clustered segmentation in float32."""
 
@@ -64,8 +109,8 @@ def lean_reconstruct(pipeline: Any) -> Any:
 
 @contextlib.contextmanager
 def in_blocks(pipeline: Any) -> Iterator[None]:
-    """For one run of a pyannote `SpeakerDiarization` (jobs run one at a time): its binarization in blocks and a
-    float32 reconstruction."""
+    """For one run of a pyannote `SpeakerDiarization` (jobs run one at a time): its binarization and embeddings in
+    blocks and a float32 reconstruction."""
     import pyannote.audio.pipelines.speaker_diarization as module
 
     if not isinstance(pipeline, module.SpeakerDiarization) or not hasattr(module, "binarize"):
@@ -73,9 +118,11 @@ def in_blocks(pipeline: Any) -> Iterator[None]:
         return
     original = module.binarize
     module.binarize = binarize_in_blocks(original)
-    pipeline.__dict__["reconstruct"] = lean_reconstruct(pipeline)  # shadows the method for this run
+    pipeline.__dict__["reconstruct"] = lean_reconstruct(pipeline)  # shadows the methods for this run
+    pipeline.__dict__["get_embeddings"] = embeddings_in_blocks(pipeline, pipeline.get_embeddings)
     try:
         yield
     finally:
         module.binarize = original
         pipeline.__dict__.pop("reconstruct", None)
+        pipeline.__dict__.pop("get_embeddings", None)
