@@ -136,18 +136,18 @@ class Engine:
         progress = ProgressTracker(on_progress, stages, cancel)
         progress.update("decode", 0.0)
         decoded = self._decode(audio)
-        progress.update("decode", 1.0)
-        with released_behind(decoded.samples):  # a long recording, mapped from disk, is never all resident
-            return self._run_decoded(decoded, isinstance(audio, (str, Path)), options, progress, on_segments,
-                                     started)
-
-    def _run_decoded(self, decoded: DecodedAudio, own_samples: bool, options: TranscribeOptions,
-                     progress: ProgressTracker, on_segments: SegmentsCallback | None, started: float) -> Result:
         timings = {"decode": round(time.perf_counter() - started, 3)}
+        progress.update("decode", 1.0)
         # Quiet recordings: VAD and ASR hear them (level.py); samples decoded here are scaled where they lie.
-        samples, gain_db = normalize_level(decoded.samples, in_place=own_samples)
+        samples, gain_db = normalize_level(decoded.samples, in_place=isinstance(audio, (str, Path)))
         if gain_db:
             logger.info("quiet recording: raised by %.1f dB before VAD and ASR", gain_db)
+        with released_behind(samples):  # a long recording, mapped from disk, is never all resident
+            return self._run_decoded(decoded, samples, options, progress, on_segments, started, timings)
+
+    def _run_decoded(self, decoded: DecodedAudio, samples: np.ndarray, options: TranscribeOptions,
+                     progress: ProgressTracker, on_segments: SegmentsCallback | None, started: float,
+                     timings: dict[str, float]) -> Result:
         job = _Job(options, samples, progress, [*decoded.warnings, *option_warnings(options)], timings,
                    on_segments=on_segments)
         with self._run_lock, contextlib.ExitStack() as job_scope:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.media.mapped import release_pages
+from core.media.mapped import mapped_like, mapping_of, release_pages
 
 FRAME_S = 0.05
 QUIET_DBFS = -30.0  # speech below this is raised (far-field meeting excerpts sit at -33 to -45; pyannote's
@@ -62,9 +62,13 @@ def normalize_level(samples: np.ndarray, sample_rate: int = 16_000, *,
         return samples, 0.0
     gain = np.float32(10.0 ** (gain_db / 20.0))
     if in_place and samples.dtype == np.float32 and samples.flags.writeable:
-        for start in range(0, samples.size, SCALE_BLOCK):  # a block at a time: mapped samples stay paged out
-            part = samples[start:start + SCALE_BLOCK]
-            np.multiply(part, gain, out=part)
-            release_pages(part)
-        return samples, round(float(gain_db), 2)
-    return np.multiply(samples, gain, dtype=np.float32), round(float(gain_db), 2)
+        target = samples
+    elif mapping_of(samples) is not None:  # someone else's long recording: the raised copy is mapped too
+        target = mapped_like(samples)
+    else:
+        target = np.empty(samples.shape, dtype=np.float32)
+    for start in range(0, samples.size, SCALE_BLOCK):  # a block at a time: mapped samples stay paged out
+        np.multiply(samples[start:start + SCALE_BLOCK], gain, out=target[start:start + SCALE_BLOCK])
+        release_pages(samples[start:start + SCALE_BLOCK])
+        release_pages(target[start:start + SCALE_BLOCK])
+    return target, round(float(gain_db), 2)

@@ -43,6 +43,14 @@ def new_scratch_file() -> Path:
     return Path(name)
 
 
+def mapped_like(samples: np.ndarray) -> np.memmap:
+    """A new mapped scratch array of `samples`' length (float32, zeros), unlinked like the others."""
+    path = new_scratch_file()
+    with path.open("r+b") as handle:
+        handle.truncate(max(1, samples.size) * 4)
+    return map_samples(path)[: samples.size]
+
+
 def mapping_of(samples: np.ndarray) -> mmap.mmap | None:
     """The `mmap` under `samples` (a memmap or a view of one), or None for samples in ordinary memory."""
     array: object = samples
