@@ -29,7 +29,7 @@ from core.errors import InferenceError, InvalidInput
 from core.media.decode import SAMPLE_RATE, DecodedAudio, check_duration, decode_audio, decode_span
 from core.media.level import normalize_level
 from core.media.mapped import released_behind
-from core.models.memory import release_memory
+from core.models.memory import release_memory, trimmed_while_running
 from core.models.registry import AsrModel, FeatureUnavailable, ModelRegistry
 from core.options import TranscribeOptions, token_ids
 from core.progress import STAGES, ProgressCallback, ProgressTracker
@@ -142,7 +142,8 @@ class Engine:
         samples, gain_db = normalize_level(decoded.samples, in_place=isinstance(audio, (str, Path)))
         if gain_db:
             logger.info("quiet recording: raised by %.1f dB before VAD and ASR", gain_db)
-        with released_behind(samples):  # a long recording, mapped from disk, is never all resident
+        # A long recording, mapped from disk, is never all resident; freed heap pages go back while it runs.
+        with released_behind(samples), trimmed_while_running():
             return self._run_decoded(decoded, samples, options, progress, on_segments, started, timings)
 
     def _run_decoded(self, decoded: DecodedAudio, samples: np.ndarray, options: TranscribeOptions,
