@@ -18,11 +18,12 @@ import contextlib
 import mmap
 import os
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+from core.periodic import periodically
 
 RELEASE_EVERY_S = 0.25
 
@@ -78,17 +79,8 @@ def released_behind(samples: np.ndarray, every_s: float = RELEASE_EVERY_S) -> It
     if mapping_of(samples) is None:
         yield
         return
-    stop = threading.Event()
-
-    def release_until_stopped() -> None:
-        while not stop.wait(every_s):
-            release_pages(samples)
-
-    thread = threading.Thread(target=release_until_stopped, name="release-pages", daemon=True)
-    thread.start()
     try:
-        yield
+        with periodically(lambda: release_pages(samples), every_s, "release-pages"):
+            yield
     finally:
-        stop.set()
-        thread.join()
         release_pages(samples)

@@ -18,9 +18,10 @@ import logging
 import os
 import resource
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from core.periodic import periodically
 
 logger = logging.getLogger(__name__)
 
@@ -56,19 +57,8 @@ def trimmed_while_running(every_s: float = TRIM_EVERY_S) -> Iterator[None]:
     if trim is None:
         yield
         return
-    stop = threading.Event()
-
-    def trim_until_stopped() -> None:
-        while not stop.wait(every_s):
-            trim(0)
-
-    thread = threading.Thread(target=trim_until_stopped, name="malloc-trim", daemon=True)
-    thread.start()
-    try:
+    with periodically(lambda: trim(0), every_s, "malloc-trim"):
         yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def memory_usage() -> dict[str, Any]:
