@@ -149,3 +149,29 @@ def start(page) -> None:
 def transcribe(page, count: int = 1) -> None:
     start(page)
     wait_until_finished(page, count)
+
+
+def download(page, selector: str, *, tries: int = 3, timeout_ms: int = 20_000) -> tuple[str, Path]:
+    """(suggested filename, local path) of what clicking the first `selector` downloads. The click is repeated,
+    on a freshly found link, when no download starts (seen once on a loaded CI machine, right after a correction
+    replaced the file list; a user would click again). A link that never downloads still fails, after `tries`
+    clicks."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(1, tries + 1):
+        try:
+            with page.expect_download(timeout=timeout_ms) as started:
+                page.locator(selector).first.click()
+            return started.value.suggested_filename, Path(started.value.path())
+        except PlaywrightTimeout:
+            if attempt == tries:
+                raise
+    raise AssertionError("unreachable")
+
+
+def pick_speaker(page, name: str) -> None:
+    """Choose `name` in the rename dropdown, and wait until the dropdown shows it (the rename that follows reads
+    it)."""
+    page.locator("#wx-speaker input").click()
+    page.get_by_role("option", name=name, exact=True).click()
+    page.wait_for_function("(name) => document.querySelector('#wx-speaker input').value === name", arg=name)

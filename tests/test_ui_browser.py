@@ -17,6 +17,8 @@ from tests.browser import (
     JOB_TIMEOUT_MS,
     cards,
     clear_files,
+    download,
+    pick_speaker,
     start,
     tiled,
     transcribe,
@@ -96,8 +98,7 @@ def test_transcribe_rename_copy_seek_and_download(page, dialogue):
     assert len(copied) == turns.count()
     assert re.fullmatch(r"\[0:00\.\d – 0:0\d\.\d\] SPEAKER_00: .*table for two people.*", copied[0])
 
-    page.locator("#wx-speaker input").click()
-    page.get_by_role("option", name="SPEAKER_01").click()
+    pick_speaker(page, "SPEAKER_01")
     page.get_by_label("New name").fill("Alice")
     page.locator("#wx-rename").click()
     view.locator(".wx-speaker", has_text="Alice").first.wait_for()
@@ -108,8 +109,7 @@ def test_transcribe_rename_copy_seek_and_download(page, dialogue):
     assert view.locator(".wx-lane-name").all_inner_texts() == ["SPEAKER_00", "Alice"]
 
     # a second speaker taking the same name is offered a merge instead (nothing changes until it is pressed)
-    page.locator("#wx-speaker input").click()
-    page.get_by_role("option", name="SPEAKER_00").click()
+    pick_speaker(page, "SPEAKER_00")
     page.get_by_label("New name").fill("alice")
     page.locator("#wx-rename").click()
     page.locator("#wx-merge", has_text="Merge “SPEAKER_00” into “Alice”").wait_for()
@@ -118,17 +118,12 @@ def test_transcribe_rename_copy_seek_and_download(page, dialogue):
     page.get_by_text("Result JSON").click()
     page.locator("#wx-json").get_by_text("Alice").first.wait_for()
 
-    srt_link = page.locator("#wx-downloads a[download$='.srt']")
     assert page.locator("#wx-downloads a[download$='.json']").count() == 1
-    with page.expect_download() as download:
-        srt_link.click()
-    srt = Path(download.value.path()).read_text(encoding="utf-8")
+    srt = download(page, "#wx-downloads a[download$='.srt']")[1].read_text(encoding="utf-8")
     cues = parse_srt(srt)
     assert any(body.startswith("[Alice]: ") for *_, body in cues) and "SPEAKER_01" not in srt
     assert len(cues) == turns.count()
-    with page.expect_download() as download:
-        page.locator("#wx-zip").click()
-    with zipfile.ZipFile(download.value.path()) as archive:
+    with zipfile.ZipFile(download(page, "#wx-zip")[1]) as archive:
         assert sorted(archive.namelist()) == ["dialogue/dialogue.json", "dialogue/dialogue.srt"]
         assert "[Alice]: " in archive.read("dialogue/dialogue.srt").decode()
 
@@ -198,9 +193,7 @@ def test_two_files_and_a_link_in_one_batch_with_one_zip(page, dialogue, monologu
 
     assert page.locator("#wx-downloads a[download]").count() == 2
     assert not page.locator("#wx-downloads").get_by_role("button", name="Remove this file").first.is_visible()
-    with page.expect_download() as download:
-        page.locator("#wx-zip").click()
-    with zipfile.ZipFile(download.value.path()) as archive:
+    with zipfile.ZipFile(download(page, "#wx-zip")[1]) as archive:
         names = sorted(archive.namelist())
         assert names == [f"{stem}/{stem}.{fmt}" for stem in ("dialogue", "interview", "monologue")
                          for fmt in ("json", "srt")]

@@ -13,7 +13,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from tests import speech
-from tests.browser import serious_violations
+from tests.browser import download, pick_speaker, serious_violations
 from tests.subtitles import parse_srt
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -48,10 +48,9 @@ def open_saved(page, *paths: Path) -> None:
 def downloads(page) -> dict[str, str]:
     """Every download file's text, by extension, as the page offers it now."""
     texts = {}
-    for link in page.locator("#wx-downloads a[download]").all():
-        with page.expect_download() as download:
-            link.click()
-        texts[Path(download.value.suggested_filename).suffix[1:]] = Path(download.value.path()).read_text("utf-8")
+    for name in page.locator("#wx-downloads a[download]").evaluate_all("links => links.map(a => a.download)"):
+        suggested, path = download(page, f"#wx-downloads a[download='{name}']")
+        texts[Path(suggested).suffix[1:]] = path.read_text("utf-8")
     return texts
 
 
@@ -167,8 +166,7 @@ def test_correct_text_speakers_merge_and_undo_reach_every_download(page, saved, 
     assert "Guest" in files["rttm"] and f"[Guest]: {word_text}" in files["srt"] + files["vtt"]
 
     # 5. naming a speaker with another's name offers the merge; merging leaves one speaker for both
-    page.locator("#wx-speaker input").click()
-    page.get_by_role("option", name="Guest").click()
+    pick_speaker(page, "Guest")
     page.get_by_label("New name").fill(names[1])
     page.locator("#wx-rename").click()
     merge = page.locator("#wx-merge", has_text=f"Merge “Guest” into “{names[1]}”")
@@ -180,9 +178,7 @@ def test_correct_text_speakers_merge_and_undo_reach_every_download(page, saved, 
     files = downloads(page)
     result = json.loads(files["json"])
     assert "Guest" not in json.dumps(result) and "Guest" not in files["rttm"]
-    with page.expect_download() as download:
-        page.locator("#wx-zip").click()
-    with zipfile.ZipFile(download.value.path()) as archive:
+    with zipfile.ZipFile(download(page, "#wx-zip")[1]) as archive:
         saved_json = json.loads(archive.read(next(n for n in archive.namelist() if n.endswith(".json"))))
     assert saved_json["segments"] == result["segments"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import ARTIFACTS, cards, clear_files, open_page, transcribe, upload
+from tests.browser import ARTIFACTS, cards, clear_files, download, open_page, transcribe, upload
 from tests.ui_server import start_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -72,9 +72,7 @@ def test_remember_a_voice_then_recognise_it_and_forget_it(page, voice_recordings
     assert ADA not in shown and all(name.startswith("SPEAKER_") for name in shown)
 
     page.locator("#wx-voices-export").click()
-    with page.expect_download() as download:
-        page.locator("#wx-voices-file a[download]").first.click()
-    exported = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+    exported = json.loads(download(page, "#wx-voices-file a[download]")[1].read_text(encoding="utf-8"))
     assert [voice["name"] for voice in exported["voices"]] == [ADA]
 
     page.locator("#wx-voice-forget").click()

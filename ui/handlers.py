@@ -425,7 +425,7 @@ class Handlers:
         new_state = {**state, "items": items, "speaker": label, "merge": None}
         with user_errors():
             self._write_item(new_state, index)
-        return (*self.panel(new_state, session), "", gr.update(visible=False))
+        return (*self.panel(new_state, session), "", gr.update(visible="hidden"))  # see layout.py's `merge`
 
     # ---- API ---------------------------------------------------------------------------------
     def transcribe_api(self, audio: str | None, values: Mapping[str, Any], progress: Any) -> dict[str, Any]:

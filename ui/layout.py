@@ -211,7 +211,9 @@ def _results_panel() -> dict[str, Any]:
         rename = gr.Button("Rename", elem_id="wx-rename", scale=1, min_width=90)
         add = gr.Button("Add as a new speaker", elem_id="wx-add-speaker", scale=1, min_width=120)
         remember = gr.Button("Remember this voice", elem_id="wx-remember", scale=1, min_width=120)
-    merge = gr.Button("Merge", elem_id="wx-merge", visible=False, variant="primary")
+    # "hidden", not False: Gradio unmounts an invisible component and re-mounts it when shown, and the props of
+    # the answer that shows it were lost about one time in three (the button stayed hidden; a second press worked)
+    merge = gr.Button("Merge", elem_id="wx-merge", visible="hidden", variant="primary")
     zip_button = gr.DownloadButton("Download all (zip)", visible=False, elem_id="wx-zip")
     files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="wx-downloads",
                     visible=False)  # shown with files: Gradio's empty box has an ARIA label a div may not have
@@ -287,7 +289,7 @@ def _wire_editor(editor: Editor, panel: dict[str, Any]) -> None:
     def on_merge(current: dict | None, request: gr.Request) -> tuple:
         source, target = (current or {}).get("merge") or (None, None)
         return (*editor.edit(current, {"op": "merge", "source": source, "target": target}, request.session_hash),
-                gr.update(visible=False), "")
+                gr.update(visible="hidden"), "")
 
     panel["view"].wx_edit(fn=on_edit, inputs=[state], outputs=shown, api_visibility="private",
                           concurrency_id=GPU_CONCURRENCY_ID, show_progress="hidden")
