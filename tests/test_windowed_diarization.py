@@ -85,6 +85,25 @@ def test_a_speaker_count_is_honoured_across_windows():
     assert len(centroids) == 2 and set(np.unique(hard[truth >= 0])) == {0, 1}
 
 
+def test_a_voice_first_met_drifted_joins_its_speaker_at_the_end():
+    # Voice 0 sounds different in the second window (45° away: cosine distance 0.29, over the 0.22 link) and so
+    # starts a speaker of its own; the third window (20°) links to the first, and the file's final centroids
+    # (10° and 45°: distance 0.18) show one person. The closing merge joins them; voice 1 stays apart.
+    rng = np.random.default_rng(3)
+    basis, _ = np.linalg.qr(rng.normal(size=(64, 3)))
+    clean, other, drift = basis.T
+    embeddings, segmentation, truth = _conversation([(0, 1)] * 3, chunks_per_phase=60)
+    for window, degrees in enumerate((0.0, 45.0, 20.0)):
+        angle = np.radians(degrees)
+        voice = np.cos(angle) * clean + np.sin(angle) * drift
+        for chunk in range(window * 60, (window + 1) * 60):
+            for local, centre in ((0, voice), (1, other)):
+                noise = rng.normal(size=64)
+                embeddings[chunk, local] = centre + 0.3 * noise / np.linalg.norm(noise)
+    hard, _, centroids = WindowedClustering(_clustering(), window_chunks=60)(embeddings, segmentation)
+    assert len(centroids) == 2 and _same_partition(hard, truth)
+
+
 def _clustering_peak_mb(chunks_per_phase: int, window_chunks: int | None) -> float:
     embeddings, segmentation, _ = _conversation([(0, 1), (1, 2), (2, 0)], chunks_per_phase=chunks_per_phase)
     clustering = _clustering() if window_chunks is None else WindowedClustering(_clustering(),

@@ -71,6 +71,7 @@ class WindowedClustering:
         if not speakers.sums:  # no window had a usable voice: nothing to link, let one pass decide
             return self.inner(embeddings, segmentations, num_clusters=num_clusters, min_clusters=min_clusters,
                               max_clusters=max_clusters, **kwargs)
+        hard = speakers.merge_down_to(most or 1, hard, within=self.link_distance)
         if most is not None:
             hard = speakers.merge_down_to(most, hard)
         hard = speakers.renumbered(hard)
@@ -114,11 +115,16 @@ class _Speakers:
     def centroids(self) -> np.ndarray:
         return np.vstack([total / weight for total, weight in zip(self.sums, self.weights, strict=True)])
 
-    def merge_down_to(self, most: int, hard: np.ndarray) -> np.ndarray:
-        """Honour a speaker count: merge the two closest speakers until at most `most` remain."""
+    def merge_down_to(self, most: int, hard: np.ndarray, within: float = np.inf) -> np.ndarray:
+        """Merge the two closest speakers until at most `most` remain (a speaker count to honour) or, with
+        `within`, no two are closer than that. The second is the linking rule applied once more at the end:
+        windows are linked one by one to running means, so a voice first met in a poor window can start a
+        speaker of its own that the file's final centroids show to be the same person."""
         while len(self.sums) > max(most, 1):
             distance = _cosine_distance(self.centroids(), self.centroids())
             np.fill_diagonal(distance, np.inf)
+            if distance.min() > within:
+                break
             keep, drop = sorted(np.unravel_index(np.argmin(distance), distance.shape))
             self.sums[keep] += self.sums[drop]
             self.weights[keep] += self.weights[drop]
