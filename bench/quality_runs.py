@@ -34,6 +34,8 @@ class Clip:
     rttm: Path | None = None
     text: Path | None = None
     speakers: int | None = None  # the reference speaker count when there is no RTTM
+    turns: Path | None = None  # a joined conversation's reference turns (JSON: start, end, speaker, text)
+    condition: str | None = None  # a joined conversation's recording condition (bench/conversations.py)
 
     def reference(self) -> Any:
         """The reference turns as a pyannote Annotation (None without an RTTM)."""
@@ -55,6 +57,12 @@ class Clip:
 
         return float(soundfile.info(str(self.audio)).duration)
 
+    def reference_turns(self) -> list[dict[str, Any]] | None:
+        """The reference turns in order (start, end, speaker, text), for the "no turn missing" check."""
+        if self.turns is None:
+            return None
+        return json.loads(self.turns.read_text(encoding="utf-8"))["turns"]
+
 
 @dataclass(frozen=True)
 class Output:
@@ -67,21 +75,32 @@ class Output:
 
 
 def load_set(folder: Path = QUALITY_DIR, splits: tuple[str, ...] = ("dev", "heldout"),
-             only: tuple[str, ...] = ()) -> list[Clip]:
-    """The manifest's clips in its order, restricted to `splits` (and to the ids in `only`, when given)."""
+             only: tuple[str, ...] = (), build_dir: Path | None = None) -> list[Clip]:
+    """The manifest's clips in its order, restricted to `splits` (and to the ids in `only`, when given). Clips with
+    `build: conversations` are built by bench/conversations.py into `build_dir` (default: a cache folder keyed by
+    the spec and its sources) where they are not there yet."""
+    from bench import conversations
+
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    entries = [entry for entry in manifest["clips"]
+               if entry["split"] in splits and (not only or entry["id"] in only)]
+    unknown = set(only) - {entry["id"] for entry in entries}
+    if unknown:
+        raise ValueError(f"--clips: no clip {sorted(unknown)} in {folder / 'manifest.json'} (splits {splits})")
+    built = [entry["id"] for entry in entries if entry.get("build") == "conversations"]
+    if built:
+        build_dir = build_dir or conversations.default_build_dir(folder)
+        conversations.build(build_dir, folder, built)
     clips = []
-    for entry in manifest["clips"]:
-        if entry["split"] not in splits or (only and entry["id"] not in only):
-            continue
-        clips.append(Clip(id=entry["id"], audio=folder / entry["audio"], split=entry["split"], group=entry["group"],
+    for entry in entries:
+        audio = (build_dir if entry.get("build") == "conversations" else folder) / entry["audio"]
+        clips.append(Clip(id=entry["id"], audio=audio, split=entry["split"], group=entry["group"],
                           language=entry.get("language", "en"),
                           rttm=folder / entry["rttm"] if entry.get("rttm") else None,
                           text=folder / entry["text"] if entry.get("text") else None,
-                          speakers=entry.get("speakers")))
-    unknown = set(only) - {clip.id for clip in clips}
-    if unknown:
-        raise ValueError(f"--clips: no clip {sorted(unknown)} in {folder / 'manifest.json'} (splits {splits})")
+                          speakers=entry.get("speakers"),
+                          turns=folder / entry["turns"] if entry.get("turns") else None,
+                          condition=entry.get("condition")))
     return clips
 
 
