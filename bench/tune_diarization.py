@@ -35,8 +35,8 @@ from bench.quality_runs import Clip, load_set
 MERGE_MIN_SPEECH_S = 2.0  # a reference speaker with this much speech should be found
 GRID = {
     "method": ("average", "centroid", "weighted"),
-    "threshold": tuple(round(0.12 + 0.02 * step, 2) for step in range(13)),  # 0.12 … 0.36
-    "min_cluster_size": (1, 4, 12),
+    "threshold": tuple(round(0.50 + 0.05 * step, 2) for step in range(13)),  # 0.50 … 1.10 (CAM++)
+    "min_cluster_size": (1, 3, 6, 12),
     "min_duration_off": (0.0, 0.5817029604921046),
 }
 

