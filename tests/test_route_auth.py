@@ -5,7 +5,8 @@ by design: the lists below name each such route and why. A route added later wit
 (`test_the_check_flags_a_route_added_without_the_guard`).
 
 The page's users reach the API by HTTP Basic through the real `openai` SDK, with one real transcription (the open
-profile's tiny.en on CPU); the keys of API_KEYS by Bearer.
+profile's tiny.en on CPU); the keys of API_KEYS by Bearer. In headless Chromium, signing in on the page works and
+nothing the page asks for is refused.
 """
 
 from __future__ import annotations
@@ -291,3 +292,28 @@ def test_api_mode_takes_keys_and_only_keys(api_server):
     with pytest.raises(openai.AuthenticationError) as caught:  # UI_AUTH is set too: with keys, keys alone
         _client(api_server, headers=_basic(USER, PASSWORD)).models.list()
     assert "the page's users are not accepted while API_KEYS is set" in caught.value.body["message"]
+
+
+@pytest.mark.browser
+def test_signing_in_on_the_page_works_and_nothing_it_asks_for_is_refused(ui_server, browser):
+    """The routes refused beside Gradio's login (ui/server.py's UNUSED_GRADIO_ROUTES) are ones the page never
+    asks for: in Chromium, the login form, signing in and the whole page load, and every request the page makes
+    once signed in is answered."""
+    from ui.server import UNUSED_GRADIO_ROUTES
+
+    context = browser.new_context()
+    page = context.new_page()
+    asked: list[tuple[str, int]] = []
+    page.on("response", lambda response: asked.append((httpx.URL(response.url).path, response.status)))
+    try:
+        page.goto(ui_server.url + "/")
+        page.get_by_label("username").fill(USER)
+        page.get_by_label("password").fill(PASSWORD)
+        signing_in = len(asked)
+        page.get_by_role("button", name="Login").click()
+        page.locator("#wx-transcribe").wait_for(timeout=60_000)
+        page.wait_for_timeout(3000)  # the page's load events (the voice library's list); never idle: a heartbeat
+    finally:
+        context.close()
+    assert not [path for path, _ in asked if path.startswith(UNUSED_GRADIO_ROUTES)]
+    assert not [(path, status) for path, status in asked[signing_in:] if status in (401, 403)]
