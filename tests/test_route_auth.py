@@ -47,9 +47,10 @@ _SESSION = "the caller's own sign-in state: null without a session; the login fo
 # APP_MODE=ui with UI_AUTH: Gradio 6.17's routes that answer without its login, each for a reason; everything else
 # (the page's config, uploads, files, the queue, /gradio_api/info, the API under /v1, /health) is refused.
 UI_PUBLIC: dict[Route, str] = {
-    Route("GET", "/"): "the login form (Gradio answers the page's config only after the login; Gradio also embeds "
-                       "the API's description, /transcribe's parameters and defaults, with no data and no way in)",
-    Route("HEAD", "/"): "the same, headers only (the image's HEALTHCHECK probes it)",
+    Route("GET", "/"): "the login form, which the image's HEALTHCHECK probes (Gradio answers the page's config only "
+                       "after the login; it also embeds the API's description, /transcribe's parameters and "
+                       "defaults: no data and no way in)",
+    Route("HEAD", "/"): "the same, headers only",
     Route("POST", "/login"): "the login form posts here",
     Route("POST", "/login/"): "the login form posts here",
     Route("GET", "/logout"): "ends the caller's own session",
