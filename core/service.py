@@ -97,6 +97,12 @@ class Service:
     def default_model(self) -> str:
         return self.engine.registry.default_asr_name
 
+    @property
+    def batch_size(self) -> int:
+        """The batch size of a job that sets none: `BATCH_SIZE`, else the device's default (16 on a GPU, 4 on
+        CPU), so a front end can say what an empty batch size means."""
+        return self.engine.registry.batch_size
+
     def models(self) -> list[str]:
         """Installed ASR model names, default first."""
         return self.engine.registry.available_asr_models()

@@ -59,7 +59,9 @@ class Settings:
     port: int = 8000
     max_queue: int = DEFAULT_MAX_QUEUE  # jobs waiting for the engine, web page and API together; more are refused
     port_health: int | None = None  # None: the same port as the API
-    api_keys: tuple[str, ...] = dataclasses.field(default=(), repr=False)  # empty: the OpenAI API is open
+    # Who may call the OpenAI-compatible API (openai_api/auth.py): these keys (Bearer) when set; else the page's
+    # users of `ui_auth` by HTTP Basic, in either APP_MODE; else anyone.
+    api_keys: tuple[str, ...] = dataclasses.field(default=(), repr=False)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -1,25 +1,30 @@
 """The endpoints: `POST /v1/audio/transcriptions`, `POST /v1/audio/translations`, `GET /v1/models` (and one
-model), `GET /health`, `GET /ping`. Every refusal is OpenAI's error object (`openai_api.errors`), decided in the
-order a client can act on it: loading (503), key (401), size (413), fields (400), model (404), queue (429)."""
+model), `GET /health` on the guarded router, whose dependency checks the caller (`openai_api.auth`) before any
+handler runs; `GET /ping` (readiness, nothing else) alone on the public one. Every refusal is OpenAI's error
+object (`openai_api.errors`), made in one place (`OpenAIRoute`) and decided in the order a client can act on
+it: credentials (401), loading (503), size (413), fields (400), model (404), queue (429)."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import dataclasses
-import hmac
 import logging
 import re
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
 from core.errors import WorkerError
 from core.service import Service
 from core.transcript.result import Segment
 from openai_api import jobs, responses
+from openai_api.auth import Access
 from openai_api.errors import ApiError, ClientGone, from_worker_error
 from openai_api.form import ApiRequest, parse_request, read_form
 from openai_api.jobs import Job, SharedQueue
@@ -33,28 +38,14 @@ LOADING_RETRY_AFTER_S = 10
 
 
 class SpeechApi:
-    """What the endpoints share: the service, the queue, the keys, and whether the models are loaded."""
+    """What the endpoints share: the service, the queue, and whether the models are loaded."""
 
     def __init__(self, service: Service, queue: SharedQueue, *, ready: threading.Event | None = None) -> None:
         self.service = service
         self.queue = queue
-        self.keys = tuple(key.encode() for key in service.settings.api_keys)
         self.ready = ready if ready is not None else _set_event()
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=queue.max_size + 2,
                                                               thread_name_prefix="openai-job")
-
-    def check_key(self, request: Request) -> None:
-        """`Authorization: Bearer KEY` against every key in constant time; open when `API_KEYS` is unset."""
-        if not self.keys:
-            return
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        presented = given.strip().encode()
-        matched = False
-        for key in self.keys:  # no early exit: the time does not depend on which key matched
-            matched |= hmac.compare_digest(presented, key)
-        if scheme.lower() != "bearer" or not matched:
-            raise ApiError(401, "invalid or missing API key: send `Authorization: Bearer <key>` with a key from "
-                           "API_KEYS", code="invalid_api_key")
 
     def check_ready(self) -> None:
         if not self.ready.is_set():
@@ -71,37 +62,58 @@ class SpeechApi:
             raise from_worker_error(error) from None
 
 
-def create_router(api: SpeechApi) -> APIRouter:
-    router = APIRouter()
+class OpenAIRoute(APIRoute):
+    """The one place refusals become OpenAI's error object, whether a route's dependency (the access check) or
+    its handler raised them."""
 
-    @router.post("/v1/audio/transcriptions")
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ApiError as error:
+                return error.response()
+            except WorkerError as error:
+                return from_worker_error(error).response()
+            except ClientGone:
+                return Response(status_code=499)
+            except (HTTPException, RequestValidationError):
+                raise  # the framework's own refusals, answered by the app's handlers
+            except Exception as error:  # a bug: short for the client, in full in the log (no request content in it)
+                logger.exception("openai request failed")
+                return ApiError(500, f"internal error: {type(error).__name__}", kind="server_error",
+                                code="internal_error").response()
+
+        return answer
+
+
+def create_routers(api: SpeechApi, access: Access) -> tuple[APIRouter, APIRouter]:
+    """(guarded, public). Every route of the API is on `guarded`, whose dependency runs `access` first, so a route
+    added to it later (a WebSocket `/v1/realtime` too) needs no check of its own; `public` holds `/ping` alone,
+    which load balancers call without credentials and which says only whether the models are loaded."""
+    guarded = APIRouter(dependencies=[Depends(access)], route_class=OpenAIRoute)
+
+    @guarded.post("/v1/audio/transcriptions")
     async def transcriptions(request: Request) -> Response:
-        return await _answer(lambda: _audio(api, request, "transcribe"))
+        return await _audio(api, request, "transcribe")
 
-    @router.post("/v1/audio/translations")
+    @guarded.post("/v1/audio/translations")
     async def translations(request: Request) -> Response:
-        return await _answer(lambda: _audio(api, request, "translate"))
+        return await _audio(api, request, "translate")
 
-    @router.get("/v1/models")
-    async def models(request: Request) -> Response:
-        async def listing() -> Response:
-            api.check_key(request)
-            return JSONResponse({"object": "list", "data": [_model(name) for name in _model_names(api)]})
+    @guarded.get("/v1/models")
+    async def models() -> Response:
+        return JSONResponse({"object": "list", "data": [_model(name) for name in _model_names(api)]})
 
-        return await _answer(listing)
+    @guarded.get("/v1/models/{name:path}")
+    async def model(name: str) -> Response:
+        if name not in _model_names(api):
+            raise ApiError(404, f"model {name[:80]!r} is not installed; GET /v1/models lists them",
+                           param="model", code="model_not_found")
+        return JSONResponse(_model(name))
 
-    @router.get("/v1/models/{name:path}")
-    async def model(request: Request, name: str) -> Response:
-        async def one() -> Response:
-            api.check_key(request)
-            if name not in _model_names(api):
-                raise ApiError(404, f"model {name[:80]!r} is not installed; GET /v1/models lists them",
-                               param="model", code="model_not_found")
-            return JSONResponse(_model(name))
-
-        return await _answer(one)
-
-    @router.get("/health")
+    @guarded.get("/health")
     async def health() -> Response:
         ready = api.ready.is_set()
         return JSONResponse({"status": "ok" if ready else "loading", "default_model": api.service.default_model,
@@ -109,8 +121,9 @@ def create_router(api: SpeechApi) -> APIRouter:
                                        "waiting": api.queue.waiting(), "max": api.queue.max_size}},
                             status_code=200 if ready else 503)
 
-    router.add_api_route("/ping", ping(api.ready), methods=["GET"])
-    return router
+    public = APIRouter(route_class=OpenAIRoute)
+    public.add_api_route("/ping", ping(api.ready), methods=["GET"])
+    return guarded, public
 
 
 def ping(ready: threading.Event) -> Callable[[], Awaitable[Response]]:
@@ -121,25 +134,8 @@ def ping(ready: threading.Event) -> Callable[[], Awaitable[Response]]:
     return answer
 
 
-async def _answer(handler: Callable[[], Awaitable[Response]]) -> Response:
-    """The one place refusals become OpenAI's error object."""
-    try:
-        return await handler()
-    except ApiError as error:
-        return error.response()
-    except WorkerError as error:
-        return from_worker_error(error).response()
-    except ClientGone:
-        return Response(status_code=499)
-    except Exception as error:  # a bug: short for the client, in full in the log (no request content is in it)
-        logger.exception("openai request failed")
-        return ApiError(500, f"internal error: {type(error).__name__}", kind="server_error",
-                        code="internal_error").response()
-
-
 async def _audio(api: SpeechApi, request: Request, task: str) -> Response:
     api.check_ready()
-    api.check_key(request)
     settings = api.service.settings
     form, reader = await read_form(request, settings.max_upload_bytes)
     try:

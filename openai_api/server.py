@@ -1,11 +1,11 @@
 """Serving the API: on the web app's Gradio server (`gradio_routes`, `APP_MODE=ui`: same port, same engine, one
 queue with the page) or alone (`serve`, `APP_MODE=api`: the API on `PORT`, RunPod load balancing's `/ping` on
-`PORT_HEALTH` too, answering 204 until the models are loaded)."""
+`PORT_HEALTH` too, answering 204 until the models are loaded). Both modes guard the API with the same policy
+(`openai_api.auth.Access`), decided here once from the settings and stated in the start-up log."""
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import threading
 from typing import Any
@@ -18,11 +18,13 @@ from starlette.routing import BaseRoute
 
 from core.errors import WorkerError
 from core.service import Service
+from openai_api.auth import Access, log_access
 from openai_api.errors import ApiError
 from openai_api.jobs import SharedQueue
-from openai_api.routes import SpeechApi, create_router, ping
+from openai_api.routes import SpeechApi, create_routers, ping
 
 logger = logging.getLogger(__name__)
+
 
 def gradio_routes(demo: Any, service: Service) -> list[BaseRoute]:
     """The API's routes for a Gradio app whose queue is configured (`demo.queue(...)` called): its jobs and the
@@ -32,15 +34,18 @@ def gradio_routes(demo: Any, service: Service) -> list[BaseRoute]:
     queue = SharedQueue(service, gradio_queue.max_size or service.settings.max_queue,
                         page_waiting=lambda: len(gradio_queue))
     queue.guard(gradio_queue)
-    log_access(service, service.settings.server_name)
-    return list(create_router(SpeechApi(service, queue)).routes)
+    access = Access.from_settings(service.settings)
+    log_access(access, service.settings.server_name)
+    return [route for router in create_routers(SpeechApi(service, queue), access) for route in router.routes]
 
 
-def create_app(service: Service, ready: threading.Event) -> FastAPI:
-    """The API alone; unknown paths and methods get OpenAI's error object too."""
+def create_app(service: Service, ready: threading.Event, access: Access | None = None) -> FastAPI:
+    """The API alone; unknown paths and methods get OpenAI's error object too. `access`: the policy (default:
+    decided from the service's settings)."""
     app = FastAPI(title="whisperx-worker OpenAI-compatible API", docs_url=None, redoc_url=None, openapi_url=None)
     api = SpeechApi(service, SharedQueue(service, service.settings.max_queue), ready=ready)
-    app.include_router(create_router(api))
+    for router in create_routers(api, access or Access.from_settings(service.settings)):
+        app.include_router(router)
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, error: HTTPException) -> Response:
@@ -62,7 +67,8 @@ def serve(service: Service) -> None:
     settings = service.settings
     service.check_default_model()  # a misbuilt image fails here, before binding
     ready = threading.Event()
-    app = create_app(service, ready)
+    access = Access.from_settings(settings)
+    app = create_app(service, ready, access)
     servers = [uvicorn.Server(uvicorn.Config(app, host=settings.server_name, port=settings.port, log_level="warning",
                                              access_log=False))]
     if settings.port_health not in (None, settings.port):
@@ -70,7 +76,7 @@ def serve(service: Service) -> None:
         health.add_api_route("/ping", ping(ready), methods=["GET"])
         servers.append(uvicorn.Server(uvicorn.Config(health, host=settings.server_name, port=settings.port_health,
                                                      log_level="warning", access_log=False)))
-    log_access(service, settings.server_name)
+    log_access(access, settings.server_name)
     logger.info("serving the OpenAI-compatible API on %s:%d (health: port %d)", settings.server_name, settings.port,
                 settings.port_health or settings.port)
     asyncio.run(_run(service, servers, ready))
@@ -96,23 +102,3 @@ async def _run(service: Service, servers: list[Any], ready: threading.Event) -> 
     loading.cancel()
     if failed.is_set():
         raise SystemExit(1)
-
-
-def log_access(service: Service, host: str) -> None:
-    """Say whether the API checks keys; warn when it is open and reachable beyond this machine."""
-    if service.settings.api_keys:
-        logger.info("OpenAI-compatible API at /v1: %d API key(s) required", len(service.settings.api_keys))
-    elif not _loopback(host):
-        logger.warning("OpenAI-compatible API at /v1 is OPEN to anyone who can reach %s: set API_KEYS to require "
-                       "keys", host)
-    else:
-        logger.info("OpenAI-compatible API at /v1 without keys (bound to loopback only)")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

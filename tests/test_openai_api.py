@@ -55,7 +55,8 @@ class Server:
         return log_tail(self.log_path, 200_000)
 
     def health(self) -> dict:
-        return httpx.get(self.url + "/health", timeout=10).json()
+        # behind the same guard as /v1 (the key is ignored where the API is open)
+        return httpx.get(self.url + "/health", headers={"Authorization": f"Bearer {KEYS[1]}"}, timeout=10).json()
 
     def stop(self) -> None:
         stop_process(self.process)

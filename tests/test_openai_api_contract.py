@@ -1,24 +1,26 @@
-"""Fast checks of the OpenAI-compatible API's pieces that need no model: settings, the key check, the start-up
-log about an open API, speaker labels, the shared queue's arithmetic and Gradio's queue guard. The server itself
-is tested end to end in tests/test_openai_api.py."""
+"""Fast checks of the OpenAI-compatible API's pieces that need no model: settings, the access policy (keys, the
+page's users by HTTP Basic, open) and its start-up log line, speaker labels, the shared queue's arithmetic and
+Gradio's queue guard. The server itself is tested end to end in tests/test_openai_api.py, every route's
+guard in tests/test_route_auth.py."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import types
 
 import pytest
-from starlette.requests import Request
+from starlette.datastructures import Headers
+from starlette.exceptions import WebSocketException
+from starlette.requests import HTTPConnection
 
 from core import Settings
 from core.errors import InvalidInput
-from core.service import Service
+from openai_api.auth import KEYS, OPEN, PAGE_USERS, Access, log_access
 from openai_api.errors import ApiError
 from openai_api.jobs import SharedQueue
 from openai_api.responses import deltas, speaker_labels
-from openai_api.routes import SpeechApi
-from openai_api.server import log_access
 
 
 def test_settings_read_the_api_variables():
@@ -35,40 +37,99 @@ def test_settings_read_the_api_variables():
         assert caught.value.field == variable
 
 
-def _request(authorization: str | None) -> Request:
-    headers = [(b"authorization", authorization.encode())] if authorization is not None else []
-    return Request({"type": "http", "method": "POST", "path": "/", "headers": headers})
+def _headers(authorization: str | None = None, **extra: str) -> Headers:
+    given = {"authorization": authorization} if authorization is not None else {}
+    return Headers({**given, **{name.replace("_", "-"): value for name, value in extra.items()}})
 
 
-def _api(**settings: object) -> SpeechApi:
-    service = Service(Settings(**settings))
-    return SpeechApi(service, SharedQueue(service, 2))
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+PAGE_USERS_SETTINGS = (("alice", "s3cret:pw"), ("bob", "hunter2"))
+
+
+def test_the_policy_follows_the_settings():
+    assert Access.from_settings(Settings()).policy == OPEN
+    assert Access.from_settings(Settings(ui_auth=PAGE_USERS_SETTINGS)).policy == PAGE_USERS
+    assert Access.from_settings(Settings(api_keys=("k",), ui_auth=PAGE_USERS_SETTINGS)).policy == KEYS
 
 
 def test_bearer_keys():
-    api = _api(api_keys=("alpha-key", "beta-key"))
-    api.check_key(_request("Bearer beta-key"))
-    api.check_key(_request("bearer alpha-key"))
+    access = Access(keys=("alpha-key", "beta-key"))
+    assert access.refusal(_headers("Bearer beta-key")) is None
+    assert access.refusal(_headers("bearer  alpha-key ")) is None
+    assert access.refusal(_headers(sec_websocket_protocol="realtime, openai-insecure-api-key.alpha-key")) is None
     for header in (None, "", "Bearer", "Bearer alpha", "Bearer alpha-keyy", "Basic alpha-key", "alpha-key"):
-        with pytest.raises(ApiError) as caught:
-            api.check_key(_request(header))
-        assert caught.value.status == 401 and caught.value.code == "invalid_api_key"
-    _api().check_key(_request(None))  # no API_KEYS: open
+        refusal = access.refusal(_headers(header))
+        assert refusal.status == 401 and refusal.code == "invalid_api_key", header
+        assert "API_KEYS" in refusal.message and refusal.headers["WWW-Authenticate"].startswith("Bearer realm=")
+    assert Access().refusal(_headers()) is None  # neither API_KEYS nor UI_AUTH: open
 
 
-@pytest.mark.parametrize(("host", "keys", "level", "needle"), [
-    ("0.0.0.0", (), logging.WARNING, "is OPEN to anyone who can reach 0.0.0.0: set API_KEYS"),
-    ("10.1.2.3", (), logging.WARNING, "is OPEN"),
-    ("127.0.0.1", (), logging.INFO, "bound to loopback only"),
-    ("localhost", (), logging.INFO, "bound to loopback only"),
-    ("0.0.0.0", ("k1-secret",), logging.INFO, "1 API key(s) required"),
+def test_with_api_keys_the_page_users_are_not_accepted():
+    """"With API_KEYS, keys as today": a page user's Basic credentials do not open the API."""
+    access = Access.from_settings(Settings(api_keys=("alpha-key",), ui_auth=PAGE_USERS_SETTINGS))
+    refusal = access.refusal(_headers(_basic("bob", "hunter2")))
+    assert refusal.code == "invalid_api_key" and "page's users are not accepted" in refusal.message
+    assert access.refusal(_headers("Bearer alpha-key")) is None
+
+
+def test_page_users_by_http_basic():
+    access = Access.from_settings(Settings(ui_auth=PAGE_USERS_SETTINGS))
+    assert access.refusal(_headers(_basic("alice", "s3cret:pw"))) is None  # a colon in the password is kept
+    assert access.refusal(_headers(_basic("bob", "hunter2"))) is None
+    wrong = [_basic("alice", "hunter2"), _basic("bob", "hunter"), _basic("carol", "hunter2"), _basic("", ""),
+             "Basic not-base64!", "Basic " + base64.b64encode(b"no-colon").decode(),
+             "Basic " + base64.b64encode(b"\xff\xfe:x").decode()]
+    for header in wrong:
+        refusal = access.refusal(_headers(header))
+        assert refusal.status == 401 and refusal.code == "invalid_credentials", header
+        assert refusal.message.startswith("wrong user name or password")
+    for header, start in ((None, "this API is behind the web page's login (UI_AUTH)"),
+                          ("Bearer hunter2", "API keys are not accepted: this server has no API_KEYS")):
+        refusal = access.refusal(_headers(header))
+        assert refusal.message.startswith(start), refusal.message
+    for refusal in (access.refusal(_headers(header)) for header in (None, "Bearer x", *wrong)):
+        # how to get in: the page's users by HTTP Basic, or keys; and a challenge a browser answers
+        assert "Authorization: Basic base64(user:password)" in refusal.message and "API_KEYS" in refusal.message
+        assert refusal.headers["WWW-Authenticate"] == 'Basic realm="whisperx-worker", charset="UTF-8"'
+        assert "hunter2" not in refusal.message and "s3cret" not in refusal.message
+
+
+def test_a_websocket_handshake_is_closed_with_policy_violation():
+    access = Access(keys=("alpha-key",))
+
+    def handshake(**headers: str) -> HTTPConnection:
+        raw = [(name.replace("_", "-").encode(), value.encode()) for name, value in headers.items()]
+        return HTTPConnection({"type": "websocket", "path": "/v1/realtime", "headers": raw})
+
+    access.check(handshake(authorization="Bearer alpha-key"))
+    access.check(handshake(sec_websocket_protocol="openai-insecure-api-key.alpha-key"))
+    with pytest.raises(WebSocketException) as caught:
+        access.check(handshake(sec_websocket_protocol="openai-insecure-api-key.beta-key"))
+    assert caught.value.code == 1008 and "API_KEYS" in caught.value.reason
+    with pytest.raises(ApiError):
+        access.check(HTTPConnection({"type": "http", "path": "/v1/models", "headers": []}))
+
+
+@pytest.mark.parametrize(("host", "settings", "level", "needle"), [
+    ("0.0.0.0", {}, logging.WARNING, "is OPEN to anyone who can reach 0.0.0.0: set API_KEYS"),
+    ("10.1.2.3", {}, logging.WARNING, "is OPEN"),
+    ("127.0.0.1", {}, logging.INFO, "bound to loopback only"),
+    ("localhost", {}, logging.INFO, "bound to loopback only"),
+    ("0.0.0.0", {"api_keys": ("k1-secret",)}, logging.INFO, "1 API key(s) required"),
+    ("0.0.0.0", {"api_keys": ("k1-secret",), "ui_auth": (("ann", "pw-secret"),)}, logging.INFO,
+     "1 API key(s) required"),
+    ("0.0.0.0", {"ui_auth": (("ann", "pw-secret"), ("bo", "pw2-secret"))}, logging.INFO,
+     "sign-in required as one of the page's 2 user(s) by HTTP Basic (UI_AUTH; no API_KEYS)"),
 ])
-def test_startup_log_says_whether_the_api_is_open(caplog, host, keys, level, needle):
-    caplog.set_level(logging.INFO, logger="openai_api.server")
-    log_access(Service(Settings(api_keys=keys)), host)
+def test_startup_log_says_which_policy_guards_the_api(caplog, host, settings, level, needle):
+    caplog.set_level(logging.INFO, logger="openai_api.auth")
+    log_access(Access.from_settings(Settings(**settings)), host)
     record = caplog.records[-1]
     assert record.levelno == level and needle in record.getMessage()
-    assert "k1-secret" not in caplog.text
+    assert "secret" not in caplog.text and "ann" not in caplog.text
 
 
 def test_speaker_labels_letters_and_names():

@@ -14,7 +14,7 @@ from core.options import option_fields
 from tests import speech
 from tests.subtitles import parse_srt
 from ui.controls import HIDDEN_OPTIONS
-from ui.handlers import GENERIC_ERROR
+from ui.errors import GENERIC_ERROR
 
 pytestmark = pytest.mark.slow
 

@@ -75,3 +75,14 @@ def test_cards_count_one_speaker_and_one_word_in_the_singular():
     result["segments"] = [{**result["segments"][0], "text": "Hello"}]
     html = render_cards([{"name": "a.wav", "status": "done", "message": "", "result": result}])
     assert "1 speaker ·" in html and "1 word" in html and "1 speakers" not in html
+
+
+def test_a_refused_correction_leaves_the_panel_as_it_is():
+    """`Editor` answers a refusal with the handlers' unchanged panel (a toast says why; nothing is redrawn)."""
+    import gradio as gr
+
+    from ui.editor import Editor
+    from ui.handlers import PANEL_SIZE, Handlers
+
+    answer = Editor(Handlers(service=None, downloads=None)).edit(None, {"op": "undo"}, "session")
+    assert answer == tuple(gr.skip() for _ in range(PANEL_SIZE))

@@ -1,4 +1,5 @@
-"""The page's event logic without a server: error mapping, renaming into every download, progress labels."""
+"""The page's event logic without a server: error mapping (`ui.errors`), renaming into every download, progress
+labels, and the `ui` modules importing one another in one direction only."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from core import AudioDecodeError, InvalidInput, Result, TranscribeOptions
 from core.progress import STAGES
 from core.transcript.formats import render
 from core.transcript.result import Segment, SpeakerTurn
-from ui import handlers
+from ui import errors, handlers
 from ui.render import render_empty
 
 
@@ -33,16 +34,16 @@ def _state(formats: tuple[str, ...] = ("srt", "vtt", "txt", "tsv", "rttm")) -> d
 
 
 def test_worker_errors_reach_the_user_as_their_message():
-    with pytest.raises(gr.Error) as caught, handlers.user_errors():
+    with pytest.raises(gr.Error) as caught, errors.user_errors():
         raise AudioDecodeError("talk.wav: could not decode audio", field="audio")
     assert caught.value.message == "talk.wav: could not decode audio"
     assert caught.value.print_exception is False
 
 
 def test_unexpected_errors_become_a_generic_message_without_details(caplog):
-    with pytest.raises(gr.Error) as caught, handlers.user_errors():
+    with pytest.raises(gr.Error) as caught, errors.user_errors():
         raise KeyError("internal detail /secret/path")
-    assert caught.value.message == handlers.GENERIC_ERROR and "secret" not in caught.value.message
+    assert caught.value.message == errors.GENERIC_ERROR and "secret" not in caught.value.message
     assert "internal detail" in caplog.text, "the server log keeps the details"
 
 
@@ -137,15 +138,15 @@ def test_a_name_another_speaker_has_is_refused():
 def test_page_errors_name_the_labels_on_screen():
     from ui.controls import labels
 
-    with pytest.raises(gr.Error) as caught, handlers.user_errors(labels()):
+    with pytest.raises(gr.Error) as caught, errors.user_errors(labels()):
         TranscribeOptions.from_mapping({"num_speakers": 2, "min_speakers": 3})
     assert caught.value.message == "“Number of speakers” (2) is below “Min speakers” (3)"
-    with pytest.raises(gr.Error) as caught, handlers.user_errors(labels()):
+    with pytest.raises(gr.Error) as caught, errors.user_errors(labels()):
         from ui.controls import to_options
 
         to_options({"beam_size": "five"})
     assert caught.value.message.startswith("“Beam size” must be a number")
-    assert handlers.on_screen("talk.wav: it is a text file", labels()) == "talk.wav: it is a text file"
+    assert errors.on_screen("talk.wav: it is a text file", labels()) == "talk.wav: it is a text file"
 
 
 def test_speaker_counts_are_not_sent_with_diarization_off():
@@ -164,3 +165,55 @@ def test_pressing_transcribe_clears_the_panel_and_says_where_the_job_stands():
     assert "1 job ahead of yours" in page.arm("s2")[1]
     assert "2 jobs ahead of yours" in page.arm("s3")[1]
     assert page.stop("s2") == "Stopping at the next step…" and page.stop("nobody") == "Nothing is running."
+
+
+def _imports(path: Path, package: str) -> set[str]:
+    """The `package` modules `path` imports, at the top or inside a function (a deferred import is still one)."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] if node.module != package else [f"{package}.{a.name}" for a in node.names]
+            found.update(name for name in names if name.startswith(package + "."))
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith(package + "."))
+    return found
+
+
+def test_ui_modules_import_one_another_in_one_direction():
+    """No cycle among `ui`'s modules (ui.editor and ui.handlers used to import each other): each piece has one
+    home, and a module can be read knowing only what it imports."""
+    folder = Path(handlers.__file__).parent
+    graph = {f"ui.{path.stem}": _imports(path, "ui") for path in folder.glob("*.py") if path.stem != "__init__"}
+    assert "ui.handlers" in graph["ui.layout"], "the graph holds the imports"
+
+    def reachable(start: str) -> set[str]:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(graph.get(name, ()))
+        return seen
+
+    cycles = sorted(module for module in graph if module in reachable(module))
+    assert not cycles, f"these ui modules import themselves through others: {cycles}"
+
+
+def test_front_ends_ask_the_service_not_the_model_registry():
+    """Front ends talk to `core.service.Service`, never through it to the engine's registry."""
+    root = Path(handlers.__file__).resolve().parents[1]
+    sources = [*root.glob("ui/*.py"), *root.glob("openai_api/*.py"), *root.glob("rp_worker/*.py"),
+               root / "rp_handler.py", root / "app.py"]
+    reaching = [str(path.relative_to(root)) for path in sources if ".registry" in path.read_text(encoding="utf-8")]
+    assert not reaching, f"reach into the model registry instead of asking the service: {reaching}"
+
+
+def test_the_service_says_what_an_empty_batch_size_means(models_dir):
+    """The page's batch-size box shows the server's default, which the service gives (no registry in `ui`)."""
+    from core import Settings
+    from core.service import Service
+
+    assert Service(Settings(models_dir=models_dir, device="cpu")).batch_size == 4  # CPU without BATCH_SIZE
+    assert Service(Settings(models_dir=models_dir, device="cpu", batch_size=8)).batch_size == 8

@@ -14,7 +14,7 @@ import logging
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from core import Result
 from core.asr.languages import word_joiner
@@ -160,17 +160,30 @@ def merge_offer(item: Mapping[str, Any], label: str | None, name: str | None) ->
     return None
 
 
-class Editor:
-    """The page's correction events, on the handlers' state, panel and downloads (`ui.handlers.Handlers`)."""
+class Workbench(Protocol):
+    """What `Editor` uses of the page's handlers (`ui.handlers.Handlers`), named here so that the handlers may
+    use this module's functions without the two importing each other."""
 
-    def __init__(self, handlers: Any) -> None:
+    service: Service
+
+    def panel(self, state: Mapping[str, Any], session: str | None) -> tuple[Any, ...]: ...
+
+    def write_item(self, state: dict[str, Any], index: int) -> None: ...
+
+    def unchanged(self, extra: int = 0) -> tuple[Any, ...]: ...
+
+
+class Editor:
+    """The page's correction events, on the handlers' state, panel and downloads."""
+
+    def __init__(self, handlers: Workbench) -> None:
         self.handlers = handlers
 
     def edit(self, state: Mapping[str, Any] | None, command: Mapping[str, Any], session: str | None) -> tuple:
         """One correction (or undo/redo) on the shown file; a refusal is a toast and changes nothing."""
         import gradio as gr
 
-        from ui.handlers import PANEL_SIZE, user_errors
+        from ui.errors import user_errors
 
         try:
             with user_errors():
@@ -181,8 +194,8 @@ class Editor:
                 items[index] = apply(self.handlers.service, items[index], command)
         except gr.Error as refusal:
             gr.Warning(str(refusal.message), title="Cannot change the transcript")
-            return tuple(gr.skip() for _ in range(PANEL_SIZE))
+            return self.handlers.unchanged()
         new_state = {**state, "items": items, "merge": None}
-        self.handlers._write_item(new_state, index)
+        self.handlers.write_item(new_state, index)
         logger.info("transcript corrected: %s", command.get("op"))
         return self.handlers.panel(new_state, session)

@@ -1,19 +1,16 @@
 """What the page's events do, as small functions of values (no layout here).
 
 The page runs a batch (`Handlers.run_batch`, a generator: one card per file or link, Stop between stages); the
-`/transcribe` API runs one file. Both go through `run_job`. Errors reach the user in one place (`user_errors`):
-a `WorkerError` as its own message (on the page with option names replaced by the labels on screen), anything
-else as a short generic one (logged in full).
+`/transcribe` API runs one file. Both go through `run_job`. Errors reach the user in one place
+(`ui.errors.user_errors`). Transcript corrections are `ui.editor`'s, on the panel these handlers draw.
 """
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import dataclasses
 import inspect
 import logging
-import re
 import shutil
 import threading
 import time
@@ -34,6 +31,7 @@ from core.transcript.result import Segment, SegmentsCallback
 from ui import batch, editor
 from ui.cards import render_cards
 from ui.controls import ControlSpec, to_options
+from ui.errors import error_toast, user_errors
 from ui.live import LiveJob, render_live
 from ui.render import render_empty, render_view
 
@@ -42,46 +40,10 @@ logger = logging.getLogger(__name__)
 STAGE_LABELS = {"decode": "Decoding audio", "transcribe": "Transcribing", "align": "Aligning words",
                 "diarize": "Identifying speakers", "translate": "Translating", "write": "Writing outputs"}
 FETCH_LABEL = "Downloading the link"
-GENERIC_ERROR = "Something went wrong while processing this file; the details are in the server log."
 SESSION_TTL_S = 6 * 3600
 WORKING_TEXT = "Working… the transcript of the first finished file appears here."
 SPEAKER_OPTIONS = ("num_speakers", "min_speakers", "max_speakers")
-ERROR_TOAST_S = 15  # a failure's toast closes by itself; the card keeps the message
 PANEL_SIZE = 8  # (state, cards, pick, view, files, zip, json, speaker)
-
-
-@contextlib.contextmanager
-def user_errors(labels: Mapping[str, str] | None = None) -> Iterator[None]:
-    """The UI's one error mapping: readable message, no traceback; the server keeps serving. With `labels`
-    (option name → label on screen) the message names what the user sees."""
-    try:
-        yield
-    except gr.Error:
-        raise
-    except WorkerError as error:
-        logger.info("request refused: %s", error.message)
-        message = on_screen(error.message, labels) if labels else error.message
-        raise gr.Error(message, title="Cannot transcribe", print_exception=False) from None
-    except Exception:
-        logger.exception("unexpected error while handling a request")
-        raise gr.Error(GENERIC_ERROR, print_exception=False) from None
-
-
-def on_screen(message: str, labels: Mapping[str, str]) -> str:
-    """Replace option names (`num_speakers`) in a message with their labels ("Number of speakers")."""
-    names = sorted((name for name in labels if "_" in name or message.startswith(name)), key=len, reverse=True)
-    if not names:
-        return message
-    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
-    return pattern.sub(lambda match: f"“{labels[match.group(1)]}”", message)
-
-
-def error_toast(message: str, title: str = "Cannot transcribe") -> None:
-    """An error toast that does not end the event (raising `gr.Error` would cover the panel and stop the batch):
-    Gradio's own log message at its "error" level, which `gr.Warning`/`gr.Info` do not expose. Closes by itself."""
-    from gradio.helpers import log_message
-
-    log_message(message, title=title, level="error", duration=ERROR_TOAST_S)  # type: ignore[arg-type]
 
 
 def stage_label(stage: str) -> str:
@@ -332,7 +294,7 @@ class Handlers:
                     audio_url=file_url(audio) if audio else None)
         if state["current"] is None:
             state["current"] = index
-        self._write_item(state, index)
+        self.write_item(state, index)
 
     def _transcribe_source(self, source: batch.Source, options: TranscribeOptions, on_progress: ProgressCallback,
                            cancel: threading.Event, folder: Path, index: int,
@@ -355,7 +317,7 @@ class Handlers:
             shutil.move(media.path, kept)
         return result, str(kept)
 
-    def _write_item(self, state: dict[str, Any], index: int) -> None:
+    def write_item(self, state: dict[str, Any], index: int) -> None:
         """(Re)write one item's downloads into a fresh folder, then the batch's zip of every finished file."""
         item = state["items"][index]
         stems = batch.unique_stems(i["name"] for i in state["items"])
@@ -395,12 +357,17 @@ class Handlers:
         return (dict(state), cards, pick, render_view(result, item.get("audio_url")), files, zip_update, payload,
                 dropdown)
 
+    @staticmethod
+    def unchanged(extra: int = 0) -> tuple[Any, ...]:
+        """What a refused event answers: the panel (and `extra` outputs after it) left as they are."""
+        return tuple(gr.skip() for _ in range(PANEL_SIZE + extra))
+
     # ---- show another file, rename -----------------------------------------------------------
     def show(self, state: Mapping[str, Any] | None, choice: str | None, session: str | None) -> tuple[Any, ...]:
         index = int(choice) if choice is not None and str(choice).isdigit() else -1
         if not state or not 0 <= index < len(state["items"]) or state["items"][index]["status"] != "done":
             gr.Warning("That file has no transcript.")
-            return tuple(gr.skip() for _ in range(PANEL_SIZE))
+            return self.unchanged()
         return self.panel({**state, "current": index, "speaker": None}, session)
 
     def rename(self, state: Mapping[str, Any] | None, label: str | None, name: str | None,
@@ -416,15 +383,15 @@ class Handlers:
             if offer is not None:
                 shown = dict(zip(items[index]["result"]["speakers"], editor.shown_names(items[index]), strict=True))
                 pending = {**state, "merge": [shown[offer[0]], shown[offer[1]]]}
-                return (pending, *(gr.skip() for _ in range(PANEL_SIZE)),
+                return (pending, *self.unchanged(),
                         gr.update(visible=True, value=f"Merge “{shown[offer[0]]}” into “{shown[offer[1]]}”"))
             items[index] = editor.changed(items[index], names=set_speaker_name(items[index], label, name)["names"])
         except InvalidInput as refusal:
             gr.Warning(refusal.message, title="Cannot rename")
-            return tuple(gr.skip() for _ in range(PANEL_SIZE + 2))
+            return self.unchanged(extra=2)
         new_state = {**state, "items": items, "speaker": label, "merge": None}
         with user_errors():
-            self._write_item(new_state, index)
+            self.write_item(new_state, index)
         return (*self.panel(new_state, session), "", gr.update(visible="hidden"))  # see layout.py's `merge`
 
     # ---- API ---------------------------------------------------------------------------------

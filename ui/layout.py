@@ -103,7 +103,7 @@ def build_demo(service: Service) -> gr.Blocks:
     """The whole page; the service is asked only which models are installed (no model loads)."""
     settings = service.settings
     specs = control_specs(service.models(), service.default_model, service.languages(),
-                          service.diarization_models(), batch_size=service.engine.registry.batch_size)
+                          service.diarization_models(), batch_size=service.batch_size)
     downloads = DownloadStore(Path(get_upload_folder()) / "whisperx-ui-downloads")
     handlers = Handlers(service, downloads, labels())
     with gr.Blocks(title="WhisperX", delete_cache=(3600, SESSION_TTL_S)) as demo:

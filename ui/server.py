@@ -1,7 +1,10 @@
 """Gradio entry points: `create_demo()` (no model loads; for `app.py`'s lazy `demo`) and `serve()`.
 
 Every event uses the process's one `core.service.Service`, so models load once per process: at start-up when
-`PRELOAD=1`, otherwise on the first job.
+`PRELOAD=1`, otherwise on the first job. With `UI_AUTH` the login covers the whole port: Gradio checks it on its
+own routes, `openai_api.auth` on the API's, and the few Gradio routes that answer without it and that this page
+never calls are refused before Gradio sees them (`UNUSED_GRADIO_ROUTES`; tests/test_route_auth.py requests every
+route and lists what stays public, and why).
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core import Settings
 from core.service import Service, shared
@@ -21,6 +27,10 @@ logger = logging.getLogger(__name__)
 
 QUEUE_MAX_SIZE = DEFAULT_MAX_QUEUE  # waiting jobs beyond MAX_QUEUE are refused with Gradio's "queue is full"
 DEFAULT_CONCURRENCY = 1  # one GPU-bound job at a time; the engine serialises jobs anyway
+# Gradio routes (path prefixes) that answer without its login and that this page never calls: its monitoring
+# summary (per-event counts and timings), deep links, custom components' files, media streams, the vibe editor.
+UNUSED_GRADIO_ROUTES = ("/monitoring/summary", "/gradio_api/deep_link", "/gradio_api/custom_component/",
+                        "/gradio_api/stream/", "/gradio_api/vibe-", "/gradio_api/undo-vibe-edit")
 
 
 def create_demo(service: Service | Settings | None = None) -> gr.Blocks:
@@ -50,5 +60,22 @@ def serve(service: Service, *, routes: Callable[[gr.Blocks], Sequence[Any]] | No
         show_error=False,
         theme=theme(),
         css=PAGE_CSS,
-        app_kwargs={"routes": extra} if extra else None,
+        # FastAPI's own schema (`/openapi.json`) would list every route to anyone; Gradio's API description is
+        # at /gradio_api/info, behind the login
+        app_kwargs={"routes": extra, "openapi_url": None,
+                    "middleware": [Middleware(Unserved, prefixes=UNUSED_GRADIO_ROUTES)]},
     )
+
+
+class Unserved:
+    """Refuses (403) HTTP requests whose path starts with one of `prefixes`, before the app sees them."""
+
+    def __init__(self, app: ASGIApp, prefixes: Sequence[str]) -> None:
+        self.app, self.prefixes = app, tuple(prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path, root = scope.get("path", ""), scope.get("root_path", "")
+        if scope["type"] == "http" and path.removeprefix(root).startswith(self.prefixes):
+            await PlainTextResponse("not served by this app", status_code=403)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
