@@ -41,6 +41,7 @@ from core.speakers.verification import embedding_model
 from core.speakers.voices import VoiceLibrary, VoiceLibraryMismatch, Voiceprint
 from core.speakers.word_labels import split_at_speaker_changes
 from core.transcript.edit import segment_at, set_text
+from core.transcript.overlap import with_overlaps
 from core.transcript.result import Result, SegmentsCallback, SpeakerTurn, VoiceMatch, Word, segments_from_whisperx
 
 logger = logging.getLogger(__name__)
@@ -185,8 +186,10 @@ class Engine:
                 raise
         if not segments:
             job.warnings.append(no_speech_warning(decoded.duration_s))
+        converted = segments_from_whisperx(segments)
         result = Result(
-            segments=segments_from_whisperx(segments),
+            # words said over someone else carry that speaker too: the overlapping turns know, the labels do not
+            segments=with_overlaps(converted, turns) if turns is not None else converted,
             language=language,
             language_probability=probability,
             speakers=tuple(sorted({turn.speaker for turn in turns})) if turns is not None else None,

@@ -28,10 +28,7 @@ def body(result: Result, request: ApiRequest, names: Mapping[str, str]) -> Respo
         return JSONResponse({"text": result.text, "usage": usage})
     if fmt == "diarized_json":
         labels = speaker_labels(result.speakers or (), names)
-        segments = [{"type": "transcript.text.segment", "id": f"seg_{index}", "start": segment.start,
-                     "end": segment.end, "text": segment.text.strip(),
-                     "speaker": labels.get(segment.speaker or "", segment.speaker or "")}
-                    for index, segment in enumerate(result.segments)]
+        segments = [_diarized_segment(index, segment, labels) for index, segment in enumerate(result.segments)]
         return JSONResponse({"task": "transcribe", "duration": result.duration, "text": result.text,
                              "segments": segments, "usage": usage})
     verbose: dict[str, Any] = {"task": request.options.task, "language": language_name(result.language).lower(),
@@ -50,6 +47,18 @@ def speaker_labels(labels: Iterable[str], names: Mapping[str, str]) -> dict[str,
     """Diarization label → what OpenAI calls the speaker: the known speaker's name, else A, B, C, ... in order of
     first appearance."""
     return {label: names.get(label) or _letters(index) for index, label in enumerate(labels)}
+
+
+def _diarized_segment(index: int, segment: Segment, labels: Mapping[str, str]) -> dict[str, Any]:
+    """OpenAI's `TranscriptionDiarizedSegment`, plus `overlap_with` (the other speakers heard during it, as
+    `speaker` names them) only where someone else also spoke: a client that does not know the key never sees it
+    on other segments, and the SDK keeps it as an extra field."""
+    data: dict[str, Any] = {"type": "transcript.text.segment", "id": f"seg_{index}", "start": segment.start,
+                            "end": segment.end, "text": segment.text.strip(),
+                            "speaker": labels.get(segment.speaker or "", segment.speaker or "")}
+    if segment.overlap_with:
+        data["overlap_with"] = sorted({labels.get(label, label) for label in segment.overlap_with})
+    return data
 
 
 def _letters(index: int) -> str:

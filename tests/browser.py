@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from core import Result
+from core.transcript.overlap import with_overlaps
 from core.transcript.result import Segment, SpeakerTurn, Word
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -61,9 +62,11 @@ def tiled(recording: Path, times: int, path: Path) -> Path:
     return path
 
 
-def long_meeting(turns: int = 1000, duration: float = 3600.0, speakers: int = 4) -> Result:
+def long_meeting(turns: int = 1000, duration: float = 3600.0, speakers: int = 4, *,
+                 overlaps: bool = False) -> Result:
     """An hour of four people talking in `turns` turns (never the same speaker twice in a row), every word
-    timed; turn NEEDLE_TURN says NEEDLE."""
+    timed; turn NEEDLE_TURN says NEEDLE. With `overlaps`, in every third turn the previous speaker talks over
+    its words 3 to 5 (a turn of theirs there, as pyannote's overlapping turns give it; `overlap_with` marked)."""
     step = duration / turns
     segments, diarization = [], []
     speaker = 0
@@ -79,7 +82,11 @@ def long_meeting(turns: int = 1000, duration: float = 3600.0, speakers: int = 4)
                            score=0.9, speaker=label) for k, text in enumerate(texts))
         segments.append(Segment(start=start, end=end, text=" ".join(texts), speaker=label, words=words))
         diarization.append(SpeakerTurn(start=start, end=end, speaker=label))
-    return Result(segments=tuple(segments), language="en", speakers=tuple(f"SPEAKER_{k:02d}" for k in range(speakers)),
+        if overlaps and index % 3 == 1:
+            diarization.append(SpeakerTurn(start=words[3].start, end=words[5].end, speaker=segments[-2].speaker))
+    diarization.sort(key=lambda turn: (turn.start, turn.end))
+    marked = with_overlaps(segments, diarization) if overlaps else tuple(segments)
+    return Result(segments=marked, language="en", speakers=tuple(f"SPEAKER_{k:02d}" for k in range(speakers)),
                   diarization=tuple(diarization), duration=duration, model="tiny.en", device="cpu",
                   compute_type="int8")
 

@@ -85,6 +85,46 @@ def test_diarization_der_on_pyannote_sample(pyannote_sample, sample_result):
     assert len(sample_result.speakers) == 2
 
 
+def _both_speaking(turns, other: str, start: float, end: float) -> float:
+    """Seconds of [start, end] in which `other` and someone else both have a turn, counted millisecond by
+    millisecond (independent of core/transcript/overlap.py's sweep)."""
+    count = 0
+    for step in range(round(start * 1000), round(end * 1000)):
+        now = (step + 0.5) / 1000
+        active = {turn.speaker for turn in turns if turn.start <= now < turn.end}
+        count += other in active and len(active) >= 2
+    return count / 1000
+
+
+def _overlaps(turns) -> list[tuple[float, float]]:
+    """Where two reference speakers talk at once."""
+    return [(max(a[0], b[0]), min(a[1], b[1])) for i, a in enumerate(turns) for b in turns[i + 1:]
+            if a[2] != b[2] and min(a[1], b[1]) > max(a[0], b[0])]
+
+
+def test_words_said_over_another_speaker_carry_them(pyannote_sample, sample_result):
+    """pyannote's sample has overlapped speech (its reference: around 10.6-11.0 s, 18.2-18.6 s, 27.9-28.5 s). Words
+    said there carry the other speaker, consistently with the result's own overlapping turns whatever the labels."""
+    _, reference = pyannote_sample
+    turns = sample_result.diarization
+    marked = [(segment, word) for segment in sample_result.segments for word in segment.words if word.overlap_with]
+    assert marked, "no word carries overlap_with on a recording with overlapped speech"
+    for segment, word in marked:
+        assert word.speaker not in word.overlap_with and set(word.overlap_with) <= set(sample_result.speakers)
+        for other in word.overlap_with:  # a real share of the word: half of it or 0.2 s (1 ms of sampling slack)
+            needed = max(min(0.5 * (word.end - word.start), 0.2), 0.05)
+            assert _both_speaking(turns, other, word.start, word.end) >= needed - 0.002, (word, turns)
+        assert set(word.overlap_with) <= set(segment.overlap_with)
+    for segment in sample_result.segments:
+        assert set(segment.overlap_with) == {name for word in segment.words for name in word.overlap_with}
+    near = [word for _, word in marked if any(word.start < end + 0.25 and word.end > start - 0.25
+                                               for start, end in _overlaps(reference))]
+    assert len(near) >= max(1, len(marked) // 2), ([w for _, w in marked], _overlaps(reference))
+    data = sample_result.to_dict()
+    assert sum("overlap_with" in segment for segment in data["segments"]) == sum(
+        bool(segment.overlap_with) for segment in sample_result.segments) > 0
+
+
 def test_parallel_and_sequential_diarization_agree(engine, dialogue):
     options = TranscribeOptions(diarization=True)
     saved = engine.parallel_diarization

@@ -264,6 +264,27 @@ def test_diarized_json_labels_speakers_with_letters(api_server, dialogue):
     assert diarized.segments[0].speaker == "A"
 
 
+def test_diarized_json_marks_overlapped_speech(api_server, pyannote_sample):
+    """pyannote's real two-speaker sample has people talking at once: those segments carry `overlap_with`, the
+    other speaker lettered as `speaker` is (an extra field, which the SDK keeps); the other segments have no such
+    key, so OpenAI's shape is unchanged for them."""
+    path, reference = pyannote_sample
+    diarized = api_server.client().audio.transcriptions.create(
+        file=path, model="gpt-4o-transcribe-diarize", response_format="diarized_json",
+        extra_body={"num_speakers": 2})
+    assert isinstance(diarized, TranscriptionDiarized)
+    speakers = {segment.speaker for segment in diarized.segments}
+    assert speakers == {"A", "B"}
+    overlapped = [segment for segment in diarized.segments if "overlap_with" in (segment.model_extra or {})]
+    assert overlapped, [segment.model_dump() for segment in diarized.segments]
+    for segment in overlapped:
+        assert segment.overlap_with == sorted(set(segment.overlap_with)) and segment.overlap_with
+        assert set(segment.overlap_with) <= speakers - {segment.speaker}, segment
+    both = [(max(a[0], b[0]), min(a[1], b[1])) for i, a in enumerate(reference) for b in reference[i + 1:]
+            if a[2] != b[2] and min(a[1], b[1]) > max(a[0], b[0])]  # where two reference speakers talk at once
+    assert any(segment.start < end and segment.end > start for segment in overlapped for start, end in both)
+
+
 def test_stream_sends_deltas_then_done(api_server, monologue):
     events = list(api_server.client().audio.transcriptions.create(file=monologue.path, model="whisper-1",
                                                                   stream=True))

@@ -1,7 +1,7 @@
 """Reading a long result in headless Chromium: an hour-long, 1,000-turn meeting opened from its saved result JSON
 with its recording (no model runs); search, the sticky player, following playback, the render's time and the
-browser's memory (recorded in test-artifacts/long-meeting.json); the axe-core audit in light and dark; the phone
-layout."""
+browser's memory (recorded in test-artifacts/long-meeting.json); overlapped speech marked in words; the axe-core
+audit in light and dark (overlap marks included); the phone layout."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import NEEDLE, NEEDLE_TURN, long_meeting, save_result, serious_violations, silent_recording
+from tests.browser import (
+    NEEDLE,
+    NEEDLE_TURN,
+    long_meeting,
+    pick_speaker,
+    save_result,
+    serious_violations,
+    silent_recording,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -42,9 +50,10 @@ def meeting(tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def short_result(tmp_path_factory, dialogue) -> tuple[Path, Path]:
-    """A small diarized saved result with its recording, for the audits."""
+    """A small diarized saved result with its recording, for the audits: every third turn has words said over
+    the other speaker (`overlap_with`)."""
     folder = tmp_path_factory.mktemp("short")
-    result = long_meeting(turns=12, duration=dialogue_duration(dialogue), speakers=2)
+    result = long_meeting(turns=12, duration=dialogue_duration(dialogue), speakers=2, overlaps=True)
     (folder / "talk.wav").write_bytes(dialogue.path.read_bytes())
     return save_result(result, folder / "talk.json"), folder / "talk.wav"
 
@@ -131,6 +140,51 @@ def test_an_hour_long_meeting_is_searchable_and_the_player_stays_in_view(browser
     assert page.evaluate("window.scrollY") > 20_000, "the page really scrolled to the end of the hour"
     assert view.locator(".wx-turn.wx-active").count() == 1
     page.screenshot(path=str(ARTIFACTS / "ui-long-follow.png"))
+    page.context.close()
+
+
+def test_overlapped_speech_is_marked_in_words_and_follows_a_rename(browser, ui_server, short_result):
+    """Words said over someone else: a dashed underline (not a colour), a tooltip and a hidden "also speaking"
+    note on the run, "overlaps with" in the turn's header; search and the text editor see only the words; a
+    rename reaches the marks."""
+    saved = json.loads(short_result[0].read_text())
+    expected = [segment for segment in saved["segments"] if segment.get("overlap_with")]
+    assert len(expected) == 4
+    page = open_page(browser, ui_server.url)
+    show(page, *short_result, turns=12)
+    view = page.locator("#wx-view")
+    marks = view.locator(".wx-overlap")
+    others = [", ".join(segment["overlap_with"]) for segment in expected]
+    assert marks.evaluate_all("marks => marks.map(m => m.title)") == [f"Also speaking: {o}" for o in others]
+    assert view.locator(".wx-overlap .wx-sr").all_text_contents() == [f"(also speaking: {o}) " for o in others]
+    assert view.locator(".wx-overlaps").all_inner_texts() == [f"overlaps with {o}" for o in others]
+    words = [word["word"] for segment in expected for word in segment["words"] if word.get("overlap_with")]
+    assert view.locator(".wx-overlap .wx-word").all_inner_texts() == words
+    decoration = "ws => ws.map(w => [getComputedStyle(w).textDecorationLine, getComputedStyle(w).textDecorationStyle])"
+    assert view.locator(".wx-overlap .wx-word").evaluate_all(decoration) == [["underline", "dashed"]] * len(words)
+    assert view.locator(".wx-turn").first.locator(".wx-word").evaluate_all(decoration)[0][0] == "none"
+    page.screenshot(path=str(ARTIFACTS / "ui-overlap.png"))
+
+    search = view.get_by_label("Search the transcript")
+    search.fill("speaking")
+    view.get_by_text("0 of 12 turns match").wait_for()
+    search.press("Escape")
+    page.wait_for_function("document.querySelectorAll('#wx-view .wx-turn:not([hidden])').length === 12")
+
+    turn = view.locator(".wx-turn", has=page.locator(".wx-overlap")).first
+    turn.locator(".wx-turn-head").focus()
+    page.keyboard.press("e")
+    assert turn.locator("textarea.wx-edit-box").input_value() == expected[0]["text"]
+    page.keyboard.press("Escape")
+
+    talking_over = expected[0]["overlap_with"][0]
+    pick_speaker(page, talking_over)
+    page.get_by_label("New name").fill("Bea")
+    page.locator("#wx-rename").click()
+    view.locator(".wx-overlap[title='Also speaking: Bea']").first.wait_for()
+    renamed = [", ".join("Bea" if name == talking_over else name for name in segment["overlap_with"])
+               for segment in expected]
+    assert view.locator(".wx-overlaps").all_inner_texts() == [f"overlaps with {o}" for o in renamed]
     page.context.close()
 
 

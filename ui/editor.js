@@ -49,7 +49,7 @@ function openText(turn) {
   text.hidden = true;
   text.after(form);
   const box = form.querySelector('textarea');
-  box.value = text.textContent.replace(/\s+/g, ' ').trim();
+  box.value = shownText(text).replace(/\s+/g, ' ').trim();
   box.focus();
 }
 

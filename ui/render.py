@@ -4,7 +4,9 @@ Pure functions of the result (no Gradio), so they are unit-tested directly. Ever
 carrying `data-start` (turn headers and timeline bars in the tab order, words reached with the arrow keys);
 the page's script (`ui/view.js`, run once per page) plays the audio from there, searches, follows playback and
 copies the transcript. Colours never carry text: names are in the body colour beside a colour swatch, so the
-contrast holds for every speaker colour in light and dark themes.
+contrast holds for every speaker colour in light and dark themes. Words said while someone else also spoke
+(`overlap_with`) are marked by a dashed underline, never by colour alone: the run carries a tooltip and, for screen
+readers, a visually hidden "also speaking: NAME"; its turn's header says "overlaps with NAME" in words.
 """
 
 from __future__ import annotations
@@ -182,27 +184,46 @@ def _turn_html(turn: Turn, color: str, spaceless: bool, first: int = 0) -> str:
     speaker = f'<span class="wx-speaker">{_swatch(color)}{html.escape(turn.speaker)}</span>' if turn.speaker else ""
     text = " ".join(_segment_html(seg, spaceless, first + k) for k, seg in enumerate(turn.segments))
     edited = '<span class="wx-edited">edited</span>' if any(seg.edited for seg in turn.segments) else ""
+    others = sorted({name for seg in turn.segments for name in seg.overlap_with})
+    overlaps = (f'<span class="wx-overlaps">overlaps with {html.escape(", ".join(others))}</span>' if others
+                else "")
     return (f'<div class="wx-turn wx-group" role="listitem" style="--wx-color:{color}" data-start="{turn.start:.3f}" '
             f'data-end="{turn.end:.3f}" data-first="{first}" data-last="{first + len(turn.segments) - 1}">'
             f'<button type="button" class="wx-turn-head" data-start="{turn.start:.3f}">'
             f'<span class="wx-sr">Play from </span>{speaker}'
-            f'<span class="wx-time">{format_time(turn.start)} – {format_time(turn.end)}</span>{edited}'
+            f'<span class="wx-time">{format_time(turn.start)} – {format_time(turn.end)}</span>{overlaps}{edited}'
             '</button>'
             f'<p class="wx-text">{text}</p></div>')
 
 
 def _segment_html(seg: Segment, spaceless: bool, index: int = 0) -> str:
     """Words with their own start are seek buttons (reached by arrow keys, not Tab); a segment without word
-    times is one button at the segment's start."""
+    times is one button at the segment's start. A run of words said over the same other speakers is wrapped in
+    one overlap mark."""
+    joiner = "" if spaceless else " "
     if not seg.words:
-        return (f'<button type="button" class="wx-word" tabindex="-1" data-start="{seg.start:.3f}" '
-                f'data-seg="{index}" data-word="0">{html.escape(seg.text.strip())}</button>')
-    words = []
+        button = (f'<button type="button" class="wx-word" tabindex="-1" data-start="{seg.start:.3f}" '
+                  f'data-seg="{index}" data-word="0">{html.escape(seg.text.strip())}</button>')
+        return _overlap_mark(seg.overlap_with, button)
+    runs: list[tuple[tuple[str, ...], list[str]]] = []
     for position, word in enumerate(seg.words):
         text = html.escape(word.word.strip())
         if word.start is None:
-            words.append(f'<span data-seg="{index}" data-word="{position}">{text}</span>')
+            shown = f'<span data-seg="{index}" data-word="{position}">{text}</span>'
         else:
-            words.append(f'<button type="button" class="wx-word" tabindex="-1" data-start="{word.start:.3f}" '
-                         f'data-seg="{index}" data-word="{position}">{text}</button>')
-    return ("" if spaceless else " ").join(words)
+            shown = (f'<button type="button" class="wx-word" tabindex="-1" data-start="{word.start:.3f}" '
+                     f'data-seg="{index}" data-word="{position}">{text}</button>')
+        if runs and runs[-1][0] == word.overlap_with:
+            runs[-1][1].append(shown)
+        else:
+            runs.append((word.overlap_with, [shown]))
+    return joiner.join(_overlap_mark(others, joiner.join(words)) for others, words in runs)
+
+
+def _overlap_mark(others: Sequence[str], inner: str) -> str:
+    """`inner` marked as said while `others` also spoke (unchanged when nobody else did)."""
+    if not others:
+        return inner
+    names = html.escape(", ".join(others))
+    return (f'<span class="wx-overlap" title="Also speaking: {names}">'
+            f'<span class="wx-sr">(also speaking: {names}) </span>{inner}</span>')

@@ -25,6 +25,13 @@ function audio() {
   return element.querySelector('audio.wx-audio');
 }
 
+// A node's text as shown: without the visually hidden notes for screen readers (e.g. "also speaking: …").
+function shownText(node) {
+  const copy = node.cloneNode(true);
+  copy.querySelectorAll('.wx-sr').forEach((hidden) => hidden.remove());
+  return copy.textContent;
+}
+
 function say(text) {
   const status = element.querySelector('.wx-status');
   if (status) status.textContent = text;
@@ -102,7 +109,7 @@ function search(query) {
   state.hits.forEach((hit) => hit.classList.remove('wx-hit'));
   state.hits = [];
   const terms = query.toLowerCase().split(/\s+/).filter(Boolean);
-  if (!state.texts) state.texts = state.turns.map((turn) => turn.querySelector('.wx-text').textContent.toLowerCase());
+  if (!state.texts) state.texts = state.turns.map((turn) => shownText(turn.querySelector('.wx-text')).toLowerCase());
   let shown = 0;
   state.turns.forEach((turn, index) => {
     const match = terms.every((term) => state.texts[index].includes(term));

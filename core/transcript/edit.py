@@ -3,7 +3,9 @@ a run of its words (a split), two speakers merged into one, a new speaker.
 
 Every function returns a new `Result` and leaves its argument alone, so a front end keeps undo/redo as a list of
 results. Segments a correction touched are marked `edited`; the who-spoke-when turns (`diarization`, which RTTM
-is written from) follow every speaker change, so each download reflects it. Re-timing new words against the
+is written from) follow every speaker change, so each download reflects it, and overlapped speech
+(`overlap_with`) is worked out again from the turns after every change of words or turns, so it always agrees
+with them (a turn given to one speaker has nobody else in it any more). Re-timing new words against the
 audio is `core.asr.forced_alignment`'s job (the engine joins the two: `Engine.realign`).
 """
 
@@ -13,6 +15,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from core.errors import InvalidInput
+from core.transcript.overlap import with_overlaps
 from core.transcript.result import Result, Segment, SpeakerTurn, Word
 
 _STATISTICS_CLEARED = {"avg_logprob": None, "no_speech_prob": None, "compression_ratio": None,
@@ -49,7 +52,7 @@ def set_text(result: Result, index: int, text: str, words: Sequence[Word] = (), 
         words=tuple(dataclasses.replace(word, speaker=first.speaker) for word in words),
     )
     segments = (*result.segments[:index], new, *result.segments[end_index + 1:])
-    return dataclasses.replace(result, segments=segments)
+    return _with_overlaps(dataclasses.replace(result, segments=segments))
 
 
 def set_speaker(result: Result, index: int, speaker: str, *, first_word: int | None = None,
@@ -68,7 +71,8 @@ def set_speaker(result: Result, index: int, speaker: str, *, first_word: int | N
         if chosen:
             turns = _turns_with(turns, piece.start, piece.end, speaker)
     speakers = _with_speaker(result.speakers, speaker)
-    return dataclasses.replace(result, segments=segments, diarization=tuple(turns), speakers=speakers)
+    return _with_overlaps(dataclasses.replace(result, segments=segments, diarization=tuple(turns),
+                                              speakers=speakers))
 
 
 def split(result: Result, index: int, word: int, speaker: str, *, joiner: str = " ") -> Result:
@@ -104,7 +108,7 @@ def merge_speakers(result: Result, source: str, target: str) -> Result:
     if source == target:
         raise InvalidInput("target: a speaker cannot be merged into itself", field="target")
     merged = result.with_speaker_names({source: target})
-    return dataclasses.replace(merged, diarization=tuple(_joined_turns(merged.diarization or ())))
+    return _with_overlaps(dataclasses.replace(merged, diarization=tuple(_joined_turns(merged.diarization or ()))))
 
 
 def add_speaker(result: Result, name: str) -> Result:
@@ -119,6 +123,13 @@ def add_speaker(result: Result, name: str) -> Result:
 def edited_segments(result: Result) -> list[int]:
     """Indices of the segments a correction touched."""
     return [index for index, segment in enumerate(result.segments) if segment.edited]
+
+
+def _with_overlaps(result: Result) -> Result:
+    """Overlapped speech worked out again from the result's turns (none without diarization)."""
+    if not result.diarized:
+        return result
+    return dataclasses.replace(result, segments=with_overlaps(result.segments, result.diarization or ()))
 
 
 def _speaker_name(name: str) -> str:

@@ -27,6 +27,8 @@ class Word:
     end: float | None = None
     score: float | None = None
     speaker: str | None = None
+    # The other speakers heard during this word (overlapped speech, sorted; core/transcript/overlap.py).
+    overlap_with: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -36,6 +38,7 @@ class Segment:
     text: str
     speaker: str | None = None
     words: tuple[Word, ...] = ()
+    overlap_with: tuple[str, ...] = ()  # the union of its words' (or, without word times, by its own span)
     # What the decoder measured (None where it cannot be known, e.g. a segment cut from a chunk by wav2vec2).
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
@@ -155,11 +158,18 @@ class Result:
         def rename(label: str | None) -> str | None:
             return names.get(label, label) if label is not None else None
 
+        def others(labels: tuple[str, ...], own: str | None) -> tuple[str, ...]:
+            """Overlap labels renamed; a speaker merged into the word's own is no longer someone else."""
+            return tuple(sorted({rename(label) for label in labels} - {own})) if labels else ()
+
         segments = tuple(
             dataclasses.replace(
                 seg,
                 speaker=rename(seg.speaker),
-                words=tuple(dataclasses.replace(w, speaker=rename(w.speaker)) for w in seg.words),
+                overlap_with=others(seg.overlap_with, rename(seg.speaker)),
+                words=tuple(dataclasses.replace(w, speaker=rename(w.speaker),
+                                                overlap_with=others(w.overlap_with, rename(w.speaker or seg.speaker)))
+                            for w in seg.words),
             )
             for seg in self.segments
         )
@@ -201,6 +211,8 @@ def _segment_dict(segment: Segment, diarized: bool) -> dict[str, Any]:
     data: dict[str, Any] = {"start": segment.start, "end": segment.end, "text": segment.text}
     if diarized:
         data["speaker"] = segment.speaker
+    if segment.overlap_with:  # only overlapped speech carries the key, so other segments' JSON is unchanged
+        data["overlap_with"] = list(segment.overlap_with)
     data["words"] = [_word_dict(word, diarized) for word in segment.words]
     for name in _SEGMENT_STATISTICS:
         value = getattr(segment, name)
@@ -214,6 +226,8 @@ def _word_dict(word: Word, diarized: bool) -> dict[str, Any]:
     data: dict[str, Any] = {"word": word.word, "start": word.start, "end": word.end, "score": word.score}
     if diarized:
         data["speaker"] = word.speaker
+    if word.overlap_with:
+        data["overlap_with"] = list(word.overlap_with)
     return data
 
 
@@ -229,6 +243,7 @@ def segments_from_whisperx(segments: Iterable[Mapping[str, Any]]) -> tuple[Segme
                 end=_num(w.get("end")),
                 score=_num(w.get("score")),
                 speaker=w.get("speaker"),
+                overlap_with=_labels(w.get("overlap_with")),
             )
             for w in seg.get("words", ())
         )
@@ -239,6 +254,7 @@ def segments_from_whisperx(segments: Iterable[Mapping[str, Any]]) -> tuple[Segme
                 text=str(seg.get("text", "")).strip(),
                 speaker=seg.get("speaker"),
                 words=words,
+                overlap_with=_labels(seg.get("overlap_with")),
                 avg_logprob=_num(seg.get("avg_logprob"), 4),
                 no_speech_prob=_num(seg.get("no_speech_prob"), 4),
                 compression_ratio=_num(seg.get("compression_ratio")),
@@ -248,6 +264,15 @@ def segments_from_whisperx(segments: Iterable[Mapping[str, Any]]) -> tuple[Segme
             )
         )
     return tuple(converted)
+
+
+def _labels(value: Any) -> tuple[str, ...]:
+    """A saved `overlap_with` (a list of speaker labels) as the sorted tuple the dataclasses hold."""
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)) or not all(isinstance(label, str) for label in value):
+        raise TypeError(f"overlap_with must be a list of speaker labels, not {value!r:.60}")
+    return tuple(sorted(set(value)))
 
 
 # Finished segments while a job runs (`Engine.transcribe(..., on_segments=...)`, see core/asr/streaming.py).
