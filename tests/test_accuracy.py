@@ -280,3 +280,21 @@ def test_judge_catches_a_loop_that_the_compression_ratio_hides(models_dir):
     assert compression_ratio(looping) < options.compression_ratio_threshold
     assert judge(decoded(looping, -0.3), tokenizer, options) == (-0.3, True, True)
     assert judge(decoded(varied, -0.3), tokenizer, options) == (-0.3, False, False)
+
+
+def test_a_skipped_turn_split_by_a_pause_is_decoded_once_and_kept():
+    """pool conversation, noise at 15 dB: Whisper dropped a 5 s turn ("some sung out / tear down the fence, tear
+    down the fence") from the end of a two-speaker chunk. Its two speech regions, 0.37 s apart, each came back as
+    a stretch of its own, padded onto each other; the longer one's segment was then judged against the shorter
+    stretch's speech and thrown away as invented."""
+    speech_regions = [(8.87, 21.26), (21.8, 22.85), (23.22, 26.49), (26.98, 32.36)]
+    def spoken(start: float, end: float) -> dict:
+        words = [{"word": "w", "start": round(t, 2), "end": round(t + 0.4, 2)} for t in np.arange(start, end, 0.4)]
+        return {"start": start, "end": words[-1]["end"], "text": "…", "words": words}
+
+    segments = [spoken(8.8, 20.8), spoken(26.88, 32.0)]
+    missed = missed_speech(speech_regions, segments, 54.0)
+    assert missed == [{"start": 21.4, "end": 26.88}]
+    two_stretches = [{"start": 21.4, "end": 23.246}, {"start": 22.817, "end": 26.88}]
+    recovered = {"start": 22.817, "end": 26.197, "text": " Tear down the fence, tear down the fence."}
+    assert plausible(recovered, two_stretches, speech_regions)

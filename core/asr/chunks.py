@@ -118,9 +118,21 @@ def missed_speech(speech: list[tuple[float, float]], segments: list[dict], durat
             if covered_start - cursor >= min_s:
                 left = max((item[1] for item in covered if item[1] <= cursor), default=0.0)
                 right = min((item[0] for item in covered if item[0] >= covered_start), default=duration_s)
-                chunks += _windows(max(cursor - pad_s, left), min(covered_start + pad_s, right))
+                chunks.append((max(cursor - pad_s, left), min(covered_start + pad_s, right)))
             cursor = max(cursor, covered_end)
-    return chunks
+    return [window for start, end in _joined(chunks) for window in _windows(start, end)]
+
+
+def _joined(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Spans that overlap or touch, as one: two wordless speech regions a short pause apart are one lost stretch
+    (a turn Whisper skipped), decoded together rather than twice over their shared padding."""
+    joined: list[list[float]] = []
+    for start, end in sorted(spans):
+        if joined and start <= joined[-1][1]:
+            joined[-1][1] = max(joined[-1][1], end)
+        else:
+            joined.append([start, end])
+    return [(start, end) for start, end in joined]
 
 
 def _windows(start: float, end: float) -> list[dict]:
@@ -135,9 +147,13 @@ def plausible(segment: dict, chunks: list[dict], speech: list[tuple[float, float
     """Whether a segment decoded from a short lost stretch could have been said in it: Whisper, given 1–2 s,
     sometimes answers with a stock sentence ("Thank you guys, and I'll see you in the next video." for one
     "Okay"), far more words than the stretch's speech holds at MAX_WORDS_PER_S."""
-    chunk = next((item for item in chunks if item["start"] <= segment["start"] < item["end"]), None)
-    if chunk is None:
+    end = segment.get("end", segment["start"])
+    holding = [item for item in chunks if item["start"] <= segment["start"] < item["end"] or
+               item["start"] < end <= item["end"]]
+    if not holding:
         return True
+    # The chunk the segment was decoded from: the one holding most of it (chunks may meet or overlap at a pad).
+    chunk = max(holding, key=lambda item: min(item["end"], end) - max(item["start"], segment["start"]))
     spoken = sum(max(0.0, min(end, chunk["end"]) - max(start, chunk["start"])) for start, end in speech)
     return len(str(segment.get("text", "")).split()) <= max(2.0, MAX_WORDS_PER_S * spoken)
 
