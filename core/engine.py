@@ -38,7 +38,7 @@ from core.speakers.diarization import Diarization, assign_word_speakers, diarize
 from core.speakers.recognition import model_identity, recognize, voiceprint
 from core.speakers.shared_segmentation import SharedSegmentation, can_share, sharing, vad_inference
 from core.speakers.verification import embedding_model
-from core.speakers.voices import VoiceLibrary, VoiceLibraryMismatch, Voiceprint
+from core.speakers.voices import VoiceLibrary, Voiceprint, reenrol_note
 from core.speakers.word_labels import split_at_speaker_changes
 from core.transcript.edit import segment_at, set_text
 from core.transcript.overlap import with_overlaps
@@ -437,17 +437,17 @@ class Engine:
 
     # ---- the voice library ----------------------------------------------------------------------
     def _recognize_voices(self, job: _Job, diarizer: Any, result: Result) -> Result:
-        """Name the speakers whose voices the library knows; a library of another embedding model is a warning
-        (the transcript stays valid), never compared."""
+        """Name the speakers whose voices the library knows, comparing only voiceprints of this pipeline's
+        embedding model; voices enrolled with another model are named in one warning saying how to fix it."""
         job.progress.check_cancelled()
         started = time.perf_counter()
-        try:
-            references = self.voices.references(model_identity(embedding_model(diarizer)))
-        except VoiceLibraryMismatch as mismatch:
-            return dataclasses.replace(result, warnings=(*result.warnings, f"voices not recognised: {mismatch}"))
-        if not references:
+        references = self.voices.references(model_identity(embedding_model(diarizer)))
+        if references.reenrol:
+            logger.info("voice library: %d voice(s) of another speaker model, to re-enrol", len(references.reenrol))
+            result = dataclasses.replace(result, warnings=(*result.warnings, reenrol_note(references.reenrol)))
+        if not references.vectors:
             return result
-        matches = recognize(diarizer, references, job.audio, result.diarization or ())
+        matches = recognize(diarizer, references.vectors, job.audio, result.diarization or ())
         job.timings["voices"] = round(time.perf_counter() - started, 3)
         logger.info("voice library: %d of %d speakers recognised", sum(m.name is not None for m in matches.values()),
                     len(matches))

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from core.engine import Engine
-    from core.speakers.voices import Voice, VoiceLibrary
+    from core.speakers.voices import Listing, Voice, VoiceLibrary
     from core.transcript.result import Result, SpeakerTurn
 
 logger = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ class Service:
         return enrolled
 
     def voice_model(self, diarization_model: str | None = None, token: str | None = None) -> str:
-        """The identity of the embedding model voices are compared with (what an imported library must match)."""
+        """The identity of the embedding model a job's voices are compared with (`recognition.model_identity`)."""
         from core.errors import InvalidInput
         from core.models.registry import FeatureUnavailable
         from core.speakers.recognition import model_identity
@@ -208,6 +208,22 @@ class Service:
             return model_identity(self.speaker_embedding_model(token, diarization_model))
         except FeatureUnavailable as unavailable:
             raise InvalidInput(f"voices cannot be compared: {unavailable.reason}", field="diarization_model") from None
+
+    def voice_listing(self, diarization_model: str | None = None, token: str | None = None) -> Listing:
+        """Every voice with its state for the embedding model of `diarization_model` (default: the default
+        pipeline): ready, or to re-enrol when it has no voiceprint of that model. What the page and the CLI list."""
+        from core.models.registry import FeatureUnavailable
+        from core.speakers.recognition import model_identity
+        from core.speakers.voices import Listing, voice_status
+
+        voices = self.voices.voices()
+        if not voices:
+            return Listing(None)
+        try:
+            model: str | None = model_identity(self.speaker_embedding_model(token, diarization_model))
+        except FeatureUnavailable:
+            model = None
+        return Listing(model, tuple((voice, voice_status(voice, model)) for voice in voices))
 
     def diarization_models(self) -> list[str]:
         """Installed diarization pipelines, default first (what `diarization_model` accepts)."""

@@ -1,6 +1,7 @@
 """The voice library through the real RunPod worker (`rp_handler.py --rp_serve_api`, real SDK, real HTTP): a
 request keeps its speaker samples, later jobs name that person, and the CLI forgets them on the same DATA_DIR
-(two processes on one library, as on a shared volume)."""
+(two processes on one library, as on a shared volume); voices of an earlier speaker model are named in a warning
+until a request enrols them again."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from core.speakers.voices import DB_NAME
+from core.speakers.voices import DB_NAME, VoiceLibrary, Voiceprint, reenrol_note
 from tests.rp_server import launch, stop_workers, wait_ready
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 ADA = "Ada Lovelace"
+OLD_MODEL = "GE2EEmbedding/256/sha256:0000000000000000"  # an earlier speaker model, as model_identity() names one
 
 
 def b64(path: Path) -> str:
@@ -65,6 +68,26 @@ def test_kept_samples_name_the_person_in_later_jobs(worker, voice_recordings, mo
     assert removed.returncode == 0, removed.stderr
     third = worker.output({"audio_base64": meeting, "diarization": True, "align_output": False})
     assert "voices" not in third and ADA not in str(third)
+
+
+def test_voices_of_an_earlier_model_are_named_until_a_request_enrols_them_again(worker, voice_recordings):
+    """The library as an upgrade leaves it: voiceprints written under another model's identity (rows in the
+    worker's DATA_DIR, written from this process as a second process on the volume would)."""
+    library = VoiceLibrary(worker.log_path.parent / "data")
+    for name in (ADA, "Grace Hopper"):
+        library.add(name, [Voiceprint(np.ones(256, dtype=np.float32) / 16, 9.0, "runpod: earlier")], OLD_MODEL)
+    meeting = b64(voice_recordings["meeting"].path)
+    first = worker.output({"audio_base64": meeting, "diarization": True, "align_output": False})
+    assert ADA not in str(first["speakers"]) and reenrol_note([ADA, "Grace Hopper"]) in first["warnings"]
+
+    sample = {"name": ADA, "url": b64(voice_recordings["enrol"].path)}
+    second = worker.output({"audio_base64": meeting, "diarization": True, "align_output": False,
+                            "speaker_samples": [sample], "remember_speaker_samples": True})
+    assert [entry["name"] for entry in second["speakers"].values()].count(ADA) == 1, second["speakers"]
+    notes = [warning for warning in second["warnings"] if "another speaker model" in warning]
+    assert notes == [reenrol_note(["Grace Hopper"])]
+    assert {voice.name: voice.voiceprints for voice in library.voices()} == {ADA: 2, "Grace Hopper": 1}
+    assert "Grace Hopper" not in worker.logs()  # names are user content: warnings go to the result only
 
 
 @pytest.mark.parametrize(("payload", "needle"), [

@@ -1,25 +1,34 @@
 """The voice library in the page, in headless Chromium against a real server with its own DATA_DIR: name a speaker,
 remember the voice, see it recognised in another recording (and nobody in a recording without it), export,
-forget, and nobody is named again."""
+forget, and nobody is named again; voices of an earlier speaker model are marked, in words, until remembered
+again."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from core.speakers.voices import READY, REENROL, VoiceLibrary, Voiceprint, reenrol_note
 from tests.browser import ARTIFACTS, cards, clear_files, download, open_page, transcribe, upload
 from tests.ui_server import start_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 ADA = "Ada Lovelace"
+OLD_MODEL = "GE2EEmbedding/256/sha256:0000000000000000"  # an earlier speaker model, as model_identity() names one
 
 
 @pytest.fixture(scope="module")
-def voices_server(models_dir, tmp_path_factory):
+def voices_data(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("ui-voices-data")
+
+
+@pytest.fixture(scope="module")
+def voices_server(models_dir, voices_data):
     # a second server beside the shared one: on a busy 2-core box its start (imports, preload) can take minutes
-    server = start_server(models_dir, timeout_s=900, DATA_DIR=str(tmp_path_factory.mktemp("ui-voices-data")))
+    server = start_server(models_dir, timeout_s=900, DATA_DIR=str(voices_data))
     yield server
     server.stop()
 
@@ -80,3 +89,51 @@ def test_remember_a_voice_then_recognise_it_and_forget_it(page, voice_recordings
     page.wait_for_function(f"!document.querySelector('#wx-voices-table').innerText.includes('{ADA}')")
     shown = run(page, voice_recordings["meeting"].path)
     assert ADA not in shown and all(name.startswith("SPEAKER_") for name in shown)
+
+
+@pytest.fixture
+def earlier_voices(voices_data):
+    """The library as an upgrade leaves it, written before the page opens: two voices whose voiceprints were made
+    by another speaker model (rows under another model's identity)."""
+    library = VoiceLibrary(voices_data)
+    for name in (ADA, "Grace Hopper"):
+        library.add(name, [Voiceprint(np.ones(256, dtype=np.float32) / 16, 9.0, "cli: earlier.wav")], OLD_MODEL)
+    yield
+    for voice in library.voices():
+        library.remove(voice.name)
+
+
+def table_row(page, name: str) -> str:
+    """The text of the voice library table's row for `name` (Gradio's visible rows; a hidden table sizes them)."""
+    return page.locator("#wx-voices-table .virtual-row", has_text=name).first.inner_text()
+
+
+def test_voices_of_an_earlier_model_are_marked_until_remembered_again(earlier_voices, page, voice_recordings):
+    from playwright.sync_api import expect
+
+    page.get_by_text("Voice library (2 to re-enrol)", exact=True).click()  # the panel's title counts them
+    page.wait_for_function(f"document.querySelector('#wx-voices-table').innerText.includes('{REENROL}')")
+    assert REENROL in table_row(page, ADA) and REENROL in table_row(page, "Grace Hopper")
+    note = page.locator("#wx-voices-reenrol").inner_text()
+    assert f"{ADA}, Grace Hopper were enrolled with another speaker model and are not recognised until enrolled " \
+           "again; enrol them again: Remember this voice on the page" in note
+
+    page.get_by_label("Speaker diarization").check()
+    upload(page, voice_recordings["enrol"].path)
+    transcribe(page)
+    assert set(speakers_shown(page)) == {"SPEAKER_00"}, "an earlier model's voiceprint is never compared"
+    assert reenrol_note([ADA, "Grace Hopper"]) in page.locator(".wx-warnings").inner_text()
+
+    page.get_by_label("New name", exact=True).fill(ADA)  # enrol Ada again, from this transcript
+    page.locator("#wx-rename").click()
+    page.locator("#wx-view .wx-speaker", has_text=ADA).first.wait_for()
+    page.locator("#wx-remember").click()
+    page.get_by_text(f"{ADA}'s voice is remembered").first.wait_for()
+    page.get_by_text("Voice library (1 to re-enrol)", exact=True).wait_for()
+    page.wait_for_function("document.querySelector('#wx-voices-reenrol').innerText.startsWith('Grace Hopper was')")
+    expect(page.locator("#wx-voices-table .virtual-row", has_text=ADA).first).not_to_contain_text(REENROL)
+    ada = table_row(page, ADA)
+    assert READY in ada.split() and REENROL not in ada, ada
+    assert REENROL in table_row(page, "Grace Hopper")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-voices-reenrol.png"), full_page=True)

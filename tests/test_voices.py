@@ -17,12 +17,13 @@ from core import TranscribeOptions
 from core.engine import Engine
 from core.media.decode import decode_audio
 from core.service import Service
-from core.speakers.voices import Voiceprint
+from core.speakers.voices import READY, REENROL, VoiceLibrary, Voiceprint, reenrol_note
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 ADA = "Ada Lovelace"
 DIARIZE = TranscribeOptions(diarization=True, align_output=False)
+OLD_MODEL = "GE2EEmbedding/256/sha256:0000000000000000"  # an earlier speaker model, as model_identity() names one
 
 
 @pytest.fixture(scope="module")
@@ -77,16 +78,40 @@ def test_enrolled_voice_is_named_in_another_recording_only(library_service, voic
     assert after.voices is None and all(s.startswith("SPEAKER_") for s in after.speakers)
 
 
-def test_a_library_of_another_embedding_model_is_a_warning_never_compared(settings, engine, voice_recordings,
-                                                                         tmp_path):
+def test_voices_of_another_speaker_model_are_named_in_one_warning_never_compared(settings, engine,
+                                                                                voice_recordings, tmp_path):
+    """A library enrolled partly with an earlier speaker model: "Bob" holds the real voiceprint of a meeting
+    speaker, stored under another model's identity (GE2E's format, a digest no installed model has), which is
+    what a GE2E library looks like to a CAM++ server. Were it compared, Bob would be named."""
     own = dataclasses.replace(settings, data_dir=tmp_path)
-    other = Engine(own, engine.registry)
-    vector = np.ones(256, dtype=np.float32) / 16
-    other.voices.add(ADA, [Voiceprint(vector, 10.0, "test")], "WeSpeakerResNet34/256/sha256:0000000000000000")
-    result = other.transcribe(voice_recordings["without"].path, DIARIZE)
-    assert result.voices is None and all(s.startswith("SPEAKER_") for s in result.speakers)
-    warning = next(w for w in result.warnings if w.startswith("voices not recognised"))
-    assert "WeSpeakerResNet34" in warning and "GE2EEmbedding" in warning and "cannot be compared" in warning
+    service = Service(own, Engine(own, engine.registry))
+    meeting = voice_recordings["meeting"]
+    first = service.engine.transcribe(meeting.path, DIARIZE)
+    (male,) = male_turns(first, meeting)
+    other = next(label for label in first.speakers if label != male)
+    samples = decode_audio(meeting.path).samples
+    ada, model = service.engine.voiceprint(samples, source="test", turns=first.diarization, label=male)
+    bob, _ = service.engine.voiceprint(samples, source="test", turns=first.diarization, label=other)
+    service.voices.add(ADA, [ada], model)
+    service.voices.add("Bob", [bob], OLD_MODEL)
+    service.voices.add("Cy", [Voiceprint(np.ones(256, dtype=np.float32) / 16, 10.0, "test")], OLD_MODEL)
+    assert model != OLD_MODEL
+
+    result = service.engine.transcribe(meeting.path, DIARIZE)
+    assert male_turns(result, meeting) == {ADA} and "Bob" not in result.speakers
+    assert {match.name for match in result.voices} == {ADA, None}
+    notes = [warning for warning in result.warnings if "another speaker model" in warning]
+    assert notes == [reenrol_note(["Bob", "Cy"])]
+    assert notes[0].startswith("Bob, Cy were enrolled with another speaker model and are not recognised until "
+                               "enrolled again; enrol them again: ")
+    assert [(voice.name, state) for voice, state in service.voice_listing().voices] == [
+        (ADA, READY), ("Bob", REENROL), ("Cy", REENROL)]
+
+    service.voices.add("Bob", [bob], model)  # enrolled again with this model: the mark goes
+    assert [state for _, state in service.voice_listing().voices] == [READY, READY, REENROL]
+    again = service.engine.transcribe(meeting.path, DIARIZE)
+    assert "Bob" in again.speakers and ADA in again.speakers
+    assert [w for w in again.warnings if "another speaker model" in w] == [reenrol_note(["Cy"])]
 
 
 def run_cli(models_dir, data_dir, *args):
@@ -105,7 +130,7 @@ def test_cli_enrols_names_and_forgets(models_dir, voice_recordings, tmp_path):
     added = run_cli(models_dir, data, "voices", "add", ADA, voice_recordings["enrol"].path)
     assert added.returncode == 0, added.stderr
     listed = run_cli(models_dir, data, "voices", "list")
-    assert ADA in listed.stdout and "cli: enrol-male.wav" in listed.stdout and "GE2EEmbedding" in listed.stdout
+    assert f"{ADA}\t{READY}\t1 voiceprint(s)" in listed.stdout and "cli: enrol-male.wav" in listed.stdout
 
     job = run_cli(models_dir, data, meeting, "--diarize", "--no-align", "--formats", "json,srt", "--output-dir", out)
     assert job.returncode == 0, job.stderr
@@ -123,3 +148,35 @@ def test_cli_enrols_names_and_forgets(models_dir, voice_recordings, tmp_path):
     assert job.returncode == 0 and ADA not in (out / "three-people.json").read_text()
     again = run_cli(models_dir, data, "voices", "remove", ADA)
     assert again.returncode == 1 and f"no voice called {ADA!r}" in again.stderr
+
+
+def test_cli_lists_voices_to_re_enrol_and_enrolling_again_clears_the_mark(models_dir, settings, engine,
+                                                                         voice_recordings, tmp_path):
+    """Old-model voices are rows written under another identity (see the engine test above)."""
+    data, export = tmp_path / "data", tmp_path / "earlier.json"
+    model = Service(settings, engine).voice_model()
+    library = VoiceLibrary(data)
+    size = int(model.split("/")[1])  # "Class/dimension/sha256:digest"
+    library.add("Grace", [Voiceprint(np.ones(size, dtype=np.float32) / size ** 0.5, 5.0, "test")], model)
+    library.add(ADA, [Voiceprint(np.ones(256, dtype=np.float32) / 16, 5.0, "test")], OLD_MODEL)
+    earlier = {"format": "whisperx-worker voice library", "version": 1, "embedding_model": OLD_MODEL,
+               "voices": [{"name": "Bob", "voiceprints": [{"vector": [0.5, -0.5] * 128, "seconds": 3.0}]}]}
+    export.write_text(json.dumps(earlier), encoding="utf-8")
+
+    imported = run_cli(models_dir, data, "voices", "import", export)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.splitlines() == ["1 voice(s) imported: Bob", reenrol_note(["Bob"])]
+    listed = run_cli(models_dir, data, "voices", "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].endswith(f"this server's speaker model: {model}")
+    assert [line.split("\t")[:2] for line in lines[1:4]] == [[ADA, REENROL], ["Bob", REENROL], ["Grace", READY]]
+    assert lines[4:] == [reenrol_note([ADA, "Bob"])]
+
+    added = run_cli(models_dir, data, "voices", "add", ADA, voice_recordings["enrol"].path)
+    assert added.returncode == 0, added.stderr
+    lines = run_cli(models_dir, data, "voices", "list").stdout.splitlines()
+    assert [line.split("\t")[:3] for line in lines[1:4]] == [[ADA, READY, "2 voiceprint(s)"],
+                                                             ["Bob", REENROL, "1 voiceprint(s)"],
+                                                             ["Grace", READY, "1 voiceprint(s)"]]
+    assert lines[4:] == [reenrol_note(["Bob"])]

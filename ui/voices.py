@@ -21,6 +21,7 @@ import gradio as gr
 from core.errors import WorkerError
 from core.media.decode import decode_audio
 from core.service import Service
+from core.speakers.voices import Listing, reenrol_note
 from core.transcript.result import SpeakerTurn
 from ui.handlers import DownloadStore
 
@@ -28,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 TITLE = "Voice library"
 UNNAMED = re.compile(r"SPEAKER_\d+")
-HEADERS = ["Name", "Voiceprints", "Speech (s)", "Since", "Enrolled from"]
+HEADERS = ["Name", "Status", "Voiceprints", "Speech (s)", "Since", "Enrolled from"]
 LIBRARY_INTRO = (
     "People remembered here are recognised by name in every transcription with speaker diarization (turn it off "
     "with *Recognize voices*). Voiceprints stay on this server; *Forget* deletes one for good.")
@@ -41,14 +42,12 @@ class VoiceHandlers:
         self.service = service
         self.downloads = downloads
 
-    def listing(self) -> tuple[Any, Any]:
-        """(table rows, voice dropdown) as the library holds them now."""
-        voices = self.service.voices.voices()
-        rows = [[v.name, v.voiceprints, v.seconds, v.created[:10], ", ".join(v.sources)] for v in voices]
-        names = [v.name for v in voices]
-        return rows, gr.update(choices=names, value=names[0] if names else None)
+    def listing(self) -> tuple[Any, ...]:
+        """(table rows, voice dropdown, re-enrolment note, panel title) as the library holds them now: each voice's
+        status in words, and the voices to re-enrol named above the table and counted in the panel's title."""
+        return _shown(self.service.voice_listing())
 
-    def remember(self, state: Mapping[str, Any] | None, label: str | None) -> tuple[Any, Any]:
+    def remember(self, state: Mapping[str, Any] | None, label: str | None) -> tuple[Any, ...]:
         """Enrol the speaker chosen under the transcript, under the name it shows, from its turns in the file."""
         try:
             item = _current_item(state)
@@ -61,26 +60,26 @@ class VoiceHandlers:
                 label=label, diarization_model=options.get("diarization_model"))
         except WorkerError as refusal:
             gr.Warning(refusal.message, title="Cannot remember this voice")
-            return gr.skip(), gr.skip()
+            return _unchanged()
         gr.Info(f"{voice.name}'s voice is remembered ({voice.voiceprints} voiceprint(s)): the next transcriptions "
                 "will name them.", title=TITLE)
         return self.listing()
 
-    def rename(self, old: str | None, new: str | None) -> tuple[Any, Any]:
+    def rename(self, old: str | None, new: str | None) -> tuple[Any, ...]:
         try:
             voice = self.service.voices.rename(old or "", new or "")
         except WorkerError as refusal:
             gr.Warning(refusal.message, title="Cannot rename the voice")
-            return gr.skip(), gr.skip()
+            return _unchanged()
         gr.Info(f"{old} is now {voice.name}.", title=TITLE)
         return self.listing()
 
-    def forget(self, name: str | None) -> tuple[Any, Any]:
+    def forget(self, name: str | None) -> tuple[Any, ...]:
         try:
             self.service.voices.remove(name or "")
         except WorkerError as refusal:
             gr.Warning(refusal.message, title="Cannot forget the voice")
-            return gr.skip(), gr.skip()
+            return _unchanged()
         gr.Info(f"{name} is forgotten: the voiceprints are deleted.", title=TITLE)
         return self.listing()
 
@@ -90,15 +89,40 @@ class VoiceHandlers:
         path.write_text(json.dumps(data), encoding="utf-8")
         return gr.update(value=str(path), visible=True)
 
-    def import_file(self, path: str | None) -> tuple[Any, Any]:
+    def import_file(self, path: str | None) -> tuple[Any, ...]:
         try:
             data = _read_json(path)
-            names = self.service.voices.import_data(data, self.service.voice_model())
+            names = self.service.voices.import_data(data)
         except WorkerError as refusal:
             gr.Warning(refusal.message, title="Cannot import voices")
-            return gr.skip(), gr.skip()
+            return _unchanged()
         gr.Info(f"{len(names)} voice(s) imported.", title=TITLE)
-        return self.listing()
+        listing = self.service.voice_listing()
+        imported = {name.casefold() for name in names}
+        reenrol = [name for name in listing.reenrol if name.casefold() in imported]
+        if reenrol:
+            gr.Warning(reenrol_note(reenrol), title="Imported voices to re-enrol")
+        return _shown(listing)
+
+
+def _shown(listing: Listing) -> tuple[Any, ...]:
+    rows = [[voice.name, state, voice.voiceprints, voice.seconds, voice.created[:10], ", ".join(voice.sources)]
+            for voice, state in listing.voices]
+    names = [voice.name for voice, _ in listing.voices]
+    stale = len(listing.reenrol)
+    return (rows, gr.update(choices=names, value=names[0] if names else None),
+            gr.update(value=reenrol_note([_markdown_text(name) for name in listing.reenrol]) if stale else ""),
+            gr.update(label=f"{TITLE} ({stale} to re-enrol)" if stale else TITLE))
+
+
+def _markdown_text(text: str) -> str:
+    """A name shown as itself in Markdown (a person may be called `*Ada*`)."""
+    return re.sub(r"([\\`*_{}\[\]<>()#+\-.!|~])", r"\\\1", text)
+
+
+def _unchanged() -> tuple[Any, ...]:
+    """What a refused event returns: the listing stays as it is."""
+    return tuple(gr.skip() for _ in range(4))
 
 
 def _current_item(state: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -142,8 +166,9 @@ def build_library(demo: gr.Blocks, service: Service, downloads: DownloadStore, p
     """The library panel (in the current layout column) and its events, plus "Remember this voice" under the
     transcript (`panel["remember"]`)."""
     handlers = VoiceHandlers(service, downloads)
-    with gr.Accordion(TITLE, open=False, elem_id="wx-voices"):
+    with gr.Accordion(TITLE, open=False, elem_id="wx-voices") as accordion:
         gr.Markdown(LIBRARY_INTRO)
+        reenrol = gr.Markdown("", elem_id="wx-voices-reenrol")  # names the voices to re-enrol, if any
         table = gr.Dataframe(headers=HEADERS, value=[], interactive=False, elem_id="wx-voices-table",
                              label="Remembered voices", wrap=True)
         with gr.Row(equal_height=True):
@@ -158,7 +183,7 @@ def build_library(demo: gr.Blocks, service: Service, downloads: DownloadStore, p
                                      elem_id="wx-voices-import", min_width=90)
         exported = gr.File(label="Voice library export", visible=False, interactive=False,
                            elem_id="wx-voices-file")
-    listed = [table, voice]
+    listed = [table, voice, reenrol, accordion]
     private: dict[str, Any] = {"api_visibility": "private"}
 
     def on_export(request: gr.Request) -> Any:

@@ -1,12 +1,13 @@
 """`python -m core voices ...`: the voice library from the command line.
 
     python -m core voices add NAME FILE [FILE ...]   # enrol a person from clips of them alone
-    python -m core voices list
+    python -m core voices list                       # each voice ready, or to re-enrol (another speaker model)
     python -m core voices rename OLD NEW
     python -m core voices remove NAME                # forgotten for good
     python -m core voices export FILE.json / import FILE.json
 
-The library is `DATA_DIR/voices.sqlite3` (README "Voice library"). Exit 0 on success; 1 when a file or name is
+The library is `DATA_DIR/voices.sqlite3` (README "Voice library"). `list` and `import` load the diarization
+pipeline to tell which voices its speaker model can recognise. Exit 0 on success; 1 when a file or name is
 refused (`FILE: reason` or `error: reason` on stderr, nothing stored); 2 for bad arguments or configuration.
 """
 
@@ -37,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("files", nargs="+", type=Path, metavar="FILE")
     add.add_argument("--diarization-model", help="the diarization pipeline whose embedding model makes the "
                                                  "voiceprint (default: DIARIZATION_MODEL / the manifest's)")
-    commands.add_parser("list", help="list the voices")
+    listed = commands.add_parser("list", help="list the voices, each ready or to re-enrol")
+    listed.add_argument("--diarization-model", help="the pipeline whose speaker model the voices are checked "
+                                                    "against (default: DIARIZATION_MODEL / the manifest's)")
     rename = commands.add_parser("rename", help="rename a voice")
     rename.add_argument("old", metavar="OLD")
     rename.add_argument("new", metavar="NEW")
@@ -47,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("file", type=Path, metavar="FILE")
     imported = commands.add_parser("import", help="add the voices of an exported JSON file")
     imported.add_argument("file", type=Path, metavar="FILE")
-    imported.add_argument("--diarization-model", help="the pipeline the voices must belong to")
+    imported.add_argument("--diarization-model", help="the pipeline whose speaker model the imported voices are "
+                                                      "checked against")
     return parser
 
 
@@ -87,15 +91,18 @@ def _add(service, args: argparse.Namespace) -> int:
     return 0
 
 
-def _list(service, _args: argparse.Namespace) -> int:
-    voices = service.voices.voices()
-    if not voices:
+def _list(service, args: argparse.Namespace) -> int:
+    listing = service.voice_listing(args.diarization_model)
+    if not listing.voices:
         print(f"the voice library ({service.voices.path}) is empty")
         return 0
-    print(f"{len(voices)} voice(s) in {service.voices.path}, embedding model {service.voices.model()}")
-    for voice in voices:
-        print(f"{voice.name}\t{voice.voiceprints} voiceprint(s)\t{voice.seconds:g} s\tsince {voice.created}\t"
-              f"from {', '.join(voice.sources)}")
+    print(f"{len(listing.voices)} voice(s) in {service.voices.path}; this server's speaker model: "
+          f"{listing.model or 'none installed'}")
+    for voice, state in listing.voices:
+        print(f"{voice.name}\t{state}\t{voice.voiceprints} voiceprint(s)\t{voice.seconds:g} s\t"
+              f"since {voice.created}\tfrom {', '.join(voice.sources)}")
+    if listing.note:
+        print(listing.note)
     return 0
 
 
@@ -120,13 +127,19 @@ def _export(service, args: argparse.Namespace) -> int:
 
 
 def _import(service, args: argparse.Namespace) -> int:
+    from core.speakers.voices import reenrol_note
+
     try:
         data = json.loads(args.file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         print(f"{args.file}: not a readable JSON file ({type(error).__name__})", file=sys.stderr)
         return 1
-    names = service.voices.import_data(data, service.voice_model(args.diarization_model))
+    names = service.voices.import_data(data)
     print(f"{len(names)} voice(s) imported: {', '.join(names) or 'none'}")
+    imported = {name.casefold() for name in names}
+    reenrol = [name for name in service.voice_listing(args.diarization_model).reenrol if name.casefold() in imported]
+    if reenrol:
+        print(reenrol_note(reenrol))
     return 0
 
 

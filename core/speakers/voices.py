@@ -1,12 +1,17 @@
 """The voice library: people's voices by name, kept across recordings in one SQLite file under DATA_DIR.
 
-Each voice has one or more voiceprints (an L2-normalised vector from the diarization pipeline's own
-speaker-embedding model, with when and from what it was enrolled). A library belongs to one embedding model: its
-identity is stored with it, and a library made by another model is refused (`VoiceLibraryMismatch`), never
-compared. Two processes may share the file (a web app and a RunPod worker on one volume): WAL journal, a busy
-timeout and short write transactions (`BEGIN IMMEDIATE`). Voiceprints are personal data: they live only in this
-file (never in logs), and a removed voice is overwritten on disk (`secure_delete`, WAL truncated), not just
-unlinked. Nothing is created until the first voice is added: a job reading an absent library sees it empty.
+Each voice has one or more voiceprints (an L2-normalised vector from a diarization pipeline's speaker-embedding
+model, with when and from what it was enrolled, and the identity of the model that made it). Vectors of two models
+are never compared: a job uses the voiceprints its own model made, and a voice without any is "to re-enrol" (it
+keeps its name, sources and old voiceprints; enrolling it again with the current model makes it usable). That is
+what upgrading the speaker model does to a library, since no audio is kept to embed again. Voiceprints of other
+models stay harmlessly (a server with two pipelines uses each its own); forgetting a voice deletes them all.
+
+Two processes may share the file (a web app and a RunPod worker on one volume): WAL journal, a busy timeout and
+short write transactions (`BEGIN IMMEDIATE`). Voiceprints are personal data: they live only in this file (never in
+logs), and a removed voice is overwritten on disk (`secure_delete`, WAL truncated), not just unlinked. Nothing is
+created until the first voice is added: a job reading an absent library sees it empty. A file of the first schema
+(one model per library, in the `library` table) is migrated in place on first open (`_migrate`).
 """
 
 from __future__ import annotations
@@ -28,12 +33,19 @@ from core.errors import InvalidInput
 
 DB_NAME = "voices.sqlite3"
 EXPORT_FORMAT = "whisperx-worker voice library"
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: each voiceprint names its model; 1 (still imported): one `embedding_model` for the file
+IMPORT_VERSIONS = (1, 2)
+SCHEMA_VERSION = 1  # PRAGMA user_version; 0: the first schema, one model per library
 MAX_NAME_CHARS = 100
 MAX_SOURCE_CHARS = 200
+MAX_MODEL_CHARS = 200
 MAX_IMPORT_VOICES = 1000
-MAX_VOICEPRINTS = 100  # per voice
+MAX_VOICEPRINTS = 100  # per voice and model
+MAX_NAMES_LISTED = 10  # in the re-enrolment note; the rest are counted
 BUSY_TIMEOUT_S = 15.0
+# What a migrated file tells the code before per-voiceprint models, which then refuses it (`VoiceLibraryMismatch`
+# there, naming this) rather than comparing its own vectors with another model's.
+NEWER_LIBRARY = "one per voiceprint (a library of a newer whisperx-worker)"
 _LABEL = re.compile(r"speaker_\d+", re.IGNORECASE)  # diarization's own labels: never a person's name
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS library (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -42,12 +54,15 @@ CREATE TABLE IF NOT EXISTS voices (id INTEGER PRIMARY KEY, name TEXT NOT NULL UN
 CREATE TABLE IF NOT EXISTS voiceprints (id INTEGER PRIMARY KEY,
                                         voice_id INTEGER NOT NULL REFERENCES voices(id) ON DELETE CASCADE,
                                         vector BLOB NOT NULL, seconds REAL NOT NULL, source TEXT NOT NULL,
-                                        enrolled TEXT NOT NULL);
+                                        enrolled TEXT NOT NULL, model TEXT NOT NULL DEFAULT '');
 """
 
-
-class VoiceLibraryMismatch(InvalidInput):
-    """The library was made by another speaker-embedding model: its voices cannot be compared with this one's."""
+# How every listing (page, CLI) words a voice's state, and every job its warning: one wording, here.
+READY = "ready"
+REENROL = "re-enrol: made with another speaker model"
+UNCHECKED = "unchecked: no speaker model installed"
+HOW_TO_REENROL = ("enrol them again: Remember this voice on the page, `python -m core voices add NAME FILE`, or "
+                  "RunPod's remember_speaker_samples")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,15 +71,63 @@ class Voiceprint:
     seconds: float  # speech it was made from
     source: str  # what it was enrolled from, e.g. "cli: ada.wav"
     enrolled: str = ""  # ISO time (UTC); set when stored
+    model: str = ""  # identity of the embedding model that made it (`recognition.model_identity`); set when stored
 
 
 @dataclasses.dataclass(frozen=True)
 class Voice:
     name: str
-    voiceprints: int
+    voiceprints: int  # of every model
     seconds: float
     created: str
     sources: tuple[str, ...]
+    models: tuple[str, ...] = ()  # the embedding models its voiceprints were made with
+
+    def usable_by(self, model: str) -> bool:
+        """Whether a job embedding voices with `model` can recognise this voice."""
+        return model in self.models
+
+
+@dataclasses.dataclass(frozen=True)
+class References:
+    """What a job embedding voices with one model compares its speakers with."""
+
+    vectors: dict[str, np.ndarray]  # name → normalised mean of that model's voiceprints
+    reenrol: tuple[str, ...] = ()  # voices with no voiceprint of that model, by name
+
+
+def voice_status(voice: Voice, model: str | None) -> str:
+    """A voice's state in a listing, for the server's speaker model (None: no diarization pipeline to ask)."""
+    if model is None:
+        return UNCHECKED
+    return READY if voice.usable_by(model) else REENROL
+
+
+def reenrol_note(names: Sequence[str]) -> str:
+    """The one sentence (job warning, page, CLI) for voices the speaker model cannot recognise, naming them."""
+    shown = ", ".join(names[:MAX_NAMES_LISTED])
+    if len(names) > MAX_NAMES_LISTED:
+        shown += f" and {len(names) - MAX_NAMES_LISTED} more"
+    were, are = ("was", "is") if len(names) == 1 else ("were", "are")
+    return (f"{shown} {were} enrolled with another speaker model and {are} not recognised until enrolled again; "
+            f"{HOW_TO_REENROL}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Listing:
+    """The library as a page or the CLI shows it: each voice with its state for the server's speaker model."""
+
+    model: str | None  # the identity of the model jobs embed voices with; None: no diarization pipeline
+    voices: tuple[tuple[Voice, str], ...] = ()  # (voice, `voice_status`)
+
+    @property
+    def reenrol(self) -> list[str]:
+        return [voice.name for voice, state in self.voices if state == REENROL]
+
+    @property
+    def note(self) -> str:
+        """The re-enrolment note when voices need it, else ''."""
+        return reenrol_note(self.reenrol) if self.reenrol else ""
 
 
 class VoiceLibrary:
@@ -75,14 +138,14 @@ class VoiceLibrary:
         self.path = Path(data_dir) / DB_NAME
 
     # ---- reading ---------------------------------------------------------------------------------
-    def model(self) -> str | None:
-        """The embedding model the library was made with (None: no voice yet)."""
+    def models(self) -> dict[str, int]:
+        """Identity of each embedding model in the library → its number of voiceprints, most first."""
         if not self.path.is_file():
-            return None
+            return {}
         with self._connection() as db:
-            row = db.execute("SELECT value FROM library WHERE key = 'embedding_model'").fetchone()
-            count = db.execute("SELECT COUNT(*) FROM voiceprints").fetchone()[0]
-        return row[0] if row and count else None
+            rows = db.execute("SELECT model, COUNT(*) FROM voiceprints GROUP BY model ORDER BY COUNT(*) DESC, model"
+                              ).fetchall()
+        return dict(rows)
 
     def voices(self) -> list[Voice]:
         """Every voice, by name."""
@@ -90,43 +153,48 @@ class VoiceLibrary:
             return []
         with self._connection() as db:
             rows = db.execute(
-                "SELECT v.name, v.created, COUNT(p.id), COALESCE(SUM(p.seconds), 0), GROUP_CONCAT(p.source, char(31)) "
-                "FROM voices v LEFT JOIN voiceprints p ON p.voice_id = v.id GROUP BY v.id "
-                "ORDER BY v.name COLLATE NOCASE").fetchall()
-        return [Voice(name, count, round(seconds, 1), created, tuple(dict.fromkeys((sources or "").split("\x1f"))))
-                for name, created, count, seconds, sources in rows]
+                "SELECT v.id, v.name, v.created, COUNT(p.id), COALESCE(SUM(p.seconds), 0), "
+                "GROUP_CONCAT(p.source, char(31)) FROM voices v LEFT JOIN voiceprints p ON p.voice_id = v.id "
+                "GROUP BY v.id ORDER BY v.name COLLATE NOCASE").fetchall()
+            models: dict[int, list[str]] = {}
+            for voice_id, model in db.execute("SELECT DISTINCT voice_id, model FROM voiceprints ORDER BY model"):
+                models.setdefault(voice_id, []).append(model)
+        return [Voice(name, count, round(seconds, 1), created, tuple(dict.fromkeys((sources or "").split("\x1f"))),
+                      tuple(models.get(voice_id, ())))
+                for voice_id, name, created, count, seconds, sources in rows]
 
-    def references(self, model: str) -> dict[str, np.ndarray]:
-        """Name → the normalised mean of its voiceprints, for comparing with a job's speakers embedded by `model`;
-        `VoiceLibraryMismatch` when the library belongs to another model, {} when it holds no voice."""
+    def references(self, model: str) -> References:
+        """What a job's speakers embedded by `model` are compared with: each voice's normalised mean of its
+        voiceprints of `model` (never another model's), and the voices that have none (to re-enrol)."""
         if not self.path.is_file():
-            return {}
+            return References({})
         with self._connection() as db:
-            self._check_model(db, model)
             rows = db.execute("SELECT v.name, p.vector FROM voices v JOIN voiceprints p ON p.voice_id = v.id "
-                              "ORDER BY v.id, p.id").fetchall()
+                              "WHERE p.model = ? ORDER BY v.id, p.id", (model,)).fetchall()
+            names = [row[0] for row in db.execute("SELECT name FROM voices ORDER BY name COLLATE NOCASE")]
         vectors: dict[str, list[np.ndarray]] = {}
         for name, blob in rows:
             vectors.setdefault(name, []).append(np.frombuffer(blob, dtype="<f4"))
-        return {name: _normalised(np.mean(found, axis=0)) for name, found in vectors.items()}
+        return References({name: _normalised(np.mean(found, axis=0)) for name, found in vectors.items()},
+                          tuple(name for name in names if name not in vectors))
 
     # ---- writing ---------------------------------------------------------------------------------
     def add(self, name: str, prints: Sequence[Voiceprint], model: str) -> Voice:
-        """Add voiceprints to `name` (a new voice, or more of a known one); refused when the library belongs to
-        another model."""
+        """Add voiceprints made by `model` to `name` (a new voice, or more of a known one). A voice to re-enrol
+        becomes usable by `model` this way; its voiceprints of other models stay (see the module's docstring)."""
         name = check_name(name)
+        model = _check_model(model, "model")
         if not prints:
             raise InvalidInput(f"{name}: no voiceprint to add", field="voices")
         with self._writing() as db:
-            self._check_model(db, model)
-            db.execute("INSERT OR REPLACE INTO library (key, value) VALUES ('embedding_model', ?)", (model,))
             voice_id = self._voice_id(db, name, create=True)
-            count = db.execute("SELECT COUNT(*) FROM voiceprints WHERE voice_id = ?", (voice_id,)).fetchone()[0]
+            count = db.execute("SELECT COUNT(*) FROM voiceprints WHERE voice_id = ? AND model = ?",
+                               (voice_id, model)).fetchone()[0]
             if count + len(prints) > MAX_VOICEPRINTS:
                 raise InvalidInput(f"{name} already has {count} voiceprints; at most {MAX_VOICEPRINTS} are kept "
                                    "per voice", field="voices")
             for voiceprint in prints:
-                _insert(db, voice_id, voiceprint)
+                _insert(db, voice_id, dataclasses.replace(voiceprint, model=model))
         return self.voice(name)
 
     def voice(self, name: str) -> Voice:
@@ -148,7 +216,8 @@ class VoiceLibrary:
         return self.voice(new)
 
     def remove(self, name: str) -> None:
-        """Forget a voice for good: its rows are deleted and overwritten on disk, and the WAL is emptied."""
+        """Forget a voice for good (the voiceprints of every model): its rows are deleted and overwritten on disk,
+        and the WAL is emptied."""
         with self._writing() as db:
             db.execute("DELETE FROM voices WHERE id = ?", (self._voice_id(db, name),))
         with self._connection() as db:
@@ -156,54 +225,42 @@ class VoiceLibrary:
 
     # ---- export and import -------------------------------------------------------------------------
     def export(self) -> dict[str, Any]:
-        """The whole library as JSON data: names, voiceprints and the model they belong to."""
+        """The whole library as JSON data (format version 2): names, and each voiceprint with its model."""
         voices: dict[str, list[dict[str, Any]]] = {}
         rows: list[tuple[Any, ...]] = []
         if self.path.is_file():
             with self._connection() as db:
-                rows = db.execute("SELECT v.name, p.vector, p.seconds, p.source, p.enrolled FROM voices v "
+                rows = db.execute("SELECT v.name, p.model, p.vector, p.seconds, p.source, p.enrolled FROM voices v "
                                   "JOIN voiceprints p ON p.voice_id = v.id ORDER BY v.name COLLATE NOCASE, p.id"
                                   ).fetchall()
-        for name, blob, seconds, source, enrolled in rows:
+        for name, model, blob, seconds, source, enrolled in rows:
             vector = [round(float(x), 7) for x in np.frombuffer(blob, dtype="<f4")]
-            voices.setdefault(name, []).append({"vector": vector, "seconds": seconds, "source": source,
-                                                "enrolled": enrolled})
-        return {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "embedding_model": self.model(),
+            voices.setdefault(name, []).append({"model": model, "vector": vector, "seconds": seconds,
+                                                "source": source, "enrolled": enrolled})
+        return {"format": EXPORT_FORMAT, "version": EXPORT_VERSION,
                 "voices": [{"name": name, "voiceprints": prints} for name, prints in voices.items()]}
 
-    def import_data(self, data: Any, model: str) -> list[str]:
-        """Add the voices of an export (a voiceprint already present is not added twice); the export must come
-        from `model`. Returns the names imported. Every refusal names the place in the file."""
+    def import_data(self, data: Any) -> list[str]:
+        """Add the voices of an export, each voiceprint under the model that made it (a version-1 file's
+        `embedding_model` for all); a voiceprint already present is not added twice. Voices of another model than
+        the server's are kept, to re-enrol, like the library's own. Returns the names imported. Every refusal
+        names the place in the file, and nothing is stored."""
         entries = parse_export(data)
-        if entries and data["embedding_model"] != model:
-            raise VoiceLibraryMismatch(
-                f"the file's voices were made with the speaker-embedding model {data['embedding_model']!r}, this "
-                f"server's diarization pipeline uses {model!r}: voices from different models cannot be compared",
-                field="voices")
         with self._writing() as db:
-            self._check_model(db, model)
-            if entries:
-                db.execute("INSERT OR REPLACE INTO library (key, value) VALUES ('embedding_model', ?)", (model,))
+            for model, dimension in _dimensions(entries).items():
+                row = db.execute("SELECT length(vector) FROM voiceprints WHERE model = ? LIMIT 1", (model,)).fetchone()
+                if row and row[0] != 4 * dimension:
+                    raise InvalidInput(f"the file's voiceprints of {model!r} have {dimension} numbers, the library's "
+                                       f"{row[0] // 4}: not the same model", field="voices")
             for name, prints in entries:
                 voice_id = self._voice_id(db, name, create=True)
-                known = {row[0] for row in db.execute("SELECT vector FROM voiceprints WHERE voice_id = ?",
-                                                      (voice_id,))}
+                known = set(db.execute("SELECT model, vector FROM voiceprints WHERE voice_id = ?", (voice_id,)))
                 for voiceprint in prints:
-                    if _blob(voiceprint) not in known:
-                        known.add(_insert(db, voice_id, voiceprint))
+                    if (voiceprint.model, _blob(voiceprint)) not in known:
+                        known.add((voiceprint.model, _insert(db, voice_id, voiceprint)))
         return [name for name, _ in entries]
 
     # ---- internals ---------------------------------------------------------------------------------
-    def _check_model(self, db: sqlite3.Connection, model: str) -> None:
-        row = db.execute("SELECT value FROM library WHERE key = 'embedding_model'").fetchone()
-        has_voices = db.execute("SELECT 1 FROM voiceprints LIMIT 1").fetchone() is not None
-        if row and has_voices and row[0] != model:
-            raise VoiceLibraryMismatch(
-                f"the voice library ({self.path}) was made with the speaker-embedding model {row[0]!r}, and this "
-                f"diarization pipeline embeds voices with {model!r}: voices from different models cannot be "
-                "compared. Use the diarization model the library was made with, or another DATA_DIR for this one.",
-                field="voices")
-
     def _voice_id(self, db: sqlite3.Connection, name: str, *, create: bool = False) -> int:
         row = db.execute("SELECT id FROM voices WHERE name = ?", (name.strip(),)).fetchone()
         if row:
@@ -231,6 +288,8 @@ class VoiceLibrary:
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA secure_delete=ON")
             db.executescript(_SCHEMA)
+            if db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                _migrate(db)
             yield db
         finally:
             db.close()
@@ -246,6 +305,26 @@ class VoiceLibrary:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """The first schema to the current one, in place and once (whichever process gets the write lock first): each
+    voiceprint takes the library-wide `embedding_model` it was made under, and that key then names no model, so
+    code from before this schema refuses the file instead of mixing models."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(voiceprints)")}
+            if "model" not in columns:
+                db.execute("ALTER TABLE voiceprints ADD COLUMN model TEXT NOT NULL DEFAULT ''")
+                db.execute("UPDATE voiceprints SET model = COALESCE((SELECT value FROM library "
+                           "WHERE key = 'embedding_model'), '')")
+            db.execute("INSERT OR REPLACE INTO library (key, value) VALUES ('embedding_model', ?)", (NEWER_LIBRARY,))
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def check_name(raw: Any, field: str = "name") -> str:
@@ -266,19 +345,20 @@ def check_name(raw: Any, field: str = "name") -> str:
 
 
 def parse_export(data: Any) -> list[tuple[str, list[Voiceprint]]]:
-    """An export's voices, checked: (name, voiceprints) each."""
+    """An export's voices, checked: (name, voiceprints) each, every voiceprint with its model (version 1: the
+    file's `embedding_model`)."""
     if not isinstance(data, Mapping) or data.get("format") != EXPORT_FORMAT:
         raise InvalidInput(f"not a voice library export: expected a JSON object with \"format\": \"{EXPORT_FORMAT}\"",
                            field="voices")
-    if data.get("version") != EXPORT_VERSION:
-        raise InvalidInput(f"voice library export version {data.get('version')!r} is not supported; accepted: "
-                           f"{EXPORT_VERSION}", field="voices")
+    version = data.get("version")
+    if version not in IMPORT_VERSIONS or isinstance(version, bool):
+        raise InvalidInput(f"voice library export version {version!r} is not supported; accepted: "
+                           f"{', '.join(map(str, IMPORT_VERSIONS))}", field="voices")
     voices = data.get("voices")
     if not isinstance(voices, list) or len(voices) > MAX_IMPORT_VOICES:
         raise InvalidInput(f"voices must be a list of at most {MAX_IMPORT_VOICES} voices", field="voices")
-    if voices and not isinstance(data.get("embedding_model"), str):
-        raise InvalidInput("embedding_model must name the model the voiceprints were made with", field="voices")
-    entries, dimension = [], None
+    file_model = _check_model(data.get("embedding_model"), "embedding_model") if version == 1 and voices else None
+    entries, dimensions = [], {}
     for index, voice in enumerate(voices):
         where = f"voices[{index}]"
         if not isinstance(voice, Mapping):
@@ -291,13 +371,16 @@ def parse_export(data: Any) -> list[tuple[str, list[Voiceprint]]]:
         parsed = []
         for k, item in enumerate(prints):
             spot = f"{where}.voiceprints[{k}]"
-            vector = item.get("vector") if isinstance(item, Mapping) else None
+            if not isinstance(item, Mapping):
+                raise InvalidInput(f"{spot} must be an object with model, vector, seconds and source", field="voices")
+            model = file_model or _check_model(item.get("model"), f"{spot}.model")
+            vector = item.get("vector")
             if not isinstance(vector, list) or not vector or not all(
                     isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in vector):
                 raise InvalidInput(f"{spot}.vector must be a list of finite numbers", field="voices")
-            dimension = dimension or len(vector)
+            dimension = dimensions.setdefault(model, len(vector))
             if len(vector) != dimension:
-                raise InvalidInput(f"{spot}.vector has {len(vector)} numbers, the others {dimension}",
+                raise InvalidInput(f"{spot}.vector has {len(vector)} numbers, the others of its model {dimension}",
                                    field="voices")
             seconds = item.get("seconds", 0.0)
             if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not 0 <= seconds < 1e6:
@@ -306,12 +389,24 @@ def parse_export(data: Any) -> list[tuple[str, list[Voiceprint]]]:
             if not isinstance(source, str) or not isinstance(enrolled, str):
                 raise InvalidInput(f"{spot}: source and enrolled must be texts", field="voices")
             parsed.append(Voiceprint(_normalised(np.asarray(vector, dtype=np.float32)), float(seconds),
-                                     source[:MAX_SOURCE_CHARS], enrolled[:40]))
+                                     source[:MAX_SOURCE_CHARS], enrolled[:40], model))
         entries.append((name, parsed))
     names = [name.casefold() for name, _ in entries]
     if len(set(names)) != len(names):
         raise InvalidInput("voices: the same name appears twice", field="voices")
     return entries
+
+
+def _check_model(raw: Any, field: str) -> str:
+    """A model identity as stored: a short printable text (`recognition.model_identity` makes them)."""
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_MODEL_CHARS or not raw.isprintable():
+        raise InvalidInput(f"{field} must name the speaker-embedding model the voiceprints were made with (a text "
+                           f"of at most {MAX_MODEL_CHARS} characters)", field="voices")
+    return raw
+
+
+def _dimensions(entries: Sequence[tuple[str, Sequence[Voiceprint]]]) -> dict[str, int]:
+    return {voiceprint.model: int(voiceprint.vector.size) for _, prints in entries for voiceprint in prints}
 
 
 def _blob(voiceprint: Voiceprint) -> bytes:
@@ -320,9 +415,9 @@ def _blob(voiceprint: Voiceprint) -> bytes:
 
 def _insert(db: sqlite3.Connection, voice_id: int, voiceprint: Voiceprint) -> bytes:
     blob = _blob(voiceprint)
-    db.execute("INSERT INTO voiceprints (voice_id, vector, seconds, source, enrolled) VALUES (?, ?, ?, ?, ?)",
+    db.execute("INSERT INTO voiceprints (voice_id, vector, seconds, source, enrolled, model) VALUES (?, ?, ?, ?, ?, ?)",
                (voice_id, blob, float(voiceprint.seconds), voiceprint.source[:MAX_SOURCE_CHARS],
-                voiceprint.enrolled or _now()))
+                voiceprint.enrolled or _now(), voiceprint.model))
     return blob
 
 
