@@ -11,15 +11,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from core.asr.sentences import ENGLISH_ABBREVIATIONS
+
 logger = logging.getLogger(__name__)
 
-ENGLISH_ABBREVIATIONS = (
-    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "ft", "vs", "etc", "e.g", "i.e", "inc", "ltd",
-    "co", "corp", "dept", "univ", "gen", "gov", "sen", "rep", "sgt", "capt", "col", "lt", "cmdr", "adm",
-    "rev", "hon", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
-    "mon", "tue", "wed", "thu", "fri", "sat", "sun", "no", "vol", "pp", "fig", "approx", "est", "u.s",
-    "u.k", "a.m", "p.m", "ph.d", "b.a", "m.a", "d.c", "n.y", "l.a", "al", "cf", "ca",
-)
 
 
 def punkt_tab_dir(nltk_root: Path, language: str = "english") -> Path:

@@ -168,11 +168,10 @@ class Engine:
                                       max_tries=options.language_detection_max_tries)
                     language, probability = detected.language, detected.probability
                 aligner = self._aligner(job, "en" if task == "translate" else language)
-                # Without wav2vec2, keep whisper's own timing: sentence pieces from its timestamp tokens, and
-                # (when words are asked for) word timings from its cross-attention.
-                whisper_words = options.align_output and aligner is None
-                segments = self._transcribe(asr, job, language, task, timestamps=aligner is None,
-                                            words=whisper_words)
+                # Decoded as whisperX decodes, without timestamp tokens (core/asr/sentences.py). Without wav2vec2,
+                # Whisper's cross-attention times the words, which also cut each chunk into sentences and carry
+                # the speaker labels; they leave the result only when word timestamps are asked for.
+                segments = self._transcribe(asr, job, language, task, timestamps=False, words=aligner is None)
                 segments = fit_words_to_speech(self._align(job, segments, aligner), job.speech)
                 turns = None
                 if diarization is not None:
@@ -187,9 +186,12 @@ class Engine:
         if not segments:
             job.warnings.append(no_speech_warning(decoded.duration_s))
         converted = segments_from_whisperx(segments)
+        # words said over someone else carry that speaker too: the overlapping turns know, the labels do not
+        converted = with_overlaps(converted, turns) if turns is not None else converted
+        if not options.align_output:  # words timed for the sentences and the speakers only
+            converted = tuple(dataclasses.replace(segment, words=()) for segment in converted)
         result = Result(
-            # words said over someone else carry that speaker too: the overlapping turns know, the labels do not
-            segments=with_overlaps(converted, turns) if turns is not None else converted,
+            segments=converted,
             language=language,
             language_probability=probability,
             speakers=tuple(sorted({turn.speaker for turn in turns})) if turns is not None else None,

@@ -13,9 +13,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from core.asr.sentences import SENTENCE_END_MARKS, sentence_groups
+
 TIMESTAMP_STEP_S = 0.02  # whisper's timestamp token resolution
 MEL_FRAMES_PER_SECOND = 100
-SENTENCE_END_MARKS = ".。!！?？"
 LOOP_REPEATS = 5  # a word or phrase this many times in a row is a decoding loop, not speech (see `repeated_run`)
 _LONGEST_LOOP_WORDS = 4
 
@@ -149,9 +150,13 @@ def split_timed_segments(segments: list[dict]) -> list[dict]:
     for segment in segments:
         text = segment["text"]
         chunk_start, chunk_end = segment["start"], segment["end"]
-        pieces = getattr(text, "pieces", ()) or (Piece(0.0, None, str(text), getattr(text, "tokens", ())),)
+        pieces = getattr(text, "pieces", ())
         words = getattr(text, "words", None)
-        per_piece = _deal_words(words, pieces) if words is not None else [None] * len(pieces)
+        if pieces or not words:
+            pieces = pieces or (Piece(0.0, None, str(text), getattr(text, "tokens", ())),)
+            per_piece = _deal_words(words, pieces) if words is not None else [None] * len(pieces)
+        else:  # decoded without timestamp tokens: sentences from the words' own times
+            pieces, per_piece = _sentence_pieces(words, getattr(text, "tokens", ()))
         for piece, piece_words in zip(pieces, per_piece, strict=True):
             if not piece.text.strip():
                 continue
@@ -164,6 +169,20 @@ def split_timed_segments(segments: list[dict]) -> list[dict]:
                     out["start"], out["end"] = out["words"][0]["start"], out["words"][-1]["end"]
             result.append(out)
     return result
+
+
+def _sentence_pieces(words: tuple[WordTiming, ...],
+                     tokens: Sequence[int]) -> tuple[tuple[Piece, ...], list[list[WordTiming]]]:
+    """A chunk's words cut into sentences (`core.asr.sentences`), each a piece with its text and token ids."""
+    pieces, dealt, used = [], [], 0
+    for group in sentence_groups(words):
+        spoken = [word for word in group if word.word.strip()] or group
+        count = sum(word.tokens for word in group)
+        pieces.append(Piece(spoken[0].start, spoken[-1].end, "".join(word.word for word in group),
+                            tuple(tokens[used:used + count])))
+        dealt.append([word for word in group if word.word.strip()])
+        used += count
+    return tuple(pieces), dealt
 
 
 def _clip_piece(piece: Piece, chunk_start: float, chunk_end: float) -> tuple[float, float]:

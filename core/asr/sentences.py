@@ -1,0 +1,75 @@
+"""Sentence pieces of a chunk decoded without timestamp tokens: its timed words, cut at sentence ends and pauses.
+
+The transcript is decoded as whisperX decodes it, without timestamp tokens: asked to place timestamps, Whisper
+more often skips a sentence in a window that holds several speakers (a whole 5 s turn dropped from the end of a
+two-speaker chunk of a real conversation, kept when decoded without them; README "Quality on real recordings").
+Segments then come from the words' own times (cross-attention), cut where a sentence ends — not after an
+abbreviation or an initial — or where the speaker pauses for PAUSE_SPLIT_S.
+
+Pure logic; no models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+SENTENCE_END_MARKS = ".。!！?？"
+CLOSING_MARKS = "\"'”’»)]}"
+PAUSE_SPLIT_S = 1.5  # a silence this long between two words ends a segment even mid-sentence
+# A final "." after these is an abbreviation, not a sentence end (English; NLTK punkt's list for it is the same).
+ENGLISH_ABBREVIATIONS = (
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "ft", "vs", "etc", "e.g", "i.e", "inc", "ltd",
+    "co", "corp", "dept", "univ", "gen", "gov", "sen", "rep", "sgt", "capt", "col", "lt", "cmdr", "adm",
+    "rev", "hon", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+    "mon", "tue", "wed", "thu", "fri", "sat", "sun", "no", "vol", "pp", "fig", "approx", "est", "u.s",
+    "u.k", "a.m", "p.m", "ph.d", "b.a", "m.a", "d.c", "n.y", "l.a", "al", "cf", "ca",
+)
+_ABBREVIATIONS = frozenset(ENGLISH_ABBREVIATIONS)
+
+
+class TimedWord(Protocol):
+    """What a piece needs of a word (`core.asr.timestamps.WordTiming`): its text as decoded (leading space
+    included), chunk-relative times and how many text tokens it spans."""
+
+    word: str
+    start: float
+    end: float
+    tokens: int
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether a word, as Whisper wrote it, closes a sentence: a final . ! ? (closing quotes allowed), except
+    after an abbreviation ("Mr.") or a single letter ("J.")."""
+    word = text.strip().rstrip(CLOSING_MARKS)
+    if not word or word[-1] not in SENTENCE_END_MARKS:
+        return False
+    if word[-1] != ".":
+        return True
+    stem = word.rstrip(".").lstrip("\"'“‘«([{").lower()
+    return not (stem in _ABBREVIATIONS or (len(stem) == 1 and stem.isalpha()))
+
+
+def sentence_groups(words: Sequence[TimedWord], pause_s: float = PAUSE_SPLIT_S) -> list[list[TimedWord]]:
+    """The words in order, grouped into sentences; a pause of `pause_s` or more also starts a new group. Words
+    with no text (punctuation merged into a neighbour) stay with the group they fall in, so token counts add up."""
+    groups: list[list[TimedWord]] = []
+    current: list[TimedWord] = []
+    last_spoken: TimedWord | None = None
+    for word in words:
+        spoken = bool(word.word.strip())
+        if spoken and last_spoken is not None and current and word.start - last_spoken.end >= pause_s:
+            groups.append(current)
+            current = []
+        current.append(word)
+        if spoken:
+            last_spoken = word
+            if ends_sentence(word.word):
+                groups.append(current)
+                current = []
+    if current:
+        if groups and not any(word.word.strip() for word in current):
+            groups[-1].extend(current)  # trailing merged punctuation
+        else:
+            groups.append(current)
+    return groups
