@@ -34,6 +34,7 @@ from core.models.registry import AsrModel, FeatureUnavailable, ModelRegistry
 from core.options import TranscribeOptions, token_ids
 from core.progress import STAGES, ProgressCallback, ProgressTracker
 from core.settings import Settings
+from core.speakers.counts import honour_count
 from core.speakers.diarization import Diarization, assign_word_speakers, diarize
 from core.speakers.recognition import model_identity, recognize, voiceprint
 from core.speakers.shared_segmentation import SharedSegmentation, can_share, sharing, vad_inference
@@ -432,8 +433,12 @@ class Engine:
         keeps the turns diarization found (not one label per sentence)."""
         found = diarization()
         started = time.perf_counter()
-        segments = split_at_speaker_changes(assign_word_speakers(segments, found.exclusive),
-                                            joiner=word_joiner(language))
+        joiner = word_joiner(language)
+        segments = split_at_speaker_changes(assign_word_speakers(segments, found.exclusive), joiner=joiner)
+        segments, short = honour_count(segments, found.turns, job.options.num_speakers or job.options.min_speakers,
+                                       joiner=joiner)
+        if short:
+            job.warnings.append(short)
         job.timings["assign"] = round(time.perf_counter() - started, 3)
         return found.turns, segments
 

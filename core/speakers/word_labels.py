@@ -21,11 +21,12 @@ MAX_SHIFT_WORDS = 2  # a change this many words or fewer from a pause or sentenc
 _SENTENCE_END = (".", "?", "!", "。", "？", "！")
 
 
-def split_at_speaker_changes(segments: list[dict], *, joiner: str = " ") -> list[dict]:
+def split_at_speaker_changes(segments: list[dict], *, joiner: str = " ", settle: bool = True) -> list[dict]:
     """One segment per run of words with the same speaker. Words the diarization left unlabelled (in a gap
-    between turns) take the label of the nearest labelled word in their segment."""
+    between turns) take the label of the nearest labelled word in their segment. With `settle`, changes are
+    first moved to where speech changes (`settle_speaker_changes`)."""
     result: list[dict] = []
-    for segment in settle_speaker_changes(segments):
+    for segment in settle_speaker_changes(segments) if settle else segments:
         words = segment.get("words") or []
         labels = _fill_labels([word.get("speaker") for word in words])
         if not words or len(set(labels)) <= 1:
