@@ -37,6 +37,8 @@ FRAME_SHIFT_MS = 10.0
 SAMPLES_PER_FRAME = int(SAMPLE_RATE * FRAME_SHIFT_MS / 1000)
 WINDOW_SAMPLES = int(SAMPLE_RATE * FRAME_LENGTH_MS / 1000)
 MIN_FRAMES = 20  # fewer kept frames (0.2 s) than this say too little about a voice: a NaN row, which pyannote skips
+FFT_SIZE = 512  # Kaldi rounds the 400-sample window up to a power of two
+PREEMPHASIS = 0.97
 
 
 # ---- the network (3D-Speaker's CAM++, same module names as its checkpoint) ------------------------------------
@@ -191,6 +193,14 @@ def _xvector(feat_channels: int, embedding_size: int, init_channels: int = 128, 
     return nn.Sequential(layers)
 
 
+def _kaldi_mel_banks() -> torch.Tensor:
+    """(80, 257) triangular mel filters as Kaldi's fbank builds them (20 Hz to Nyquist)."""
+    import torchaudio.compliance.kaldi as kaldi
+
+    banks, _ = kaldi.get_mel_banks(N_MELS, FFT_SIZE, float(SAMPLE_RATE), 20.0, 0.0, 100.0, -500.0, 1.0)
+    return F.pad(banks, (0, 1)).float()
+
+
 # ---- the pyannote Model -----------------------------------------------------------------------------------------
 class CAMPPlusEmbedding(Model):
     """CAM++ (Kaldi fbank 80 → FCM → CAM dense TDNN → stats pooling → 192-d) for pyannote pipelines."""
@@ -201,6 +211,9 @@ class CAMPPlusEmbedding(Model):
         super().__init__(sample_rate=sample_rate, num_channels=num_channels, task=task)
         self.head = _FCM(feat_dim=N_MELS)
         self.xvector = _xvector(self.head.out_channels, EMBEDDING_SIZE)
+        self.register_buffer("fbank_window", torch.hann_window(WINDOW_SAMPLES, periodic=False).pow(0.85),
+                             persistent=False)  # Kaldi's "povey" window
+        self.register_buffer("mel_banks", _kaldi_mel_banks(), persistent=False)
         if task is None:
             self.specifications = Specifications(problem=Problem.REPRESENTATION, resolution=Resolution.CHUNK,
                                                  duration=3.0)
@@ -220,12 +233,14 @@ class CAMPPlusEmbedding(Model):
     def receptive_field_center(self, frame: int = 0) -> int:
         return frame * SAMPLES_PER_FRAME + WINDOW_SAMPLES // 2
 
-    def fbank(self, waveform: torch.Tensor) -> torch.Tensor:
-        """(samples,) → (frames, 80) log-mel filterbanks as 3D-Speaker computes them (before mean removal)."""
-        import torchaudio.compliance.kaldi as kaldi
-
-        return kaldi.fbank(waveform[None].float(), num_mel_bins=N_MELS, frame_length=FRAME_LENGTH_MS,
-                           frame_shift=FRAME_SHIFT_MS, dither=0.0, sample_frequency=SAMPLE_RATE)
+    def fbank(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """(batch, samples) → (batch, frames, 80) log-mel filterbanks as 3D-Speaker computes them (torchaudio's
+        `kaldi.fbank` with 80 bins and no dither, before mean removal), for a whole batch at once."""
+        frames = waveforms.float().unfold(-1, WINDOW_SAMPLES, SAMPLES_PER_FRAME)
+        frames = frames - frames.mean(dim=-1, keepdim=True)  # DC offset
+        frames = frames - PREEMPHASIS * torch.cat([frames[..., :1], frames[..., :-1]], dim=-1)
+        power = torch.fft.rfft(frames * self.fbank_window, n=FFT_SIZE).abs().pow(2)
+        return torch.matmul(power, self.mel_banks.T).clamp_min(torch.finfo(torch.float32).eps).log()
 
     def embed_features(self, features: torch.Tensor) -> torch.Tensor:
         """(batch, frames, 80) mean-normalised filterbanks → (batch, 192) raw (not normalised) embeddings."""
@@ -239,17 +254,28 @@ class CAMPPlusEmbedding(Model):
             repeated = waveforms.repeat_interleave(speakers, dim=0)
             return self.forward(repeated, weights.reshape(batch * speakers, -1)).reshape(batch, speakers, -1)
         waveforms = waveforms.mean(dim=1) if waveforms.dim() == 3 else waveforms
-        if weights is None and self.num_frames(waveforms.shape[-1]) < MIN_FRAMES:  # pyannote's min_num_samples
-            raise ValueError(f"CAM++ needs at least {self.receptive_field_size(MIN_FRAMES)} samples, got "
-                             f"{waveforms.shape[-1]}")
-        features = [self.fbank(row) for row in waveforms]
-        frames = features[0].shape[0] if features else 0
+        frames = self.num_frames(waveforms.shape[-1])
         if weights is None:
-            keep = torch.ones(len(features), frames, dtype=torch.bool, device=waveforms.device)
-        else:
-            keep = F.interpolate(weights[:, None].float(), size=frames, mode="nearest")[:, 0] > 0.5
-        selected = [feature[mask] for feature, mask in zip(features, keep, strict=True)]
-        return self.embed_rows(selected)
+            if frames < MIN_FRAMES:  # pyannote's min_num_samples search relies on this
+                raise ValueError(f"CAM++ needs at least {self.receptive_field_size(MIN_FRAMES)} samples, got "
+                                 f"{waveforms.shape[-1]}")
+            return self.embed_rows(list(self.fbank(waveforms)))
+        keep = F.interpolate(weights[:, None].float(), size=frames, mode="nearest")[:, 0] > 0.5
+        # pyannote sends each chunk once per local speaker, most of them silent: filterbanks only for rows with
+        # enough kept frames, once per distinct waveform
+        wanted = [row for row in range(len(keep)) if int(keep[row].sum()) >= MIN_FRAMES]
+        distinct: list[int] = []
+        source: dict[int, int] = {}
+        for row in wanted:
+            if distinct and torch.equal(waveforms[row], waveforms[distinct[-1]]):
+                source[row] = len(distinct) - 1
+            else:
+                source[row] = len(distinct)
+                distinct.append(row)
+        features = self.fbank(waveforms[distinct]) if distinct else None
+        rows = [features[source[row]][keep[row]] if row in source else keep.new_zeros((0, N_MELS), dtype=torch.float)
+                for row in range(len(keep))]
+        return self.embed_rows(rows)
 
     def embed_rows(self, rows: list[torch.Tensor]) -> torch.Tensor:
         """Filterbank rows of any lengths → (rows, 192); rows of equal length run as one batch (no padding)."""
