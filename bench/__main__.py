@@ -16,8 +16,10 @@ hour and the 4 h / 1 h ratio, the worker's peak RSS and RSS after the job, WER/D
 jobs through each service: memory flat, no job files left, results right), voices (the voice library's
 identification rate and false accepts by threshold, on synthetic voices and pyannote's real sample;
 bench/voices.py), quality (bench/quality/: WER, DER of the diarization and of the transcript's labelled words,
-speaker counts, speech coverage and loops on real recordings, dev and held-out apart, for our engine, whisperX's
-own API and plain faster-whisper, same weights; see bench/quality_report.py), windows (windowed vs one-pass
+speaker counts, turns missing, speech coverage and loops on real recordings, dev and held-out apart, for our
+engine, whisperX's own API and plain faster-whisper, same weights; on the joined conversations of real voices
+also speaker-verification EER and the voice library; see bench/quality_report.py, bench/quality_speakers.py and
+bench/conversations.py), windows (windowed vs one-pass
 diarization: peak memory, time, DER; bench/windows.py), realign (re-timing one corrected 20 s turn at the end of a
 --long-minutes recording: only its span is decoded; bench/realign.py), first-text (seconds until a --hour-minutes
 meeting's first finished segments stream, then the job is stopped; bench/first_text.py).
@@ -400,26 +402,42 @@ def soak_part(args: argparse.Namespace, figures: dict[str, Any]) -> None:
 
 
 def quality_part(args: argparse.Namespace, settings: Settings, figures: dict[str, Any]) -> None:
-    """The real-recording quality set through the three systems, then its report (bench/quality_report.py)."""
-    from bench import quality_report, quality_runs
+    """The real-recording quality set through the three systems, then its report (bench/quality_report.py). Our
+    engine runs with a scratch voice library holding the joined conversations' recurring speakers
+    (bench/quality_speakers.py), so its transcripts also show who it recognised."""
+    from bench import conversations, quality_report, quality_runs, quality_speakers
+    from core.engine import Engine
 
     try:
         clips = quality_runs.load_set(splits=args.quality_splits, only=args.quality_clips)
     except ValueError as error:
         raise SystemExit(str(error)) from error
-    ours = quality_runs.run_ours(settings, clips)
+    joined = [clip.id for clip in clips if clip.turns is not None]
+    spec = conversations.load_spec()
+    # Enrolment follows the whole split (a speaker's first conversation there), whichever clips this run covers.
+    in_splits = [entry["id"] for entry in spec["conversations"] if entry["split"] in args.quality_splits]
+    with tempfile.TemporaryDirectory(prefix="quality-voices-") as library:
+        engine = Engine(dataclasses.replace(settings, data_dir=Path(library)))
+        enrolled = quality_speakers.enrol(engine, quality_speakers.enrolment_plan(spec, in_splits)) if joined else {}
+        ours = quality_runs.run_ours(settings, clips, engine)
+        speakers: dict[str, Any] = {}
+        if joined:
+            speakers["verification"] = quality_speakers.verification(engine.registry.diarization(),
+                                                                     args.quality_splits)
+            speaker_split = {name: entry["split"] for name, entry in spec["speakers"].items()}
+            speakers["library"] = quality_speakers.library_figures(clips, ours, enrolled, speaker_split)
     outputs = {"ours": ours, "whisperx": quality_runs.run_whisperx(args.models_dir.resolve(), clips),
                "faster-whisper": quality_runs.run_faster_whisper(settings, clips,
                                                                  {c: o.turns for c, o in ours.items()})}
-    text, figures["quality"] = quality_report.report(clips, outputs)
+    text, figures["quality"] = quality_report.report(clips, outputs, speakers)
     print(f"\n# Quality set: {len(clips)} real recordings ({', '.join(args.quality_splits)}), "
           f"open models ({settings.models_dir}), {machine()}")
     print(text)
     if args.quality_json:
         rows = [{key if isinstance(key, str) else "|".join(map(str, key)): value for key, value in row.items()}
                 for row in figures["quality"]["rows"]]
-        args.quality_json.write_text(json.dumps({"rows": rows, "pooled": figures["quality"]["pooled"]}, indent=1,
-                                                default=str), encoding="utf-8")
+        args.quality_json.write_text(json.dumps({"rows": rows, "pooled": figures["quality"]["pooled"],
+                                                 "speakers": speakers}, indent=1, default=str), encoding="utf-8")
 
 
 def summary(figures: dict[str, Any]) -> None:

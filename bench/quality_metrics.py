@@ -8,6 +8,8 @@ false alarm, a lost word is missed speech, a word given the wrong speaker is con
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -96,3 +98,153 @@ def longest_loop(words: Sequence[str], max_n: int = 4) -> tuple[int, str]:
             if runs > best[0]:
                 best = (runs, " ".join(gram))
     return best
+
+
+# ---- words: WER, alignment, turns missing ---------------------------------------------------------------------------
+_ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+         "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen")
+_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_ORDINAL = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth", "nine": "ninth",
+            "twelve": "twelfth"}
+_TITLES = {"mr": "mister", "mrs": "missus", "dr": "doctor"}
+
+
+def _cardinal(number: int) -> list[str]:
+    """English words of 0 ≤ number < 1,000,000 (no "and": "six hundred seventy")."""
+    if number < 20:
+        return [_ONES[number]]
+    if number < 100:
+        return [_TENS[number // 10]] + ([_ONES[number % 10]] if number % 10 else [])
+    if number < 1000:
+        return [_ONES[number // 100], "hundred"] + (_cardinal(number % 100) if number % 100 else [])
+    return _cardinal(number // 1000) + ["thousand"] + (_cardinal(number % 1000) if number % 1000 else [])
+
+
+def _ordinal(number: int) -> list[str]:
+    words = _cardinal(number)
+    last = words[-1]
+    if last in _ORDINAL:
+        words[-1] = _ORDINAL[last]
+    elif last.endswith("y"):
+        words[-1] = last[:-1] + "ieth"
+    else:
+        words[-1] = last + "th"
+    return words
+
+
+def wer_words(text: str) -> list[str]:
+    """Words for WER and alignment: the bench's usual normalisation (lower case, no punctuation; see
+    tests/speech.py) and the spellings a transcriber and a recogniser legitimately differ in: "Mr." = "mister",
+    "10" = "ten", "15th" = "fifteenth" (numbers below a million). Years and other number readings are not guessed."""
+    from tests.speech import normalize
+
+    words: list[str] = []
+    for word in normalize(text):
+        ordinal = re.fullmatch(r"(\d{1,6})(st|nd|rd|th)", word)
+        if word.isdigit() and len(word) <= 6:
+            words += _cardinal(int(word))
+        elif ordinal:
+            words += _ordinal(int(ordinal.group(1)))
+        else:
+            words.append(_TITLES.get(word, word))
+    return words
+
+
+def align(reference: Sequence[str], hypothesis: Sequence[str]) -> list[tuple[int | None, int | None]]:
+    """A minimum-edit (Levenshtein) alignment of two word sequences, with the most exact matches among those:
+    (reference index, hypothesis index) pairs in order; None on one side is a deletion or an insertion."""
+    rows, cols = len(reference) + 1, len(hypothesis) + 1
+    edit = rows + cols  # an edit outweighs any number of matches: fewest edits first, then most matches
+    cost = [[0] * cols for _ in range(rows)]
+    for i in range(rows):
+        cost[i][0] = i * edit
+    for j in range(cols):
+        cost[0][j] = j * edit
+    for i in range(1, rows):
+        above, row, ref_word = cost[i - 1], cost[i], reference[i - 1]
+        for j in range(1, cols):
+            row[j] = min(above[j - 1] + (-1 if ref_word == hypothesis[j - 1] else edit), above[j] + edit,
+                         row[j - 1] + edit)
+    pairs: list[tuple[int | None, int | None]] = []
+    i, j = rows - 1, cols - 1
+    while i or j:
+        step = -1 if i and j and reference[i - 1] == hypothesis[j - 1] else edit
+        if i and j and cost[i][j] == cost[i - 1][j - 1] + step:
+            pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif i and cost[i][j] == cost[i - 1][j] + edit:
+            pairs.append((i - 1, None))
+            i -= 1
+        else:
+            pairs.append((None, j - 1))
+            j -= 1
+    return pairs[::-1]
+
+
+def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
+    """(edits, reference words) of `hypothesis` against `reference`, both through `wer_words`."""
+    ref, hyp = wer_words(reference), wer_words(hypothesis)
+    pairs = align(ref, hyp)
+    edits = sum(1 for r, h in pairs if r is None or h is None or ref[r] != hyp[h])
+    return edits, len(ref)
+
+
+def hits(reference: Sequence[str], hypothesis: Sequence[str]) -> list[int | None]:
+    """For each reference word, the hypothesis word it is matched to exactly in the alignment (None: missed)."""
+    matched: list[int | None] = [None] * len(reference)
+    for r, h in align(reference, hypothesis):
+        if r is not None and h is not None and reference[r] == hypothesis[h]:
+            matched[r] = h
+    return matched
+
+
+def missing_turns(turn_texts: Sequence[str], hypothesis: str) -> list[int]:
+    """Indices of the reference turns the transcript lost: fewer than half of a turn's words are hits when the
+    whole transcript is aligned to all the turns' words in order. A turn swallowed into a neighbour's sentence
+    but transcribed still counts as present (its words are there); a turn dropped or garbled is missing."""
+    words = [wer_words(text) for text in turn_texts]
+    matched = hits([word for turn in words for word in turn], wer_words(hypothesis))
+    missing, offset = [], 0
+    for index, turn in enumerate(words):
+        found = sum(1 for position in range(offset, offset + len(turn)) if matched[position] is not None)
+        if turn and found * 2 < len(turn):
+            missing.append(index)
+        offset += len(turn)
+    return missing
+
+
+# ---- speaker verification -------------------------------------------------------------------------------------------
+def equal_error_rate(same: Sequence[float], different: Sequence[float]) -> tuple[float, float]:
+    """(EER, threshold) of similarity scores: the threshold where the share of same-speaker pairs scored below it
+    (misses) equals the share of different-speaker pairs scored at or above it (false accepts); between two
+    candidate thresholds the two rates are interpolated, as is usual. NaN without both kinds of pairs."""
+    if not same or not different:
+        return math.nan, math.nan
+    candidates = sorted(set(same) | set(different))
+    same_sorted, different_sorted = sorted(same), sorted(different)
+
+    def rates(threshold: float) -> tuple[float, float]:
+        miss = bisect.bisect_left(same_sorted, threshold) / len(same_sorted)
+        accept = (len(different_sorted) - bisect.bisect_left(different_sorted, threshold)) / len(different_sorted)
+        return miss, accept
+
+    previous = None
+    for threshold in [*candidates, math.inf]:
+        miss, accept = rates(threshold)
+        if miss >= accept:
+            if previous is None:
+                return (miss + accept) / 2, threshold
+            last_threshold, last_miss, last_accept = previous
+            # The crossing lies between the last two thresholds: interpolate the two (piecewise constant) rates.
+            gap_before, gap_after = last_accept - last_miss, miss - accept
+            weight = gap_before / (gap_before + gap_after) if gap_before + gap_after else 0.5
+            eer = last_miss + weight * (miss - last_miss)
+            return eer, threshold if math.isfinite(threshold) else last_threshold
+        previous = (threshold, miss, accept)
+    return math.nan, math.nan
+
+
+def score_summary(scores: Sequence[float]) -> dict[str, float]:
+    if not scores:
+        return {"count": 0, "mean": math.nan, "min": math.nan, "max": math.nan}
+    return {"count": len(scores), "mean": sum(scores) / len(scores), "min": min(scores), "max": max(scores)}

@@ -1,10 +1,13 @@
 """`python -m bench --parts quality`: the real-recording quality report (bench/quality/), per file and pooled,
 dev and held-out apart, for our engine, whisperX's own API and plain faster-whisper on the same weights.
 
-Per file: WER (clips with a transcript), DER of the diarization's own turns and of the transcript's labelled
-words (collar ±0.25 s; with and without overlapped speech), speakers found vs the reference, speech coverage
-(share of reference speech time covered by words) and the longest loop (one word or n-gram repeated back to
-back). Pooled: the same, plus DER at collar 0 and every DER split into missed / false alarm / confusion.
+Per file: WER (clips with a transcript; words normalised by `quality_metrics.wer_words`), DER of the diarization's
+own turns and of the transcript's labelled words (collar ±0.25 s; with and without overlapped speech), speakers
+found vs the reference, turns missing (joined conversations: reference turns fewer than half of whose words the
+transcript has, `quality_metrics.missing_turns`), speech coverage (share of reference speech time covered by
+words) and the longest loop (one word or n-gram repeated back to back). Pooled: the same, plus DER at collar 0
+and every DER split into missed / false alarm / confusion; then which turns were lost, and (bench/
+quality_speakers.py) speaker verification and the voice library on the joined conversations.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ class Pool:
     speech_s: float = 0.0
     speakers_right: int = 0
     speakers_known: int = 0
+    turns_missing: int = 0
+    turns_total: int = 0
     worst_loop: tuple[int, str, str] = (0, "", "")
 
     def metric(self, source: str, collar_s: float, skip_overlap: bool) -> Any:
@@ -43,16 +48,21 @@ class Pool:
 
 def score_clip(clip: Clip, output: Output, pool: Pool) -> dict[str, Any]:
     """Every measure of one system on one clip (NaN where the clip lacks that reference); adds it to `pool`."""
-    from bench.measure import word_error_rate
-    from tests.speech import normalize
-
     row: dict[str, Any] = {"clip": clip.id, "split": clip.split, "units": output.unit_kind}
     transcript = clip.transcript()
-    row["wer"] = word_error_rate(transcript, output.text) if transcript else math.nan
+    row["wer"], row["wer_edits"], row["wer_words"] = math.nan, 0, 0
     if transcript:
-        words = len(normalize(transcript))
-        pool.wer_edits += row["wer"] * words
+        edits, words = qm.word_errors(transcript, output.text)
+        row |= {"wer": edits / max(words, 1), "wer_edits": edits, "wer_words": words}
+        pool.wer_edits += edits
         pool.wer_words += words
+    turns = clip.reference_turns()
+    row["missing"] = None
+    if turns is not None:
+        row["missing"] = [turns[index] for index in qm.missing_turns([turn["text"] for turn in turns], output.text)]
+        row["turns"] = len(turns)
+        pool.turns_missing += len(row["missing"])
+        pool.turns_total += len(turns)
     reference = clip.reference()
     hypotheses = {"words": qm.units_annotation(output.units, clip.id)}
     if output.turns is not None:
@@ -105,7 +115,7 @@ def markdown(title: str, header: list[str], rows: list[list[str]]) -> str:
 
 def file_table(rows: list[dict[str, Any]], split: str) -> str:
     header = ["clip", "system", "WER %", "DER turns %", "DER words %", "DER words, no overlap %",
-              "speakers found/ref", "coverage %", "longest loop"]
+              "speakers found/ref", "turns missing", "coverage %", "longest loop"]
     cells = []
     for row in rows:
         if row["split"] != split:
@@ -114,7 +124,9 @@ def file_table(rows: list[dict[str, Any]], split: str) -> str:
         ref = row["speakers_ref"] if row["speakers_ref"] is not None else "?"
         cells.append([row["clip"], row["system"] + (" (segments)" if row["units"] == "segments" else ""),
                       pct(row["wer"]), der_cell(row, "turns", 0.25, False), der_cell(row, "words", 0.25, False),
-                      der_cell(row, "words", 0.25, True), f"{row['speakers']}/{ref}", pct(row["coverage"]), loop])
+                      der_cell(row, "words", 0.25, True), f"{row['speakers']}/{ref}",
+                      f"{len(row['missing'])}/{row['turns']}" if row["missing"] is not None else "–",
+                      pct(row["coverage"]), loop])
     return markdown(f"Quality set, {split}: per file (DER collar ±0.25 s)", header, cells)
 
 
@@ -135,24 +147,74 @@ def pooled_table(pools: dict[tuple[str, str], Pool], split: str) -> str:
         wer = pool.wer_edits / pool.wer_words if pool.wer_words else math.nan
         coverage = pool.covered_s / pool.speech_s if pool.speech_s else math.nan
         loop = pool.worst_loop
-        cells.append([system, "WER; speech coverage; speaker count right; longest loop",
+        cells.append([system, "WER; speech coverage; speaker count right; turns missing; longest loop",
                       f"{pct(wer)} %; {pct(coverage)} %; {pool.speakers_right}/{pool.speakers_known} clips; "
-                      f"{loop[0]}× \"{loop[1]}\" ({loop[2]})", ""])
+                      f"{pool.turns_missing}/{pool.turns_total}; {loop[0]}× \"{loop[1]}\" ({loop[2]})", ""])
     return markdown(f"Quality set, {split}: pooled", header, cells)
 
 
-def report(clips: list[Clip], outputs: dict[str, dict[str, Output]]) -> tuple[str, dict[str, Any]]:
-    """The report's tables (Markdown) and its figures: `rows` (per file and system) and `pooled`."""
+def joined_table(clips: list[Clip], rows: list[dict[str, Any]], split: str) -> str:
+    """The joined conversations alone, per system: pooled WER, speaker count right, turns missing, and the DER of
+    the transcript's labelled words (collar ±0.25 s) pooled over them."""
+    joined = {clip.id for clip in clips if clip.split == split and clip.turns is not None}
+    header = ["system", "WER %", "speakers found exactly", "turns missing", "transcript-words DER % (collar ±0.25 s)"]
+    cells = []
+    for system in SYSTEMS:
+        mine = [row for row in rows if row["clip"] in joined and row["system"] == system]
+        if not mine:
+            continue
+        edits, words = sum(row["wer_edits"] for row in mine), sum(row["wer_words"] for row in mine)
+        scored = [row[("words", 0.25, False)] for row in mine if ("words", 0.25, False) in row]
+        total = sum(found["total"] for found in scored)
+        errors = sum(found[part] for found in scored for part in ("missed detection", "false alarm", "confusion"))
+        cells.append([system, pct(edits / words if words else math.nan),
+                      f"{sum(row['speakers'] == row['speakers_ref'] for row in mine)}/{len(mine)} conversations",
+                      f"{sum(len(row['missing']) for row in mine)}/{sum(row['turns'] for row in mine)}",
+                      pct(errors / total if total else math.nan)])
+    return markdown(f"Joined conversations, {split}: pooled over {len(joined)} recordings of real voices", header,
+                    cells)
+
+
+def missing_table(rows: list[dict[str, Any]], split: str) -> str:
+    """Every reference turn a system lost, with its speaker, length and first words."""
+    cells = []
+    for row in rows:
+        if row["split"] != split or not row["missing"]:
+            continue
+        for turn in row["missing"]:
+            words = turn["text"].split()
+            cells.append([row["clip"], row["system"], turn["speaker"], f"{turn['end'] - turn['start']:.1f} s",
+                          " ".join(words[:8]) + (" …" if len(words) > 8 else "")])
+    if not cells:
+        cells.append(["–", "–", "–", "–", "no turn missing"])
+    return markdown(f"Turns missing, {split}", ["clip", "system", "speaker", "turn", "words"], cells)
+
+
+def report(clips: list[Clip], outputs: dict[str, dict[str, Output]],
+           speakers: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """The report's tables (Markdown) and its figures: `rows` (per file and system), `pooled`, and with `speakers`
+    (`verification` and `library` figures of bench/quality_speakers.py) their tables too."""
+    from bench import quality_speakers
+
     pools: dict[tuple[str, str], Pool] = defaultdict(Pool)
     rows = []
     for clip in clips:
         for system in SYSTEMS:
             if clip.id in outputs.get(system, {}):
                 row = score_clip(clip, outputs[system][clip.id], pools[(clip.split, system)])
-                rows.append(row | {"system": system})
+                rows.append(row | {"system": system, "text": outputs[system][clip.id].text})
     splits = [split for split in ("dev", "heldout") if any(clip.split == split for clip in clips)]
-    text = "".join(file_table(rows, split) + "\n" + pooled_table(pools, split) + "\n" for split in splits)
+    parts = []
+    for split in splits:
+        parts += [file_table(rows, split), pooled_table(pools, split)]
+        if any(clip.turns is not None and clip.split == split for clip in clips):
+            parts += [joined_table(clips, rows, split), missing_table(rows, split)]
+        if speakers and speakers.get("verification"):
+            parts.append(quality_speakers.verification_table(speakers["verification"], split))
+        if speakers and speakers.get("library"):
+            parts.append(quality_speakers.library_table(speakers["library"], split))
+    text = "".join(part + "\n" for part in parts)
     pooled = {f"{split}/{system}": {f"{source}@{collar}{'/no-overlap' if skip else ''}": qm.pooled(metric)
                                     for (source, collar, skip), metric in pool.metrics.items()}
               for (split, system), pool in pools.items()}
-    return text, {"rows": rows, "pooled": pooled}
+    return text, {"rows": rows, "pooled": pooled, "speakers": speakers or {}}

@@ -44,10 +44,11 @@ def test_bench_engine_api_and_soak_parts(models_dir, monologue, tmp_path):
 
 
 def test_bench_quality_part_scores_three_systems_on_a_real_clip(models_dir, tmp_path):
-    """One AMI excerpt through ours, whisperX's API and faster-whisper: every measure printed and in range."""
+    """One AMI excerpt, jfk and a joined conversation of real voices through ours, whisperX's API and
+    faster-whisper: every measure printed and in range, speaker verification and the voice library reported."""
     figures = tmp_path / "quality.json"
     completed = subprocess.run(
-        [sys.executable, "-m", "bench", "--parts", "quality", "--quality-clips", "ami-trn04,jfk",
+        [sys.executable, "-m", "bench", "--parts", "quality", "--quality-clips", "ami-trn04,jfk,conv-dev-quick",
          "--models-dir", str(models_dir), "--quality-json", str(figures)],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
         env={**os.environ, "HF_HUB_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "0"},
@@ -69,6 +70,19 @@ def test_bench_quality_part_scores_three_systems_on_a_real_clip(models_dir, tmp_
     assert all(row["wer"] < 0.2 for row in jfk.values()), jfk  # the clip every Whisper gets right
     pooled = json.loads(figures.read_text())["pooled"]
     assert set(pooled) >= {"dev/ours", "dev/whisperx", "dev/faster-whisper"}
+    joined = {row["system"]: row for row in rows if row["clip"] == "conv-dev-quick"}
+    for system, row in joined.items():
+        assert row["speakers_ref"] == 3 and row["turns"] == 12 and len(row["missing"]) <= 3, (system, row["missing"])
+        assert row["wer"] < 0.3 and re.search(rf"\| conv-dev-quick \| {system}( \(segments\))? \| \d+\.\d \|", out)
+    assert "## Joined conversations, dev: pooled" in out and "## Turns missing, dev" in out
+    speakers = json.loads(figures.read_text())["speakers"]
+    for kind in ("whole", "2 s"):
+        found = speakers["verification"][f"dev/{kind}"]
+        assert found["speakers"] == 9 and 0 <= found["eer"] < 0.2 and found["same"]["mean"] > found["different"]["mean"]
+    assert "## Speaker verification on the real utterances, dev" in out and "## Voice library" in out
+    library = speakers["library"]["speakers"]
+    assert set(library) == {"ls-2414", "ls-3005", "ls-3331"}  # the quick exchange's people, enrolled elsewhere
+    assert all(found["enrolled_from"] for found in library.values())
 
 
 def test_bench_realign_part_prints_the_time_to_re_time_one_turn(models_dir, monologue, tmp_path):

@@ -4,6 +4,7 @@ manifest (every file present, dev and held-out apart, no meeting on both sides).
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -108,3 +109,74 @@ def test_manifest_files_exist_and_no_meeting_straddles_the_split():
                for entry in manifest["clips"])
     with pytest.raises(ValueError, match="no clip"):
         load_set(only=("nonexistent",))
+
+
+def test_wer_words_spell_titles_and_numbers_as_transcribers_do():
+    assert qm.wer_words("Mr. Hale paid 6 pounds in the 15th century, 670 third") == [
+        "mister", "hale", "paid", "six", "pounds", "in", "the", "fifteenth", "century", "six", "hundred", "seventy",
+        "third"]
+    assert qm.wer_words("the 1st, 2nd, 22nd and 40th") == ["the", "first", "second", "twenty", "second", "and",
+                                                           "fortieth"]
+    assert qm.wer_words("Shop-boy, 'tis") == ["shop", "boy", "'tis"]
+
+
+def test_alignment_pairs_words_with_the_fewest_edits_and_the_most_matches():
+    reference, hypothesis = "the cat sat on the mat".split(), "the cat sat sat on mat".split()  # noqa: SIM905
+    pairs = qm.align(reference, hypothesis)
+    assert len(pairs) == 7 and sum(1 for r, h in pairs if r is None or h is None) == 2  # one insertion, one deletion
+    assert qm.hits(reference, hypothesis) == [0, 1, 3, 4, None, 5]  # "on" and "mat" are matches, not substitutions
+    assert qm.word_errors("the cat sat on the mat", "the cat sat sat on mat") == (2, 6)
+    assert qm.word_errors("Mr. Quilter is 6", "mister quilter is six") == (0, 4)
+    assert qm.align([], ["a"]) == [(None, 0)] and qm.align(["a"], []) == [(0, None)]
+
+
+def test_alignment_edit_count_agrees_with_the_plain_levenshtein_distance():
+    import random
+
+    from tests.speech import levenshtein
+
+    chooser = random.Random(3)
+    for _ in range(200):
+        reference = [chooser.choice("abcd") for _ in range(chooser.randrange(0, 9))]
+        hypothesis = [chooser.choice("abcd") for _ in range(chooser.randrange(0, 9))]
+        pairs = qm.align(reference, hypothesis)
+        edits = sum(1 for r, h in pairs if r is None or h is None or reference[r] != hypothesis[h])
+        assert edits == levenshtein(reference, hypothesis)
+        assert [r for r, _ in pairs if r is not None] == list(range(len(reference)))
+        assert [h for _, h in pairs if h is not None] == list(range(len(hypothesis)))
+
+
+TURNS = ["when however zarathustra was quite nigh unto them", "what do i here seek", "but behold these kine"]
+
+
+def test_a_turn_the_transcript_dropped_is_missing():
+    hypothesis = "when however zarathustra was quite nigh unto them but behold these kine"
+    assert qm.missing_turns(TURNS, hypothesis) == [1]
+
+
+def test_a_turn_swallowed_into_the_previous_sentence_is_present_when_its_words_are_there():
+    hypothesis = "When, however, Zarathustra was quite nigh unto them, what do I here seek? But behold these kine."
+    assert qm.missing_turns(TURNS, hypothesis) == []
+
+
+def test_a_turn_is_missing_when_fewer_than_half_of_its_words_are_hits():
+    assert qm.missing_turns(TURNS, TURNS[0] + " what do i there look " + TURNS[2]) == []  # 3 of 5 hits
+    assert qm.missing_turns(TURNS, TURNS[0] + " what do you see " + TURNS[2]) == [1]  # 2 of 5
+    assert qm.missing_turns(["a b c d"], "a b x y") == [] and qm.missing_turns(["a b c d"], "a x y z") == [0]
+    assert qm.missing_turns(TURNS, "") == [0, 1, 2]
+
+
+def test_equal_error_rate_by_hand():
+    assert qm.equal_error_rate([0.8, 0.9], [0.1, 0.2]) == (0.0, 0.8)  # apart: no error at 0.8
+    eer, threshold = qm.equal_error_rate([0.7, 0.8, 0.9], [0.1, 0.2, 0.75])
+    assert eer == pytest.approx(1 / 3) and threshold == 0.75  # one of three on each side of 0.75
+    assert qm.equal_error_rate([0.5, 0.6], [0.7, 0.8])[0] == pytest.approx(1.0)  # inverted scores
+    # A tie at 0.6: at most 0.6 no miss and 1/2 false accepts, above it 1/2 misses and none; the EER is where the
+    # line between those two operating points crosses the diagonal.
+    assert qm.equal_error_rate([0.6, 0.9], [0.1, 0.6])[0] == pytest.approx(0.25)
+    assert math.isnan(qm.equal_error_rate([], [0.1])[0])
+
+
+def test_score_summary():
+    assert qm.score_summary([0.5, 0.7, 0.9]) == {"count": 3, "mean": pytest.approx(0.7), "min": 0.5, "max": 0.9}
+    assert qm.score_summary([])["count"] == 0
