@@ -105,7 +105,18 @@ def cached_files(clips: list[Clip], cache: Path | None) -> dict[str, dict[str, A
     """pyannote protocol files; with `pipeline.training` on, pyannote caches each one's segmentation and
     embeddings inside it. Kept in `cache` (a pickle) between runs, so a new sweep starts from clustering."""
     files = pickle.loads(cache.read_bytes()) if cache and cache.is_file() else {}
-    return {clip.id: files.get(clip.id) or {"uri": clip.id, "audio": str(clip.audio)} for clip in clips}
+    return {clip.id: files.get(clip.id) or decoded(clip) for clip in clips}
+
+
+def decoded(clip: Clip) -> dict[str, Any]:
+    """The clip as the engine hands it to diarization: decoded by our own decoder (ffmpeg), 16 kHz mono samples
+    (pyannote's own file reading cuts MP3 chunks short)."""
+    import torch
+
+    from core.media.decode import SAMPLE_RATE, decode_audio
+
+    samples = decode_audio(clip.audio).samples
+    return {"uri": clip.id, "waveform": torch.from_numpy(samples.copy())[None], "sample_rate": SAMPLE_RATE}
 
 
 def keep(files: dict[str, dict[str, Any]], cache: Path | None) -> None:
