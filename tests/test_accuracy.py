@@ -298,3 +298,17 @@ def test_a_skipped_turn_split_by_a_pause_is_decoded_once_and_kept():
     two_stretches = [{"start": 21.4, "end": 23.246}, {"start": 22.817, "end": 26.88}]
     recovered = {"start": 22.817, "end": 26.197, "text": " Tear down the fence, tear down the fence."}
     assert plausible(recovered, two_stretches, speech_regions)
+
+
+def test_a_stock_word_from_noise_is_not_taken_as_recovered_speech():
+    """Real conversations: lost stretches of noise came back as "Okay." / "Thanks." at no-speech probability 0.58;
+    a skipped turn decoded again came back at 0.03."""
+    from types import SimpleNamespace
+
+    from core.asr.chunks import is_silence
+
+    options = SimpleNamespace(no_speech_threshold=0.6, log_prob_threshold=-1.0)
+    assert is_silence({"text": " Thanks.", "no_speech_prob": 0.5793, "avg_logprob": -0.82}, options)
+    assert is_silence({"text": " Okay.", "no_speech_prob": 0.5759, "avg_logprob": -1.33}, options)
+    assert not is_silence({"text": " Tear down the fence, tear down the fence.", "no_speech_prob": 0.034,
+                           "avg_logprob": -0.59}, options)
