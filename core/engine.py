@@ -17,7 +17,17 @@ import numpy as np
 
 from core.advisories import no_speech_warning, option_warnings
 from core.asr.blocks import asr_blocks, shifted
-from core.asr.chunks import FixedChunks, PaddedChunks, is_silence, missed_speech, plausible
+from core.asr.chunks import (
+    FixedChunks,
+    PaddedChunks,
+    holding_chunk,
+    is_silence,
+    missed_speech,
+    plausible,
+    sparse_speech,
+    without_words_in,
+    words_in,
+)
 from core.asr.forced_alignment import align_text
 from core.asr.language_detection import detect
 from core.asr.languages import language_name, normalize_language, word_joiner
@@ -320,17 +330,7 @@ class Engine:
                     segments += shifted(split_timed_segments(found), offset)
                     speech += [(round(start + offset, 3), round(end + offset, 3)) for start, end in chunks.speech]
             self._asr_pace[asr.name] = (time.perf_counter() - started) / max(duration_s, 1.0)
-            missed = missed_speech(speech, fit_words_to_speech(segments, speech), duration_s)
-            if missed:  # speech the pass gave no word to: decoded again on its own (core/asr/chunks.py)
-                job.progress.check_cancelled()
-                pipeline.vad_model = FixedChunks(missed)
-                found = self._run_asr(pipeline, job, job.audio, language, task, lambda _: None)
-                recovered = [segment for segment in split_timed_segments(found)
-                             if not is_silence(segment, pipeline.options)
-                             and plausible(segment, missed, speech)]
-                logger.info("re-decoded %d stretches of speech without words: %d segments back", len(missed),
-                            len(recovered))
-                segments = sorted(segments + recovered, key=lambda segment: segment["start"])
+            segments = self._recover_lost_speech(pipeline, job, segments, speech, language, task)
         finally:
             pipeline.options, pipeline._vad_params, pipeline.suppress_numerals, pipeline.vad_model = saved
             pipeline.model.between_attempts = None
@@ -338,6 +338,38 @@ class Engine:
         job.progress.update(stage, 1.0)
         job.timings[stage] = round(time.perf_counter() - started, 3)
         return segments
+
+    def _recover_lost_speech(self, pipeline: Any, job: _Job, segments: list[dict], speech: list[tuple[float, float]],
+                             language: str, task: str) -> list[dict]:
+        """Speech the pass gave no word to, or far too few, decoded again on its own (core/asr/chunks.py): what
+        comes back fills the gap, or replaces the few words where it hears more."""
+        duration_s = len(job.audio) / SAMPLE_RATE
+        fitted = fit_words_to_speech(segments, speech)
+        sparse = sparse_speech(speech, fitted, duration_s)
+        missed = [chunk for chunk in missed_speech(speech, fitted, duration_s)
+                  if not any(item["start"] <= chunk["start"] and chunk["end"] <= item["end"] for item in sparse)]
+        chunks = sorted(missed + sparse, key=lambda chunk: chunk["start"])
+        if not chunks:
+            return segments
+        job.progress.check_cancelled()
+        pipeline.vad_model = FixedChunks(chunks)
+        found = self._run_asr(pipeline, job, job.audio, language, task, lambda _: None)
+        recovered = [segment for segment in split_timed_segments(found)
+                     if not is_silence(segment, pipeline.options) and plausible(segment, chunks, speech)]
+        heard: dict[int, int] = {}
+        for segment in recovered:
+            chunk = holding_chunk(segment, chunks)
+            if chunk is not None:
+                heard[id(chunk)] = heard.get(id(chunk), 0) + len(segment.get("words") or str(segment["text"]).split())
+        replaced = [chunk for chunk in sparse if heard.get(id(chunk), 0) > words_in(fitted, chunk)]
+        recovered = [segment for segment in recovered
+                     if (chunk := holding_chunk(segment, chunks)) is None or chunk in missed or chunk in replaced]
+        logger.info("re-decoded %d stretches of speech without words and %d with too few: %d segments back, "
+                    "%d stretches' words replaced", len(missed), len(sparse), len(recovered), len(replaced))
+        if not recovered:
+            return segments
+        kept = without_words_in(fitted, replaced, word_joiner(language)) if replaced else fitted
+        return sorted(kept + recovered, key=lambda segment: segment["start"])
 
     def _run_asr(self, pipeline: Any, job: _Job, audio: np.ndarray, language: str, task: str,
                  on_progress: Callable[[float], None]) -> list[dict]:

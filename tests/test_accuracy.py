@@ -312,3 +312,31 @@ def test_a_stock_word_from_noise_is_not_taken_as_recovered_speech():
     assert is_silence({"text": " Okay.", "no_speech_prob": 0.5759, "avg_logprob": -1.33}, options)
     assert not is_silence({"text": " Tear down the fence, tear down the fence.", "no_speech_prob": 0.034,
                            "avg_logprob": -0.59}, options)
+
+
+def test_a_turn_hidden_under_a_stretched_word_is_decoded_again_and_replaces_it():
+    """Real conversation (two voices, clean): the decoder skipped "the best emetic is that which is at hand"
+    (4.1–6.4 s) and timed the next speaker's "For" over its end. The speech region holds one word in 2.3 s: it is
+    decoded again on its own, and what is heard there replaces that word; regions at a normal rate are left."""
+    from core.asr.chunks import sparse_speech, without_words_in, words_in
+
+    speech_regions = [(0.03, 3.88), (4.1, 6.38), (7.0, 10.43)]
+
+    def segment(*words: tuple[str, float, float]) -> dict:
+        timed = [{"word": word, "start": start, "end": end} for word, start, end in words]
+        return {"start": timed[0]["start"], "end": timed[-1]["end"], "text": " ".join(w for w, _, _ in words),
+                "words": timed}
+
+    segments = [segment(("Author", 0.0, 0.52), ("of", 0.52, 0.82), ("the", 0.82, 0.94), ("danger", 0.94, 1.28),
+                        ("trail,", 1.28, 2.14), ("fill", 2.14, 2.26), ("up", 2.26, 2.42), ("steels,", 2.42, 3.18),
+                        ("etc.", 3.18, 3.66)),
+                segment(("For", 5.82, 6.476), ("the", 6.9, 7.32), ("20th", 7.32, 7.84), ("time", 7.84, 8.1),
+                        ("that", 8.1, 8.38), ("evening", 8.38, 8.8), ("the", 8.8, 9.08), ("two", 9.08, 9.3),
+                        ("men", 9.3, 9.52), ("shook", 9.52, 9.78), ("hands.", 9.78, 10.32))]
+    sparse = sparse_speech(speech_regions, segments, 43.6)
+    assert sparse == [{"start": 3.7, "end": 6.78, "replace": True}]
+    assert words_in(segments, sparse[0]) == 1
+    kept = without_words_in(segments, sparse)
+    assert [word["word"] for word in kept[1]["words"]][:2] == ["the", "20th"]
+    assert kept[1]["start"] == 6.9 and kept[1]["text"].startswith("the 20th time")
+    assert len(kept[0]["words"]) == 9

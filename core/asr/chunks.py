@@ -79,7 +79,9 @@ def pad_chunks(chunks: list[dict], pad_s: float, duration_s: float) -> list[dict
 
 
 MIN_MISSED_S = 1.0  # speech the first pass gave no word to, at least this long, is decoded again on its own
-MAX_WORDS_PER_S = 4.0  # faster than this over a re-decoded chunk's speech is Whisper inventing, not hearing
+MAX_WORDS_PER_S = 6.0  # faster than this over a re-decoded chunk's speech is Whisper inventing, not hearing
+SPARSE_MIN_S = 1.5  # speech at least this long ...
+SPARSE_WORDS_PER_S = 0.8  # ... holding fewer words than this per second lost words to a neighbour's stretched time
 RECOVERED_MAX_NO_SPEECH = 0.3  # a re-decoded stretch the decoder finds this likely to be silence is dropped
 
 
@@ -124,6 +126,56 @@ def missed_speech(speech: list[tuple[float, float]], segments: list[dict], durat
     return [window for start, end in _joined(chunks) for window in _windows(start, end)]
 
 
+def sparse_speech(speech: list[tuple[float, float]], segments: list[dict], duration_s: float, *,
+                  pad_s: float = CHUNK_PAD_S) -> list[dict]:
+    """Stretches of VAD speech that hold words, but far too few for their length: where the decoder skipped a
+    sentence and the word timing stretched a neighbour's word or two over it ("the best emetic is that which is
+    at hand", 2.3 s, came back as "For", the next speaker's first word, timed over its end). Each is a chunk to
+    decode again on its own, padded into silence but never onto a word outside it, marked `replace`: its own
+    words give way to what the decoder hears there, when that is more."""
+    timed = [word for segment in segments for word in segment.get("words") or () if word.get("start") is not None]
+    middles = sorted((word["start"] + word["end"]) / 2 for word in timed)
+    chunks = []
+    for start, end in speech:
+        inside = [middle for middle in middles if start <= middle < end]
+        if end - start < SPARSE_MIN_S or not inside or len(inside) >= SPARSE_WORDS_PER_S * (end - start):
+            continue
+        left = max((word["end"] for word in timed if (word["start"] + word["end"]) / 2 < start), default=0.0)
+        right = min((word["start"] for word in timed if (word["start"] + word["end"]) / 2 >= end),
+                    default=duration_s)
+        chunks += [{**window, "replace": True} for window in _windows(max(start - pad_s, min(left, start)),
+                                                                        min(end + pad_s, max(right, end)))]
+    return chunks
+
+
+def words_in(segments: list[dict], chunk: dict) -> int:
+    """How many timed words of `segments` lie (by their middle) in `chunk`."""
+    return sum(1 for segment in segments for word in segment.get("words") or ()
+               if word.get("start") is not None and chunk["start"] <= (word["start"] + word["end"]) / 2 < chunk["end"])
+
+
+def without_words_in(segments: list[dict], chunks: list[dict], joiner: str = " ") -> list[dict]:
+    """`segments` without their words (by the middle) inside any of `chunks`; a segment left empty goes, and the
+    others' text and span follow their remaining words."""
+    def outside(word: dict) -> bool:
+        if word.get("start") is None:
+            return True
+        middle = (word["start"] + word["end"]) / 2
+        return not any(chunk["start"] <= middle < chunk["end"] for chunk in chunks)
+
+    kept = []
+    for segment in segments:
+        words = segment.get("words") or []
+        remaining = [word for word in words if outside(word)]
+        if len(remaining) == len(words):
+            kept.append(segment)
+        elif any(word.get("start") is not None for word in remaining):
+            timed = [word for word in remaining if word.get("start") is not None]
+            kept.append({**segment, "words": remaining, "start": timed[0]["start"], "end": timed[-1]["end"],
+                         "text": joiner.join(str(word["word"]).strip() for word in remaining), "tokens": None})
+    return kept
+
+
 def _joined(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """Spans that overlap or touch, as one: two wordless speech regions a short pause apart are one lost stretch
     (a turn Whisper skipped), decoded together rather than twice over their shared padding."""
@@ -148,15 +200,19 @@ def plausible(segment: dict, chunks: list[dict], speech: list[tuple[float, float
     """Whether a segment decoded from a short lost stretch could have been said in it: Whisper, given 1–2 s,
     sometimes answers with a stock sentence ("Thank you guys, and I'll see you in the next video." for one
     "Okay"), far more words than the stretch's speech holds at MAX_WORDS_PER_S."""
+    chunk = holding_chunk(segment, chunks)
+    if chunk is None:
+        return True
+    spoken = sum(max(0.0, min(end, chunk["end"]) - max(start, chunk["start"])) for start, end in speech)
+    return len(str(segment.get("text", "")).split()) <= max(2.0, MAX_WORDS_PER_S * spoken)
+
+
+def holding_chunk(segment: dict, chunks: list[dict]) -> dict | None:
+    """The chunk a segment was decoded from: the one holding most of it (chunks may meet or overlap at a pad)."""
     end = segment.get("end", segment["start"])
     holding = [item for item in chunks if item["start"] <= segment["start"] < item["end"] or
                item["start"] < end <= item["end"]]
-    if not holding:
-        return True
-    # The chunk the segment was decoded from: the one holding most of it (chunks may meet or overlap at a pad).
-    chunk = max(holding, key=lambda item: min(item["end"], end) - max(item["start"], segment["start"]))
-    spoken = sum(max(0.0, min(end, chunk["end"]) - max(start, chunk["start"])) for start, end in speech)
-    return len(str(segment.get("text", "")).split()) <= max(2.0, MAX_WORDS_PER_S * spoken)
+    return max(holding, key=lambda item: min(item["end"], end) - max(item["start"], segment["start"]), default=None)
 
 
 def is_silence(segment: dict, asr_options: Any) -> bool:
