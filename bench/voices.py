@@ -22,8 +22,8 @@ import numpy as np
 
 from bench.meeting import SENTENCES
 from core.speakers.diarization import diarize
-from core.speakers.recognition import VOICE_THRESHOLD, voiceprint
-from core.speakers.verification import embedding_model, match, speaker_voices
+from core.speakers.recognition import voiceprint
+from core.speakers.verification import embedding_model, match, naming_threshold, speaker_voices
 from core.transcript.result import SpeakerTurn
 from tests import speech
 
@@ -35,7 +35,7 @@ VOICES = {
     "es-scot": ("espeak", "en-gb-scotland"),
 }
 ENROLLED = ("kal", "slt", "es-m1", "es-f3")
-THRESHOLDS = tuple(round(0.70 + 0.025 * k, 3) for k in range(11))
+THRESHOLDS = tuple(round(0.40 + 0.05 * k, 3) for k in range(11))  # 0.40 … 0.90
 GAP_S = 0.5
 
 
@@ -114,19 +114,21 @@ def voices_part(settings: Any, scratch: Path, *, meetings: int = 8, seed: int = 
         synthetic.append(trials(pipeline, references, audio, turns))
         log(f"recording {index + 1}/{meetings}: {', '.join(people)}")
     real = real_trials(pipeline)
+    chosen_threshold = naming_threshold(embedding_model(pipeline))
     rows, figures = [], {}
     for threshold in THRESHOLDS:
         known, correct, total, wrong = rates(synthetic, threshold)
         real_known, real_correct, _, real_wrong = rates(real, threshold)
         figures[threshold] = (correct / max(known, 1), wrong / max(total, 1))
-        chosen = " ← chosen" if threshold == VOICE_THRESHOLD else ""
+        chosen = " ← chosen" if threshold == chosen_threshold else ""
         rows.append((f"{threshold:.3f}{chosen}", f"{correct}/{known} = {correct / max(known, 1):.0%}",
                      f"{wrong}/{total} = {wrong / max(total, 1):.1%}",
                      f"{real_correct}/{real_known}, {real_wrong} wrong"))
     same = [scores[truth] for speakers in synthetic for truth, scores in speakers if truth in scores]
     other = [score for speakers in synthetic for truth, scores in speakers for name, score in scores.items()
              if name != truth]
-    print(f"\n## Voice library: recognition by threshold (open GE2E embedding; {meetings} three-person recordings, "
+    model_name = type(embedding_model(pipeline).model_).__name__
+    print(f"\n## Voice library: recognition by threshold ({model_name}; {meetings} three-person recordings, "
           f"{len(ENROLLED)} of {len(VOICES)} voices enrolled)\n")
     header = ("threshold", "identification rate", "false accepts", "real: pyannote sample (2 people)")
     print("\n".join(["| " + " | ".join(header) + " |", "|---" * len(header) + "|",

@@ -145,11 +145,12 @@ class Service:
                       token: str | None = None, diarization_model: str | None = None) -> tuple[dict[str, str],
                                                                                                 list[str]]:
         """Diarization label → name for the speakers of `result` whose voice (in the job's decoded `samples`)
-        matches a reference clip, one to one above `core.speakers.verification.MATCH_THRESHOLD`; and warnings (a
+        matches a reference clip, one to one above the embedding model's threshold
+        (`core.speakers.verification.naming_threshold`); and warnings (a
         clip too short, speakers left unmatched, no embedding model). Speakers the voice library already named keep
         their names. Every front end names speakers this way."""
         from core.models.registry import FeatureUnavailable
-        from core.speakers.verification import match, reference_voices, speaker_voices
+        from core.speakers.verification import match, naming_threshold, reference_voices, speaker_voices
 
         if not clips or not result.diarized or not result.diarization:
             return {}, []
@@ -164,7 +165,7 @@ class Service:
                     for name in too_short]
         named = {found.label for found in result.voices or () if found.name}
         turns = [turn for turn in result.diarization if turn.speaker not in named]
-        matches = match(speaker_voices(model, samples, turns), references)
+        matches = match(speaker_voices(model, samples, turns), references, threshold=naming_threshold(model))
         names = {label: found.name for label, found in matches.items() if found.name is not None}
         unmatched = sorted(label for label, found in matches.items() if found.name is None)
         if unmatched:

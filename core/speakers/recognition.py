@@ -2,7 +2,8 @@
 
 Both sides are embedded by the speaker-embedding model of the diarization pipeline (as `verification` does), from
 speech turns found by diarization, so a clip that is enrolled and a meeting that is transcribed are measured the
-same way. Speakers are matched to voices one to one, best cosine similarity first, above `VOICE_THRESHOLD`; an
+same way. Speakers are matched to voices one to one, best cosine similarity first, above the embedding model's own
+threshold (`core.speakers.verification.naming_threshold`); an
 unknown voice keeps its label, never the nearest name.
 """
 
@@ -18,14 +19,10 @@ import numpy as np
 
 from core.errors import InvalidInput
 from core.speakers.diarization import diarize
-from core.speakers.verification import SpeakerMatch, embedding_model, match, speaker_voices
+from core.speakers.verification import SpeakerMatch, embedding_model, match, naming_threshold, speaker_voices
 from core.speakers.voices import Voiceprint
 from core.transcript.result import SpeakerTurn
 
-# Cosine similarity above which a speaker is named after a library voice. Chosen from `python -m bench --parts
-# voices` (README "Voice library"): open GE2E model; the lowest threshold where pyannote's real two-speaker sample
-# gets no wrong name, and every festival voice stays apart (same voice 0.95, closest other 0.72).
-VOICE_THRESHOLD = 0.85
 MIN_ENROL_S = 2.0  # less speech than this says too little about a voice
 MAX_OTHER_SHARE = 0.25  # an enrolment clip where other voices speak more than this is refused: one person per clip
 
@@ -78,12 +75,14 @@ def voiceprint(pipeline: Any, audio: np.ndarray, *, source: str, turns: Iterable
 
 
 def recognize(pipeline: Any, references: Mapping[str, np.ndarray], audio: np.ndarray,
-              turns: Iterable[SpeakerTurn], *, threshold: float = VOICE_THRESHOLD) -> dict[str, SpeakerMatch]:
-    """Each diarized label → its match among the library's voices (name None below the threshold)."""
+              turns: Iterable[SpeakerTurn], *, threshold: float | None = None) -> dict[str, SpeakerMatch]:
+    """Each diarized label → its match among the library's voices (name None below the threshold, by default the
+    embedding model's own)."""
     if not references:
         return {}
-    voices = speaker_voices(embedding_model(pipeline), audio, turns)
-    return match(voices, references, threshold=threshold)
+    model = embedding_model(pipeline)
+    voices = speaker_voices(model, audio, turns)
+    return match(voices, references, threshold=naming_threshold(model) if threshold is None else threshold)
 
 
 def _speech_by_speaker(turns: Iterable[SpeakerTurn]) -> dict[str, float]:
