@@ -98,6 +98,8 @@ class Engine:
         # Diarization needs only the audio, so it runs beside ASR + alignment. Same output either way; even on
         # 2 CPU cores it pays (30 s clip: 3.4 s sequential → 2.0 s concurrent, `python -m bench --parts engine`).
         self.parallel_diarization = parallel_diarization
+        if parallel_diarization and self.registry.device == "cpu":
+            _leave_cores_to_asr()
         # VAD and diarization run the same segmentation model when the weights match: once serves both (README
         # "Performance"; core/speakers/shared_segmentation.py). Outputs are unchanged.
         self.share_segmentation = share_segmentation
@@ -520,6 +522,19 @@ class Engine:
         job.progress.update("diarize", 1.0)
         job.timings["diarize"] = round(time.perf_counter() - started, 3)
         return found
+
+
+def _leave_cores_to_asr() -> None:
+    """On a CPU, diarization's torch work runs beside CTranslate2's decoding, which takes every core: torch keeps
+    to half of them. With both at full width the threads wait for each other (OpenMP spins): on a 2-core box under
+    load, the diarization's embeddings of a 48 s conversation took 18.8 s of CPU with 2 torch threads and 2.6 s
+    with 1 (its segmentation 11.1 s and 2.8 s)."""
+    import os
+
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, cores // 2))
 
 
 def _word_method(options: TranscribeOptions, aligner: Any, segments: list[dict]) -> str | None:
