@@ -60,6 +60,8 @@ class Settings:
     max_queue: int = DEFAULT_MAX_QUEUE  # jobs waiting for the engine, web page and API together; more are refused
     port_health: int | None = None  # None: the same port as the API
     api_keys: tuple[str, ...] = dataclasses.field(default=(), repr=False)  # empty: the OpenAI API is open
+    # Live transcription sessions (/v1/realtime) open at once; each shares the loaded models (docs/realtime.md)
+    live_max_sessions: int = 4
 
     @property
     def max_upload_bytes(self) -> int:
@@ -102,6 +104,7 @@ class Settings:
             "port_health": ("PORT_HEALTH", _positive_int),
             "api_keys": ("API_KEYS", _parse_keys),
             "max_queue": ("MAX_QUEUE", _positive_int),
+            "live_max_sessions": ("LIVE_MAX_SESSIONS", _positive_int),
         }
         values: dict[str, Any] = {}
         for field, (variable, parse) in parsers.items():

@@ -1,6 +1,7 @@
 """The endpoints: `POST /v1/audio/transcriptions`, `POST /v1/audio/translations`, `GET /v1/models` (and one
-model), `GET /health`, `GET /ping`. Every refusal is OpenAI's error object (`openai_api.errors`), decided in the
-order a client can act on it: loading (503), key (401), size (413), fields (400), model (404), queue (429)."""
+model), `WebSocket /v1/realtime` (live transcription sessions: `openai_api/realtime.py`), `GET /health`,
+`GET /ping`. Every refusal is OpenAI's error object (`openai_api.errors`), decided in the order a client can act
+on it: loading (503), key (401), size (413), fields (400), model (404), queue (429)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import re
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from core.errors import WorkerError
@@ -23,6 +24,7 @@ from openai_api import jobs, responses
 from openai_api.errors import ApiError, ClientGone, from_worker_error
 from openai_api.form import ApiRequest, parse_request, read_form
 from openai_api.jobs import Job, SharedQueue
+from openai_api.realtime import realtime
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +108,13 @@ def create_router(api: SpeechApi) -> APIRouter:
         ready = api.ready.is_set()
         return JSONResponse({"status": "ok" if ready else "loading", "default_model": api.service.default_model,
                              "queue": {"running": api.service.engine.jobs_in_progress > 0,
-                                       "waiting": api.queue.waiting(), "max": api.queue.max_size}},
+                                       "waiting": api.queue.waiting(), "max": api.queue.max_size},
+                             "live": {"sessions": api.service.live.sessions, "max": api.service.live.max_sessions}},
                             status_code=200 if ready else 503)
+
+    @router.websocket("/v1/realtime")
+    async def realtime_session(websocket: WebSocket) -> None:
+        await realtime(api, websocket)
 
     router.add_api_route("/ping", ping(api.ready), methods=["GET"])
     return router
