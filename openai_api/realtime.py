@@ -120,8 +120,8 @@ async def _receive_all(api: Any, websocket: WebSocket, session: Any, state: Sess
             if len(text) > MAX_MESSAGE_BYTES:
                 raise ProtocolError(f"the message is larger than {MAX_MESSAGE_BYTES // 2**20} MiB",
                                     code="message_too_large")
-            event = protocol.parse_client_event(text)
-            kind = event["type"]
+            event = protocol.loads(text)
+            kind = protocol.checked_event(event)["type"]
             if kind == "input_audio_buffer.append":
                 await asyncio.to_thread(session.append, protocol.audio_of(event))
             elif kind == "input_audio_buffer.commit":

@@ -69,13 +69,22 @@ class SessionState:
 
 
 # ---- client events -------------------------------------------------------------------------------
-def parse_client_event(text: str | bytes) -> dict[str, Any]:
-    """One WebSocket message → the event object with a known `type`; `ProtocolError` otherwise."""
+def loads(text: str | bytes) -> Any:
+    """One WebSocket message's JSON; `ProtocolError` when it is not JSON."""
     try:
-        event = json.loads(text)
+        return json.loads(text)
     except (ValueError, RecursionError):
         raise ProtocolError("the message is not valid JSON: send one JSON event object per message",
                             code="invalid_json") from None
+
+
+def parse_client_event(text: str | bytes) -> dict[str, Any]:
+    """One WebSocket message → the event object with a known `type`; `ProtocolError` otherwise."""
+    return checked_event(loads(text))
+
+
+def checked_event(event: Any) -> dict[str, Any]:
+    """A decoded message that is an event with a known `type`; `ProtocolError` otherwise."""
     if not isinstance(event, dict):
         raise ProtocolError("an event must be a JSON object with a `type`", code="invalid_type")
     kind = event.get("type")
