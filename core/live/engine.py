@@ -140,6 +140,18 @@ class LiveEngine:
             self.priority.live_waiting(True)
             self._lock.notify_all()
 
+    def submit_guess(self, session: LiveSession, item: Any, guess: Any, audio: np.ndarray) -> None:
+        """A turn decoded before it has surely ended (`LiveSession._maybe_guess`): queued with the finals."""
+        with self._lock:
+            self._finals.append(lambda: session.run_guess(item, guess, audio))
+            self.priority.live_waiting(True)
+            self._lock.notify_all()
+
+    def idle(self) -> bool:
+        """Nothing queued and nothing decoding: spare time for a guess."""
+        with self._lock:
+            return not self._finals and not self._partials and not self._busy
+
     def submit_partial(self, session: LiveSession, item: Any, audio: np.ndarray) -> None:
         with self._lock:
             self._partials.pop(session, None)
@@ -163,12 +175,16 @@ class LiveEngine:
                 else:
                     session = next(iter(self._partials))
                     job = self._partials.pop(session)
+                self._busy = True
             started = time.perf_counter()
             try:
                 with self.priority.live_running():
                     job()
             except Exception:  # a bug in one job must not stop every session's decoding
                 logger.exception("live decode failed")
+            finally:
+                with self._lock:
+                    self._busy = False
             logger.debug("live decode took %.2fs", time.perf_counter() - started)
 
 

@@ -29,6 +29,7 @@ from core.errors import InvalidInput
 from core.live import events
 from core.live.agreement import StablePrefix
 from core.live.audio import StreamDecoder
+from core.live.decoder import FinalText
 from core.live.speakers import LiveSpeakers
 from core.live.turns import ServerVad, TurnDetector
 from core.live.vad import FRAME_MS, FRAME_SAMPLES, FrameScorer
@@ -47,6 +48,8 @@ MAX_BUFFER_S = 600.0  # without turn detection: the most audio an uncommitted bu
 MIN_COMMIT_MS = 100  # OpenAI's minimum for a commit
 MAX_PENDING_FINALS = 6
 LANGUAGE_KEEP_P = 0.8  # a detected language this sure is kept for the session's later turns
+GUESS_AFTER_MS = 200  # a turn silent this long is decoded already, before its silence_duration_ms is over
+NO_DRAFT_SILENCE_MS = 96  # no draft once the turn has been silent this long
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -63,6 +66,15 @@ class LiveConfig:
 
 
 @dataclasses.dataclass
+class _Guess:
+    """A turn decoded early, while its closing silence was still being waited for."""
+
+    until: int  # the audio it decoded ends here (session sample)
+    result: FinalText | None = None
+    stale: bool = False  # the speech went on: not the turn's text after all
+
+
+@dataclasses.dataclass
 class _Item:
     item_id: str
     start: int  # first sample, on the session clock
@@ -70,6 +82,7 @@ class _Item:
     drafted_at: int = 0  # session sample at which the last draft was asked for
     cancelled: bool = False
     finalizing: bool = False
+    guess: _Guess | None = None
 
 
 class LiveSession:
@@ -132,6 +145,7 @@ class LiveSession:
         if self._item is not None:
             if (self._clock - self._item.start) >= MAX_ITEM_S * SAMPLE_RATE:
                 self._split_item()
+            self._maybe_guess()
             self._maybe_draft()
         else:
             self._trim()
@@ -193,6 +207,8 @@ class LiveSession:
         self._emit(events.Committed(item.item_id, self._last_item_id))
         with self._lock:
             item.finalizing = True
+            if item.guess is not None and item.guess.until > end:  # cut before the guess's end: not this text
+                item.guess.stale = True
             self._item = None
             self._pending_finals += 1
         self._last_item_id, self._last_item_end = item.item_id, end
@@ -214,10 +230,32 @@ class LiveSession:
         self._item = _Item(self._new_item_id(), cut, drafted_at=cut)
         self._emit(events.SpeechStarted(self._item.item_id, cut * 1000 // SAMPLE_RATE))
 
+    def _maybe_guess(self) -> None:
+        """Once a turn has been silent for GUESS_AFTER_MS (but not yet long enough to end), decode it already, when
+        the decoder has nothing else waiting: if the silence lasts, the turn's final text is (nearly) ready when it
+        ends; if the speech goes on, the guess is dropped."""
+        item, detector = self._item, self._detector
+        if item is None or detector is None or not self.config.transcribe:
+            return
+        silence = detector.silence_ms
+        with self._lock:
+            if silence < FRAME_MS and item.guess is not None:
+                item.guess.stale = True
+                item.guess = None
+                return
+            wait = detector.config.silence_duration_ms
+            if (item.guess is not None or silence < GUESS_AFTER_MS or wait - GUESS_AFTER_MS < 2 * FRAME_MS
+                    or self._pending_finals or not self.engine.idle()):
+                return
+            item.guess = guess = _Guess(self._clock)
+        self.engine.submit_guess(self, item, guess, self._slice(item.start, self._clock))
+
     def _maybe_draft(self) -> None:
         item = self._item
         if item is None or not self.config.transcribe:
             return
+        if self._detector is not None and self._detector.silence_ms >= NO_DRAFT_SILENCE_MS:
+            return  # the speaker paused: the final (or a guess) comes next, a draft would only delay it
         with self._lock:
             if self._drafting or self._pending_finals:  # behind: finals first, drafts only when caught up
                 return
@@ -249,6 +287,20 @@ class LiveSession:
             with self._lock:
                 self._drafting = False
 
+    def run_guess(self, item: _Item, guess: _Guess, audio: np.ndarray) -> None:
+        with self._lock:
+            if guess.stale or item.cancelled or self.closed:
+                return
+        try:
+            result = self.engine.decoder(self.config.model).final(audio, language=self._language,
+                                                                  prompt=self.config.prompt)
+        except Exception:
+            logger.debug("live guess failed", exc_info=True)
+            return
+        with self._lock:
+            if not guess.stale:
+                guess.result = result
+
     def run_final(self, item: _Item, audio: np.ndarray, offset: int, speech_end_ms: int | None) -> None:
         try:
             if item.cancelled or self.closed:
@@ -256,9 +308,13 @@ class LiveSession:
             seconds = round(len(audio) / SAMPLE_RATE, 3)
             if not self.config.transcribe:
                 return
+            with self._lock:
+                guess = item.guess
+                final = guess.result if guess is not None and not guess.stale else None
             try:
-                final = self.engine.decoder(self.config.model).final(audio, language=self._language,
-                                                                     prompt=self.config.prompt)
+                if final is None:
+                    final = self.engine.decoder(self.config.model).final(audio, language=self._language,
+                                                                         prompt=self.config.prompt)
             except Exception as error:  # the session goes on; the client learns which item failed
                 logger.exception("live transcription failed")
                 self._emit(events.Failed(item.item_id, f"transcription failed: {type(error).__name__}"))
