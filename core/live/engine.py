@@ -48,6 +48,7 @@ class LiveEngine:
         self._sessions: set[LiveSession] = set()
         self._decoders: dict[str | None, LiveDecoder] = {}
         self._voice_space: VoiceSpace | bool | None = False  # False: not looked up yet
+        self._voices_version: tuple = ()  # the library file's state when its voices were read
         self._finals: collections.deque[Callable[[], None]] = collections.deque()
         self._partials: dict[LiveSession, Callable[[], None]] = {}  # insertion order = waiting order
         self._worker: threading.Thread | None = None
@@ -96,20 +97,22 @@ class LiveEngine:
         return silero_session()
 
     def voice_space(self) -> VoiceSpace | None:
-        """The speaker-embedding model and thresholds (None when no diarization pipeline is installed, logged once).
-        The library's voices are read when first needed, then kept: voices enrolled later name speakers in
-        sessions opened after `refresh_voices()` (the page and the API call it when the library changes)."""
+        """The speaker-embedding model, the thresholds and the library's voices (None when no diarization pipeline
+        is installed). Read again when the library file has changed since (a voice enrolled on the page or by the
+        CLI names speakers in the sessions that start labelling after it)."""
+        version = self._library_version()
         with self._lock:
-            if self._voice_space is not False:
+            if self._voice_space is not False and version == self._voices_version:
                 return self._voice_space  # type: ignore[return-value]
         space = self._load_voice_space()
         with self._lock:
-            self._voice_space = space
+            self._voice_space, self._voices_version = space, version
         return space
 
-    def refresh_voices(self) -> None:
-        with self._lock:
-            self._voice_space = False
+    def _library_version(self) -> tuple:
+        path = self.engine.voices.path
+        return tuple((p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else None
+                     for p in (path, path.with_name(path.name + "-wal")))
 
     def _load_voice_space(self) -> VoiceSpace | None:
         from core.models.registry import FeatureUnavailable
