@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.browser import CHROMIUM_FLAGS, chromium_path
+from tests.browser import CHROMIUM_FLAGS, chromium_path, serious_violations
 from tests.test_openai_api import start
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -74,6 +74,7 @@ def test_live_captions_with_speakers_then_a_result(live_page_server, microphone_
             print(speakers, captions)
             assert ADA in speakers and len(speakers) >= 2, speakers
             assert "numbers" in captions.lower() or "spring" in captions.lower(), captions
+            assert serious_violations(page) == []  # the tab with its captions passes the axe audit
             page.locator("#wx-live .wx-live-stop").click()
             # Stop: the session opens as a result on the right, with speakers and downloads
             page.wait_for_function("document.querySelector('#wx-live .wx-live-status').textContent.startsWith('Done')",
