@@ -7,7 +7,7 @@
     python -m bench --parts engine --word-timestamps # what word timestamps cost, reported apart
     python -m bench --parts voices                   # the voice library: identification and false accepts
     python -m bench --parts quality                  # real recordings: ours vs whisperX vs faster-whisper
-    python -m bench --parts live --live-minutes 30   # live sessions through the openai SDK's Realtime client
+    python -m bench --parts live,live-long           # live sessions through the openai SDK's Realtime client
 
 Parts: engine (warm, per stage; sequential vs concurrent diarization; one shared segmentation pass vs two),
 whisperx (the CLI, a fresh process per file), api (whisperX's Python API with models loaded once, warm: the peer to
@@ -23,8 +23,8 @@ diarization: peak memory, time, DER; bench/windows.py), realign (re-timing one c
 --long-minutes recording: only its span is decoded; bench/realign.py), first-text (seconds until a --hour-minutes
 meeting's first finished segments stream, then the job is stopped; bench/first_text.py), live (real recordings
 streamed at real-time pace through the openai SDK's Realtime client: latency of final and first text, live vs offline
-WER and DER, enrolled voices named, CPU per audio second, two sessions at once, --live-minutes for one long session;
-bench/live.py).
+WER and DER, enrolled voices named, CPU per audio second, two sessions at once; bench/live.py), live-long (one
+--live-minutes session of real speech: latency at its end vs its start, memory).
 Synthetic meetings are festival speech built once into --scratch (never committed). Wall times come with CPU
 seconds, which a busy shared machine disturbs less. On CUDA the engine part also prints peak GPU memory; run
 it with `WHISPER_MODEL=large-v3-turbo COMPUTE_TYPE=float16` and a default-profile MODELS_DIR.
@@ -59,7 +59,7 @@ from bench.windows import windows_part
 from core import Settings, TranscribeOptions
 
 PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "hour", "soak", "voices", "quality", "windows",
-         "realign", "first-text", "live")
+         "realign", "first-text", "live", "live-long")
 DEFAULT_PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "soak")  # the others: ask for them
 TARGETS = {"runpod_vs_cli": 0.35, "runpod_vs_api": 0.50, "engine_vs_api": 1.0, "overhead": 1.10,
            "long_realtime_x": 8.0, "cold_start_s": 20.0, "hour_peak_rss_mb": 3072, "rss_after_job_mb": 300,
@@ -102,8 +102,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--live-speed", type=float, default=1.0,
                         help="live part: stream at this many times real time (latency figures need 1)")
     parser.add_argument("--live-model", help="live part: the server's WHISPER_MODEL (default: the models' default)")
-    parser.add_argument("--live-minutes", type=float, default=0.0,
-                        help="live part: also one session this long (e.g. 30: its latency at the end vs the start)")
+    parser.add_argument("--live-minutes", type=float, default=30.0,
+                        help="live-long part: one session this long (its latency at the end vs the start)")
     args = parser.parse_args(argv)
     args.parts = [part.strip() for part in args.parts.split(",") if part.strip()]
     unknown = set(args.parts) - set(PARTS)
@@ -204,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.live import live_part
 
         figures["live"] = live_part(args)
+    if "live-long" in args.parts:
+        from bench.live import live_long_part
+
+        figures["live_long"] = live_long_part(args)
     summary(figures)
     return 0
 

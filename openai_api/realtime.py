@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse
 
 from core.errors import WorkerError
 from core.live.engine import LiveBusy, check_language
-from core.live.session import LiveConfig
+from core.live.session import BufferTooSmall, LiveConfig
 from openai_api import realtime_protocol as protocol
 from openai_api.realtime_protocol import ProtocolError, SessionState
 
@@ -71,7 +71,8 @@ async def realtime(api: Any, websocket: WebSocket) -> None:
 
     def on_event(event: Any) -> None:  # from the caller's thread or the live worker
         for message in protocol.server_events(event):
-            loop.call_soon_threadsafe(outbox.put_nowait, message)
+            with contextlib.suppress(RuntimeError):  # the server's loop closed (shutdown): nobody to tell
+                loop.call_soon_threadsafe(outbox.put_nowait, message)
 
     try:
         session = await asyncio.to_thread(live.open, state.config, on_event)
@@ -134,9 +135,9 @@ async def _receive_all(api: Any, websocket: WebSocket, session: Any, state: Sess
         except ProtocolError as error:
             outbox.put_nowait(protocol.error_event(error.message, code=error.code, param=error.param, kind=error.kind,
                                                    event_id=protocol.event_id_of(event)))
-        except WorkerError as error:
-            param = _param(event, error.field) if error.field else None
-            outbox.put_nowait(protocol.error_event(error.message, code=_code(error), param=param,
+        except WorkerError as error:  # refused by the session (audio, commit): `field` is the protocol's param
+            code = "input_audio_buffer_commit_empty" if isinstance(error, BufferTooSmall) else "invalid_value"
+            outbox.put_nowait(protocol.error_event(error.message, code=code, param=error.field,
                                                    event_id=protocol.event_id_of(event)))
         except Exception as error:  # a bug: the client hears of it, the session goes on, the log has the trace
             logger.exception("realtime event failed")
@@ -162,20 +163,6 @@ def _model(api: Any, name: str | None) -> str:
     if name is None or not name.strip() or name.strip().lower() in protocol.REALTIME_MODELS:
         return api.service.default_model
     return api.service.resolve_model(name)
-
-
-def _code(error: WorkerError) -> str:
-    message = error.message
-    if message.startswith("buffer too small"):
-        return "input_audio_buffer_commit_empty"
-    return "invalid_value"
-
-
-def _param(event: Any, field: str) -> str:
-    kind = event.get("type") if isinstance(event, dict) else None
-    if kind == "input_audio_buffer.append" and field == "audio":
-        return "audio"
-    return field
 
 
 async def _send_all(websocket: WebSocket, outbox: asyncio.Queue[dict | None]) -> None:

@@ -136,10 +136,9 @@ class LiveEngine:
         return VoiceSpace(model=model, link_similarity=link, name_similarity=VOICE_THRESHOLD, references=references)
 
     # ---- the worker ------------------------------------------------------------------------------
-    def submit_final(self, session: LiveSession, item: Any, audio: np.ndarray, offset: int,
-                     speech_end_ms: int | None) -> None:
+    def submit_final(self, session: LiveSession, item: Any, audio: np.ndarray, offset: int) -> None:
         with self._lock:
-            self._finals.append(lambda: session.run_final(item, audio, offset, speech_end_ms))
+            self._finals.append(lambda: session.run_final(item, audio, offset))
             self.priority.live_waiting(True)
             self._lock.notify_all()
 

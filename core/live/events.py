@@ -51,7 +51,6 @@ class Completed:
     transcript: str
     audio_s: float  # the item's audio
     language: str | None
-    speech_end_ms: int | None = None  # where the speech itself ended (server VAD), for latency figures
 
 
 @dataclasses.dataclass(frozen=True)

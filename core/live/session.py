@@ -52,6 +52,10 @@ GUESS_AFTER_MS = 200  # a turn silent this long is decoded already, before its s
 NO_DRAFT_SILENCE_MS = 96  # no draft once the turn has been silent this long
 
 
+class BufferTooSmall(InvalidInput):
+    """A commit of less than MIN_COMMIT_MS of audio."""
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class LiveConfig:
     """A session's settings (the protocol's `session.update` maps onto these)."""
@@ -141,7 +145,7 @@ class LiveSession:
             if change.kind == "started":
                 self._start_item(at)
             elif self._item is not None:
-                self._end_item(at, speech_end=self._vad_origin + (change.speech_end_ms or change.ms) * 16)
+                self._end_item(at)
         if self._item is not None:
             if (self._clock - self._item.start) >= MAX_ITEM_S * SAMPLE_RATE:
                 self._split_item()
@@ -154,8 +158,8 @@ class LiveSession:
         """The buffer becomes an item (with server VAD, the turn being spoken ends here)."""
         length = self._clock - self._buffer_start if self._item is None else self._clock - self._item.start
         if length * 1000 < MIN_COMMIT_MS * SAMPLE_RATE:
-            raise InvalidInput(f"buffer too small: expected at least {MIN_COMMIT_MS} ms of audio, but the buffer "
-                               f"only has {length * 1000 / SAMPLE_RATE:.2f} ms", field="input_audio_buffer")
+            raise BufferTooSmall(f"buffer too small: expected at least {MIN_COMMIT_MS} ms of audio, but the buffer "
+                                 f"only has {length * 1000 / SAMPLE_RATE:.2f} ms", field="input_audio_buffer")
         if self._item is None:
             self._item = _Item(self._new_item_id(), self._buffer_start)
         self._end_item(self._clock, announce=False)
@@ -198,7 +202,7 @@ class LiveSession:
         self._item = _Item(self._new_item_id(), start, drafted_at=start)
         self._emit(events.SpeechStarted(self._item.item_id, start * 1000 // SAMPLE_RATE))
 
-    def _end_item(self, end: int, *, announce: bool = True, speech_end: int | None = None) -> None:
+    def _end_item(self, end: int, *, announce: bool = True) -> None:
         item = self._item
         assert item is not None
         audio = self._slice(item.start, end)
@@ -213,8 +217,7 @@ class LiveSession:
             self._pending_finals += 1
         self._last_item_id, self._last_item_end = item.item_id, end
         self._drop_before(end)
-        speech_end_ms = None if speech_end is None else speech_end * 1000 // SAMPLE_RATE
-        self.engine.submit_final(self, item, audio, item.start, speech_end_ms)
+        self.engine.submit_final(self, item, audio, item.start)
 
     def _split_item(self) -> None:
         """A turn that reached MAX_ITEM_S: cut at its quietest frame in the last SPLIT_SEARCH_S, go on as a new
@@ -301,7 +304,7 @@ class LiveSession:
             if not guess.stale:
                 guess.result = result
 
-    def run_final(self, item: _Item, audio: np.ndarray, offset: int, speech_end_ms: int | None) -> None:
+    def run_final(self, item: _Item, audio: np.ndarray, offset: int) -> None:
         try:
             if item.cancelled or self.closed:
                 return
@@ -331,7 +334,7 @@ class LiveSession:
             for index, (segment, speaker) in enumerate(zip(final.segments, labels, strict=True)):
                 self._emit(events.Segment(item.item_id, f"{item.item_id}_{index}", round(base + segment.start, 3),
                                           round(base + segment.end, 3), segment.text, speaker))
-            self._emit(events.Completed(item.item_id, final.text, seconds, final.language, speech_end_ms))
+            self._emit(events.Completed(item.item_id, final.text, seconds, final.language))
         finally:
             with self._lock:
                 self._pending_finals -= 1
