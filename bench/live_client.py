@@ -127,6 +127,9 @@ def stream(client: Any, samples: np.ndarray, *, session: dict[str, Any] | None =
                             time.sleep(delay)
                 if commit:
                     connection.input_audio_buffer.commit()
+                # the server answers every session.update, after everything sent before it: the receiving side
+                # hears that all the audio is in even when it produced no event (silence)
+                connection.session.update(session={"type": "transcription"})
             except Exception as error:  # noqa: BLE001 - surfaced by the receiving side
                 failure.append(error)
 
@@ -162,4 +165,5 @@ def _settled(received: list[Received], commit: bool) -> bool:
     finished = (kinds.count("conversation.item.input_audio_transcription.completed")
                 + kinds.count("conversation.item.input_audio_transcription.failed"))
     open_turns = kinds.count("input_audio_buffer.speech_started") - kinds.count("input_audio_buffer.speech_stopped")
-    return committed == finished and open_turns == 0 and (committed > 0 or not commit) and "session.updated" in kinds
+    return (committed == finished and open_turns == 0 and (committed > 0 or not commit)
+            and kinds.count("session.updated") >= 2)
