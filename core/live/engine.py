@@ -27,6 +27,7 @@ from core.live.decoder import LiveDecoder
 from core.live.events import LiveEvent
 from core.live.session import LiveConfig, LiveSession
 from core.live.speakers import VoiceSpace
+from core.models.memory import TRIM_EVERY_S, release_memory
 
 if TYPE_CHECKING:
     from core.engine import Engine
@@ -53,6 +54,7 @@ class LiveEngine:
         self._partials: dict[LiveSession, Callable[[], None]] = {}  # insertion order = waiting order
         self._worker: threading.Thread | None = None
         self._busy = False  # the worker is decoding now
+        self._trimmed = 0.0  # when freed heap pages were last given back
         self.priority = engine.live_priority
 
     # ---- sessions ----------------------------------------------------------------------------------
@@ -187,7 +189,13 @@ class LiveEngine:
             finally:
                 with self._lock:
                     self._busy = False
+                    idle = not self._finals and not self._partials
             logger.debug("live decode took %.2fs", time.perf_counter() - started)
+            if idle and time.monotonic() - self._trimmed >= TRIM_EVERY_S:
+                # decodes of ever-changing sizes leave heap holes glibc keeps (core/models/memory.py): give them
+                # back while nothing waits, so a long session's memory stays where it started
+                release_memory()
+                self._trimmed = time.monotonic()
 
 
 def check_language(language: str | None, decoder: LiveDecoder) -> str | None:
