@@ -7,6 +7,7 @@
     python -m bench --parts engine --word-timestamps # what word timestamps cost, reported apart
     python -m bench --parts voices                   # the voice library: identification and false accepts
     python -m bench --parts quality                  # real recordings: ours vs whisperX vs faster-whisper
+    python -m bench --parts live,live-long           # live sessions through the openai SDK's Realtime client
 
 Parts: engine (warm, per stage; sequential vs concurrent diarization; one shared segmentation pass vs two),
 whisperx (the CLI, a fresh process per file), api (whisperX's Python API with models loaded once, warm: the peer to
@@ -22,7 +23,10 @@ also speaker-verification EER and the voice library; see bench/quality_report.py
 bench/conversations.py), windows (windowed vs one-pass
 diarization: peak memory, time, DER; bench/windows.py), realign (re-timing one corrected 20 s turn at the end of a
 --long-minutes recording: only its span is decoded; bench/realign.py), first-text (seconds until a --hour-minutes
-meeting's first finished segments stream, then the job is stopped; bench/first_text.py).
+meeting's first finished segments stream, then the job is stopped; bench/first_text.py), live (real recordings
+streamed at real-time pace through the openai SDK's Realtime client: latency of final and first text, live vs offline
+WER and DER, enrolled voices named, CPU per audio second, two sessions at once; bench/live.py), live-long (one
+--live-minutes session of real speech: latency at its end vs its start, memory).
 Synthetic meetings are festival speech built once into --scratch (never committed). Wall times come with CPU
 seconds, which a busy shared machine disturbs less. On CUDA the engine part also prints peak GPU memory; run
 it with `WHISPER_MODEL=large-v3-turbo COMPUTE_TYPE=float16` and a default-profile MODELS_DIR.
@@ -57,7 +61,7 @@ from bench.windows import windows_part
 from core import Settings, TranscribeOptions
 
 PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "hour", "soak", "voices", "quality", "windows",
-         "realign", "first-text")
+         "realign", "first-text", "live", "live-long")
 DEFAULT_PARTS = ("engine", "whisperx", "api", "runpod", "gradio", "long", "soak")  # the others: ask for them
 TARGETS = {"runpod_vs_cli": 0.35, "runpod_vs_api": 0.50, "engine_vs_api": 1.0, "overhead": 1.10,
            "long_realtime_x": 8.0, "cold_start_s": 20.0, "hour_peak_rss_mb": 3072, "rss_after_job_mb": 300,
@@ -97,6 +101,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="quality part: which splits of bench/quality/manifest.json (dev, heldout)")
     parser.add_argument("--quality-clips", default="", help="quality part: only these clip ids (comma-separated)")
     parser.add_argument("--quality-json", type=Path, help="quality part: also write its figures here (JSON)")
+    parser.add_argument("--live-speed", type=float, default=1.0,
+                        help="live part: stream at this many times real time (latency figures need 1)")
+    parser.add_argument("--live-model", help="live part: the server's WHISPER_MODEL (default: the models' default)")
+    parser.add_argument("--live-minutes", type=float, default=30.0,
+                        help="live-long part: one session this long (its latency at the end vs the start)")
     args = parser.parse_args(argv)
     args.parts = [part.strip() for part in args.parts.split(",") if part.strip()]
     unknown = set(args.parts) - set(PARTS)
@@ -193,6 +202,14 @@ def main(argv: list[str] | None = None) -> int:
         figures.update(voices_part(settings, args.scratch, meetings=args.voices_recordings))
     if "quality" in args.parts:
         quality_part(args, settings, figures)
+    if "live" in args.parts:
+        from bench.live import live_part
+
+        figures["live"] = live_part(args)
+    if "live-long" in args.parts:
+        from bench.live import live_long_part
+
+        figures["live_long"] = live_long_part(args)
     summary(figures)
     return 0
 

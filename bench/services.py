@@ -1,8 +1,9 @@
-"""The two front ends as users run them: a real process per mode, timed from spawn to ready and per request.
+"""The front ends as users run them: a real process per mode, timed from spawn to ready and per request.
 
 RunPod: `python app.py --rp_serve_api` with `APP_MODE=runpod` (the SDK's local API, `/runsync`).
-Gradio: `python app.py` with `APP_MODE=ui` (`gradio_client` on `/transcribe`). Both with `PRELOAD=1`, so
-"ready" means the port answers with the default models loaded.
+Gradio: `python app.py` with `APP_MODE=ui` (`gradio_client` on `/transcribe`). The OpenAI-compatible API alone:
+`APP_MODE=api` (ready when `/ping` answers 200). All with `PRELOAD=1`, so "ready" means the port answers with the
+default models loaded.
 """
 
 from __future__ import annotations
@@ -45,10 +46,12 @@ class Service:
 def running(mode: str, models_dir: Path, env: dict[str, str] | None = None) -> Iterator[Service]:
     """Start `app.py` in `mode`, wait until it serves, yield it, stop it (whatever happened)."""
     port = free_port()
-    environment = {**os.environ, "APP_MODE": "runpod" if mode == "runpod" else "ui",
+    environment = {**os.environ, "APP_MODE": mode if mode in ("runpod", "api") else "ui",
                    "MODELS_DIR": str(models_dir), "PRELOAD": "1",
                    "HF_HUB_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "0", "GRADIO_ANALYTICS_ENABLED": "False",
-                   "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), **(env or {})}
+                   "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "PORT": str(port),
+                   **(env or {})}
+    environment.pop("PORT_HEALTH", None)
     command = [sys.executable, "app.py"]
     if mode == "runpod":
         command += ["--rp_serve_api", "--rp_api_host", "127.0.0.1", "--rp_api_port", str(port),
@@ -59,7 +62,7 @@ def running(mode: str, models_dir: Path, env: dict[str, str] | None = None) -> I
         process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=sink, stderr=subprocess.STDOUT)
     service = Service(mode, f"http://127.0.0.1:{port}", process, log, 0.0)
     try:
-        probe = "/openapi.json" if mode == "runpod" else "/"
+        probe = {"runpod": "/openapi.json", "api": "/ping"}.get(mode, "/")
         _wait_ready(service, probe)
         service.cold_start_s = time.perf_counter() - started
         yield service

@@ -36,6 +36,7 @@ from core.asr.streaming import ChunkStream
 from core.asr.timestamps import split_timed_segments
 from core.asr.translation import translated_segments
 from core.errors import InferenceError, InvalidInput
+from core.live.priority import LivePriority
 from core.media.decode import SAMPLE_RATE, DecodedAudio, check_duration, decode_audio, decode_span
 from core.media.level import normalize_level
 from core.media.mapped import released_behind
@@ -109,6 +110,9 @@ class Engine:
         self._count_lock = threading.Lock()
         self.voices = VoiceLibrary(settings.data_dir)  # people recognised by name across recordings
         self._asr_pace: dict[str, float] = {}  # seconds per audio second of each model's last ASR pass
+        # Live sessions (core/live/) share the models; at every step boundary a job lets their waiting decodes go
+        # first, for a bounded time (core/live/priority.py).
+        self.live_priority = LivePriority()
 
     @property
     def jobs_in_progress(self) -> int:
@@ -147,7 +151,7 @@ class Engine:
         started = time.perf_counter()
         wanted = {"align": options.align_output, "diarize": options.diarization, "translate": options.translate}
         stages = tuple(stage for stage in STAGES if wanted.get(stage, True))
-        progress = ProgressTracker(on_progress, stages, cancel)
+        progress = ProgressTracker(on_progress, stages, cancel, checkpoint=self.live_priority.yield_to_live)
         progress.update("decode", 0.0)
         decoded = self._decode(audio)
         timings = {"decode": round(time.perf_counter() - started, 3)}

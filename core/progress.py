@@ -32,12 +32,13 @@ class ProgressTracker:
     ASR batch, alignment segment or diarization step, from whichever thread) raises `Cancelled`."""
 
     def __init__(self, callback: ProgressCallback | None, stages: tuple[str, ...],
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, *, checkpoint: Callable[[], None] | None = None) -> None:
         unknown = set(stages) - set(STAGES)
         if unknown:
             raise ValueError(f"unknown stages {sorted(unknown)}; known: {', '.join(STAGES)}")
         self._callback = callback
         self._cancel = cancel
+        self._checkpoint = checkpoint  # called at every step boundary (the engine: live sessions go first)
         self._stopped = threading.Event()
         total = sum(STAGE_WEIGHTS[stage] for stage in stages)
         self._weights = {stage: STAGE_WEIGHTS[stage] / total for stage in stages}
@@ -51,11 +52,23 @@ class ProgressTracker:
         self._stopped.set()
 
     def check_cancelled(self) -> None:
+        """A step boundary: `Cancelled` once stopped; else the checkpoint runs (it may pause the job), then the stop
+        is checked again."""
+        self._raise_if_stopped()
+        if self._checkpoint is not None:
+            self._checkpoint()
+            self._raise_if_stopped()
+
+    def _raise_if_stopped(self) -> None:
         if self._stopped.is_set() or (self._cancel is not None and self._cancel.is_set()):
             raise Cancelled()
 
-    def update(self, stage: str, fraction: float) -> None:
-        self.check_cancelled()
+    def update(self, stage: str, fraction: float, *, boundary: bool = True) -> None:
+        """`boundary=False`: a paced estimate, not a step of the job (never paused)."""
+        if boundary:
+            self.check_cancelled()
+        else:
+            self._raise_if_stopped()
         if self._callback is None or stage not in self._done:
             return
         with self._lock:
@@ -93,7 +106,7 @@ class ProgressTracker:
             while not finished.wait(PACE_INTERVAL_S):
                 share = PACE_CAP * (1.0 - math.exp(-2.0 * (time.monotonic() - started) / expected_s))
                 try:
-                    self.update(stage, begin + (1.0 - begin) * share)
+                    self.update(stage, begin + (1.0 - begin) * share, boundary=False)
                 except Cancelled:  # a stopped job: the step itself raises at its next check
                     return
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from core.engine import Engine
+    from core.live.engine import LiveEngine
     from core.speakers.voices import Listing, Voice, VoiceLibrary
     from core.transcript.result import Result, SpeakerTurn
 
@@ -34,6 +35,7 @@ class Service:
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
         self.settings = settings
         self._engine = engine
+        self._live: LiveEngine | None = None
         self._lock = threading.Lock()
 
     @property
@@ -45,6 +47,17 @@ class Service:
 
                 self._engine = Engine(self.settings)
             return self._engine
+
+    @property
+    def live(self) -> LiveEngine:
+        """Live transcription sessions on this engine's models (`core/live/`), created once."""
+        engine = self.engine
+        with self._lock:
+            if self._live is None:
+                from core.live.engine import LiveEngine
+
+                self._live = LiveEngine(engine, max_sessions=self.settings.live_max_sessions)
+            return self._live
 
     def start(self, *, preload: bool | None = None) -> list[str]:
         """Refuse to serve without the default ASR model, then load the defaults (when `PRELOAD=1`) so the first

@@ -62,6 +62,8 @@ class Settings:
     # Who may call the OpenAI-compatible API (openai_api/auth.py): these keys (Bearer) when set; else the page's
     # users of `ui_auth` by HTTP Basic, in either APP_MODE; else anyone.
     api_keys: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    # Live transcription sessions (/v1/realtime) open at once; each shares the loaded models (docs/realtime.md)
+    live_max_sessions: int = 4
 
     @property
     def max_upload_bytes(self) -> int:
@@ -104,6 +106,7 @@ class Settings:
             "port_health": ("PORT_HEALTH", _positive_int),
             "api_keys": ("API_KEYS", _parse_keys),
             "max_queue": ("MAX_QUEUE", _positive_int),
+            "live_max_sessions": ("LIVE_MAX_SESSIONS", _positive_int),
         }
         values: dict[str, Any] = {}
         for field, (variable, parse) in parsers.items():

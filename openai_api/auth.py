@@ -10,7 +10,7 @@ WebSocket `/v1/realtime` included, is covered without a line of its own.
 - neither: open (the start-up log warns when the server is reachable beyond loopback).
 
 A refusal is 401 in OpenAI's error shape with a `WWW-Authenticate` challenge and a message saying how to get in;
-a WebSocket is closed at the handshake (policy violation, 1008). Secrets are compared in constant time, as
+a WebSocket handshake gets the same 401 and error object as an HTTP response (`openai_api.errors.deny`). Secrets are compared in constant time, as
 digests of equal length with every entry compared, and never logged.
 """
 
@@ -24,12 +24,10 @@ import ipaddress
 import logging
 
 from starlette.datastructures import Headers
-from starlette.exceptions import WebSocketException
 from starlette.requests import HTTPConnection
-from starlette.status import WS_1008_POLICY_VIOLATION
 
 from core.settings import Settings
-from openai_api.errors import ApiError
+from openai_api.errors import ApiError, WebSocketRefused
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +61,13 @@ class Access:
         self.check(connection)
 
     def check(self, connection: HTTPConnection) -> None:
-        """Return when the caller may go on; raise the refusal otherwise (`ApiError` 401 for HTTP, a 1008 close
-        for a WebSocket handshake)."""
+        """Return when the caller may go on; raise the refusal otherwise (`ApiError` 401 for HTTP; for a WebSocket
+        handshake `WebSocketRefused`, which the app's handler answers with the same 401 and error object)."""
         refusal = self.refusal(connection.headers)
         if refusal is None:
             return
         if connection.scope["type"] == "websocket":
-            raise WebSocketException(WS_1008_POLICY_VIOLATION, refusal.message[:120])  # a close reason is short
+            raise WebSocketRefused(refusal)
         raise refusal
 
     def refusal(self, headers: Headers) -> ApiError | None:

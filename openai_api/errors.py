@@ -3,6 +3,7 @@ errors to it, so an `openai` SDK client raises the matching exception (`BadReque
 
 from __future__ import annotations
 
+from fastapi import WebSocket
 from fastapi.responses import JSONResponse
 
 from core.errors import AudioDecodeError, Cancelled, InferenceError, ModelUnavailable, WorkerError
@@ -22,6 +23,28 @@ class ApiError(Exception):
 
     def response(self) -> JSONResponse:
         return JSONResponse({"error": self.body()}, status_code=self.status, headers=self.headers)
+
+
+class WebSocketRefused(Exception):
+    """A WebSocket handshake refused before it is accepted; `deny` answers it (registered as the app's handler for
+    this exception, since a dependency cannot answer a handshake itself)."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+async def deny(websocket: WebSocket, error: ApiError | WebSocketRefused) -> None:
+    """Refuse a handshake with an HTTP response carrying OpenAI's error object (the ASGI denial-response
+    extension, which uvicorn has), or, where the server lacks it, by closing before accepting (HTTP 403)."""
+    error = error.error if isinstance(error, WebSocketRefused) else error
+    try:
+        await websocket.send_denial_response(error.response())
+    except RuntimeError:
+        await websocket.close(code=1008, reason=error.message[:120])
+
+
+EXCEPTION_HANDLERS = {WebSocketRefused: deny}  # for every app that serves the API's routes
 
 
 class ClientGone(Exception):

@@ -1,6 +1,7 @@
 """The endpoints: `POST /v1/audio/transcriptions`, `POST /v1/audio/translations`, `GET /v1/models` (and one
-model), `GET /health` on the guarded router, whose dependency checks the caller (`openai_api.auth`) before any
-handler runs; `GET /ping` (readiness, nothing else) alone on the public one. Every refusal is OpenAI's error
+model), `WebSocket /v1/realtime` (live transcription sessions: `openai_api/realtime.py`) and `GET /health` on the
+guarded router, whose dependency checks the caller (`openai_api.auth`) before any handler runs or any WebSocket
+is accepted; `GET /ping` (readiness, nothing else) alone on the public one. Every refusal is OpenAI's error
 object (`openai_api.errors`), made in one place (`OpenAIRoute`) and decided in the order a client can act on
 it: credentials (401), loading (503), size (413), fields (400), model (404), queue (429)."""
 
@@ -14,7 +15,7 @@ import re
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
@@ -28,6 +29,7 @@ from openai_api.auth import Access
 from openai_api.errors import ApiError, ClientGone, from_worker_error
 from openai_api.form import ApiRequest, parse_request, read_form
 from openai_api.jobs import Job, SharedQueue
+from openai_api.realtime import realtime
 
 logger = logging.getLogger(__name__)
 
@@ -118,8 +120,13 @@ def create_routers(api: SpeechApi, access: Access) -> tuple[APIRouter, APIRouter
         ready = api.ready.is_set()
         return JSONResponse({"status": "ok" if ready else "loading", "default_model": api.service.default_model,
                              "queue": {"running": api.service.engine.jobs_in_progress > 0,
-                                       "waiting": api.queue.waiting(), "max": api.queue.max_size}},
+                                       "waiting": api.queue.waiting(), "max": api.queue.max_size},
+                             "live": {"sessions": api.service.live.sessions, "max": api.service.live.max_sessions}},
                             status_code=200 if ready else 503)
+
+    @guarded.websocket("/v1/realtime")
+    async def realtime_session(websocket: WebSocket) -> None:
+        await realtime(api, websocket)
 
     public = APIRouter(route_class=OpenAIRoute)
     public.add_api_route("/ping", ping(api.ready), methods=["GET"])

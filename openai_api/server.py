@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute
 from core.errors import WorkerError
 from core.service import Service
 from openai_api.auth import Access, log_access
-from openai_api.errors import ApiError
+from openai_api.errors import EXCEPTION_HANDLERS, ApiError
 from openai_api.jobs import SharedQueue
 from openai_api.routes import SpeechApi, create_routers, ping
 
@@ -42,7 +42,8 @@ def gradio_routes(demo: Any, service: Service) -> list[BaseRoute]:
 def create_app(service: Service, ready: threading.Event, access: Access | None = None) -> FastAPI:
     """The API alone; unknown paths and methods get OpenAI's error object too. `access`: the policy (default:
     decided from the service's settings)."""
-    app = FastAPI(title="whisperx-worker OpenAI-compatible API", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="whisperx-worker OpenAI-compatible API", docs_url=None, redoc_url=None, openapi_url=None,
+                  exception_handlers=dict(EXCEPTION_HANDLERS))
     api = SpeechApi(service, SharedQueue(service, service.settings.max_queue), ready=ready)
     for router in create_routers(api, access or Access.from_settings(service.settings)):
         app.include_router(router)

@@ -11,6 +11,8 @@ nothing the page asks for is refused.
 
 from __future__ import annotations
 
+import json
+
 import base64
 import dataclasses
 import os
@@ -188,6 +190,7 @@ def test_the_check_flags_a_route_added_without_the_guard(models_dir):
     from core import Settings
     from core.service import Service
     from openai_api.auth import Access
+    from openai_api.errors import EXCEPTION_HANDLERS
     from openai_api.jobs import SharedQueue
     from openai_api.routes import SpeechApi, create_routers
 
@@ -206,7 +209,8 @@ def test_the_check_flags_a_route_added_without_the_guard(models_dir):
 
     guarded.add_api_route("/v1/later", later)
     guarded.add_api_websocket_route("/v1/realtime", realtime)
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # as openai_api.server.create_app
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None,  # as openai_api.server.create_app
+                  exception_handlers=dict(EXCEPTION_HANDLERS))
     app.include_router(guarded)
     app.include_router(public)
     port = free_port()
@@ -252,7 +256,8 @@ def _websocket_checks(url: str) -> None:
     for refused in ({}, {"subprotocols": ["realtime", "openai-insecure-api-key.wrong"]}):
         with pytest.raises(InvalidStatus) as caught, connect(ws_url, open_timeout=10, **refused):
             pass
-        assert caught.value.response.status_code == 403
+        assert caught.value.response.status_code == 401  # the handshake gets the same answer as a request
+        assert json.loads(caught.value.response.body)["error"]["code"] == "invalid_api_key"
 
 
 # ---- the page's users reach the API by HTTP Basic; keys by Bearer -----------------------------------------

@@ -18,6 +18,7 @@ from core.service import Service
 from ui.controls import ADVANCED_GROUPS, AUTO_LANGUAGE, ControlSpec, control_specs, labels, language_choices
 from ui.editor import EDITOR_JS, Editor, realign
 from ui.handlers import SESSION_TTL_S, SPEAKER_OPTIONS, DownloadStore, Handlers, user_errors
+from ui.live_tab import build_live
 from ui.render import SEEK_JS, VIEW_CSS, render_empty
 from ui.voices import build_library
 
@@ -109,13 +110,16 @@ def build_demo(service: Service) -> gr.Blocks:
     with gr.Blocks(title="WhisperX", delete_cache=(3600, SESSION_TTL_S)) as demo:
         gr.Markdown(f"## {TITLE}\n{INTRO}")
         with gr.Row(equal_height=False):
-            with gr.Column(scale=4, min_width=300):
-                sources = _sources(settings)
-                with gr.Row(elem_id="wx-actions"):
-                    transcribe = gr.Button("Transcribe", variant="primary", elem_id="wx-transcribe", scale=3)
-                    stop = gr.Button("Stop", variant="stop", elem_id="wx-stop", scale=1)
-                stop_note = gr.Markdown("", elem_id="wx-stop-note")
-                controls = _controls(specs)
+            with gr.Column(scale=4, min_width=300), gr.Tabs(elem_id="wx-source-tabs"):
+                with gr.Tab("Files and links", elem_id="wx-tab-files"):
+                    sources = _sources(settings)
+                    with gr.Row(elem_id="wx-actions"):
+                        transcribe = gr.Button("Transcribe", variant="primary", elem_id="wx-transcribe", scale=3)
+                        stop = gr.Button("Stop", variant="stop", elem_id="wx-stop", scale=1)
+                    stop_note = gr.Markdown("", elem_id="wx-stop-note")
+                    controls = _controls(specs)
+                with gr.Tab("Live", elem_id="wx-tab-live"):
+                    build_live(settings)
             with gr.Column(scale=7, min_width=300, elem_id="wx-results"):
                 panel = _results_panel()
                 build_library(demo, service, downloads, panel)

@@ -42,10 +42,12 @@ def create_demo(service: Service | Settings | None = None) -> gr.Blocks:
     return demo
 
 
-def serve(service: Service, *, routes: Callable[[gr.Blocks], Sequence[Any]] | None = None) -> None:
+def serve(service: Service, *, routes: Callable[[gr.Blocks], Sequence[Any]] | None = None,
+          exception_handlers: dict[Any, Any] | None = None) -> None:
     """Check and preload the default models (as every front end does), then serve until stopped (blocks).
     `routes(demo)` gives further HTTP routes for the same server (app.py: the OpenAI-compatible API), made once
-    the page's queue exists and added to Gradio's FastAPI app as it is created."""
+    the page's queue exists and added to Gradio's FastAPI app as it is created, with `exception_handlers` for
+    them."""
     settings = service.settings
     demo = create_demo(service)
     extra = list(routes(demo)) if routes is not None else []
@@ -62,7 +64,7 @@ def serve(service: Service, *, routes: Callable[[gr.Blocks], Sequence[Any]] | No
         css=PAGE_CSS,
         # FastAPI's own schema (`/openapi.json`) would list every route to anyone; Gradio's API description is
         # at /gradio_api/info, behind the login
-        app_kwargs={"routes": extra, "openapi_url": None,
+        app_kwargs={"routes": extra, "openapi_url": None, "exception_handlers": dict(exception_handlers or {}),
                     "middleware": [Middleware(Unserved, prefixes=UNUSED_GRADIO_ROUTES)]},
     )
 

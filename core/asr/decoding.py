@@ -16,6 +16,7 @@ per chunk (on its `TimedText`):
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -38,6 +39,18 @@ class TimedWhisperModel(WhisperModel):
     # Called between temperature attempts (raises to stop the job): each attempt is one uninterruptible
     # CTranslate2 call over the batch, so a batch that falls back through the schedule is where a Stop waited.
     between_attempts: Callable[[], None] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.translator = self.model  # the CTranslate2 model itself, whatever `model` is swapped for
+
+    def view(self) -> WhisperModel:
+        """This model for another thread: the same loaded weights, tokenizer and feature extractor, decoding straight
+        through CTranslate2 (which serialises concurrent calls). `generate_segment_batched` swaps `self.model` for
+        the length of a batch call, so a decode from elsewhere must never go through this object itself."""
+        view = copy.copy(self)
+        view.model = self.translator
+        return view
 
     def generate_segment_batched(self, features: Any, tokenizer: Any, options: Any,
                                  encoder_output: Any = None) -> dict:

@@ -41,6 +41,9 @@ class AsrModel:
     name: str
     pipeline: Any  # whisperx FasterWhisperPipeline
     english_only: bool
+    # The pipeline's decoding options as loaded (a job replaces `pipeline.options` while it runs): what live
+    # decoding (core/live/decoder.py) decodes with, so its finals are decoded as a job's are by default.
+    default_options: Any = None
 
 
 def resolve_device(requested: str) -> str:
@@ -168,7 +171,7 @@ class ModelRegistry:
             pipeline = self._load_asr(name, source)
             english_only = not pipeline.model.model.is_multilingual
             model = AsrModel(name=Path(name).name if os.sep in name else name, pipeline=pipeline,
-                             english_only=english_only)
+                             english_only=english_only, default_options=pipeline.options)
             self._asr[name] = model
             logger.info("loaded ASR model %s (%s, %s) in %.1fs", model.name, self.device, self.compute_type,
                         time.perf_counter() - started)

@@ -1,0 +1,130 @@
+"""A live session in the engine itself (`core/live/`), on the open profile's real tiny.en and GE2E: a turn longer
+than whisper's window is cut and goes on as a new item, the audio a session holds stays bounded however long it
+runs, a cleared turn is never transcribed, and a closed session leaves nothing behind."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile
+
+from bench.live_client import encode_audio
+from core.live import events
+from core.live.engine import LiveBusy, LiveEngine
+from core.live.session import MAX_ITEM_S, LiveConfig
+from tests import speech
+
+pytestmark = pytest.mark.slow
+CHUNK_BYTES = 4800  # 100 ms of 24 kHz 16-bit PCM
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[events.LiveEvent] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, event: events.LiveEvent) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    def of(self, kind: type) -> list:
+        with self._lock:
+            return [event for event in self.events if isinstance(event, kind)]
+
+    def wait_settled(self, timeout_s: float = 300) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if len(self.of(events.Completed)) + len(self.of(events.Failed)) == len(self.of(events.Committed)):
+                return
+            time.sleep(0.1)
+        raise AssertionError("the session's turns were not all transcribed in time")
+
+
+@pytest.fixture(scope="module")
+def live(engine):
+    return LiveEngine(engine, max_sessions=2)
+
+
+@pytest.fixture(scope="module")
+def long_turn(data_dir) -> speech.Recording:
+    """~40 s of one festival voice with pauses of 0.2 s: a single turn for server VAD (pauses under 500 ms)."""
+    lines = [(speech.MALE, text) for text in (*speech.ENROLMENT, *(t for _, t in speech.THREE_PEOPLE),
+                                              *(t for _, t in speech.DIALOGUE))]
+    return speech.make_dialogue(data_dir / "long-turn-40s.wav", lines, gap_s=0.2)
+
+
+def feed(session, samples: np.ndarray, *, tail_s: float = 1.0, watch=None) -> None:
+    audio = np.concatenate([samples, np.zeros(int(tail_s * speech.SAMPLE_RATE), np.float32)])
+    data, _ = encode_audio(audio)
+    for offset in range(0, len(data), CHUNK_BYTES):
+        session.append(data[offset: offset + CHUNK_BYTES])
+        if watch is not None:
+            watch()
+
+
+def test_a_turn_longer_than_the_window_is_cut_and_memory_stays_bounded(live, long_turn):
+    samples, _ = soundfile.read(str(long_turn.path), dtype="float32")
+    assert len(samples) / speech.SAMPLE_RATE > 1.2 * MAX_ITEM_S
+    recorder, held = Recorder(), []
+    session = live.open(LiveConfig(language="en"), recorder)
+    try:
+        feed(session, samples, watch=lambda: held.append(session.buffered_s))
+        recorder.wait_settled()
+    finally:
+        session.close()
+    started, stopped = recorder.of(events.SpeechStarted), recorder.of(events.SpeechStopped)
+    assert len(started) >= 2 and len(started) == len(stopped)
+    for begin, end in zip(started, stopped, strict=True):
+        assert end.audio_end_ms - begin.audio_start_ms <= MAX_ITEM_S * 1000 + 100
+    assert max(held) <= MAX_ITEM_S + 1.5, max(held)
+    transcript = " ".join(event.transcript for event in recorder.of(events.Completed))
+    assert speech.word_error_rate(long_turn.script, transcript) <= 0.25, transcript
+    assert live.sessions == 0
+
+
+def test_a_cleared_turn_is_never_transcribed(live, monologue):
+    samples, _ = soundfile.read(str(monologue.path), dtype="float32")
+    recorder = Recorder()
+    session = live.open(LiveConfig(language="en"), recorder)
+    try:
+        data, _ = encode_audio(samples[: len(samples) // 2])
+        for offset in range(0, len(data), CHUNK_BYTES):
+            session.append(data[offset: offset + CHUNK_BYTES])
+        assert recorder.of(events.SpeechStarted)
+        session.clear()
+        assert session.buffered_s == 0
+        feed(session, samples)
+        recorder.wait_settled()
+    finally:
+        session.close()
+    cleared = recorder.of(events.SpeechStarted)[0].item_id
+    assert cleared not in {event.item_id for event in recorder.of(events.Committed)}
+    assert any(isinstance(event, events.Cleared) for event in recorder.events)
+    completed = recorder.of(events.Completed)
+    assert completed and speech.word_error_rate(monologue.script, " ".join(e.transcript for e in completed)) <= 0.2
+
+
+def test_sessions_are_counted_and_a_closed_one_is_forgotten(live, monologue):
+    samples, _ = soundfile.read(str(monologue.path), dtype="float32")
+    first, second = Recorder(), Recorder()
+    one = live.open(LiveConfig(language="en"), first)
+    two = live.open(LiveConfig(language="en"), second)
+    try:
+        assert live.sessions == 2
+        with pytest.raises(LiveBusy, match="LIVE_MAX_SESSIONS=2"):
+            live.open(LiveConfig(), Recorder())
+        data, _ = encode_audio(samples)
+        for offset in range(0, len(data), CHUNK_BYTES):
+            one.append(data[offset: offset + CHUNK_BYTES])
+        one.close()  # mid-turn, finals perhaps queued: dropped
+        assert live.sessions == 1 and one.buffered_s == 0
+        feed(two, samples)
+        second.wait_settled()
+        assert second.of(events.Completed)
+    finally:
+        one.close()
+        two.close()
+    assert live.sessions == 0
