@@ -12,13 +12,12 @@ import types
 
 import pytest
 from starlette.datastructures import Headers
-from starlette.exceptions import WebSocketException
 from starlette.requests import HTTPConnection
 
 from core import Settings
 from core.errors import InvalidInput
 from openai_api.auth import KEYS, OPEN, PAGE_USERS, Access, log_access
-from openai_api.errors import ApiError
+from openai_api.errors import ApiError, WebSocketRefused
 from openai_api.jobs import SharedQueue
 from openai_api.responses import deltas, speaker_labels
 
@@ -97,7 +96,7 @@ def test_page_users_by_http_basic():
         assert "hunter2" not in refusal.message and "s3cret" not in refusal.message
 
 
-def test_a_websocket_handshake_is_closed_with_policy_violation():
+def test_a_refused_websocket_handshake_carries_the_same_error_as_a_request():
     access = Access(keys=("alpha-key",))
 
     def handshake(**headers: str) -> HTTPConnection:
@@ -106,9 +105,10 @@ def test_a_websocket_handshake_is_closed_with_policy_violation():
 
     access.check(handshake(authorization="Bearer alpha-key"))
     access.check(handshake(sec_websocket_protocol="openai-insecure-api-key.alpha-key"))
-    with pytest.raises(WebSocketException) as caught:
+    with pytest.raises(WebSocketRefused) as caught:
         access.check(handshake(sec_websocket_protocol="openai-insecure-api-key.beta-key"))
-    assert caught.value.code == 1008 and "API_KEYS" in caught.value.reason
+    assert caught.value.error.status == 401 and "API_KEYS" in caught.value.error.message
+    assert caught.value.error.code == "invalid_api_key"
     with pytest.raises(ApiError):
         access.check(HTTPConnection({"type": "http", "path": "/v1/models", "headers": []}))
 

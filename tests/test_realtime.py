@@ -65,7 +65,8 @@ def ws_url(server, query: str = "intent=transcription") -> str:
 
 
 def live_sessions(server) -> int:
-    return httpx.get(server.url + "/health", timeout=10).json()["live"]["sessions"]
+    health = httpx.get(server.url + "/health", headers={"Authorization": f"Bearer {KEYS[0]}"}, timeout=10)
+    return health.json()["live"]["sessions"]
 
 
 def wait_for(condition, what: str, timeout_s: float = 60) -> None:

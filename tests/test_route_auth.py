@@ -182,7 +182,7 @@ def test_api_mode_every_route_refuses_without_a_key(api_server):
 
 def test_the_check_flags_a_route_added_without_the_guard(models_dir):
     """The API's routers as served, with routes added later: one on the guarded router (an HTTP route and a
-    WebSocket `/v1/realtime`) is covered without a line of its own; one added beside it without the guard is
+    WebSocket, as `/v1/realtime` is) is covered without a line of its own; one added beside it without the guard is
     what the checks above report."""
     import uvicorn
     from fastapi import FastAPI
@@ -208,7 +208,7 @@ def test_the_check_flags_a_route_added_without_the_guard(models_dir):
         await websocket.close()
 
     guarded.add_api_route("/v1/later", later)
-    guarded.add_api_websocket_route("/v1/realtime", realtime)
+    guarded.add_api_websocket_route("/v1/later-socket", realtime)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None,  # as openai_api.server.create_app
                   exception_handlers=dict(EXCEPTION_HANDLERS))
     app.include_router(guarded)
@@ -221,7 +221,8 @@ def test_the_check_flags_a_route_added_without_the_guard(models_dir):
     try:
         wait_until_answering(url + "/ping", _Running(thread), ARTIFACTS / "none.log", 30)
         routes = routes_of(app)
-        assert {Route("GET", "/v1/later"), Route("WEBSOCKET", "/v1/realtime")} <= set(routes)
+        assert {Route("GET", "/v1/later"), Route("WEBSOCKET", "/v1/later-socket"),
+                Route("WEBSOCKET", "/v1/realtime")} <= set(routes)
         assert unguarded(url, routes, API_PUBLIC) == [], "added to the guarded router: covered"
         assert httpx.get(url + "/v1/later", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
         _websocket_checks(url)
@@ -248,7 +249,7 @@ def _websocket_checks(url: str) -> None:
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect
 
-    ws_url = url.replace("http", "ws", 1) + "/v1/realtime"
+    ws_url = url.replace("http", "ws", 1) + "/v1/later-socket"
     with connect(ws_url, additional_headers={"Authorization": f"Bearer {KEY}"}, open_timeout=10) as socket:
         assert socket.recv(timeout=10) == "hello"
     with connect(ws_url, subprotocols=["realtime", f"openai-insecure-api-key.{KEY}"], open_timeout=10) as socket:
