@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 import torch
 
+from builder.campplus import SOURCE
 from builder.open_diarization import (
     MODEL_FILE,
     bundled_segmentation_file,
     resave_segmentation,
     write_open_diarization_pipeline,
 )
-from builder.campplus import SOURCE
 from core.speakers.campplus import MIN_FRAMES, CAMPPlusEmbedding
 
 DER_BOUND = 0.15  # measured with the shipped parameters: see test_der_on_sample
