@@ -141,13 +141,18 @@ def test_a_bad_file_clears_the_last_transcript_and_the_next_one_works(page, dial
     page.locator("#wx-upload input[type=file]").set_input_files(str(text_file))
     page.get_by_text("Invalid file type").first.wait_for()
 
-    fake_wav = tmp_path / "fake.wav"
+    fake_wav, notes = tmp_path / "fake.wav", tmp_path / "bad_notes.wav"
     fake_wav.write_text("a text file that calls itself audio\n" * 20)
+    notes.write_text("notes, not a recording\n" * 20)
     clear_files(page)
-    upload(page, fake_wav)
-    transcribe(page)
-    assert cards(page) == [("fake.wav", "Failed")]
+    upload(page, fake_wav, notes)
+    transcribe(page, count=2)
+    assert cards(page) == [("fake.wav", "Failed"), ("bad_notes.wav", "Failed")]
     assert "fake.wav: it is a text file, not a media file" in page.locator("#wx-cards").inner_text()
+    toasts = page.locator("[data-testid='toast-text']", has_text=".wav:")  # one per failed file, naming it once
+    toasts.nth(1).wait_for()
+    assert sorted(toasts.all_inner_texts()) == [f"{name}: it is a text file, not a media file (audio or video)"
+                                                for name in ("bad_notes.wav", "fake.wav")]
     assert page.get_by_text("Traceback").count() == 0
     assert page.locator("#wx-view .wx-turn").count() == 0, "the previous transcript is gone"
     assert page.locator("#wx-downloads a").count() == 0 and not page.locator("#wx-zip").is_visible()

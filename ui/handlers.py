@@ -76,6 +76,11 @@ def _duration(seconds: float) -> str:
     return f"{seconds} s" if seconds < 90 else f"{round(seconds / 60)} min"
 
 
+def named(name: str, message: str) -> str:
+    """`message` about the file `name`, naming it once (most refusals of a file already start with its name)."""
+    return message if message.startswith(f"{name}:") else f"{name}: {message}"
+
+
 def pick_audio(upload: str | None, recording: str | None) -> str:
     """The uploaded file wins over a recording; neither is a user error."""
     path = upload or recording
@@ -268,7 +273,7 @@ class Handlers:
             yield self.panel(state, session)  # the cards' final states, those skipped by Stop included
             for item in state["items"]:  # failures toast, as errors; notes stay in the view's notes box
                 if item["status"] == "error":
-                    error_toast(f"{item['name']}: {item['message']}" if total > 1 else item["message"])
+                    error_toast(named(item["name"], item["message"]) if total > 1 else item["message"])
         finally:
             self.stops.release(session, cancel)
 
