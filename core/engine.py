@@ -18,7 +18,7 @@ import numpy as np
 from core.advisories import no_speech_warning, option_warnings
 from core.asr.blocks import asr_blocks, shifted
 from core.asr.chunks import FixedChunks, PaddedChunks, is_silence, missed_speech, plausible
-from core.asr.forced_alignment import align_text
+from core.asr.forced_alignment import align_text, pause_between, speech_extent
 from core.asr.language_detection import detect
 from core.asr.languages import language_name, normalize_language, word_joiner
 from core.asr.speech_spans import fit_words_to_speech
@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 # Seconds of ASR per second of audio before a model's first pass has measured its own (paces the progress bar).
 ASR_PACE_GUESS = {"cpu": 0.3, "cuda": 0.03}
 REALIGN_MARGIN_S = 0.5  # room around a corrected segment (its bounds may clip a word), up to its neighbours
+SPLIT_REACH_S = 10.0  # words further apart than this are not fitted to the pause between them (snap_split)
+REALIGN_REACH_S = 5.0  # how far past a corrected segment's bounds its speech is followed (forced_alignment)
 
 _ASR_OPTION_NAMES = {  # our option → faster-whisper TranscriptionOptions field
     "beam_size": "beam_size",
@@ -216,15 +218,21 @@ class Engine:
 
     def realign(self, audio: str | Path | np.ndarray | DecodedAudio, result: Result, index: int, text: str, *,
                 through: int | None = None) -> Result:
-        """`result` with segment `index` (through `through`, joined into one) holding `text`, its words timed
-        against `audio` by forced alignment: wav2vec2 where the language's model is installed, else Whisper's
-        cross-attention (the model that made the result when installed, else the default). Speakers are kept."""
+        """`result` with segment `index` (through `through`) holding `text`, its words timed against `audio` by
+        forced alignment: wav2vec2 where the language's model is installed, else Whisper's cross-attention (the
+        model that made the result when installed, else the default), over the segments' speech (followed past
+        their old bounds where it runs on) and fitted to it; the text is cut into segments as a transcription cuts
+        it (`core.transcript.edit.set_text`). Speakers are kept."""
         first, last = segment_at(result, index), segment_at(result, index if through is None else through, "through")
         end_index = index if through is None else through
         before = result.segments[index - 1].end if index > 0 else 0.0
         after = result.segments[end_index + 1].start if end_index + 1 < len(result.segments) else float("inf")
-        span = (max(before, first.start - REALIGN_MARGIN_S, 0.0), min(after, last.end + REALIGN_MARGIN_S))
-        decoded, offset = self._decode_span(audio, *span)  # only the span: a turn of an hour costs the turn
+        # decoded with room to follow speech that runs on past the old bounds (speech_extent), up to the neighbours
+        reach = (max(before, first.start - REALIGN_REACH_S, 0.0), min(after, last.end + REALIGN_REACH_S))
+        decoded, offset = self._decode_span(audio, *reach)  # only the span: a turn of an hour costs the turn
+        low, high = reach[0] - offset, min(reach[1] - offset, decoded.duration_s)  # on the decoded samples' clock
+        start, end = speech_extent(decoded.samples, first.start - offset, last.end - offset, low, high)
+        local = (max(low, start - REALIGN_MARGIN_S), min(high, end + REALIGN_MARGIN_S))
         if last.end > offset + decoded.duration_s + 1.0:
             raise InvalidInput(f"audio: ends at {offset + decoded.duration_s:.1f} s, but the segment ends at "
                                f"{last.end:.1f} s; pass the recording this result was made from", field="audio")
@@ -233,13 +241,47 @@ class Engine:
         asr = self.registry.asr(result.model if result.model in self.registry.available_asr_models() else None)
         job = _Job(TranscribeOptions(), decoded.samples, ProgressTracker(None, STAGES, None), [], {})
         aligner = self._aligner(job, language)  # None without an installed wav2vec2 model: Whisper times them
-        local = (span[0] - offset, max(min(span[1] - offset, decoded.duration_s), span[0] - offset + 0.05))
+        local = (local[0], max(local[1], local[0] + 0.05))
         words = align_text(decoded.samples, *local, text, language=language, asr_pipeline=asr.pipeline,
                            aligner=aligner, device=self.registry.device)
         words = tuple(_shifted(word, offset) for word in words)
         logger.info("realigned one segment (%d words, %.1f s of audio) in %.2fs by %s", len(words),
                     local[1] - local[0], time.perf_counter() - started, "wav2vec2" if aligner else "whisper")
         return set_text(result, index, text, words, through=through, joiner=word_joiner(language))
+
+    def snap_split(self, audio: str | Path | np.ndarray | DecodedAudio, result: Result, index: int,
+                   word: int) -> Result:
+        """`result` with the two words either side of a split (before word `word` of segment `index`, as
+        `core.transcript.edit.set_speaker_from` splits; word 0: after the segment before) fitted to the pause
+        between them in `audio`: the first part ends where the voice stops and the second starts where it resumes,
+        not where the aligner guessed (a split turn ended 1.3 s into the silence after its last word). Unchanged
+        when the speech runs on without a pause, a word is untimed or the two are further apart than
+        SPLIT_REACH_S."""
+        segment = segment_at(result, index)
+        if not 0 <= word < len(segment.words) or (word == 0 and (index == 0 or not result.segments[index - 1].words)):
+            return result
+        left = (index, word - 1) if word else (index - 1, len(result.segments[index - 1].words) - 1)
+        before, after = result.segments[left[0]].words[left[1]], segment.words[word]
+        if None in (before.start, before.end, after.start, after.end) or not (
+                before.start < after.end <= before.start + SPLIT_REACH_S):
+            return result
+        decoded, offset = self._decode_span(audio, before.start, after.end)
+        pause = pause_between(decoded.samples, before.start - offset, after.end - offset)
+        if pause is None:
+            return result
+        stop, resume = pause[0] + offset, pause[1] + offset
+        if not before.start < stop <= resume < after.end:
+            return result
+        segments = list(result.segments)
+        moves = ((left, {"end": round(stop, 3)}), ((index, word), {"start": round(resume, 3)}))
+        for (position, place), changes in moves:
+            words = list(segments[position].words)
+            words[place] = dataclasses.replace(words[place], **changes)
+            segments[position] = dataclasses.replace(segments[position], words=tuple(words))
+        if word == 0:  # a boundary between two segments: they end and start with those words
+            segments[index - 1] = dataclasses.replace(segments[index - 1], end=round(stop, 3))
+            segments[index] = dataclasses.replace(segments[index], start=round(resume, 3))
+        return dataclasses.replace(result, segments=tuple(segments))
 
     def _decode_span(self, audio: str | Path | np.ndarray | DecodedAudio, start_s: float,
                      end_s: float) -> tuple[DecodedAudio, float]:

@@ -159,7 +159,7 @@ def _bar(turn: SpeakerTurn, span: float, color: str, *, first: bool) -> str:
     width = max(100 * (turn.end - turn.start) / span, 0.3)
     label = f"{turn.speaker}, {format_time(turn.start)} – {format_time(turn.end)}"
     tab = "" if first else ' tabindex="-1"'
-    return (f'<button type="button" class="wx-bar" data-start="{turn.start:.3f}"{tab} '
+    return (f'<button type="button" class="wx-bar" data-start="{turn.start:.3f}" data-end="{turn.end:.3f}"{tab} '
             f'aria-label="Play from {html.escape(label)}" title="{html.escape(label)}" '
             f'style="left:{left:.3f}%;width:{width:.3f}%;background:{color}"></button>')
 
