@@ -25,7 +25,7 @@ from core.asr.speech_spans import fit_words_to_speech
 from core.asr.streaming import ChunkStream
 from core.asr.timestamps import split_timed_segments
 from core.asr.translation import translated_segments
-from core.errors import InferenceError, InvalidInput
+from core.errors import Cancelled, InferenceError, InvalidInput
 from core.media.decode import SAMPLE_RATE, DecodedAudio, check_duration, decode_audio, decode_span
 from core.media.level import normalize_level
 from core.media.mapped import released_behind
@@ -43,7 +43,16 @@ from core.speakers.voices import VoiceLibrary, Voiceprint, reenrol_note
 from core.speakers.word_labels import split_at_speaker_changes
 from core.transcript.edit import segment_at, set_text
 from core.transcript.overlap import with_overlaps
-from core.transcript.result import Result, SegmentsCallback, SpeakerTurn, VoiceMatch, Word, segments_from_whisperx
+from core.transcript.result import (
+    Result,
+    Segment,
+    SegmentsCallback,
+    SpeakerTurn,
+    VoiceMatch,
+    Word,
+    partial_note,
+    segments_from_whisperx,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +87,14 @@ class _Job:
     timings: dict[str, float]
     speech: list[tuple[float, float]] = dataclasses.field(default_factory=list)  # the VAD's speech regions (s)
     on_segments: SegmentsCallback | None = None
+    # What a stopped job keeps (`partial_result`): the segments streamed so far, then, once transcription and
+    # alignment are over, all of them, and what the result needs besides.
+    finished: list[Segment] = dataclasses.field(default_factory=list)
+    transcribed: list[dict] | None = None
+    language: str | None = None
+    model: str = ""
+    aligner: Any = None
+    result: Result | None = None  # before voice recognition
 
 
 class Engine:
@@ -153,11 +170,30 @@ class Engine:
     def _run_decoded(self, decoded: DecodedAudio, samples: np.ndarray, options: TranscribeOptions,
                      progress: ProgressTracker, on_segments: SegmentsCallback | None, started: float,
                      timings: dict[str, float]) -> Result:
-        job = _Job(options, samples, progress, [*decoded.warnings, *option_warnings(options)], timings,
-                   on_segments=on_segments)
+        job = _Job(options, samples, progress, [*decoded.warnings, *option_warnings(options)], timings)
+
+        def finished(segments: tuple[Segment, ...]) -> None:  # kept for a partial result, then passed on
+            job.finished.extend(segments)
+            if on_segments is not None:
+                on_segments(segments)
+
+        job.on_segments = finished
+        try:
+            diarizer, job.result = self._transcribe_job(job, decoded)
+            return self._finish(job, decoded, diarizer, job.result, started)
+        except Cancelled as stopped:
+            if stopped.partial is None:
+                stopped.partial = self.partial_result(job, decoded.duration_s)
+            raise
+
+    def _transcribe_job(self, job: _Job, decoded: DecodedAudio) -> tuple[Any, Result]:
+        """Transcription, alignment and diarization under the run lock: (the diarization pipeline or None, the
+        result before voice recognition and timings)."""
+        options, progress = job.options, job.progress
         with self._run_lock, contextlib.ExitStack() as job_scope:
             progress.check_cancelled()  # stopped while waiting for the previous job
             asr = self.registry.asr(options.model)
+            job.model = asr.name
             language, task = self._language_and_task(asr, options, job.warnings)
             diarizer = self._diarization_pipeline(job)
             if diarizer is not None and len(asr_blocks(job.audio)) == 1:  # in blocks, the VAD must not wait
@@ -170,12 +206,14 @@ class Engine:
                     detected = detect(asr.pipeline, job.audio, min_probability=options.language_detection_min_prob,
                                       max_tries=options.language_detection_max_tries)
                     language, probability = detected.language, detected.probability
-                aligner = self._aligner(job, "en" if task == "translate" else language)
+                job.language = language
+                aligner = job.aligner = self._aligner(job, "en" if task == "translate" else language)
                 # Decoded as whisperX decodes, without timestamp tokens (core/asr/sentences.py). Without wav2vec2,
                 # Whisper's cross-attention times the words, which also cut each chunk into sentences and carry
                 # the speaker labels; they leave the result only when word timestamps are asked for.
                 segments = self._transcribe(asr, job, language, task, timestamps=False, words=aligner is None)
                 segments = fit_words_to_speech(self._align(job, segments, aligner), job.speech)
+                job.transcribed = segments
                 turns = None
                 if diarization is not None:
                     turns, segments = self._finish_diarization(job, diarization, segments, language)
@@ -207,14 +245,43 @@ class Engine:
             warnings=tuple(dict.fromkeys(job.warnings)),
             translation=translation,
         ).with_speakers_in_order()
-        if diarizer is not None and result.diarization and options.recognize_voices:
+        return diarizer, result
+
+    def _finish(self, job: _Job, decoded: DecodedAudio, diarizer: Any, result: Result, started: float) -> Result:
+        """Voice recognition (when asked) and the timings: the finished result."""
+        timings = job.timings
+        if diarizer is not None and result.diarization and job.options.recognize_voices:
             with self._run_lock:  # the embedding model is the diarization pipeline's: one job uses it at a time
                 result = self._recognize_voices(job, diarizer, result)
         timings["total"] = round(time.perf_counter() - started, 3)
-        progress.update("write", 1.0)
+        job.progress.update("write", 1.0)
         logger.info("job done: %.1fs audio in %.2fs (%s)", decoded.duration_s, timings["total"],
                     ", ".join(f"{k}={v}" for k, v in timings.items()))
         return dataclasses.replace(result, timings=timings)
+
+    def partial_result(self, job: _Job, duration_s: float) -> Result | None:
+        """What a stopped job had finished, marked `partial` with a warning saying up to where: every segment once
+        transcription (and alignment) were over, else the segments streamed so far (text and times, no words);
+        without speakers either way (diarization labels them at the end), unless only voice recognition was left.
+        None when nothing was finished."""
+        if job.result is not None and job.result.segments:
+            reached = max((segment.end for segment in job.result.segments), default=0.0)
+            return dataclasses.replace(job.result, timings=dict(job.timings), partial=True, warnings=tuple(
+                dict.fromkeys([*job.result.warnings, partial_note(reached, duration_s)])))
+        if job.transcribed is not None:
+            segments = segments_from_whisperx(job.transcribed)
+            if not job.options.align_output:
+                segments = tuple(dataclasses.replace(segment, words=()) for segment in segments)
+        else:
+            segments = tuple(job.finished)
+        if not segments:
+            return None
+        reached = max(segment.end for segment in segments)
+        return Result(segments=segments, language=job.language, duration=round(duration_s, 3), model=job.model,
+                      device=self.registry.device, compute_type=self.registry.compute_type,
+                      word_timing=_word_method(job.options, job.aligner, job.transcribed or []),
+                      warnings=tuple(dict.fromkeys([*job.warnings, partial_note(reached, duration_s)])),
+                      timings=dict(job.timings), partial=True)
 
     def realign(self, audio: str | Path | np.ndarray | DecodedAudio, result: Result, index: int, text: str, *,
                 through: int | None = None) -> Result:

@@ -119,6 +119,9 @@ def render_summary(result: Result) -> str:
     total = result.timings.get("total")
     if total is not None:
         items.append(f"Took <b>{total:.1f} s</b>")
+    if result.partial:  # a stopped job's finished part (its Notes say up to where)
+        reached = max((segment.end for segment in result.segments), default=0.0)
+        items.insert(0, f'<span class="wx-partial">Partial: up to <b>{format_time(reached)}</b></span>')
     return '<div class="wx-summary">' + "".join(f"<span>{item}</span>" for item in items) + "</div>"
 
 
