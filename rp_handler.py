@@ -12,6 +12,7 @@ the first job is warm; importing this module loads nothing.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from core import WorkerError
+from core.errors import finished_part
 from core.logs import configure_logging
 from core.media.decode import decode_audio
 from core.media.fetch import Limits, MediaFile, fetch_source, job_directory
@@ -54,9 +56,19 @@ def get_service() -> Service:
 
 
 # ---- the handler ----------------------------------------------------------------------------------
-def handler(job: Mapping[str, Any]) -> dict[str, Any]:
-    """RunPod entry point: one job in, the result (or `{"error": ...}`) out; never raises."""
-    return handle(job)
+async def handler(job: Mapping[str, Any]) -> dict[str, Any]:
+    """RunPod entry point: one job in, the result (or `{"error": ...}`) out; never raises. The job runs in a thread,
+    so the worker's event loop stays free for RunPod's heartbeats and stop signals. A stopped job (the SDK cancels
+    this coroutine: a `/cancel`, the endpoint's execution timeout) ends at its next step and returns what it had
+    finished, marked `"partial": true` with a warning saying up to where."""
+    cancel = threading.Event()
+    running = asyncio.get_running_loop().run_in_executor(None, lambda: handle(job, cancel=cancel))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        cancel.set()
+        logger.info("job %s stopped: returning what was finished", _job_id(job))
+        return await asyncio.shield(running)
 
 
 def stream_handler(job: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -103,7 +115,7 @@ def handle(job: Mapping[str, Any], service: Service | None = None, *, sink: Prog
     try:
         output = fit_result(run_job(job, service or get_service(), ProgressReporter(job, sender),
                                     on_segments=on_segments, cancel=cancel))
-        outcome = "done"
+        outcome = "stopped, partial result" if output.get("partial") else "done"
         return output
     except WorkerError as error:
         outcome = f"refused ({type(error).__name__}, field {error.field or '-'})"  # the message may quote input
@@ -139,8 +151,8 @@ def run_job(job: Mapping[str, Any], service: Service, progress: ProgressReporter
         remember_samples(service, request, samples)  # into the voice library, so this job recognises them too
         if samples:
             timings["speaker_samples"], _ = _since(began)
-        result = service.engine.transcribe(audio, options, on_progress=progress, on_segments=on_segments,
-                                           cancel=cancel)
+        result = finished_part(lambda: service.engine.transcribe(audio, options, on_progress=progress,
+                                                                 on_segments=on_segments, cancel=cancel))
         began = time.perf_counter()
         names, speaker_warnings = name_speakers(service, request, result, audio, samples)
         if samples:

@@ -28,14 +28,14 @@ from core.asr.chunks import (
     without_words_in,
     words_in,
 )
-from core.asr.forced_alignment import align_text
+from core.asr.forced_alignment import align_text, pause_between, speech_extent
 from core.asr.language_detection import detect
 from core.asr.languages import language_name, normalize_language, word_joiner
 from core.asr.speech_spans import fit_words_to_speech
 from core.asr.streaming import ChunkStream
 from core.asr.timestamps import split_timed_segments
 from core.asr.translation import translated_segments
-from core.errors import InferenceError, InvalidInput
+from core.errors import Cancelled, InferenceError, InvalidInput
 from core.live.priority import LivePriority
 from core.media.decode import SAMPLE_RATE, DecodedAudio, check_duration, decode_audio, decode_span
 from core.media.level import normalize_level
@@ -54,13 +54,24 @@ from core.speakers.voices import VoiceLibrary, Voiceprint, reenrol_note
 from core.speakers.word_labels import split_at_speaker_changes
 from core.transcript.edit import segment_at, set_text
 from core.transcript.overlap import with_overlaps
-from core.transcript.result import Result, SegmentsCallback, SpeakerTurn, VoiceMatch, Word, segments_from_whisperx
+from core.transcript.result import (
+    Result,
+    Segment,
+    SegmentsCallback,
+    SpeakerTurn,
+    VoiceMatch,
+    Word,
+    partial_note,
+    segments_from_whisperx,
+)
 
 logger = logging.getLogger(__name__)
 
 # Seconds of ASR per second of audio before a model's first pass has measured its own (paces the progress bar).
 ASR_PACE_GUESS = {"cpu": 0.3, "cuda": 0.03}
 REALIGN_MARGIN_S = 0.5  # room around a corrected segment (its bounds may clip a word), up to its neighbours
+SPLIT_REACH_S = 10.0  # words further apart than this are not fitted to the pause between them (snap_split)
+REALIGN_REACH_S = 5.0  # how far past a corrected segment's bounds its speech is followed (forced_alignment)
 
 _ASR_OPTION_NAMES = {  # our option → faster-whisper TranscriptionOptions field
     "beam_size": "beam_size",
@@ -87,6 +98,14 @@ class _Job:
     timings: dict[str, float]
     speech: list[tuple[float, float]] = dataclasses.field(default_factory=list)  # the VAD's speech regions (s)
     on_segments: SegmentsCallback | None = None
+    # What a stopped job keeps (`partial_result`): the segments streamed so far, then, once transcription and
+    # alignment are over, all of them, and what the result needs besides.
+    finished: list[Segment] = dataclasses.field(default_factory=list)
+    transcribed: list[dict] | None = None
+    language: str | None = None
+    model: str = ""
+    aligner: Any = None
+    result: Result | None = None  # before voice recognition
 
 
 class Engine:
@@ -167,11 +186,30 @@ class Engine:
     def _run_decoded(self, decoded: DecodedAudio, samples: np.ndarray, options: TranscribeOptions,
                      progress: ProgressTracker, on_segments: SegmentsCallback | None, started: float,
                      timings: dict[str, float]) -> Result:
-        job = _Job(options, samples, progress, [*decoded.warnings, *option_warnings(options)], timings,
-                   on_segments=on_segments)
+        job = _Job(options, samples, progress, [*decoded.warnings, *option_warnings(options)], timings)
+
+        def finished(segments: tuple[Segment, ...]) -> None:  # kept for a partial result, then passed on
+            job.finished.extend(segments)
+            if on_segments is not None:
+                on_segments(segments)
+
+        job.on_segments = finished
+        try:
+            diarizer, job.result = self._transcribe_job(job, decoded)
+            return self._finish(job, decoded, diarizer, job.result, started)
+        except Cancelled as stopped:
+            if stopped.partial is None:
+                stopped.partial = self.partial_result(job, decoded.duration_s)
+            raise
+
+    def _transcribe_job(self, job: _Job, decoded: DecodedAudio) -> tuple[Any, Result]:
+        """Transcription, alignment and diarization under the run lock: (the diarization pipeline or None, the
+        result before voice recognition and timings)."""
+        options, progress = job.options, job.progress
         with self._run_lock, contextlib.ExitStack() as job_scope:
             progress.check_cancelled()  # stopped while waiting for the previous job
             asr = self.registry.asr(options.model)
+            job.model = asr.name
             language, task = self._language_and_task(asr, options, job.warnings)
             diarizer = self._diarization_pipeline(job)
             if diarizer is not None and len(asr_blocks(job.audio)) == 1:  # in blocks, the VAD must not wait
@@ -184,12 +222,14 @@ class Engine:
                     detected = detect(asr.pipeline, job.audio, min_probability=options.language_detection_min_prob,
                                       max_tries=options.language_detection_max_tries)
                     language, probability = detected.language, detected.probability
-                aligner = self._aligner(job, "en" if task == "translate" else language)
+                job.language = language
+                aligner = job.aligner = self._aligner(job, "en" if task == "translate" else language)
                 # Decoded as whisperX decodes, without timestamp tokens (core/asr/sentences.py). Without wav2vec2,
                 # Whisper's cross-attention times the words, which also cut each chunk into sentences and carry
                 # the speaker labels; they leave the result only when word timestamps are asked for.
                 segments = self._transcribe(asr, job, language, task, timestamps=False, words=aligner is None)
                 segments = fit_words_to_speech(self._align(job, segments, aligner), job.speech)
+                job.transcribed = segments
                 turns = None
                 if diarization is not None:
                     turns, segments = self._finish_diarization(job, diarization, segments, language)
@@ -221,26 +261,61 @@ class Engine:
             warnings=tuple(dict.fromkeys(job.warnings)),
             translation=translation,
         ).with_speakers_in_order()
-        if diarizer is not None and result.diarization and options.recognize_voices:
+        return diarizer, result
+
+    def _finish(self, job: _Job, decoded: DecodedAudio, diarizer: Any, result: Result, started: float) -> Result:
+        """Voice recognition (when asked) and the timings: the finished result."""
+        timings = job.timings
+        if diarizer is not None and result.diarization and job.options.recognize_voices:
             with self._run_lock:  # the embedding model is the diarization pipeline's: one job uses it at a time
                 result = self._recognize_voices(job, diarizer, result)
         timings["total"] = round(time.perf_counter() - started, 3)
-        progress.update("write", 1.0)
+        job.progress.update("write", 1.0)
         logger.info("job done: %.1fs audio in %.2fs (%s)", decoded.duration_s, timings["total"],
                     ", ".join(f"{k}={v}" for k, v in timings.items()))
         return dataclasses.replace(result, timings=timings)
 
+    def partial_result(self, job: _Job, duration_s: float) -> Result | None:
+        """What a stopped job had finished, marked `partial` with a warning saying up to where: every segment once
+        transcription (and alignment) were over, else the segments streamed so far (text and times, no words);
+        without speakers either way (diarization labels them at the end), unless only voice recognition was left.
+        None when nothing was finished."""
+        if job.result is not None and job.result.segments:
+            reached = max((segment.end for segment in job.result.segments), default=0.0)
+            return dataclasses.replace(job.result, timings=dict(job.timings), partial=True, warnings=tuple(
+                dict.fromkeys([*job.result.warnings, partial_note(reached, duration_s)])))
+        if job.transcribed is not None:
+            segments = segments_from_whisperx(job.transcribed)
+            if not job.options.align_output:
+                segments = tuple(dataclasses.replace(segment, words=()) for segment in segments)
+        else:
+            segments = tuple(job.finished)
+        if not segments:
+            return None
+        reached = max(segment.end for segment in segments)
+        return Result(segments=segments, language=job.language, duration=round(duration_s, 3), model=job.model,
+                      device=self.registry.device, compute_type=self.registry.compute_type,
+                      word_timing=_word_method(job.options, job.aligner, job.transcribed or []),
+                      warnings=tuple(dict.fromkeys([*job.warnings, partial_note(reached, duration_s)])),
+                      timings=dict(job.timings), partial=True)
+
     def realign(self, audio: str | Path | np.ndarray | DecodedAudio, result: Result, index: int, text: str, *,
                 through: int | None = None) -> Result:
-        """`result` with segment `index` (through `through`, joined into one) holding `text`, its words timed
-        against `audio` by forced alignment: wav2vec2 where the language's model is installed, else Whisper's
-        cross-attention (the model that made the result when installed, else the default). Speakers are kept."""
+        """`result` with segment `index` (through `through`) holding `text`, its words timed against `audio` by
+        forced alignment: wav2vec2 where the language's model is installed, else Whisper's cross-attention (the
+        model that made the result when installed, else the default), over the segments' speech (followed past
+        their old bounds where it runs on) and fitted to it; the text is cut into segments as a transcription cuts
+        it (`core.transcript.edit.set_text`). Speakers are kept."""
         first, last = segment_at(result, index), segment_at(result, index if through is None else through, "through")
         end_index = index if through is None else through
         before = result.segments[index - 1].end if index > 0 else 0.0
         after = result.segments[end_index + 1].start if end_index + 1 < len(result.segments) else float("inf")
-        span = (max(before, first.start - REALIGN_MARGIN_S, 0.0), min(after, last.end + REALIGN_MARGIN_S))
-        decoded, offset = self._decode_span(audio, *span)  # only the span: a turn of an hour costs the turn
+        # decoded with room to follow speech that runs on past the old bounds (speech_extent), up to the neighbours
+        reach = (max(before, first.start - REALIGN_REACH_S, 0.0), min(after, last.end + REALIGN_REACH_S))
+        decoded, offset = self._decode_span(audio, *reach)  # only the span: a turn of an hour costs the turn
+        low, high = reach[0] - offset, min(reach[1] - offset, decoded.duration_s)  # on the decoded samples' clock
+        start, end = speech_extent(decoded.samples, first.start - offset, last.end - offset, low, high)
+        local = (max(low, start - REALIGN_MARGIN_S), min(high, end + REALIGN_MARGIN_S))
         if last.end > offset + decoded.duration_s + 1.0:
             raise InvalidInput(f"audio: ends at {offset + decoded.duration_s:.1f} s, but the segment ends at "
                                f"{last.end:.1f} s; pass the recording this result was made from", field="audio")
@@ -249,13 +324,47 @@ class Engine:
         asr = self.registry.asr(result.model if result.model in self.registry.available_asr_models() else None)
         job = _Job(TranscribeOptions(), decoded.samples, ProgressTracker(None, STAGES, None), [], {})
         aligner = self._aligner(job, language)  # None without an installed wav2vec2 model: Whisper times them
-        local = (span[0] - offset, max(min(span[1] - offset, decoded.duration_s), span[0] - offset + 0.05))
+        local = (local[0], max(local[1], local[0] + 0.05))
         words = align_text(decoded.samples, *local, text, language=language, asr_pipeline=asr.pipeline,
                            aligner=aligner, device=self.registry.device)
         words = tuple(_shifted(word, offset) for word in words)
         logger.info("realigned one segment (%d words, %.1f s of audio) in %.2fs by %s", len(words),
                     local[1] - local[0], time.perf_counter() - started, "wav2vec2" if aligner else "whisper")
         return set_text(result, index, text, words, through=through, joiner=word_joiner(language))
+
+    def snap_split(self, audio: str | Path | np.ndarray | DecodedAudio, result: Result, index: int,
+                   word: int) -> Result:
+        """`result` with the two words either side of a split (before word `word` of segment `index`, as
+        `core.transcript.edit.set_speaker_from` splits; word 0: after the segment before) fitted to the pause
+        between them in `audio`: the first part ends where the voice stops and the second starts where it resumes,
+        not where the aligner guessed (a split turn ended 1.3 s into the silence after its last word). Unchanged
+        when the speech runs on without a pause, a word is untimed or the two are further apart than
+        SPLIT_REACH_S."""
+        segment = segment_at(result, index)
+        if not 0 <= word < len(segment.words) or (word == 0 and (index == 0 or not result.segments[index - 1].words)):
+            return result
+        left = (index, word - 1) if word else (index - 1, len(result.segments[index - 1].words) - 1)
+        before, after = result.segments[left[0]].words[left[1]], segment.words[word]
+        if None in (before.start, before.end, after.start, after.end) or not (
+                before.start < after.end <= before.start + SPLIT_REACH_S):
+            return result
+        decoded, offset = self._decode_span(audio, before.start, after.end)
+        pause = pause_between(decoded.samples, before.start - offset, after.end - offset)
+        if pause is None:
+            return result
+        stop, resume = pause[0] + offset, pause[1] + offset
+        if not before.start < stop <= resume < after.end:
+            return result
+        segments = list(result.segments)
+        moves = ((left, {"end": round(stop, 3)}), ((index, word), {"start": round(resume, 3)}))
+        for (position, place), changes in moves:
+            words = list(segments[position].words)
+            words[place] = dataclasses.replace(words[place], **changes)
+            segments[position] = dataclasses.replace(segments[position], words=tuple(words))
+        if word == 0:  # a boundary between two segments: they end and start with those words
+            segments[index - 1] = dataclasses.replace(segments[index - 1], end=round(stop, 3))
+            segments[index] = dataclasses.replace(segments[index], start=round(resume, 3))
+        return dataclasses.replace(result, segments=tuple(segments))
 
     def _decode_span(self, audio: str | Path | np.ndarray | DecodedAudio, start_s: float,
                      end_s: float) -> tuple[DecodedAudio, float]:

@@ -6,6 +6,12 @@ Every adapter maps `WorkerError` to its own surface in one place (RunPod `{"erro
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.transcript.result import Result
+
 
 class WorkerError(Exception):
     """Base error: `message` is user-facing, `field` names the offending input when there is one."""
@@ -36,7 +42,21 @@ class InferenceError(WorkerError):
 
 
 class Cancelled(WorkerError):
-    """The caller stopped the job; the engine gave up at the next batch or stage boundary."""
+    """The caller stopped the job; the engine gave up at the next batch or stage boundary. `partial` is what was
+    finished by then (a `Result` marked `partial`, see `core.engine`), or None when nothing was."""
 
-    def __init__(self, message: str = "the job was stopped before it finished") -> None:
+    def __init__(self, message: str = "the job was stopped before it finished", *,
+                 partial: Result | None = None) -> None:
         super().__init__(message)
+        self.partial = partial
+
+
+def finished_part(run: Callable[[], Result]) -> Result:
+    """`run()`'s result; when the job is stopped, what it had finished (a `Result` marked `partial`, whose warnings
+    say up to where), so every front end keeps it. A job stopped before anything was finished still raises."""
+    try:
+        return run()
+    except Cancelled as stopped:
+        if stopped.partial is None:
+            raise
+        return stopped.partial

@@ -10,8 +10,8 @@ WebSocket `/v1/realtime` included, is covered without a line of its own.
 - neither: open (the start-up log warns when the server is reachable beyond loopback).
 
 A refusal is 401 in OpenAI's error shape with a `WWW-Authenticate` challenge and a message saying how to get in;
-a WebSocket handshake gets the same 401 and error object as an HTTP response (`openai_api.errors.deny`). Secrets are compared in constant time, as
-digests of equal length with every entry compared, and never logged.
+a WebSocket handshake gets the same 401 and error object as an HTTP response (`openai_api.errors.deny`).
+Secrets are compared in constant time, as digests of equal length with every entry compared, and never logged.
 """
 
 from __future__ import annotations

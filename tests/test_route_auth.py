@@ -11,10 +11,9 @@ nothing the page asks for is refused.
 
 from __future__ import annotations
 
-import json
-
 import base64
 import dataclasses
+import json
 import os
 import shutil
 import subprocess

@@ -488,3 +488,59 @@ def test_import_is_cheap():
     code = "import sys, rp_handler; print(sorted({'torch', 'whisperx', 'runpod'} & set(sys.modules)))"
     completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert completed.stdout.strip() == "[]", completed.stdout + completed.stderr
+
+
+class _Probe:
+    """The real engine, telling the test when the job has finished segments (so the stop comes mid-transcription);
+    everything else is the engine's own."""
+
+    def __init__(self, engine: Any) -> None:
+        self._engine, self.finished = engine, threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    def transcribe(self, audio: Any, options: Any, **kwargs: Any) -> Result:
+        passed_on = kwargs.pop("on_segments", None)
+
+        def on_segments(segments: Any) -> None:
+            self.finished.set()
+            if passed_on is not None:
+                passed_on(segments)
+
+        return self._engine.transcribe(audio, options, on_segments=on_segments, **kwargs)
+
+
+@pytest.mark.slow
+def test_a_stopped_job_returns_what_it_finished_marked_partial(engine, settings, dialogue, tmp_path, monkeypatch):
+    """RunPod stops a job (a /cancel, the execution timeout) by cancelling the handler's task (the SDK's
+    `JobScaler.stop_job`): run through the SDK's own `run_job`, the job ends at its next step and its output is
+    what it had finished, marked `"partial": true` with a warning saying up to where, its formats included."""
+    import asyncio
+
+    from runpod.serverless.modules import rp_job
+
+    from core.service import Service
+    from tests.browser import tiled
+
+    probe = _Probe(engine)
+    monkeypatch.setattr(rp_handler, "_service", Service(settings, engine=probe))
+    monkeypatch.setattr(rp_handler, "_progress_sink", lambda _job, _message: None)
+    long = tiled(dialogue.path, 3, tmp_path / "long.wav")
+    job = {"id": "stopped-1", "input": {"audio_base64": b64(long), "output_formats": ["json", "srt"],
+                                        "chunk_size": 5, "batch_size": 1}}
+
+    async def stopped_midway() -> dict[str, Any]:
+        task = asyncio.create_task(rp_job.run_job(rp_handler.handler, job))
+        while not probe.finished.is_set():
+            assert not task.done(), task.result()
+            await asyncio.sleep(0.1)
+        task.cancel()  # what the SDK does on RunPod's stop signal
+        return await task
+
+    returned = asyncio.run(stopped_midway())
+    assert "error" not in returned, returned
+    output = returned["output"]
+    assert output["partial"] is True and output["segments"] and output["outputs"]["srt"].strip()
+    assert output["segments"][-1]["end"] < output["duration"] - 20, "it stopped well before the end"
+    assert any(w.startswith("partial: the job was stopped at") for w in output["warnings"])

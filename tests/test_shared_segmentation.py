@@ -23,7 +23,7 @@ def _file(recording):
 
 
 def test_shared_pass_gives_the_vad_and_the_diarization_what_their_own_passes_give(engine, dialogue):
-    """The open profile's VAD and open-ge2e load the same pyannote/segmentation weights."""
+    """The open profile's VAD and open-campp load the same pyannote/segmentation weights."""
     vad = vad_inference(engine.registry.asr().pipeline)
     segmentation = engine.registry.diarization()._segmentation
     assert vad is not segmentation and can_share(vad, segmentation)

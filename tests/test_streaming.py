@@ -75,3 +75,40 @@ def test_a_failing_callback_stops_the_job_and_the_next_job_streams_afresh(engine
     pipeline = engine.registry.asr().pipeline
     assert "postprocess" not in pipeline.__dict__ and type(pipeline.vad_model).__name__ != "_RecordingVad"
 
+
+
+def test_a_stopped_job_keeps_what_it_finished(engine, dialogue):
+    """Stop once two segments are final: the job ends at its next step, and `Cancelled.partial` holds those
+    segments as a result marked partial (no speakers: diarization labels them at the end), with a warning saying up
+    to where, in every format; a job stopped before anything was finished has none."""
+    import soundfile
+
+    from core import Result
+    from core.transcript.formats import Layout, render
+
+    cancel = threading.Event()
+    seen = []
+
+    def on_segments(segments):
+        seen.extend(segments)
+        if len(seen) >= 2:
+            cancel.set()
+
+    options = TranscribeOptions(chunk_size=5, batch_size=1, diarization=True)
+    with pytest.raises(Cancelled) as stopped:
+        engine.transcribe(dialogue.path, options, on_segments=on_segments, cancel=cancel)
+    partial = stopped.value.partial
+    assert partial is not None and partial.partial and partial.segments == tuple(seen)
+    assert partial.speakers is None and all(segment.speaker is None for segment in partial.segments)
+    assert partial.duration == pytest.approx(soundfile.info(str(dialogue.path)).duration, abs=0.01)
+    assert any(w.startswith("partial: the job was stopped at 0:") and w.endswith("what was finished by then")
+               for w in partial.warnings), partial.warnings
+    data = partial.to_dict()
+    assert data["partial"] is True and Result.from_dict(data) == partial
+    assert "partial" not in Result(segments=partial.segments, language="en").to_dict()  # only a stopped job's
+    assert seen[0].text.strip() in render(partial, "srt", Layout())
+
+    cancel.set()  # stopped before it began: nothing finished, nothing kept
+    with pytest.raises(Cancelled) as stopped:
+        engine.transcribe(dialogue.path, options, cancel=cancel)
+    assert stopped.value.partial is None

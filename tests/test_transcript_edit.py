@@ -81,7 +81,8 @@ def test_split_gives_the_rest_of_a_segment_to_another_speaker():
     assert second.words[0].start == 1.5 and second.start == 1.5 and first.end == 1.4
     assert edited.speakers[-1] == "Guest"
     assert [(t.start, t.end) for t in edited.diarization if t.speaker == "Guest"] == [(1.5, 3.4)]
-    assert [(t.start, t.end) for t in edited.diarization if t.speaker == "SPEAKER_00"] == [(0.0, 1.5)]
+    # the first part's turn ends with its last word ("I", 1.0-1.4), not where the second part starts
+    assert [(t.start, t.end) for t in edited.diarization if t.speaker == "SPEAKER_00"] == [(0.0, 1.4)]
     assert "Guest" in render(edited, "rttm", Layout(uri="talk")) and "[Guest]: would like a table" in render(
         edited, "vtt", Layout())
 
@@ -102,7 +103,7 @@ def test_split_refuses_a_word_that_cannot_start_the_second_part(word, field):
 
 def test_merging_two_speakers_relabels_everything_and_joins_their_turns():
     edited = edit.merge_speakers(edit.set_speaker(_result(), 1, "SPEAKER_02"), "SPEAKER_02", "SPEAKER_00")
-    assert edited.speakers == ("SPEAKER_00", "SPEAKER_01")
+    assert edited.speakers == ("SPEAKER_00",)  # SPEAKER_01's only turn went to SPEAKER_02, then to SPEAKER_00
     assert [s.speaker for s in edited.segments] == ["SPEAKER_00", "SPEAKER_00", "SPEAKER_00"]
     assert {w.speaker for s in edited.segments for w in s.words} == {"SPEAKER_00"}
     assert [(t.start, t.end, t.speaker) for t in edited.diarization] == [
@@ -132,3 +133,51 @@ def test_the_rest_of_a_turn_from_a_word_goes_to_another_speaker():
         ("Certainly we have one by the window", "SPEAKER_01"), ("Thank you very much", "SPEAKER_02")]
     whole = edit.set_speaker_from(turn, 1, 0, 1, "SPEAKER_02")
     assert [s.speaker for s in whole.segments] == ["SPEAKER_00", "SPEAKER_02", "SPEAKER_02"]
+
+
+def _spoken_turns() -> Result:
+    """Bob's one turn between two of Alice's, as diarization gives it: the turns run a little past the words."""
+    alice = _words("Hello there Bob", 0.0, "Alice")
+    bob = _words("Hi Alice how are you", 2.0, "Bob")
+    again = _words("Fine thanks", 5.0, "Alice")
+    segments = tuple(Segment(start=w[0].start, end=w[-1].end, text=" ".join(x.word for x in w), speaker=w[0].speaker,
+                             words=w) for w in (alice, bob, again))
+    turns = tuple(SpeakerTurn(start=a, end=b, speaker=who) for a, b, who in (
+        (0.0, 1.5, "Alice"), (1.9, 4.94, "Bob"), (5.0, 5.9, "Alice")))
+    return Result(segments=segments, language="en", speakers=("Alice", "Bob"), diarization=turns, duration=6.0)
+
+
+def test_a_speaker_whose_whole_turn_is_reassigned_is_gone_everywhere():
+    """Bob's turn runs 0.54 s past his last word; given to Alice, nothing of Bob is left: no speaker, no timeline
+    bar or RTTM line for the leftover, no count of two speakers."""
+    edited = edit.set_speaker_from(_spoken_turns(), 1, 0, 1, "Alice")
+    assert edited.speakers == ("Alice",)
+    assert [(t.start, t.end, t.speaker) for t in edited.diarization] == [
+        (0.0, 1.5, "Alice"), (2.0, 4.4, "Alice"), (5.0, 5.9, "Alice")]
+    assert {line.split()[7] for line in render(edited, "rttm", Layout(uri="talk")).splitlines()} == {"Alice"}
+    assert {w.speaker for s in edited.segments for w in s.words} == {"Alice"}
+
+
+def test_a_split_leaves_no_sliver_of_the_first_speaker_and_ends_their_turn_with_their_last_word():
+    """The turn is split before "how": Bob keeps "Hi Alice" (2.0-2.9), the rest is Carol's up to the turn's end
+    (no 0.5 s sliver of Bob after her last word), and Bob's turn ends with "Alice" (2.9), not where Carol starts."""
+    edited = edit.set_speaker_from(_spoken_turns(), 1, 2, 1, "Carol")
+    assert [(t.start, t.end, t.speaker) for t in edited.diarization] == [
+        (0.0, 1.5, "Alice"), (1.9, 2.9, "Bob"), (3.0, 4.4, "Carol"), (5.0, 5.9, "Alice")]
+    assert edited.speakers == ("Alice", "Bob", "Carol")
+
+
+def test_an_edited_turn_keeps_its_subtitle_cues():
+    """Three segments joined for a correction come back as three, cut as a transcription cuts them (sentence ends,
+    a pause of 1.5 s): the SRT keeps three cues, none spanning the pause."""
+    result = _result()
+    words = (*_words("Good morning.", 0.0, "x"), *_words("I would like a table", 1.0, "x"),
+             *_words("for two", 5.0, "x"))  # a 2.1 s pause before "for"
+    edited = edit.set_text(result, 0, "Good morning.  I would like a table for two", words, through=1)
+    assert [(s.text, s.start, s.end) for s in edited.segments[:3]] == [
+        ("Good morning.", 0.0, 0.9), ("I would like a table", 1.0, 3.4), ("for two", 5.0, 5.9)]
+    assert all(s.edited and s.speaker == "SPEAKER_00" for s in edited.segments[:3])
+    assert edited.segments[3] == result.segments[2]
+    cues = [line for line in render(edited, "srt", Layout()).splitlines() if " --> " in line]
+    assert cues[:3] == ["00:00:00,000 --> 00:00:00,900", "00:00:01,000 --> 00:00:03,400",
+                        "00:00:05,000 --> 00:00:05,900"]

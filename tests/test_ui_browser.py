@@ -4,6 +4,7 @@ download; a batch of files and a link with one zip; Stop; errors. Screenshots go
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import shutil
 import zipfile
@@ -141,13 +142,18 @@ def test_a_bad_file_clears_the_last_transcript_and_the_next_one_works(page, dial
     page.locator("#wx-upload input[type=file]").set_input_files(str(text_file))
     page.get_by_text("Invalid file type").first.wait_for()
 
-    fake_wav = tmp_path / "fake.wav"
+    fake_wav, notes = tmp_path / "fake.wav", tmp_path / "bad_notes.wav"
     fake_wav.write_text("a text file that calls itself audio\n" * 20)
+    notes.write_text("notes, not a recording\n" * 20)
     clear_files(page)
-    upload(page, fake_wav)
-    transcribe(page)
-    assert cards(page) == [("fake.wav", "Failed")]
+    upload(page, fake_wav, notes)
+    transcribe(page, count=2)
+    assert cards(page) == [("fake.wav", "Failed"), ("bad_notes.wav", "Failed")]
     assert "fake.wav: it is a text file, not a media file" in page.locator("#wx-cards").inner_text()
+    toasts = page.locator("[data-testid='toast-text']", has_text=".wav:")  # one per failed file, naming it once
+    toasts.nth(1).wait_for()
+    assert sorted(toasts.all_inner_texts()) == [f"{name}: it is a text file, not a media file (audio or video)"
+                                                for name in ("bad_notes.wav", "fake.wav")]
     assert page.get_by_text("Traceback").count() == 0
     assert page.locator("#wx-view .wx-turn").count() == 0, "the previous transcript is gone"
     assert page.locator("#wx-downloads a").count() == 0 and not page.locator("#wx-zip").is_visible()
@@ -212,35 +218,48 @@ def test_a_refused_link_is_a_card_naming_the_links_box(page, dialogue):
 
 @pytest.fixture(scope="module")
 def long_recording(dialogue, tmp_path_factory) -> Path:
-    """Three minutes of speech: the dialogue eight times."""
-    return tiled(dialogue.path, 8, tmp_path_factory.mktemp("long") / "long-meeting.wav")
+    """A minute and more of speech: the dialogue three times."""
+    return tiled(dialogue.path, 3, tmp_path_factory.mktemp("long") / "long-meeting.wav")
 
 
-def _files_under(root: Path) -> set[Path]:
-    return {path for path in root.rglob("*") if path.is_file()} if root.exists() else set()
-
-
-def test_stop_ends_the_job_frees_the_queue_and_leaves_no_temp_files(page, ui_server, long_recording, dialogue):
-    downloads = ui_server.tmp_dir / "gradio" / "whisperx-ui-downloads"
-    before = _files_under(downloads)
+def test_stop_keeps_the_finished_part_frees_the_queue_and_leaves_no_temp_files(page, ui_server, long_recording,
+                                                                               dialogue):
+    """Stop once finished segments are on screen: the stopped file keeps them as its transcript, marked partial
+    (the summary and the notes say up to where), with its downloads; the file after it is not started."""
     upload(page, long_recording, dialogue.path)
+    page.get_by_label("srt", exact=True).check()
+    page.get_by_text("Advanced: subtitles, decoding, speech detection").click()
+    # small pieces, one at a time: the finished text arrives piece by piece
+    for box, value in ((page.get_by_label("number input for Longest piece (s)"), "5"),
+                       (page.locator("#wx-opt-batch_size").locator("input, textarea").first, "1")):
+        box.fill(value)
+        box.press("Enter")
     start(page)
     page.wait_for_function("document.querySelector('#wx-view').innerText.includes('Transcribing')",
                            timeout=JOB_TIMEOUT_MS)  # the first progress event of the transcription
     assert "long-meeting.wav (1 of 2): " in page.locator("#wx-view").inner_text(), "the progress names the file"
+    page.locator("#wx-view .wx-live-seg").first.wait_for(timeout=JOB_TIMEOUT_MS)  # finished text on screen
     page.locator("#wx-stop").click()
     wait_until_finished(page, 2)
     assert cards(page) == [("long-meeting.wav", "Stopped"), ("dialogue.wav", "Stopped")], "every card is final"
+    assert "the finished part is shown (partial)" in page.locator("#wx-cards").inner_text()
     page.wait_for_function("!document.querySelector('#wx-stop-note').innerText.trim()")  # "Stopping…" is gone
-    assert page.locator("#wx-view .wx-turn").count() == 0
+    view = page.locator("#wx-view")
+    assert view.locator(".wx-turn").count() > 0
+    assert "table for two people" in view.locator(".wx-transcript").inner_text()
+    assert "Partial: up to" in view.locator(".wx-summary").inner_text()
+    assert "partial: the job was stopped at" in view.locator(".wx-warnings").inner_text()
+    saved = json.loads(download(page, "#wx-downloads a[download='long-meeting.json']")[1].read_text("utf-8"))
+    assert saved["partial"] is True and saved["segments"][-1]["end"] < saved["duration"] - 20
+    assert "table for two people" in download(page, "#wx-downloads a[download='long-meeting.srt']")[1].read_text(
+        "utf-8")
     assert not list(ui_server.tmp_dir.glob("wxw-job-*")), "no job directory is left"
-    assert _files_under(downloads) == before, "a stopped job writes no downloads"
 
     clear_files(page)
     upload(page, dialogue.path)
     transcribe(page)
     assert cards(page) == [("dialogue.wav", "Done")], "the next job runs"
-    assert "Stopped" not in page.locator("#wx-cards").inner_text()
+    assert "Stopped" not in page.locator("#wx-cards").inner_text() and "Partial" not in view.inner_text()
 
 
 def test_transcribe_is_above_the_fold_and_options_speak_plainly(browser, ui_server):

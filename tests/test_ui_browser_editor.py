@@ -6,6 +6,7 @@ test-artifacts/."""
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -20,6 +21,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 FORMATS = ("srt", "vtt", "txt", "tsv", "rttm")
+SENTENCES = re.compile(r"[^.?!\s][^.?!]*[.?!]")
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +109,13 @@ def test_correct_text_speakers_merge_and_undo_reach_every_download(page, saved, 
     files = downloads(page)
     result = json.loads(files["json"])
     edited = [segment for segment in result["segments"] if segment.get("edited")]
-    assert [segment["text"] for segment in edited] == [truth]
-    reference = tuple(w for w in timed_dialogue.words if start - 0.5 <= w[1] <= edited[0]["end"] + 0.3)
-    _, errors = speech.word_timing_errors(reference, [(w["word"], w["start"]) for w in edited[0]["words"]])
+    # the turn keeps its cues: cut into sentences as a transcription cuts it, one subtitle each (not one cue of
+    # the whole turn)
+    assert [segment["text"] for segment in edited] == SENTENCES.findall(truth) and len(edited) >= 2
+    assert len(parse_srt(files["srt"])) == len(result["segments"])
+    reference = tuple(w for w in timed_dialogue.words if start - 0.5 <= w[1] <= edited[-1]["end"] + 0.3)
+    timed = [(w["word"], w["start"]) for segment in edited for w in segment["words"]]
+    _, errors = speech.word_timing_errors(reference, timed)
     within = sum(error <= 0.2 for error in errors) / len(reference)
     print(f"\nre-timed turn: {len(errors)} words, within 0.2 s {within:.1%}, mean {sum(errors) / len(errors):.3f} s")
     assert within >= 0.95 and sum(errors) / len(errors) <= 0.12, sorted(errors)[-3:]
@@ -139,7 +145,8 @@ def test_correct_text_speakers_merge_and_undo_reach_every_download(page, saved, 
     page.keyboard.press("Control+z")
     wait_for_change(page, before)
     assert speakers_of_turns(page) == names
-    assert json.loads(downloads(page)["json"])["segments"][1]["speaker"] == names[1]
+    speakers = [segment["speaker"] for segment in json.loads(downloads(page)["json"])["segments"]]
+    assert [name for k, name in enumerate(speakers) if k == 0 or speakers[k - 1] != name] == names
     before = page_state(page)
     page.locator("#wx-redo").click()
     wait_for_change(page, before)
@@ -147,9 +154,11 @@ def test_correct_text_speakers_merge_and_undo_reach_every_download(page, saved, 
     page.locator("#wx-undo").click()
     page.wait_for_function("(n) => document.querySelectorAll('#wx-view .wx-turn').length === n", arg=len(names))
 
-    # 4. split the third turn at its third word: the rest goes to a new speaker
+    # 4. split the third turn ("That sounds perfect. Could we also order…") before "Could": the rest goes to a new
+    # speaker; the split falls in the pause as heard (the first part ends where the voice stops), and no sliver of
+    # the first speaker's turn is left over the new speaker's
     third = view.locator(".wx-turn").nth(2)
-    word = third.locator(".wx-word").nth(2)
+    word = third.locator(".wx-word", has_text="Could")
     word_text = word.inner_text()
     word.focus()
     page.keyboard.press("s")
@@ -164,6 +173,31 @@ def test_correct_text_speakers_merge_and_undo_reach_every_download(page, saved, 
     assert guest.count() == 1 and guest.locator(".wx-text").inner_text().startswith(word_text)
     files = downloads(page)
     assert "Guest" in files["rttm"] and f"[Guest]: {word_text}" in files["srt"] + files["vtt"]
+    stopped = next(w[2] for w in timed_dialogue.words if w[0] == "perfect")
+    first_part = view.locator(".wx-turn").nth(2)
+    assert abs(float(first_part.get_attribute("data-end")) - stopped) <= 0.1, (first_part.inner_text(), stopped)
+    guest_span = (float(guest.get_attribute("data-start")), float(guest.get_attribute("data-end")))
+    bars = page.evaluate("(name) => [...document.querySelectorAll('#wx-view .wx-lane')].filter(lane => lane"
+                         ".querySelector('.wx-lane-name').innerText.trim() === name).flatMap(lane => [...lane"
+                         ".querySelectorAll('.wx-bar')].map(bar => [+bar.dataset.start, +bar.dataset.end]))",
+                         names[0])
+    assert bars and not [bar for bar in bars if bar[1] > guest_span[0] and bar[0] < guest_span[1] + 0.3], bars
+
+    # 4b. Guest's whole turn given back: Guest is gone from the speakers (summary, timeline, RTTM); undo brings it
+    guest.locator(".wx-turn-head").focus()
+    page.keyboard.press("s")
+    guest.locator("select.wx-pick-speaker").select_option(names[1])
+    assert guest.locator("select.wx-pick-range").input_value() == "turn"
+    before = page_state(page)
+    guest.locator("button.wx-apply").click()
+    wait_for_change(page, before)
+    assert "Speakers: 2" in view.locator(".wx-summary").inner_text()
+    assert "Guest" not in view.locator(".wx-timeline").inner_text() and "Guest" not in downloads(page)["rttm"]
+    page.locator("#wx-edit-help").click()
+    before = page_state(page)
+    page.keyboard.press("Control+z")
+    wait_for_change(page, before)
+    assert view.locator(".wx-speaker", has_text="Guest").count() == 1
 
     # 5. naming a speaker with another's name offers the merge; merging leaves one speaker for both
     pick_speaker(page, "Guest")

@@ -18,17 +18,24 @@ def transcribed(client, timed_dialogue) -> dict:
 
 
 def test_realign_replaces_the_text_and_retimes_the_words(client, transcribed, timed_dialogue):
-    index = 1
-    truth = speech.DIALOGUE[index][1]
+    """The segment saying "Certainly we have…" corrected to the script's two sentences: two segments come back
+    (cut as a transcription cuts them, so each is a subtitle cue), the segments after them move up one."""
+    truth = speech.DIALOGUE[1][1]
+    index = next(i for i, s in enumerate(transcribed["segments"]) if s["text"].lower().startswith("certainly"))
     result = client.predict(transcribed, handle_file(str(timed_dialogue.path)), index, truth, api_name="/realign")
-    segment = result["segments"][index]
-    assert segment["text"] == truth and segment["edited"] is True
-    assert segment["speaker"] == transcribed["segments"][index]["speaker"]
-    assert {word["speaker"] for word in segment["words"]} == {segment["speaker"]}
+    new = result["segments"][index:index + 2]
+    assert [s["text"] for s in new] == ["Certainly.", truth.removeprefix("Certainly. ")]
+    assert all(s["edited"] is True for s in new)
+    assert {s["speaker"] for s in new} == {transcribed["segments"][index]["speaker"]}
+    assert {word["speaker"] for s in new for word in s["words"]} == {new[0]["speaker"]}
     assert [s["text"] for s in result["segments"][:index]] == [s["text"] for s in transcribed["segments"][:index]]
+    assert [s["text"] for s in result["segments"][index + 2:]] == [s["text"] for s in
+                                                                   transcribed["segments"][index + 1:]]
     assert "edited" not in result["segments"][0]
-    reference = tuple(w for w in timed_dialogue.words if segment["start"] - 0.5 <= w[1] <= segment["end"] + 0.5)
-    coverage, errors = speech.word_timing_errors(reference, [(w["word"], w["start"]) for w in segment["words"]])
+    words = [w for s in new for w in s["words"]]
+    said = timed_dialogue.turns[1]  # the line as festival said it
+    reference = tuple(w for w in timed_dialogue.words if said[0] - 0.01 <= w[1] < said[1])
+    coverage, errors = speech.word_timing_errors(reference, [(w["word"], w["start"]) for w in words])
     assert coverage >= 0.9 and sum(errors) / len(errors) <= 0.15, (coverage, sorted(errors)[-3:])
     assert result["text"] != transcribed["text"] or truth in transcribed["text"]
 

@@ -294,10 +294,10 @@ def test_page_labels_and_help_speak_in_user_words(specs):
 
 def test_speaker_models_are_a_list_of_the_installed_ones():
     specs = {spec.name: spec for spec in controls.control_specs(["tiny.en"], DEFAULT_MODEL, LANGUAGES,
-                                                                 ["open-ge2e", "other"])}
+                                                                 ["open-campp", "other"])}
     spec = specs["diarization_model"]
-    assert spec.kind == "dropdown" and spec.value == "open-ge2e"
-    assert [value for _, value in spec.choices] == ["open-ge2e", "other"]
+    assert spec.kind == "dropdown" and spec.value == "open-campp"
+    assert [value for _, value in spec.choices] == ["open-campp", "other"]
 
 
 def test_an_empty_optional_field_names_its_default_not_a_range():

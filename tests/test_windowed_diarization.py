@@ -20,8 +20,8 @@ FRAMES = 20  # frames per chunk in the synthetic segmentation
 def _clustering():
     from pyannote.audio.pipelines.clustering import AgglomerativeClustering
 
-    clustering = AgglomerativeClustering(metric="cosine")
-    clustering.instantiate({"method": "average", "min_cluster_size": 12, "threshold": 0.22})  # open-ge2e's
+    clustering = AgglomerativeClustering(metric="cosine")  # synthetic voices: any setting
+    clustering.instantiate({"method": "average", "min_cluster_size": 12, "threshold": 0.22})
     return clustering
 
 

@@ -135,6 +135,8 @@ def apply(service: Service, item: Mapping[str, Any], command: Mapping[str, Any])
     speaker = label_of(item, command.get("speaker"))
     first, last = segment_index(command.get("first")), segment_index(command.get("last"), "last")
     word = segment_index(command.get("word") or 0, "word")
+    if item.get("audio_url") and Path(audio_path(item)).is_file():  # the split falls in the pause between the
+        result = service.engine.snap_split(audio_path(item), result, first, word)  # two words, as heard
     return changed(item, edit.set_speaker_from(result, first, word, last, speaker, joiner=joiner))
 
 

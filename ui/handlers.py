@@ -23,7 +23,7 @@ from typing import Any
 import gradio as gr
 
 from core import ProgressCallback, Result, TranscribeOptions, WorkerError
-from core.errors import Cancelled, InvalidInput
+from core.errors import Cancelled, InvalidInput, finished_part
 from core.media.fetch import Limits, job_directory
 from core.service import Service
 from core.transcript.formats import Layout, render, response
@@ -33,7 +33,7 @@ from ui.cards import render_cards
 from ui.controls import ControlSpec, to_options
 from ui.errors import error_toast, user_errors
 from ui.live import LiveJob, render_live
-from ui.render import render_empty, render_view
+from ui.render import format_time, render_empty, render_view
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,11 @@ def _duration(seconds: float) -> str:
     return f"{seconds} s" if seconds < 90 else f"{round(seconds / 60)} min"
 
 
+def named(name: str, message: str) -> str:
+    """`message` about the file `name`, naming it once (most refusals of a file already start with its name)."""
+    return message if message.startswith(f"{name}:") else f"{name}: {message}"
+
+
 def pick_audio(upload: str | None, recording: str | None) -> str:
     """The uploaded file wins over a recording; neither is a user error."""
     path = upload or recording
@@ -93,6 +98,11 @@ def run_job(service: Service, audio_path: str, values: Mapping[str, Any] | Trans
     result = service.engine.transcribe(audio_path, options, on_progress=on_progress, cancel=cancel,
                                        on_segments=on_segments)
     return result, options
+
+
+def has_result(item: Mapping[str, Any]) -> bool:
+    """A file with a transcript to show: finished, or stopped with a finished part."""
+    return item.get("result") is not None
 
 
 def _describe_file(path: str) -> str:
@@ -268,7 +278,7 @@ class Handlers:
             yield self.panel(state, session)  # the cards' final states, those skipped by Stop included
             for item in state["items"]:  # failures toast, as errors; notes stay in the view's notes box
                 if item["status"] == "error":
-                    error_toast(f"{item['name']}: {item['message']}" if total > 1 else item["message"])
+                    error_toast(named(item["name"], item["message"]) if total > 1 else item["message"])
         finally:
             self.stops.release(session, cancel)
 
@@ -292,6 +302,11 @@ class Handlers:
             return
         item.update(status="done", result=result.to_dict(), options=options.to_mapping(),
                     audio_url=file_url(audio) if audio else None)
+        if result.partial:  # stopped: the finished part is kept, shown and downloadable, marked partial
+            reached = max((segment.end for segment in result.segments), default=0.0)
+            item.update(status="stopped", message=f"Stopped at {format_time(reached)} of "
+                                                  f"{format_time(result.duration)}: the finished part is shown "
+                                                  "(partial).")
         if state["current"] is None:
             state["current"] = index
         self.write_item(state, index)
@@ -304,14 +319,16 @@ class Handlers:
         if source.saved:
             return batch.load_saved(source.saved), source.path
         if source.path:
-            return run_job(self.service, source.path, options, on_progress, cancel, on_segments)[0], source.path
+            return finished_part(lambda: run_job(self.service, source.path, options, on_progress, cancel,
+                                                 on_segments)[0]), source.path
         self.service.check_model(options.model)  # refused before anything is downloaded, as on RunPod
         with job_directory() as directory:
             on_progress("fetch", 0.0)
             if cancel.is_set():
                 raise Cancelled()
             media = batch.fetch_link(str(source.url), directory, self.limits, cancel)
-            result = run_job(self.service, str(media.path), options, on_progress, cancel, on_segments)[0]
+            result = finished_part(lambda: run_job(self.service, str(media.path), options, on_progress, cancel,
+                                                   on_segments)[0])
             kept = folder / f"media-{index}" / f"{batch.unique_stems([media.name])[0]}{media.path.suffix}"
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(media.path, kept)
@@ -326,7 +343,7 @@ class Handlers:
         folder = Path(state["dir"]) / f"out-{index}-{uuid.uuid4().hex[:6]}"
         options = TranscribeOptions.from_mapping(item["options"])
         item["files"] = write_downloads(renamed(item), options, stems[index], folder)
-        done = [(stems[i], other["files"]) for i, other in enumerate(state["items"]) if other["status"] == "done"]
+        done = [(stems[i], other["files"]) for i, other in enumerate(state["items"]) if has_result(other)]
         state["zip"] = str(batch.write_zip(Path(state["dir"]) / "transcripts.zip", done))
 
     def panel(self, state: Mapping[str, Any], session: str | None,
@@ -334,7 +351,7 @@ class Handlers:
         """(state, cards, pick, view, files, zip, json, speaker) for one state; `live`: the running file's
         segments so far, shown until a finished transcript is."""
         items = state["items"]
-        done = [(item["name"], str(index)) for index, item in enumerate(items) if item["status"] == "done"]
+        done = [(item["name"], str(index)) for index, item in enumerate(items) if has_result(item)]
         current = state["current"]
         pick = gr.update(choices=done, value=str(current) if current is not None else None, visible=len(done) > 1)
         zip_update = gr.update(value=state.get("zip"), visible=bool(state.get("zip")))
@@ -365,7 +382,7 @@ class Handlers:
     # ---- show another file, rename -----------------------------------------------------------
     def show(self, state: Mapping[str, Any] | None, choice: str | None, session: str | None) -> tuple[Any, ...]:
         index = int(choice) if choice is not None and str(choice).isdigit() else -1
-        if not state or not 0 <= index < len(state["items"]) or state["items"][index]["status"] != "done":
+        if not state or not 0 <= index < len(state["items"]) or not has_result(state["items"][index]):
             gr.Warning("That file has no transcript.")
             return self.unchanged()
         return self.panel({**state, "current": index, "speaker": None}, session)

@@ -119,6 +119,9 @@ def render_summary(result: Result) -> str:
     total = result.timings.get("total")
     if total is not None:
         items.append(f"Took <b>{total:.1f} s</b>")
+    if result.partial:  # a stopped job's finished part (its Notes say up to where)
+        reached = max((segment.end for segment in result.segments), default=0.0)
+        items.insert(0, f'<span class="wx-partial">Partial: up to <b>{format_time(reached)}</b></span>')
     return '<div class="wx-summary">' + "".join(f"<span>{item}</span>" for item in items) + "</div>"
 
 
@@ -159,7 +162,7 @@ def _bar(turn: SpeakerTurn, span: float, color: str, *, first: bool) -> str:
     width = max(100 * (turn.end - turn.start) / span, 0.3)
     label = f"{turn.speaker}, {format_time(turn.start)} – {format_time(turn.end)}"
     tab = "" if first else ' tabindex="-1"'
-    return (f'<button type="button" class="wx-bar" data-start="{turn.start:.3f}"{tab} '
+    return (f'<button type="button" class="wx-bar" data-start="{turn.start:.3f}" data-end="{turn.end:.3f}"{tab} '
             f'aria-label="Play from {html.escape(label)}" title="{html.escape(label)}" '
             f'style="left:{left:.3f}%;width:{width:.3f}%;background:{color}"></button>')
 

@@ -8,6 +8,7 @@ library's contents never go to the log.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -30,6 +31,13 @@ logger = logging.getLogger(__name__)
 TITLE = "Voice library"
 UNNAMED = re.compile(r"SPEAKER_\d+")
 HEADERS = ["Name", "Status", "Voiceprints", "Speech (s)", "Since", "Enrolled from"]
+TABLE_CSS = """
+.wx-voices { width: 100%; border-collapse: collapse; font-size: 0.9em; color: var(--body-text-color); }
+.wx-voices caption { text-align: left; font-weight: 600; padding: 0.25em 0; }
+.wx-voices th, .wx-voices td { text-align: left; padding: 0.3em 0.5em; overflow-wrap: anywhere;
+  border-bottom: 1px solid var(--border-color-primary); }
+.wx-voices-none { color: var(--body-text-color); margin: 0.25em 0; }
+"""
 LIBRARY_INTRO = (
     "People remembered here are recognised by name in every transcription with speaker diarization (turn it off "
     "with *Recognize voices*). Voiceprints stay on this server; *Forget* deletes one for good.")
@@ -74,6 +82,15 @@ class VoiceHandlers:
         gr.Info(f"{old} is now {voice.name}.", title=TITLE)
         return self.listing()
 
+    def ask_forget(self, name: str | None) -> tuple[Any, ...]:
+        """(pending name, confirmation row, its question): *Forget voice* only asks; nothing is deleted yet."""
+        if not name or name.casefold() not in {voice.name.casefold() for voice in self.service.voices.voices()}:
+            gr.Warning("Choose a voice to forget first.", title="Cannot forget the voice")
+            return None, gr.update(visible="hidden"), gr.skip()
+        question = (f"Forget **{_markdown_text(name)}** for good? Their voiceprints are deleted and the next "
+                    "transcriptions will not name them (an export keeps a copy to import again).")
+        return name, gr.update(visible=True), question
+
     def forget(self, name: str | None) -> tuple[Any, ...]:
         try:
             self.service.voices.remove(name or "")
@@ -110,9 +127,22 @@ def _shown(listing: Listing) -> tuple[Any, ...]:
             for voice, state in listing.voices]
     names = [voice.name for voice, _ in listing.voices]
     stale = len(listing.reenrol)
-    return (rows, gr.update(choices=names, value=names[0] if names else None),
+    return (render_table(rows), gr.update(choices=names, value=names[0] if names else None),
             gr.update(value=reenrol_note([_markdown_text(name) for name in listing.reenrol]) if stale else ""),
             gr.update(label=f"{TITLE} ({stale} to re-enrol)" if stale else TITLE))
+
+
+def render_table(rows: list[list[Any]]) -> str:
+    """The remembered voices as a plain HTML table: a caption, column headers and one row per voice. (Gradio's
+    Dataframe wraps its grid in a button and leaves the grid without rows for screen readers: axe's critical
+    aria-required-children and serious nested-interactive.)"""
+    if not rows:
+        return '<p class="wx-voices-none">No voices remembered yet.</p>'
+    head = "".join(f'<th scope="col">{html.escape(title)}</th>' for title in HEADERS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(value))}</td>" for value in row) + "</tr>"
+                   for row in rows)
+    return (f'<table class="wx-voices"><caption>Remembered voices</caption><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>")
 
 
 def _markdown_text(text: str) -> str:
@@ -169,14 +199,19 @@ def build_library(demo: gr.Blocks, service: Service, downloads: DownloadStore, p
     with gr.Accordion(TITLE, open=False, elem_id="wx-voices") as accordion:
         gr.Markdown(LIBRARY_INTRO)
         reenrol = gr.Markdown("", elem_id="wx-voices-reenrol")  # names the voices to re-enrol, if any
-        table = gr.Dataframe(headers=HEADERS, value=[], interactive=False, elem_id="wx-voices-table",
-                             label="Remembered voices", wrap=True)
+        table = gr.HTML(render_table([]), elem_id="wx-voices-table", css_template=TABLE_CSS, padding=False)
         with gr.Row(equal_height=True):
             voice = gr.Dropdown(label="Voice", choices=[], elem_id="wx-voice", min_width=170)
             new_name = gr.Textbox(label="New name for the voice", elem_id="wx-voice-name", min_width=170)
         with gr.Row():
             rename = gr.Button("Rename voice", elem_id="wx-voice-rename", min_width=90)
             forget = gr.Button("Forget voice", variant="stop", elem_id="wx-voice-forget", min_width=90)
+        # Forgetting cannot be undone: it asks first. "hidden", not False: see ui/layout.py's `merge`
+        with gr.Row(visible="hidden", elem_id="wx-voice-confirm") as confirm_row:
+            question = gr.Markdown("", elem_id="wx-voice-question")
+            confirm = gr.Button("Forget", variant="stop", elem_id="wx-voice-forget-yes", min_width=90, scale=0)
+            keep = gr.Button("Keep", elem_id="wx-voice-forget-no", min_width=90, scale=0)
+        pending = gr.State(None)  # the voice the question is about (the dropdown may change meanwhile)
         with gr.Row():
             export = gr.Button("Export (JSON)", elem_id="wx-voices-export", min_width=90)
             upload = gr.UploadButton("Import (JSON)", file_types=[".json"], type="filepath",
@@ -184,15 +219,22 @@ def build_library(demo: gr.Blocks, service: Service, downloads: DownloadStore, p
         exported = gr.File(label="Voice library export", visible=False, interactive=False,
                            elem_id="wx-voices-file")
     listed = [table, voice, reenrol, accordion]
-    private: dict[str, Any] = {"api_visibility": "private"}
+    # No progress overlay on the library: its components are not drawn while the panel is closed (as it is when
+    # the page loads, or when "Remember this voice" is pressed under the transcript), and Gradio left their
+    # "pending" timers running over the table and the Voice dropdown once drawn, until another event updated them.
+    private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
 
     def on_export(request: gr.Request) -> Any:
         return handlers.export(request.session_hash)
 
-    demo.load(fn=handlers.listing, outputs=listed, **private)
+    demo.load(fn=handlers.listing, outputs=listed, queue=False, **private)  # never behind a running job
     panel["remember"].click(fn=handlers.remember, inputs=[panel["state"], panel["speaker"]], outputs=listed,
                             **private)
     rename.click(fn=handlers.rename, inputs=[voice, new_name], outputs=listed, **private)
-    forget.click(fn=handlers.forget, inputs=[voice], outputs=listed, **private)
+    forget.click(fn=handlers.ask_forget, inputs=[voice], outputs=[pending, confirm_row, question], **private)
+    hide = {"fn": lambda: (None, gr.update(visible="hidden")), "outputs": [pending, confirm_row], "queue": False}
+    confirm.click(fn=handlers.forget, inputs=[pending], outputs=listed, **private).then(**hide, **private)
+    keep.click(**hide, **private)
+    voice.change(**hide, **private)  # the question was about another voice
     export.click(fn=on_export, outputs=[exported], **private)
     upload.upload(fn=handlers.import_file, inputs=[upload], outputs=listed, **private)

@@ -6,25 +6,30 @@ Every `TranscribeOptions` field is a flag (`--beam-size 5`, `--diarization/--no-
 whisper's own CLI prints them; before speaker labels, so without them), while the job runs; with several files a
 `==> FILE <==` line comes first. Exit 0 when every file succeeded; otherwise one `FILE: reason` line per failure
 on stderr (no traceback), after the other files were still processed, and exit 1.
-Bad arguments exit 2 before any file is read.
+Bad arguments exit 2 before any file is read. Ctrl+C stops the running file at its next step and writes what it
+had finished (its outputs, the JSON marked `"partial": true`), starts no other file and exits 130; a second
+Ctrl+C quits at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from core.errors import WorkerError
+from core.errors import Cancelled, WorkerError
 from core.logs import configure_logging
 from core.options import TranscribeOptions, field_type, option_fields
 from core.settings import COMPUTE_TYPES, DEVICES, Settings
 from core.transcript.formats import Layout, render
-from core.transcript.result import Segment
+from core.transcript.result import Result, Segment
 
 logger = logging.getLogger("core.cli.transcribe")
 
@@ -34,6 +39,7 @@ CLI_HIDDEN = frozenset({"huggingface_access_token", "transcription", "translate"
 # Short spellings kept from the first CLI.
 EXTRA_FLAGS = {"output_formats": ("--formats",)}
 NEGATIVE_FLAGS = {"align_output": ("--no-align",)}
+STOPPED_EXIT = 130  # stopped by Ctrl+C (128 + SIGINT, as shells report it), the finished part written
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,21 +129,69 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args.output_dir.mkdir(parents=True, exist_ok=True)
     failures = 0
-    for path in args.files:
-        try:
-            if args.stream and len(args.files) > 1:
-                print(f"==> {path} <==", flush=True)
-            result = service.engine.transcribe(path, options, on_segments=print_segments if args.stream else None)
-            layout = Layout.of(options, uri=path.stem)
-            for fmt in options.output_formats:
-                (args.output_dir / f"{path.stem}.{fmt}").write_text(render(result, fmt, layout), encoding="utf-8")
-            for warning in result.warnings:
-                logger.warning("%s: %s", path, warning)
-        except WorkerError as error:
-            failures += 1
-            print(f"{path}: {str(error).removeprefix(path.name + ': ')}", file=sys.stderr)
-        except Exception as error:
-            failures += 1
-            logger.debug("unexpected failure on %s", path, exc_info=True)
-            print(f"{path}: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+    stop = threading.Event()
+    with stopped_by_interrupt(stop):
+        for path in args.files:
+            if stop.is_set():
+                print(f"{path}: not started (stopped)", file=sys.stderr)
+                continue
+            try:
+                if args.stream and len(args.files) > 1:
+                    print(f"==> {path} <==", flush=True)
+                result = service.engine.transcribe(path, options, cancel=stop,
+                                                   on_segments=print_segments if args.stream else None)
+                write_outputs(result, options, path, args.output_dir)
+            except Cancelled as stopped:
+                if stopped.partial is None:
+                    print(f"{path}: stopped before any of it was transcribed", file=sys.stderr)
+                    continue
+                written = write_outputs(stopped.partial, options, path, args.output_dir)
+                reached = max(segment.end for segment in stopped.partial.segments)
+                print(f"{path}: stopped at {reached:.1f} s of {stopped.partial.duration:.1f} s; the finished part "
+                      f"is in {', '.join(file.name for file in written)} (marked partial)", file=sys.stderr)
+            except WorkerError as error:
+                failures += 1
+                print(f"{path}: {str(error).removeprefix(path.name + ': ')}", file=sys.stderr)
+            except Exception as error:
+                failures += 1
+                logger.debug("unexpected failure on %s", path, exc_info=True)
+                print(f"{path}: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+    if stop.is_set():
+        return STOPPED_EXIT
     return 1 if failures else 0
+
+
+def write_outputs(result: Result, options: TranscribeOptions, path: Path, output_dir: Path) -> list[Path]:
+    """`<stem>.<format>` for every asked format (a partial result's too: its JSON says `"partial": true`)."""
+    layout = Layout.of(options, uri=path.stem)
+    written = []
+    for fmt in options.output_formats:
+        target = output_dir / f"{path.stem}.{fmt}"
+        target.write_text(render(result, fmt, layout), encoding="utf-8")
+        written.append(target)
+    for warning in result.warnings:
+        logger.warning("%s: %s", path, warning)
+    return written
+
+
+@contextlib.contextmanager
+def stopped_by_interrupt(stop: threading.Event) -> Iterator[None]:
+    """While the files run, the first Ctrl+C (SIGINT) sets `stop`: the running file ends at its next step and
+    keeps what it finished, the others are not started. A second Ctrl+C quits at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        stop.set()
+        print("stopping at the next step; what is finished is kept (Ctrl+C again quits at once)", file=sys.stderr,
+              flush=True)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

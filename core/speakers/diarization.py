@@ -2,7 +2,7 @@
 `SpeakerTurn`s, and label the transcript's words with them.
 
 A pipeline is a pyannote.audio 4 `Pipeline` directory (config.yaml + sub-models) in MODELS_DIR: the default
-profile's `pyannote/speaker-diarization-community-1`, the open profile's `open-ge2e`, or any other pipeline a
+profile's `pyannote/speaker-diarization-community-1`, the open profile's `open-campp`, or any other pipeline a
 builder installs (`docs/CORE_API.md`, "Adding a diarization model"). Jobs pick one by name
 (`diarization_model`); every loaded pipeline is kept by the registry and reused.
 """

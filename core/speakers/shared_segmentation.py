@@ -2,7 +2,7 @@
 
 WhisperX's pyannote VAD and pyannote's speaker-diarization both slide a segmentation model over the whole
 recording (5 s windows, 0.5 s step). When the two load the same weights with the same windows — the open
-profile's VAD and `open-ge2e` are both pyannote/segmentation 2022 — the raw per-window scores are the same
+profile's VAD and `open-campp` are both pyannote/segmentation 2022 — the raw per-window scores are the same
 computation twice. Here it runs once per job: the diarization takes the raw scores, the VAD their maximum over
 local speakers aggregated exactly as its own `Inference` would (same function, same arguments), so both outputs
 are unchanged. With different models (e.g. the default profile's community-1 uses segmentation-3.0) nothing

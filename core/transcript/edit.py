@@ -14,10 +14,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from core.asr.sentences import PAUSE_SPLIT_S, ends_sentence
 from core.errors import InvalidInput
 from core.transcript.overlap import with_overlaps
 from core.transcript.result import Result, Segment, SpeakerTurn, Word
 
+_TOUCH_S = 0.05  # a turn ending this close to a moved stretch touches it (the gap is no one's speech)
 _STATISTICS_CLEARED = {"avg_logprob": None, "no_speech_prob": None, "compression_ratio": None,
                        "temperature": None, "tokens": None}  # the decoder's figures describe text that is gone
 
@@ -33,9 +35,10 @@ def segment_at(result: Result, index: int, field: str = "segment") -> Segment:
 
 def set_text(result: Result, index: int, text: str, words: Sequence[Word] = (), *, through: int | None = None,
              joiner: str = " ") -> Result:
-    """Segments `index`..`through` (inclusive; default `index` alone) become one segment with `text` and `words`
-    (timed by the caller; they take the first segment's speaker). The segment spans its timed words, or the old
-    segments' span when no word is timed."""
+    """Segments `index`..`through` (inclusive; default `index` alone) hold `text` and `words` (timed by the caller;
+    they take the first segment's speaker), cut into segments by the rule a transcription cuts them by
+    (`core.asr.sentences`: at sentence ends and pauses of PAUSE_SPLIT_S), so an edited turn keeps its subtitle
+    cues. Each segment spans its timed words; without timed words, the text is one segment over the old span."""
     first = segment_at(result, index)
     last = segment_at(result, index if through is None else through, "through")
     end_index = index if through is None else through
@@ -44,15 +47,64 @@ def set_text(result: Result, index: int, text: str, words: Sequence[Word] = (), 
     cleaned = " ".join((text or "").split()) if joiner else (text or "").strip()
     if not cleaned:
         raise InvalidInput("text: empty; give the segment's words", field="text")
-    timed = [word for word in words if word.start is not None and word.end is not None]
-    start = min(word.start for word in timed) if timed else first.start
-    end = max(word.end for word in timed) if timed else last.end
-    new = dataclasses.replace(
-        first, start=start, end=max(end, start), text=cleaned, edited=True, **_STATISTICS_CLEARED,
-        words=tuple(dataclasses.replace(word, speaker=first.speaker) for word in words),
-    )
-    segments = (*result.segments[:index], new, *result.segments[end_index + 1:])
+    words = tuple(dataclasses.replace(word, speaker=first.speaker) for word in words)
+    template = dataclasses.replace(first, edited=True, **_STATISTICS_CLEARED)
+    new = [dataclasses.replace(template, start=start, end=end, text=part, words=group)
+           for group, part, (start, end) in _sentences(words, cleaned, joiner, (first.start, last.end))]
+    segments = (*result.segments[:index], *new, *result.segments[end_index + 1:])
     return _with_overlaps(dataclasses.replace(result, segments=segments))
+
+
+def _sentences(words: tuple[Word, ...], text: str, joiner: str, span: tuple[float, float],
+               ) -> list[tuple[tuple[Word, ...], str, tuple[float, float]]]:
+    """(words, their part of `text`, (start, end)) per segment: `words` cut after a sentence's last word and before
+    a word that follows a pause of PAUSE_SPLIT_S; one piece when nothing is timed or the text cannot be dealt out
+    to the words (an aligner that changed the characters)."""
+    timed = [word for word in words if word.start is not None and word.end is not None]
+    if not timed:
+        return [(words, text, span)]
+    groups: list[list[Word]] = [[]]
+    last_end: float | None = None
+    for word in words:
+        if groups[-1] and word.start is not None and last_end is not None and word.start - last_end >= PAUSE_SPLIT_S:
+            groups.append([])
+        groups[-1].append(word)
+        last_end = word.end if word.end is not None else last_end
+        if ends_sentence(word.word):
+            groups.append([])
+    groups = [group for group in groups if group]
+    texts = _dealt(text, [[word.word for word in group] for group in groups], joiner)
+    if texts is None:
+        groups, texts = [list(words)], [text]
+    pieces = []
+    for group, part in zip(groups, texts, strict=True):
+        starts = [word.start for word in group if word.start is not None]
+        ends = [word.end for word in group if word.end is not None]
+        start = min(starts) if starts else (pieces[-1][2][1] if pieces else span[0])
+        end = max(ends) if ends else start
+        pieces.append((tuple(group), part, (start, max(end, start))))
+    return pieces
+
+
+def _dealt(text: str, groups: list[list[str]], joiner: str) -> list[str] | None:
+    """`text` cut where each group of words ends (matching their characters, spaces aside), or None when the words'
+    characters are not the text's."""
+    if len(groups) == 1:
+        return [text]
+    parts, position = [], 0
+    for group in groups:
+        wanted = "".join("".join(word.split()) for word in group)
+        begin = position
+        for char in wanted:
+            while position < len(text) and text[position].isspace():
+                position += 1
+            if position >= len(text) or text[position] != char:
+                return None
+            position += 1
+        parts.append(text[begin:position].strip())
+    if text[position:].strip():
+        return None
+    return parts
 
 
 def set_speaker(result: Result, index: int, speaker: str, *, first_word: int | None = None,
@@ -67,12 +119,14 @@ def set_speaker(result: Result, index: int, speaker: str, *, first_word: int | N
                if chosen else piece for piece, chosen in pieces]
     segments = (*result.segments[:index], *changed, *result.segments[index + 1:])
     turns = list(result.diarization or ())
+    words = _spoken(segments)
     for piece, chosen in pieces:
         if chosen:
-            turns = _turns_with(turns, piece.start, piece.end, speaker)
+            turns = _turns_with(turns, piece.start, piece.end, speaker, words)
     speakers = _with_speaker(result.speakers, speaker)
-    return _with_overlaps(dataclasses.replace(result, segments=segments, diarization=tuple(turns),
-                                              speakers=speakers))
+    moved = {segment.speaker} | {word.speaker for word in segment.words}
+    edited = dataclasses.replace(result, segments=segments, diarization=tuple(turns), speakers=speakers)
+    return _with_overlaps(_without_silent(edited, moved - {speaker, None}))
 
 
 def split(result: Result, index: int, word: int, speaker: str, *, joiner: str = " ") -> Result:
@@ -170,20 +224,51 @@ def _piece(segment: Segment, words: Sequence[Word], joiner: str) -> Segment:
                                start=start, end=max(max(ends) if ends else segment.end, start), **_STATISTICS_CLEARED)
 
 
-def _turns_with(turns: list[SpeakerTurn], start: float, end: float, speaker: str) -> list[SpeakerTurn]:
-    """The turns with [start, end] given to `speaker`: other turns are cut around it, then same-speaker turns
-    that touch are joined."""
+def _turns_with(turns: list[SpeakerTurn], start: float, end: float, speaker: str,
+                words: Sequence[tuple[float, float, str]]) -> list[SpeakerTurn]:
+    """The turns with [start, end] given to `speaker`: another speaker's turn that overlaps or touches it keeps,
+    on either side, only the stretch that still holds words of theirs, up to those words (`words`: (start, end,
+    speaker) of every timed word after the change), so no bar, RTTM line or speaker count is left of speech that
+    went to `speaker`, and a split turn ends with its last word; then same-speaker turns that touch are joined."""
     kept: list[SpeakerTurn] = []
     for turn in turns:
-        if turn.end <= start or turn.start >= end:
+        if turn.speaker == speaker or turn.end < start - _TOUCH_S or turn.start > end + _TOUCH_S:
             kept.append(turn)
             continue
-        if turn.start < start:
-            kept.append(dataclasses.replace(turn, end=start))
-        if turn.end > end:
-            kept.append(dataclasses.replace(turn, start=end))
+        before = _theirs(words, turn.speaker, turn.start, min(turn.end, start))
+        if before:  # up to their last word before the stretch
+            kept.append(dataclasses.replace(turn, end=min(turn.end, start, max(b for _, b in before))))
+        after = _theirs(words, turn.speaker, max(turn.start, end), turn.end)
+        if after:  # from their first word after it
+            kept.append(dataclasses.replace(turn, start=max(turn.start, end, min(a for a, _ in after))))
     kept.append(SpeakerTurn(start=start, end=end, speaker=speaker))
     return _joined_turns(kept)
+
+
+def _theirs(words: Sequence[tuple[float, float, str]], speaker: str, start: float, end: float,
+            ) -> list[tuple[float, float]]:
+    """(start, end) of `speaker`'s words whose middle lies in [start, end)."""
+    return [(a, b) for a, b, who in words if who == speaker and start <= (a + b) / 2 < end]
+
+
+def _spoken(segments: Sequence[Segment]) -> list[tuple[float, float, str]]:
+    """(start, end, speaker) of every timed word, or of the segment when it has no timed words."""
+    spoken = []
+    for segment in segments:
+        timed = [(w.start, w.end, w.speaker or segment.speaker) for w in segment.words
+                 if w.start is not None and w.end is not None]
+        spoken += timed or [(segment.start, segment.end, segment.speaker)]
+    return [(a, b, who) for a, b, who in spoken if who is not None]
+
+
+def _without_silent(result: Result, candidates: set[str | None]) -> Result:
+    """`result` without those of `candidates` that no longer say anything: no segment, word or turn of theirs (a
+    speaker whose every turn went to someone else is no longer one of the speakers)."""
+    heard = {who for *_, who in _spoken(result.segments)} | {turn.speaker for turn in result.diarization or ()}
+    gone = {name for name in candidates if name is not None and name not in heard}
+    if not gone or result.speakers is None:
+        return result
+    return dataclasses.replace(result, speakers=tuple(name for name in result.speakers if name not in gone))
 
 
 def _joined_turns(turns: Sequence[SpeakerTurn]) -> list[SpeakerTurn]:

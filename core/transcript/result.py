@@ -87,6 +87,7 @@ class Result:
     warnings: tuple[str, ...] = ()
     translation: tuple[Segment, ...] | None = None  # English translation when `translate` was asked (no words)
     voices: tuple[VoiceMatch, ...] | None = None  # the voice library's verdict per speaker, when it was asked
+    partial: bool = False  # the job was stopped: this is what was finished by then (a warning says up to where)
 
     @property
     def text(self) -> str:
@@ -125,6 +126,8 @@ class Result:
             data["translation_segments"] = [_segment_dict(segment, False) for segment in self.translation]
         if self.voices is not None:
             data["voices"] = [dataclasses.asdict(match) for match in self.voices]
+        if self.partial:  # only a stopped job's result carries the key
+            data["partial"] = True
         return data
 
     @classmethod
@@ -147,6 +150,7 @@ class Result:
             translation=(segments_from_whisperx(data["translation_segments"]) if "translation_segments" in data
                          else None),
             voices=tuple(VoiceMatch(**match) for match in data["voices"]) if data.get("voices") is not None else None,
+            partial=data.get("partial") is True,
         )
 
     def with_speaker_names(self, names: Mapping[str, str]) -> Result:
@@ -277,3 +281,16 @@ def _labels(value: Any) -> tuple[str, ...]:
 
 # Finished segments while a job runs (`Engine.transcribe(..., on_segments=...)`, see core/asr/streaming.py).
 SegmentsCallback = Callable[[tuple[Segment, ...]], None]
+
+
+def partial_note(reached_s: float, duration_s: float) -> str:
+    """The warning of a stopped job's result (`Result.partial`): up to where its transcript goes."""
+    return (f"partial: the job was stopped at {_clock(reached_s)} of {_clock(duration_s)}; this transcript is what "
+            "was finished by then")
+
+
+def _clock(seconds: float) -> str:
+    """`m:ss` (or `h:mm:ss`)."""
+    minutes, secs = divmod(max(0, round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
