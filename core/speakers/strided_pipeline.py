@@ -41,7 +41,7 @@ class StridedSpeakerDiarization(SpeakerDiarization):
         stride = self.embedding_stride
         if self.training:  # pyannote's tuning cache (trials differ only after the embeddings)
             cached = file.get("training_cache/strided_embeddings")
-            if cached is not None and cached[0] == self.segmentation.threshold:
+            if cached is not None and cached[0] == self._binarization():
                 return cached[1]
         if stride == 1 or len(data) <= 2:
             return super().get_embeddings(file, binary_segmentations, exclude_overlap=exclude_overlap, hook=hook)
@@ -68,8 +68,13 @@ class StridedSpeakerDiarization(SpeakerDiarization):
             embeddings[tuple(np.array(orphans).T)] = self._embed_pairs(file, binary_segmentations, orphans,
                                                                        exclude_overlap)
         if self.training:
-            file["training_cache/strided_embeddings"] = (self.segmentation.threshold, embeddings)
+            file["training_cache/strided_embeddings"] = (self._binarization(), embeddings)
         return embeddings
+
+    def _binarization(self) -> float | None:
+        """The segmentation threshold the cached embeddings were made under (None for a powerset model such as
+        segmentation-3.0, which has no threshold to tune)."""
+        return getattr(self.segmentation, "threshold", None)
 
     def _embed_pairs(self, file: Any, binary_segmentations: Any, pairs: list[tuple[int, int]],
                      exclude_overlap: bool) -> np.ndarray:
