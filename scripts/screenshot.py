@@ -5,7 +5,8 @@
 Starts `python app.py` (the open profile from MODELS_DIR, offline, on a free loopback port, with a throwaway
 DATA_DIR and TMPDIR so no voice library is touched), uploads the first `--seconds` of pyannote's two-speaker
 `sample.wav` in headless Debian Chromium (as the browser tests do), transcribes it with speaker diarization, and
-saves the page's upper part as a palette PNG (small enough for the README). Needs `bash scripts/setup.sh --dev`
+saves the page's upper part as a palette PNG (small enough for the README); prints the transcript as the page's
+*Copy transcript* gives it (the README quotes it). Needs `bash scripts/setup.sh --dev`
 (Chromium, playwright). Takes about a minute of CPU with tiny.en.
 """
 
@@ -55,12 +56,14 @@ def start_app(models_dir: Path, model: str, work: Path) -> tuple[subprocess.Pope
     return process, url
 
 
-def shoot(url: str, audio: Path, height: int) -> bytes:
+def shoot(url: str, audio: Path, height: int) -> tuple[bytes, str]:
+    """(the screenshot, the transcript as the page's *Copy transcript* gives it)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = launch(playwright)
         context = browser.new_context(viewport=VIEWPORT)
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url.rstrip("/"))
         page = context.new_page()
         page.set_default_timeout(120_000)
         page.goto(url)
@@ -72,8 +75,11 @@ def shoot(url: str, audio: Path, height: int) -> bytes:
         page.evaluate("window.scrollTo(0, 0)")
         page.wait_for_timeout(500)
         png = page.screenshot(clip={"x": 0, "y": 0, "width": VIEWPORT["width"], "height": height})
+        page.locator("#wx-view").get_by_role("button", name="Copy transcript").click()
+        page.locator("#wx-view").get_by_text("Transcript copied").wait_for()
+        text = page.evaluate("navigator.clipboard.readText()")
         browser.close()
-    return png
+    return png, text
 
 
 def compact(png: bytes) -> bytes:
@@ -100,15 +106,16 @@ def main(argv: list[str] | None = None) -> int:
         audio = sample_excerpt(args.seconds, work / "sample-30s.wav")
         process, url = start_app(models_dir, args.model, work)
         try:
-            image = compact(shoot(url, audio, args.height))
+            png, text = shoot(url, audio, args.height)
         except Exception:
             print(log_tail(work / "app.log"), file=sys.stderr)
             raise
+        image = compact(png)
         if len(image) > MAX_BYTES:
             raise SystemExit(f"{len(image)} bytes is over {MAX_BYTES}: use a smaller --height")
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_bytes(image)
-        print(f"{args.out}: {len(image)} bytes")
+        print(f"{args.out}: {len(image)} bytes; its transcript:\n{text}")
     finally:
         if process is not None:
             stop_process(process)
