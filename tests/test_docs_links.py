@@ -64,16 +64,20 @@ def anchors(path: Path) -> set[str]:
 
 
 def links(path: Path) -> list[tuple[int, str]]:
-    """(line number, target) of every link and image in a page, code spans and blocks left out."""
+    """(line number, target) of every link and image in a page, code spans and blocks left out. A link's text may
+    run over several lines, so the page is searched whole, with the lines left out blanked."""
+    kept = dict(_lines(path))
+    count = path.read_text(encoding="utf-8").count("\n") + 1
+    text = "\n".join(CODE_SPAN.sub("code", kept.get(number, "")) for number in range(1, count + 1))
     found = []
-    for number, line in _lines(path):
-        text = CODE_SPAN.sub("code", line)
-        targets = INLINE_LINK.findall(text) + HTML_TARGET.findall(text)
-        definition = REFERENCE_DEFINITION.match(text)
+    for pattern in (INLINE_LINK, HTML_TARGET):
+        for match in pattern.finditer(text):
+            found.append((text.count("\n", 0, match.start(1)) + 1, match.group(1)))
+    for number, line in kept.items():
+        definition = REFERENCE_DEFINITION.match(CODE_SPAN.sub("code", line))
         if definition:
-            targets.append(definition.group(1))
-        found += [(number, target) for target in targets]
-    return found
+            found.append((number, definition.group(1)))
+    return sorted(found)
 
 
 def broken_links(path: Path, root: Path = ROOT) -> list[str]:
@@ -127,9 +131,11 @@ def test_a_broken_link_or_anchor_is_reported(tmp_path):
     page = tmp_path / "README.md"
     page.write_text("# Page\n\n[ok](docs/other.md#twice-1) [ok](docs/other.md#kept) [ok](#page)\n"
                     "[gone](docs/missing.md) [bad](docs/other.md#thrice) `[code](nowhere.md)`\n"
-                    "```\n[fenced](nowhere.md)\n```\n[web](https://example.com/x.md) [up](../../etc/passwd)\n")
+                    "```\n[fenced](nowhere.md)\n```\n[web](https://example.com/x.md) [up](../../etc/passwd)\n"
+                    "![a picture whose text\nruns on](docs/images/missing.png)\n")
     assert broken_links(page, tmp_path) == [
         "README.md:4: docs/missing.md (no such file)",
         "README.md:4: docs/other.md#thrice (no heading or <a id> 'thrice' in docs/other.md)",
         "README.md:8: ../../etc/passwd (outside the repository)",
+        "README.md:10: docs/images/missing.png (no such file)",
     ]
