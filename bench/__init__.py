@@ -1,1 +1,1 @@
-"""Benchmark harness: prints figures (never asserts timings). See README "Performance"."""
+"""Benchmark harness: prints figures (never asserts timings). See docs/performance.md."""

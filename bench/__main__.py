@@ -1,4 +1,4 @@
-"""`python -m bench`: the performance figures of README "Performance", printed as Markdown tables.
+"""`python -m bench`: the performance figures of docs/performance.md, printed as Markdown tables.
 
     python -m bench                                  # everything, on pyannote's ~30 s two-speaker sample
     python -m bench --parts api --meeting-minutes 11 # whisperX's own Python API vs our engine and /runsync

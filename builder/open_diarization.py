@@ -37,7 +37,7 @@ SEGMENTATION_PARAMS = {"threshold": 0.4442333667381752, "min_duration_off": 0.58
 # conversations) and 24 more conversations of the same dev speakers: average linkage at cosine distance 0.50 (two
 # clusters merge while their voices average above 0.5 similarity), clusters of fewer than 6 embeddings folded into
 # the nearest larger one: pooled DER 9.7 % (collar ±0.25 s, overlap scored), the speaker count right on 35 of 40
-# clips, two merged voices, none split. Held-out figures: README "Quality on real recordings".
+# clips, two merged voices, none split. Held-out figures: docs/quality.md.
 CLUSTERING_PARAMS = {"method": "average", "min_cluster_size": 6, "threshold": 0.50}
 # Embeddings of every 5th chunk (2.5 s apart, 5 s chunks): the rest take their neighbour's (see
 # core/speakers/strided_pipeline.py); 1 would embed every chunk, as pyannote does.

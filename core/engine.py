@@ -120,8 +120,8 @@ class Engine:
         self.parallel_diarization = parallel_diarization
         if parallel_diarization and self.registry.device == "cpu":
             _leave_cores_to_asr()
-        # VAD and diarization run the same segmentation model when the weights match: once serves both (README
-        # "Performance"; core/speakers/shared_segmentation.py). Outputs are unchanged.
+        # VAD and diarization run the same segmentation model when the weights match: once serves both
+        # (docs/performance.md; core/speakers/shared_segmentation.py). Outputs are unchanged.
         self.share_segmentation = share_segmentation
         self._shared_segmentation: dict[tuple[str, str], SharedSegmentation | None] = {}
         self._run_lock = threading.Lock()

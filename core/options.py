@@ -1,4 +1,4 @@
-"""The one options object every front end builds (README.md, "Options", lists the fields).
+"""The one options object every front end builds (docs/configuration.md, "Options", lists the fields).
 
 Each field carries its own help, limits, aliases and UI group in `metadata`, so the RunPod schema, the
 Gradio controls and the CLI are derived from here and never restate a default.
@@ -27,7 +27,7 @@ def _opt(default: Any, help: str, *, group: str = "decoding", **meta: Any) -> An
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TranscribeOptions:
     """What one job asks for. `None` means "the engine's / whisperx's default"; a nullable field's
-    `metadata["none_means"]` says what that is (shown by the page and the README; `tests/test_options.py`
+    `metadata["none_means"]` says what that is (shown by the page and docs/configuration.md; `tests/test_options.py`
     checks the decoding ones against whisperx's own)."""
 
     model: str | None = _opt(None, "ASR model name (must be installed); default: WHISPER_MODEL", group="basic")

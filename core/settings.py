@@ -1,4 +1,4 @@
-"""Settings read once from the environment (the variables are listed in README.md, "Configuration").
+"""Settings read once from the environment (the variables are listed in docs/configuration.md).
 
 Nothing else in the project reads `os.environ` for these names; tests build `Settings(...)` directly. Each
 default is written once, on its field; `from_env` only parses what is set.
@@ -45,14 +45,14 @@ class Settings:
     ui_auth: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
     max_upload_mb: int = 1024
     # Longer audio is refused before any model runs. Diarization clusters in windows (below), so its memory no
-    # longer grows with the square of the length; what remains grows linearly (README "Long recordings").
+    # longer grows with the square of the length; what remains grows linearly (docs/long-recordings.md).
     max_audio_minutes: float = 600.0
     # Diarization clusters speakers in windows of this many minutes, linked across windows by voice
     # (core/speakers/windowed_clustering.py): one window's pairwise distances bound the clustering's memory.
     diarization_window_minutes: float = 15.0
     allow_private_urls: bool = False
     # RunPod: a generator handler that streams finished segments (`/stream`); `/run` and `/runsync` then return
-    # RunPod's aggregate, the list of streamed items with the whole result last (README "RunPod Serverless").
+    # RunPod's aggregate, the list of streamed items with the whole result last (docs/runpod.md).
     runpod_stream: bool = False
     download_timeout_s: float = 180.0  # one URL download, headers and body; a serverless job should not wait longer
     # APP_MODE=api: the OpenAI-compatible API on `port`, RunPod's load-balancer health check on `port_health`

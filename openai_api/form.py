@@ -3,7 +3,7 @@
 The body is capped while it streams in (Content-Length first, then a running count), so an oversized upload is
 refused before it is read whole. Every field is checked here, with OpenAI's names in the messages: OpenAI's own
 fields, then our options as further fields (`diarization`, `min_speakers`, `hotwords`, `word_timestamps`, ...,
-as in README "Options").
+as in docs/configuration.md, "Options").
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from openai_api.realtime import realtime
 
 logger = logging.getLogger(__name__)
 
-# OpenAI's transcription model names: each means the default model here (README "OpenAI-compatible API").
+# OpenAI's transcription model names: each means the default model here (docs/openai-api.md).
 OPENAI_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize")
 _DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 LOADING_RETRY_AFTER_S = 10

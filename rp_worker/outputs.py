@@ -1,4 +1,4 @@
-"""The RunPod response: our result (README "Result") plus every key the peers' documented clients read.
+"""The RunPod response: our result (docs/result.md) plus every key the peers' documented clients read.
 
 - official faster-whisper worker: `transcription` (always; plain text unless `transcription` names a format),
   `word_timestamps` as its word list (how the words were timed is the result's `word_timing`),
@@ -10,7 +10,7 @@
   every client of a list can iterate this object's keys).
 
 Decoder statistics come from the result when the engine recorded them; a value the batched decoder does not give
-is null (README, "RunPod Serverless").
+is null (docs/runpod.md).
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory) -> Path:
-    """The open profile, built with the exact command the README gives (or reused from WXW_TEST_MODELS_DIR)."""
+    """The open profile, built with the command scripts/setup.sh runs (or reused from WXW_TEST_MODELS_DIR)."""
     reuse = os.environ.get("WXW_TEST_MODELS_DIR")
     target = Path(reuse) if reuse else tmp_path_factory.mktemp("models")
     if not (target / "manifest.json").is_file():

@@ -150,7 +150,7 @@ def test_decoding_options_reach_the_model(engine, monologue):
 
 
 def test_what_an_empty_decoding_option_means_is_whisperxs_own_default(engine):
-    """`metadata["none_means"]` (the page's placeholders, the README's table) against the loaded pipeline's
+    """`metadata["none_means"]` (the page's placeholders, docs/configuration.md's table) against the loaded pipeline's
     options: an empty field really runs with the default it names."""
     from core.engine import _ASR_OPTION_NAMES
     from core.options import option_fields

@@ -110,11 +110,12 @@ def test_settings_from_env_parse_and_refuse_bad_values(tmp_path):
         assert caught.value.field == field
 
 
-def test_readme_options_table_is_generated_from_the_fields():
-    """The README's table is `python -m core.cli.options_table` output: a new option shows up there or this fails."""
-    from core.cli.options_table import END, README, START, markdown_table
+def test_docs_options_table_is_generated_from_the_fields():
+    """docs/configuration.md's table is `python -m core.cli.options_table` output: a new option shows up there or
+    this fails."""
+    from core.cli.options_table import DOC, END, START, markdown_table
 
-    text = README.read_text(encoding="utf-8")
+    text = DOC.read_text(encoding="utf-8")
     block = text.split(START, 1)[1].split(END, 1)[0].strip()
     assert block == markdown_table(), "run: python -m core.cli.options_table --write"
     for field in option_fields():

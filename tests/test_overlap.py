@@ -197,7 +197,7 @@ def test_diarized_json_names_the_overlapping_speaker_as_it_names_speakers():
 
 
 def test_subtitles_are_unchanged_by_overlap():
-    """SRT/VTT do not mark overlap (README "Result"): a cue shows one speaker's words under their label."""
+    """SRT/VTT do not mark overlap (docs/result.md): a cue shows one speaker's words under their label."""
     result = overlapped_result()
     plain = dataclasses.replace(result, segments=with_overlaps(result.segments, ()))
     for fmt in ("srt", "vtt", "txt", "tsv", "rttm"):

@@ -43,8 +43,8 @@ def test_cuda_versions_can_run_the_image(allowed):
 
 @pytest.mark.parametrize("entry", HUB["config"]["env"], ids=lambda entry: entry["key"])
 def test_hub_env_variables_are_ones_the_worker_reads(entry):
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert f"`{entry['key']}`" in readme, f"{entry['key']} is not documented in README's Configuration"
+    configuration = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert f"`{entry['key']}`" in configuration, f"{entry['key']} is not documented in docs/configuration.md"
     if "value" in entry:
         value = entry["value"]
     else:

@@ -53,7 +53,7 @@ LABELS = {
     "language_detection_max_tries": "Language listening tries",
 }
 
-# The page's help, in the words of someone with a recording (the fields' own help, for the API, CLI and README,
+# The page's help, in the words of someone with a recording (the fields' own help, for the API, CLI and docs,
 # speaks of settings and models).
 UI_HELP = {
     "model": "Larger models are more accurate and slower.",

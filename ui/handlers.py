@@ -413,7 +413,7 @@ class Handlers:
 
     # ---- API ---------------------------------------------------------------------------------
     def transcribe_api(self, audio: str | None, values: Mapping[str, Any], progress: Any) -> dict[str, Any]:
-        """`/transcribe`: the job's response object (README.md, "Result"), the same as the RunPod worker's output."""
+        """`/transcribe`: the job's response object (docs/result.md), the same as the RunPod worker's output."""
         with user_errors():
             if not audio:
                 raise InvalidInput("audio: pass a file, e.g. handle_file('talk.wav')", field="audio")

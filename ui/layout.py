@@ -343,7 +343,7 @@ def _wire_api(handlers: Handlers, specs: list[ControlSpec], result: gr.JSON) -> 
 
 def _wire_realign(service: Service) -> None:
     """`/realign`: a result, its recording, a segment index and the segment's new text → the result with that
-    segment's words re-timed (README "API: /realign"). Hidden inputs, so `core` judges every value."""
+    segment's words re-timed (docs/web-app.md, "API: /realign"). Hidden inputs, so `core` judges every value."""
 
     def realign_segment(result: Any, audio: str | None, segment: float | None, text: str | None) -> dict[str, Any]:
         """Replace one segment's text and re-time its words against the audio; returns the result object."""

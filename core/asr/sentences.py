@@ -2,7 +2,7 @@
 
 The transcript is decoded as whisperX decodes it, without timestamp tokens: asked to place timestamps, Whisper
 more often skips a sentence in a window that holds several speakers (a whole 5 s turn dropped from the end of a
-two-speaker chunk of a real conversation, kept when decoded without them; README "Quality on real recordings").
+two-speaker chunk of a real conversation, kept when decoded without them; docs/quality.md).
 Segments then come from the words' own times (cross-attention), cut where a sentence ends — not after an
 abbreviation or an initial — or where the speaker pauses for PAUSE_SPLIT_S.
 

@@ -1,4 +1,4 @@
-"""The command line (`python -m core`) and the README options table generated from the options.
+"""The command line (`python -m core`) and the options table of docs/configuration.md, generated from the options.
 
 A front end like the others: may import anything in `core`, never gradio or runpod.
 """

@@ -1,9 +1,9 @@
-"""The README's options table, generated from the `TranscribeOptions` fields so the docs cannot drift.
+"""The options table of docs/configuration.md, generated from the `TranscribeOptions` fields so the docs cannot drift.
 
     python -m core.cli.options_table            # print the table
-    python -m core.cli.options_table --write    # rewrite it in README.md between the markers
+    python -m core.cli.options_table --write    # rewrite it in docs/configuration.md between the markers
 
-`tests/test_options.py` fails when README.md's table differs from this output.
+`tests/test_options.py` fails when that table differs from this output.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from core.options import field_type, is_nullable, option_fields
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 START, END = "<!-- options-table:start -->", "<!-- options-table:end -->"
 _TYPE_NAMES = {bool: "bool", int: "int", float: "number", str: "str", tuple: "list[str]"}
 
@@ -57,17 +57,17 @@ def replace_block(text: str, table: str) -> str:
     head, start, rest = text.partition(START)
     _, end, tail = rest.partition(END)
     if not start or not end:
-        raise ValueError(f"README.md lacks the markers {START} … {END}")
+        raise ValueError(f"{DOC.name} lacks the markers {START} … {END}")
     return f"{head}{START}\n{table}\n{END}{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.cli.options_table", description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="rewrite the table in README.md")
+    parser.add_argument("--write", action="store_true", help="rewrite the table in docs/configuration.md")
     args = parser.parse_args(argv)
     table = markdown_table()
     if args.write:
-        README.write_text(replace_block(README.read_text(encoding="utf-8"), table), encoding="utf-8")
+        DOC.write_text(replace_block(DOC.read_text(encoding="utf-8"), table), encoding="utf-8")
     else:
         print(table)
     return 0

@@ -6,7 +6,7 @@
     python -m core voices remove NAME                # forgotten for good
     python -m core voices export FILE.json / import FILE.json
 
-The library is `DATA_DIR/voices.sqlite3` (README "Voice library"). `list` and `import` load the diarization
+The library is `DATA_DIR/voices.sqlite3` (docs/voice-library.md). `list` and `import` load the diarization
 pipeline to tell which voices its speaker model can recognise. Exit 0 on success; 1 when a file or name is
 refused (`FILE: reason` or `error: reason` on stderr, nothing stored); 2 for bad arguments or configuration.
 """

@@ -21,7 +21,7 @@ from core.transcript.result import SpeakerTurn
 # makes it, from its reference turns) against the same person's voice in other conversations and against everyone
 # else's: same person min 0.378, 5th percentile 0.609, mean 0.853 (432 pairs); different people max 0.459, 99th
 # percentile 0.314, mean 0.059 (3,572 pairs). 0.55 misses 1.6 % of same-person pairs and stays 0.09 above the
-# closest stranger (README "Voice library"; `python -m bench --parts quality` reports the held-out figures).
+# closest stranger (docs/voice-library.md; `python -m bench --parts quality` reports the held-out figures).
 THRESHOLDS = {"CAMPPlusEmbedding": 0.55}
 # A model not calibrated here (e.g. the default profile's WeSpeaker ResNet34): a cautious value, which may name
 # fewer people than it could but, on the cosine scales these models give different people, not a wrong one.

@@ -102,7 +102,7 @@ class Result:
         return bool(self.segments) and all(segment.words for segment in self.segments)
 
     def to_dict(self) -> dict[str, Any]:
-        """The result's data in the wire format (README.md, "Result"; plain JSON types only)."""
+        """The result's data in the wire format (docs/result.md; plain JSON types only)."""
         data: dict[str, Any] = {
             "segments": [_segment_dict(segment, self.diarized) for segment in self.segments],
             "language": self.language,
