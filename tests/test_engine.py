@@ -54,10 +54,13 @@ def test_diarizes_a_synthesised_dialogue(engine, dialogue):
 
 
 def segment_der(reference_turns, result) -> float:
-    """DER of the transcript's own segments taken as speaker turns: low only when each segment's speaker is
-    right, i.e. when the speaker-labelled transcript (not just the diarization) is correct."""
-    return speech.diarization_error_rate(reference_turns, [(s.start, s.end, s.speaker) for s in result.segments],
-                                         collar=0.25)
+    """Speaker error of the transcript's own segments taken as speaker turns (confusion and false alarm over the
+    reference speech, collar 0.25 s): low only when each segment's speaker is right, i.e. when the
+    speaker-labelled transcript (not just the diarization) is correct. Missed speech is left out: a turn's
+    sentences are segments of their own and the pauses between them rightly belong to none."""
+    parts = speech.diarization_error_rate(reference_turns, [(s.start, s.end, s.speaker) for s in result.segments],
+                                          collar=0.25, detailed=True)
+    return (parts["confusion"] + parts["false alarm"]) / parts["total"]
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +74,13 @@ def test_without_wav2vec2_segments_follow_whisper_timestamps(engine, dialogue, p
     speaker, not whole 30 s VAD chunks under one label (what whisperx alone returns without alignment)."""
     result = engine.transcribe(dialogue.path, TranscribeOptions(diarization=True))
     assert len(result.segments) >= len(dialogue.turns)
-    assert segment_der(dialogue.turns, result) <= 0.15
+    print(f"segment speaker error: dialogue {segment_der(dialogue.turns, result):.3f}")
+    assert segment_der(dialogue.turns, result) <= 0.05
     _, reference = pyannote_sample
     assert len(sample_result.segments) >= 8 and max(s.end - s.start for s in sample_result.segments) < 10
     assert len({segment.speaker for segment in sample_result.segments}) == 2
-    assert segment_der(reference, sample_result) <= 0.2
+    print(f"segment speaker error: sample {segment_der(reference, sample_result):.3f}")
+    assert segment_der(reference, sample_result) <= 0.1
 
 
 def test_diarization_der_on_pyannote_sample(pyannote_sample, sample_result):

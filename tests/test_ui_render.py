@@ -115,7 +115,7 @@ def test_every_seek_target_is_a_button_with_a_name(dialogue):
             continue
         assert tag == "button" and 'type="button"' in attributes, attributes
         assert text.strip() or "aria-label=" in attributes or "wx-turn-head" in attributes, attributes
-    bars = re.findall(r'<button type="button" class="wx-bar" data-start="[\d.]+"( tabindex="-1")? '
+    bars = re.findall(r'<button type="button" class="wx-bar" data-start="[\d.]+" data-end="[\d.]+"( tabindex="-1")? '
                       r'aria-label="Play from ([^"]+)"', page)
     assert bars == [("", "SPEAKER_00, 0:00.4 – 0:03.1"), ("", "SPEAKER_01, 0:03.4 – 0:05.1")], \
         "each lane's first bar is in the tab order"
@@ -169,7 +169,7 @@ def test_timeline_has_a_lane_per_speaker_and_a_bar_per_turn(dialogue):
     lanes = re.findall(r'<span class="wx-lane-name"><span class="wx-swatch" style="background:(#[0-9a-f]{6})" '
                        r'aria-hidden="true"></span>([^<]+)</span>', html)
     assert lanes == [(render.PALETTE[0], "SPEAKER_00"), (render.PALETTE[1], "SPEAKER_01")]
-    bars = re.findall(r'class="wx-bar" data-start="([\d.]+)" aria-label="[^"]*" title="[^"]*" '
+    bars = re.findall(r'class="wx-bar" data-start="([\d.]+)" data-end="[\d.]+" aria-label="[^"]*" title="[^"]*" '
                       r'style="left:([\d.]+)%;width:([\d.]+)%;background:(#[0-9a-f]{6})"', html)
     # positions are fractions of the whole duration (10 s)
     assert bars == [("0.400", "4.000", "27.000", render.PALETTE[0]), ("3.400", "34.000", "17.000", render.PALETTE[1])]
