@@ -7,7 +7,8 @@
 Each conversation strings whole utterances (or pieces cut at a pause) of real speakers one after another with the
 spec's gaps, no overlap. An utterance is trimmed to its speech (an energy threshold between its noise floor and
 its speech level, `EDGE_S` kept either side) before it is placed, so a reference turn is exactly where its
-words are; each is brought to `SPEECH_DBFS` over its speech frames
+words are, and its RTTM marks only where the voice is heard (pauses of `PAUSE_S` or more inside an utterance are
+left out, as NIST's references leave them out; `Turn.speech`); each is brought to `SPEECH_DBFS` over its speech frames
 (or less, where its peak would pass `PEAK_DBFS`). Then the conversation's condition:
 
 - clean, quick, interject: as placed (quick: short turns and gaps; interject: one dominant speaker, the others'
@@ -49,6 +50,7 @@ EDGE_S = 0.05  # kept before the first and after the last speech frame of an utt
 FRAME_S, HOP_S = 0.02, 0.01
 SPEECH_FRACTION = 0.3  # threshold: this far from the noise floor (5th percentile) to the speech level (95th), in dB
 INTERJECTION_MAX_S = 1.5
+PAUSE_S = 0.3  # a pause this long inside an utterance is not speech in the RTTM (NIST RT's rule for references)
 BUILDER_VERSION = "1"  # bump when the audio a spec yields changes
 EXTENSIONS = {"phone": "wav", "mp3": "mp3"}  # everything else: 16 kHz FLAC
 
@@ -62,10 +64,11 @@ class Turn:
     speaker: str
     text: str
     utterance: str
+    speech: tuple[tuple[float, float], ...] = ()  # where in the turn the voice is heard (pauses left out)
 
     def to_dict(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "speaker": self.speaker, "text": self.text,
-                "utterance": self.utterance}
+                "utterance": self.utterance, "speech": [list(span) for span in self.speech]}
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,24 @@ def trim(samples: np.ndarray) -> np.ndarray:
     return samples[start:end]
 
 
+def speech_spans(samples: np.ndarray) -> list[tuple[float, float]]:
+    """Where a trimmed utterance's voice is heard (seconds from its start): its speech frames, joined across
+    pauses shorter than `PAUSE_S`, `EDGE_S` kept either side. Read speech pauses up to a second at commas and
+    between sentences; a reference that called those pauses speech would count every transcript that leaves
+    them out as missing speech."""
+    voiced = np.nonzero(speech_frames(samples))[0]
+    hop, frame, edge = HOP_S, FRAME_S, EDGE_S
+    length = len(samples) / SAMPLE_RATE
+    spans: list[list[float]] = []
+    for index in voiced:
+        start, end = index * hop, index * hop + frame
+        if spans and start - spans[-1][1] < PAUSE_S + 2 * edge:
+            spans[-1][1] = end
+        else:
+            spans.append([start, end])
+    return [(round(float(max(0.0, a - edge)), 3), round(float(min(length, b + edge)), 3)) for a, b in spans]
+
+
 def speech_rms_db(samples: np.ndarray) -> float:
     """Level of the speech frames only (pauses and edges left out)."""
     levels = frame_levels_db(samples)
@@ -173,8 +194,10 @@ def compose(spec: dict[str, Any], entry: dict[str, Any], folder: Path = QUALITY_
         if condition == "softer" and speaker == entry["softer"]:
             samples = samples * gain(entry["softer_db"])
         cursor += round(item["gap"] * SAMPLE_RATE)
-        turns.append(Turn(round(cursor / SAMPLE_RATE, 3), round((cursor + len(samples)) / SAMPLE_RATE, 3), speaker,
-                          text, item["utterance"]))
+        at = cursor / SAMPLE_RATE
+        speech = tuple((round(float(at + a), 3), round(float(at + b), 3)) for a, b in speech_spans(samples))
+        turns.append(Turn(round(at, 3), round((cursor + len(samples)) / SAMPLE_RATE, 3), speaker,
+                          text, item["utterance"], speech))
         pieces.append((cursor, samples))
         cursor += len(samples)
     length = cursor + round(entry.get("tail", 0.6) * SAMPLE_RATE)
@@ -241,8 +264,9 @@ def write_audio(conversation: Conversation, path: Path, bitrate: str = "64k") ->
 
 
 def rttm(conversation: Conversation) -> str:
-    return "".join(f"SPEAKER {conversation.id} 1 {turn.start:.3f} {turn.end - turn.start:.3f} <NA> <NA> "
-                   f"{turn.speaker} <NA> <NA>\n" for turn in conversation.turns)
+    """Who speaks when: a line per stretch of a turn's speech (`Turn.speech`), as references mark speech."""
+    return "".join(f"SPEAKER {conversation.id} 1 {start:.3f} {end - start:.3f} <NA> <NA> {turn.speaker} <NA> <NA>\n"
+                   for turn in conversation.turns for start, end in turn.speech)
 
 
 def reference_files(conversation: Conversation) -> dict[str, str]:

@@ -121,6 +121,31 @@ def test_references_agree_with_the_built_audio(tmp_path):
         assert level > 30, (conversation.id, level)  # the gaps hold only the −70 dBFS floor
 
 
+def test_speech_spans_leave_out_pauses_of_a_third_of_a_second():
+    """A voice, a 0.5 s pause, the voice again, a 0.1 s pause, the voice: two stretches of speech (the short pause
+    stays inside one, as NIST's references keep pauses under 0.3 s)."""
+    rate = conv.SAMPLE_RATE
+    tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(rate) / rate)).astype(np.float32)
+    pause = np.full(int(0.5 * rate), 1e-4, dtype=np.float32)
+    short = np.full(int(0.1 * rate), 1e-4, dtype=np.float32)
+    spans = conv.speech_spans(np.concatenate([tone, pause, tone, short, tone]))
+    assert len(spans) == 2, spans
+    (a, b), (c, d) = spans
+    assert a == 0.0 and b == pytest.approx(1.0 + conv.EDGE_S, abs=0.03)
+    assert c == pytest.approx(1.5 - conv.EDGE_S, abs=0.03) and d == pytest.approx(3.6, abs=0.03)
+
+
+def test_rttm_marks_each_turns_speech_and_no_pause_of_a_third_of_a_second(built):
+    for conversation, _ in built:
+        lines = conv.rttm(conversation).splitlines()
+        assert len(lines) == sum(len(turn.speech) for turn in conversation.turns) >= len(conversation.turns)
+        for turn in conversation.turns:
+            assert turn.speech and turn.start <= turn.speech[0][0] and turn.speech[-1][1] <= turn.end
+            for (_, end), (start, _) in zip(turn.speech, turn.speech[1:], strict=False):
+                assert start - end >= conv.PAUSE_S, (conversation.id, turn.utterance)
+            assert sum(b - a for a, b in turn.speech) >= 0.6 * (turn.end - turn.start), turn.utterance
+
+
 def test_building_twice_gives_the_same_bytes(tmp_path):
     names = ["conv-dev-noise", "conv-heldout-mp3", "conv-heldout-phone"]
     first = {path.name: path.read_bytes() for path in conv.build(tmp_path / "a", only=names)}
