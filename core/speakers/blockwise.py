@@ -71,21 +71,28 @@ def embeddings_in_blocks(pipeline: Any, get_embeddings: Any, block_chunks: int |
             window = SlidingWindow(start=chunks.start + start * chunks.step, duration=chunks.duration,
                                    step=chunks.step)
             parts.append(get_embeddings(file, SlidingWindowFeature(data[start:start + block], window),
-                                        exclude_overlap=exclude_overlap, hook=_offset_hook(hook, done, sum(totals))))
+                                        exclude_overlap=exclude_overlap,
+                                        hook=_offset_hook(hook, done, total, sum(totals))))
             done += total
         return np.concatenate(parts)
 
     return blockwise
 
 
-def _offset_hook(hook: Any, done: int, grand_total: int) -> Any:
-    """A block's progress reports (`completed` of its own `total` batches), as reports on the whole pass."""
+def _offset_hook(hook: Any, done: int, share: int, grand_total: int) -> Any:
+    """A block's progress reports (`completed` of its own `total` batches), as reports on the whole pass, where
+    the block holds `share` of `grand_total` batches. The block's own total counts the batches it really runs,
+    which may be fewer than its share (a strided pipeline embeds one chunk in five): its last report fills its
+    share all the same."""
 
     def report(step_name: str, artifact: Any, file: Any = None, total: int | None = None,
                completed: int | None = None) -> None:
         if hook is not None:
-            hook(step_name, artifact, file=file, total=grand_total,
-                 completed=None if completed is None else done + completed)
+            if completed is not None and total:
+                completed = done + share * min(completed / total, 1.0)
+            elif completed is not None:
+                completed = done + completed
+            hook(step_name, artifact, file=file, total=grand_total, completed=completed)
 
     return report
 
@@ -119,10 +126,12 @@ def in_blocks(pipeline: Any) -> Iterator[None]:
     original = module.binarize
     module.binarize = binarize_in_blocks(original)
     pipeline.__dict__["reconstruct"] = lean_reconstruct(pipeline)  # shadows the methods for this run
-    pipeline.__dict__["get_embeddings"] = embeddings_in_blocks(pipeline, pipeline.get_embeddings)
+    # a strided pipeline (core/speakers/strided_pipeline.py) picks its chunks first, then embeds them in blocks
+    embed = "embed_chunks" if hasattr(pipeline, "embed_chunks") else "get_embeddings"
+    pipeline.__dict__[embed] = embeddings_in_blocks(pipeline, getattr(pipeline, embed))
     try:
         yield
     finally:
         module.binarize = original
         pipeline.__dict__.pop("reconstruct", None)
-        pipeline.__dict__.pop("get_embeddings", None)
+        pipeline.__dict__.pop(embed, None)

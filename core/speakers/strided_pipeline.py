@@ -44,11 +44,11 @@ class StridedSpeakerDiarization(SpeakerDiarization):
             if cached is not None and cached[0] == self._binarization():
                 return cached[1]
         if stride == 1 or len(data) <= 2:
-            return super().get_embeddings(file, binary_segmentations, exclude_overlap=exclude_overlap, hook=hook)
+            return self.embed_chunks(file, binary_segmentations, exclude_overlap=exclude_overlap, hook=hook)
         embedded = list(range(0, len(data), stride))
         strided = SlidingWindow(start=chunks.start, duration=chunks.duration, step=chunks.step * stride)
-        computed = super().get_embeddings(file, SlidingWindowFeature(data[::stride], strided),
-                                          exclude_overlap=exclude_overlap, hook=hook)
+        computed = self.embed_chunks(file, SlidingWindowFeature(data[::stride], strided),
+                                     exclude_overlap=exclude_overlap, hook=hook)
         embeddings = np.full((*data.shape[:1], data.shape[2], computed.shape[-1]), np.nan, dtype=computed.dtype)
         embeddings[embedded] = computed
         frames_per_chunk_step = data.shape[1] * chunks.step / chunks.duration
@@ -70,6 +70,13 @@ class StridedSpeakerDiarization(SpeakerDiarization):
         if self.training:
             file["training_cache/strided_embeddings"] = (self._binarization(), embeddings)
         return embeddings
+
+    def embed_chunks(self, file: Any, binary_segmentations: Any, exclude_overlap: bool = False,
+                     hook: Any = None) -> np.ndarray:
+        """pyannote's own embedding pass over the chunks given: the one `core.speakers.blockwise` runs a block at a
+        time (blocks of the embedded chunks, so the stride is the same whether or not the pass is in blocks)."""
+        return SpeakerDiarization.get_embeddings(self, file, binary_segmentations, exclude_overlap=exclude_overlap,
+                                                 hook=hook)
 
     def _binarization(self) -> float | None:
         """The segmentation threshold the cached embeddings were made under (None for a powerset model such as
