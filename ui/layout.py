@@ -73,6 +73,12 @@ PAGE_CSS = """
 #wx-results:not(:has(.wx-transcript)) #wx-edit-row { display: none; }
 #wx-results:not(:has(.wx-transcript .wx-speaker)) #wx-speaker-row { display: none; }
 #wx-edit-row { align-items: center; }
+/* the skip links (ui/fields.js) show while they have the focus: the first at the page's top, the one after
+   Transcribe and Stop in its place */
+.wx-skip { position: absolute; left: -10000px; top: 0.5rem; z-index: 1000; padding: 0.5em 1em; border-radius: 6px;
+  background: var(--button-primary-background-fill); color: var(--button-primary-text-color); }
+#wx-skip-top:focus { left: 0.5rem; }
+#wx-skip-options:focus { position: static; align-self: flex-start; }
 @media (max-width: 480px) {
   #wx-options .form > div, #wx-options .row > div, #wx-advanced .form > div, #wx-advanced .row > div {
     min-width: 0 !important; flex-basis: 100% !important;
