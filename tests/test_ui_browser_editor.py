@@ -231,6 +231,54 @@ def test_correct_text_speakers_merge_and_undo_reach_every_download(page, saved, 
     assert page.locator("[data-testid='toast-body']").count() == 0, "notes stay in the notes box: no toast"
 
 
+def test_a_new_speaker_without_a_name_is_marked_at_its_field_and_a_refusal_ends_saving(page, saved):
+    """*New speaker…* with an empty Name: the field is outlined and marked invalid with the reason beside it and
+    the focus in it, nothing is sent (no toast, no "Saving…"); and a correction the server refuses ends its
+    "Re-timing the words…" with the toast, instead of leaving it on screen."""
+    open_saved(page, *saved)
+    turn = page.locator("#wx-view .wx-turn").nth(1)
+    turn.locator(".wx-turn-head").focus()
+    page.keyboard.press("s")
+    turn.locator("select.wx-pick-speaker").select_option("")
+    name = turn.locator("input.wx-new-speaker")
+    turn.locator("button.wx-apply").click()
+    error = turn.locator(".wx-field-error")
+    error.wait_for()
+    assert error.inner_text() == "Type the new speaker’s name."
+    assert name.get_attribute("aria-invalid") == "true"
+    assert name.get_attribute("aria-describedby") == error.get_attribute("id"), "the reason is the field's description"
+    assert name.evaluate("field => field === document.activeElement")
+    mark = name.evaluate("field => getComputedStyle(field).boxShadow")  # outlined as an invalid option is
+    assert "rgb(220, 38, 38)" in mark and "3px" in mark, mark
+    page.screenshot(path=str(ARTIFACTS / "ui-editor-name-missing.png"))
+    found = serious_violations(page)
+    (ARTIFACTS / "axe-editor-name-missing.json").write_text(json.dumps(found, indent=2) + "\n")
+    assert found == []
+    page.wait_for_timeout(1000)
+    assert page.locator("[data-testid='toast-body']").count() == 0, "nothing was sent"
+    assert "Saving" not in page.locator("#wx-view .wx-status").inner_text()
+    name.fill("Guest")
+    assert name.get_attribute("aria-invalid") is None and not error.is_visible()
+    page.keyboard.press("Escape")
+
+    # a transcript opened without its recording: re-timing an edit is refused by the server
+    page.evaluate("document.querySelectorAll('#wx-upload button[aria-label=Clear]').forEach(b => b.click())")
+    page.wait_for_function("!document.querySelector('#wx-upload td.filename')")
+    page.evaluate("document.querySelectorAll('#wx-cards .wx-card').forEach(card => card.dataset.old = '1')")
+    open_saved(page, saved[0])
+    page.wait_for_function("document.querySelector('#wx-cards .wx-card:not([data-old])[data-status=done]')",
+                           timeout=120_000)
+    first = page.locator("#wx-view .wx-turn").first
+    first.locator(".wx-turn-head").focus()
+    page.keyboard.press("e")
+    first.locator("textarea.wx-edit-box").press("Control+Enter")
+    status = page.locator("#wx-view .wx-status")
+    page.locator("[data-testid='toast-body']", has_text="no recording").first.wait_for()
+    page.wait_for_function("!document.querySelector('#wx-view .wx-status').innerText.includes('Re-timing')",
+                           timeout=5_000)
+    assert status.inner_text() == "Not changed: see the message."
+
+
 @pytest.mark.parametrize(("theme", "viewport"), [("light", (1400, 1000)), ("dark", (390, 844))],
                          ids=["light-desktop", "dark-phone"])
 def test_axe_finds_no_serious_problems_while_editing(browser, ui_server, saved, theme, viewport):

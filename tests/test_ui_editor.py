@@ -86,3 +86,11 @@ def test_a_refused_correction_leaves_the_panel_as_it_is():
 
     answer = Editor(Handlers(service=None, downloads=None)).edit(None, {"op": "undo"}, "session")
     assert answer == tuple(gr.skip() for _ in range(PANEL_SIZE))
+
+
+@pytest.mark.parametrize("name", ["", "   ", None])
+def test_a_new_speaker_without_a_name_is_refused_naming_the_name_field(name):
+    """The page's field for a new speaker is labelled *Name*: the refusal says so (not "speaker: empty")."""
+    with pytest.raises(InvalidInput) as refused:
+        editor.apply(None, _item(), {"op": "speaker", "first": 0, "last": 0, "word": 0, "speaker": name})
+    assert refused.value.field == "name" and refused.value.message.startswith("Name: ")

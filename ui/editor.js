@@ -11,10 +11,22 @@ function turnOf(node) {
   return turn && element.contains(turn) ? turn : null;
 }
 
+let waiting = false;  // a correction was sent and its answer has not come
+
 function send(command) {
+  waiting = true;
   say(command.op === 'text' ? 'Re-timing the words…' : 'Saving…');
   trigger('wx_edit', command);
 }
+
+// A refused correction changes nothing on the page but a toast (ui/editor.py): "Saving…" ends with it, instead of
+// staying until the next change.
+new MutationObserver((changes) => {
+  if (!waiting) return;
+  const toast = changes.some((change) => Array.from(change.addedNodes).some(
+    (node) => node.nodeType === 1 && (node.matches('.toast-body, .toast-item') || node.querySelector('.toast-body'))));
+  if (toast) { waiting = false; refocus = null; say('Not changed: see the message.'); }
+}).observe(document.body, {childList: true, subtree: true});
 
 function tools(turn) {
   if (!turn || turn.querySelector('.wx-edit-tools, .wx-editing')) return;
@@ -70,7 +82,9 @@ function openSpeaker(turn) {
   const form = document.createElement('div');
   form.className = 'wx-editing';
   form.innerHTML = '<label>Speaker <select class="wx-pick-speaker"></select></label>'
-    + '<label class="wx-new-label" hidden>Name <input type="text" class="wx-new-speaker"></label>'
+    + '<label class="wx-new-label" hidden>Name <input type="text" class="wx-new-speaker" '
+    + 'aria-describedby="wx-new-speaker-error"></label>'
+    + '<span class="wx-field-error" id="wx-new-speaker-error" role="alert"></span>'
     + '<label>Give <select class="wx-pick-range"></select></label>'
     + '<div class="wx-edit-actions"><button type="button" class="wx-apply">Apply</button>'
     + '<button type="button" class="wx-cancel">Cancel</button></div>';
@@ -85,11 +99,20 @@ function openSpeaker(turn) {
     range.append(option('rest', `from “${lastWord.textContent}” to the end of the turn`));
     range.value = 'rest';
   }
-  const showNew = () => { form.querySelector('.wx-new-label').hidden = pick.value !== ''; };
+  const showNew = () => { form.querySelector('.wx-new-label').hidden = pick.value !== ''; markName(form, ''); };
   pick.addEventListener('change', showNew);
+  form.querySelector('.wx-new-speaker').addEventListener('input', () => markName(form, ''));
   showNew();
   turn.querySelector('.wx-text').after(form);
   pick.focus();
+}
+
+// The new speaker's Name field marked (outline, aria-invalid) with the reason beside it, or cleared.
+function markName(form, message) {
+  const field = form.querySelector('.wx-new-speaker');
+  field.classList.toggle('wx-invalid', Boolean(message));
+  if (message) field.setAttribute('aria-invalid', 'true'); else field.removeAttribute('aria-invalid');
+  form.querySelector('.wx-field-error').textContent = message;
 }
 
 function closeEditors() {
@@ -103,11 +126,16 @@ function closeEditors() {
 function save(turn) {
   const form = turn.querySelector('.wx-editing');
   const where = bounds(turn);
-  refocus = where.first;
   const box = form.querySelector('.wx-edit-box');
-  if (box) { send({op: 'text', first: where.first, last: where.last, text: box.value}); return; }
+  if (box) { refocus = where.first; send({op: 'text', first: where.first, last: where.last, text: box.value}); return; }
   const pick = form.querySelector('.wx-pick-speaker');
-  const speaker = pick.value || form.querySelector('.wx-new-speaker').value;
+  const speaker = pick.value || form.querySelector('.wx-new-speaker').value.trim();
+  if (!speaker) {  // "New speaker…" without a name: said beside the Name field, nothing is sent
+    markName(form, 'Type the new speaker’s name.');
+    form.querySelector('.wx-new-speaker').focus();
+    return;
+  }
+  refocus = where.first;
   if (form.querySelector('.wx-pick-range').value === 'rest') {
     send({op: 'speaker', first: parseInt(lastWord.dataset.seg, 10), word: parseInt(lastWord.dataset.word, 10),
           last: where.last, speaker});
@@ -163,6 +191,7 @@ document.addEventListener('keydown', (event) => {
 
 // The corrected view replaces the old one: focus returns to the turn that was corrected.
 watch('value', () => {
+  waiting = false;
   if (refocus === null) return;
   const turn = Array.from(element.querySelectorAll('.wx-turn')).find(
     (candidate) => parseInt(candidate.dataset.first, 10) <= refocus && refocus <= parseInt(candidate.dataset.last, 10));

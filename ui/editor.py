@@ -132,6 +132,8 @@ def apply(service: Service, item: Mapping[str, Any], command: Mapping[str, Any])
         source, target = label_of(item, command.get("source")), label_of(item, command.get("target"))
         names = {label: name for label, name in item.get("names", {}).items() if label != source}
         return changed(item, edit.merge_speakers(result, source, target), names)
+    if not " ".join(str(command.get("speaker") or "").split()):  # the page's field for a new speaker is "Name"
+        raise InvalidInput("Name: type the new speaker's name.", field="name")
     speaker = label_of(item, command.get("speaker"))
     first, last = segment_index(command.get("first")), segment_index(command.get("last"), "last")
     word = segment_index(command.get("word") or 0, "word")
