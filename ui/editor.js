@@ -1,8 +1,8 @@
 // The transcript editor, run once per page after view.js in the same gr.HTML(js_on_load=...), with `element` =
 // the component's root and `trigger` sending a `wx_edit` event (a command object) to the server (ui/editor.py).
-// A turn shows its tools when hovered or focused: "Edit text" (or E on a focused turn) opens its text in a box,
-// saved with the button or Ctrl+Enter and re-timed on the server; "Speaker" (or S) gives the turn, or the rest of
-// it from the last word clicked, to another or a new speaker. Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y) undo and redo.
+// A turn shows its tools when hovered, tapped or focused: "Edit text" (or E on a focused turn) opens its text in a
+// box, saved with the button or Ctrl+Enter and re-timed on the server; "Speaker" (or S) gives the turn, or the rest
+// of it from the last word clicked, to another or a new speaker. Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y) undo and redo.
 let lastWord = null;  // the word last clicked or focused: where "from this word on" splits a turn
 let refocus = null;  // the turn (its first segment) to focus again once the corrected view arrives
 
@@ -38,7 +38,11 @@ function tools(turn) {
   turn.querySelector('.wx-turn-head').after(bar);
 }
 
-element.addEventListener('mouseover', (event) => tools(turnOf(event.target)));
+// A touch screen does not hover (the pointer it reports after a tap would move the tools to whatever turn
+// scrolls under it): there a tap shows them.
+const hovering = window.matchMedia('(hover: hover)');
+element.addEventListener('mouseover', (event) => { if (hovering.matches) tools(turnOf(event.target)); });
+element.addEventListener('click', (event) => tools(turnOf(event.target)));
 element.addEventListener('focusin', (event) => {
   const turn = turnOf(event.target);
   if (event.target.classList.contains('wx-word')) lastWord = event.target;
@@ -57,12 +61,20 @@ function openText(turn) {
   form.innerHTML = '<textarea class="wx-edit-box" rows="3" aria-label="Text of this turn"></textarea>'
     + '<div class="wx-edit-actions"><button type="button" class="wx-save">Save</button>'
     + '<button type="button" class="wx-cancel">Cancel</button>'
-    + '<span class="wx-hint">Ctrl+Enter saves, Escape cancels; the words are re-timed on save</span></div>';
+    + '<span class="wx-hint"><span class="wx-on-keys">Ctrl+Enter saves, Escape cancels; </span>'
+    + 'the words are re-timed on save</span></div>';
   text.hidden = true;
   text.after(form);
   const box = form.querySelector('textarea');
   box.value = shownText(text).replace(/\s+/g, ' ').trim();
-  box.focus();
+  bringIntoView(form, box);
+}
+
+// The opened editor in view below the sticky player, with the focus in it (a phone's own scroll on focus may
+// leave it under the player or behind the keyboard).
+function bringIntoView(form, field) {
+  field.focus({preventScroll: true});
+  form.scrollIntoView({block: 'center'});
 }
 
 function speakerNames() {
@@ -104,7 +116,7 @@ function openSpeaker(turn) {
   form.querySelector('.wx-new-speaker').addEventListener('input', () => markName(form, ''));
   showNew();
   turn.querySelector('.wx-text').after(form);
-  pick.focus();
+  bringIntoView(form, pick);
 }
 
 // The new speaker's Name field marked (outline, aria-invalid) with the reason beside it, or cleared.

@@ -42,8 +42,11 @@ SHOW_PROGRESS_JS = """() => {
 }"""
 FIELDS_JS = "\n".join((Path(__file__).resolve().parent / name).read_text(encoding="utf-8")
                       for name in ("fields.js", "toasts.js", "dropzone.js"))
-EDIT_HELP = ("Hover or focus a turn to **edit its text** (E) or its **speaker** (S); Ctrl+Z undoes, "
-             "Ctrl+Shift+Z redoes.")
+# Said for the way the page is used: with a keyboard and a pointer that hovers, or by touch (a phone).
+EDIT_HELP = ('<p class="wx-help"><span class="wx-on-keys">Hover or focus a turn to <b>edit its text</b> (E) or '
+             "its <b>speaker</b> (S); Ctrl+Z undoes, Ctrl+Shift+Z redoes.</span>"
+             '<span class="wx-on-touch">Tap a turn, then <b>Edit text</b> or <b>Speaker</b>; the buttons beside '
+             "this undo and redo.</span></p>")
 PAGE_CSS = """
 .gradio-container { overflow: clip !important; }  /* hidden would stop the player sticking to the window */
 #wx-actions { gap: 0.5em; }
@@ -79,6 +82,9 @@ PAGE_CSS = """
   background: var(--button-primary-background-fill); color: var(--button-primary-text-color); }
 #wx-skip-top:focus { left: 0.5rem; }
 #wx-skip-options:focus { position: static; align-self: flex-start; }
+.wx-help { margin: 0; color: var(--body-text-color); }
+.wx-on-touch { display: none; }
+@media (hover: none) { .wx-on-keys { display: none !important; } .wx-on-touch { display: inline; } }
 @media (max-width: 480px) {
   #wx-options .form > div, #wx-options .row > div, #wx-advanced .form > div, #wx-advanced .row > div {
     min-width: 0 !important; flex-basis: 100% !important;
@@ -210,7 +216,7 @@ def _results_panel() -> dict[str, Any]:
     with gr.Row(elem_id="wx-edit-row"):
         undo = gr.Button("Undo", elem_id="wx-undo", size="sm", scale=0, min_width=80)
         redo = gr.Button("Redo", elem_id="wx-redo", size="sm", scale=0, min_width=80)
-        gr.Markdown(EDIT_HELP, elem_id="wx-edit-help")
+        gr.HTML(EDIT_HELP, elem_id="wx-edit-help", padding=False)
     view = gr.HTML(render_empty(), js_on_load=SEEK_JS + "\n" + EDITOR_JS, css_template=VIEW_CSS, elem_id="wx-view",
                    min_height=120, padding=True, container=True)
     with gr.Row(equal_height=True, elem_id="wx-speaker-row"):
