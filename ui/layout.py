@@ -71,6 +71,8 @@ PAGE_CSS = """
 /* the drop zone's upload icon sits below the box's label chip, not under it */
 #wx-upload > button { padding-top: 2.25rem; min-height: 11rem; }
 .dark .wx-audio { color-scheme: dark; }  /* the browser's own player follows the page's dark theme */
+/* the selected tab's text is the accent colour, 3:1 on the dark background: a lighter shade there (4.5:1) */
+.dark #wx-source-tabs button[role=tab][aria-selected=true] { color: var(--primary-300); }
 .wx-invalid { box-shadow: inset 0 0 0 3px #dc2626 !important; border-radius: 6px; }  /* inset: the row clips outlines */
 /* the correction tools appear with a transcript; the speaker tools with speakers */
 #wx-results:not(:has(.wx-transcript)) #wx-edit-row { display: none; }
