@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from core import AudioDecodeError, InvalidInput, Result, TranscribeOptions
 from core.progress import STAGES
 from core.transcript.formats import render
 from core.transcript.result import Segment, SpeakerTurn
-from ui import errors, handlers
+from ui import errors, handlers, progress
 from ui.render import render_empty
 
 
@@ -86,28 +87,57 @@ def test_file_urls_are_relative_and_encoded():
 
 def test_progress_names_the_stage():
     seen = []
-    report = handlers.gradio_progress(lambda fraction, desc: seen.append((fraction, desc)))
+    report = progress.gradio_progress(lambda fraction, desc: seen.append((fraction, desc)))
     report("transcribe", 0.1)
     report("diarize", 0.7)
     report("fetch", 0.0)
     report("something-new", 0.9)
-    assert seen == [(0.1, "Transcribing"), (0.7, "Identifying speakers"), (0.0, "Downloading the link"),
-                    (0.9, "something-new")]
+    assert seen == [(0.0, "Starting…"), (0.1, "Transcribing"), (0.7, "Identifying speakers"),
+                    (0.0, "Downloading the link"), (0.9, "something-new")]
 
 
 def test_every_engine_stage_has_a_label():
-    assert list(handlers.STAGE_LABELS) == list(STAGES)
-    assert all(label and label[0].isupper() for label in handlers.STAGE_LABELS.values())
+    assert list(progress.STAGE_LABELS) == list(STAGES)
+    assert all(label and label[0].isupper() for label in progress.STAGE_LABELS.values())
 
 
-def test_batch_progress_names_the_file_and_fills_its_share_of_the_bar(monkeypatch):
+def test_batch_progress_names_the_file_fills_its_share_and_gives_the_measured_time_of_the_step():
     seen = []
-    clock = iter([100.0, 110.0])  # started at 100 s, 10 s later half of this file is done
-    monkeypatch.setattr(handlers.time, "monotonic", lambda: next(clock))
-    report = handlers.gradio_progress(lambda fraction, desc: seen.append((fraction, desc)), "b.wav (2 of 4): ",
+    report = progress.gradio_progress(lambda fraction, desc: seen.append((fraction, desc)), "b.wav (2 of 4): ",
                                       (0.25, 0.25))
-    report("transcribe", 0.5)
-    assert seen == [(0.375, "b.wav (2 of 4): Transcribing · about 10 s left")]
+    report("transcribe", 0.5)  # no time measured: none promised
+    report("transcribe", 0.6, left_s=10.2)
+    report("diarize", 0.7, left_s=200)
+    assert seen == [(0.25, "b.wav (2 of 4): Starting…"), (0.375, "b.wav (2 of 4): Transcribing"),
+                    (0.4, "b.wav (2 of 4): Transcribing · about 10 s left in this step"),
+                    (0.425, "b.wav (2 of 4): Identifying speakers · about 3 min left in this step")]
+
+
+def test_the_strip_shows_its_text_again_after_every_update_of_the_panel(models_dir, dialogue, tmp_path):
+    """Gradio blanks the progress strip each time the batch yields the panel (the live text, every second): the
+    batch's own thread sends the last text again at once, so the strip is never empty while a file runs. A real
+    job on the open profile's default model, in small pieces so its text arrives piece by piece."""
+    from core import Settings
+    from core.service import Service
+
+    events: list[tuple] = []
+    batch_thread = threading.get_ident()
+
+    def on_progress(fraction: float, desc: str) -> None:
+        events.append(("progress", desc, threading.get_ident() == batch_thread))
+
+    page = handlers.Handlers(Service(Settings(models_dir=models_dir, device="cpu")), handlers.DownloadStore(tmp_path))
+    for panel in page.run_batch([str(dialogue.path)], None, None, {"chunk_size": "5", "batch_size": "1"}, "s",
+                                on_progress):
+        events.append(("panel", 'class="wx-live"' in panel[3], True))
+    live = [index for index, event in enumerate(events) if event[:2] == ("panel", True)]
+    assert len(live) >= 2, events
+    for index in live:
+        last = next(event[1] for event in reversed(events[:index]) if event[0] == "progress")
+        after = next(event for event in events[index + 1:] if event[2])  # the batch's own thread, next
+        assert after == ("progress", last, True), (index, events)
+    assert events[-1][0] == "panel" and not any(event[0] == "progress" and event[2] for event in events[-2:]), (
+        "the finished file's text is not shown again")
 
 
 def test_download_folders_are_per_session_and_replaced(tmp_path):
@@ -162,7 +192,8 @@ def test_pressing_transcribe_clears_the_panel_and_says_where_the_job_stands():
     assert first[0] is None and "Starting" in first[1]
     assert first[3] == render_empty(handlers.WORKING_TEXT), "no transcript of an earlier batch stays"
     assert first[4]["visible"] is False and first[5]["visible"] is False, "nor its downloads"
-    assert "1 job ahead of yours" in page.arm("s2")[1]
+    queued = page.arm("s2")
+    assert "1 job ahead of yours" in queued[1] and "1 job ahead of yours" in queued[3], "the view says it too"
     assert "2 jobs ahead of yours" in page.arm("s3")[1]
     assert page.stop("s2") == "Stopping at the next step…" and page.stop("nobody") == "Nothing is running."
 

@@ -7,7 +7,6 @@ The page runs a batch (`Handlers.run_batch`, a generator: one card per file or l
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import inspect
 import logging
@@ -33,47 +32,15 @@ from ui.cards import render_cards
 from ui.controls import ControlSpec, to_options
 from ui.errors import error_toast, user_errors
 from ui.live import LiveJob, render_live
+from ui.progress import ProgressLine, gradio_progress
 from ui.render import format_time, render_empty, render_view
 
 logger = logging.getLogger(__name__)
 
-STAGE_LABELS = {"decode": "Decoding audio", "transcribe": "Transcribing", "align": "Aligning words",
-                "diarize": "Identifying speakers", "translate": "Translating", "write": "Writing outputs"}
-FETCH_LABEL = "Downloading the link"
 SESSION_TTL_S = 6 * 3600
 WORKING_TEXT = "Working… the transcript of the first finished file appears here."
 SPEAKER_OPTIONS = ("num_speakers", "min_speakers", "max_speakers")
 PANEL_SIZE = 8  # (state, cards, pick, view, files, zip, json, speaker)
-
-
-def stage_label(stage: str) -> str:
-    return STAGE_LABELS.get(stage) or (FETCH_LABEL if stage == "fetch" else stage)
-
-
-def gradio_progress(progress: Any, prefix: str = "", share: tuple[float, float] = (0.0, 1.0)) -> ProgressCallback:
-    """Adapt the engine's `(stage, fraction)` events to `gr.Progress`, from whichever thread sends them
-    (diarization may run beside ASR on a GPU; gr.Progress finds its event through context variables).
-
-    In a batch, `prefix` names the file and `share` is (offset, width) of this file in the whole bar; the text
-    adds this file's time left, estimated from its own pace (Gradio's estimate averages unrelated jobs)."""
-    context = contextvars.copy_context()
-    lock = threading.Lock()
-    started = time.monotonic()
-    offset, width = share
-
-    def on_progress(stage: str, fraction: float) -> None:
-        elapsed = time.monotonic() - started
-        left = f" · about {_duration(elapsed * (1 - fraction) / fraction)} left" if 0.05 <= fraction < 1 \
-            and elapsed > 3 else ""
-        with lock:
-            context.run(progress, offset + width * fraction, desc=f"{prefix}{stage_label(stage)}{left}")
-
-    return on_progress
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(1, round(seconds))
-    return f"{seconds} s" if seconds < 90 else f"{round(seconds / 60)} min"
 
 
 def named(name: str, message: str) -> str:
@@ -224,10 +191,11 @@ class Handlers:
     # ---- Transcribe and Stop -----------------------------------------------------------------
     def arm(self, session: str | None) -> tuple[Any, ...]:
         """Runs at the click, before the job is queued: a stop request can reach it from now on, and the
-        previous batch's transcript and downloads leave the screen at once (never shown under a new name)."""
+        previous batch's transcript and downloads leave the screen at once (never shown under a new name). A
+        queued job's view says so (Gradio's strip has nothing to say until the job starts)."""
         ahead = self.stops.armed()
         self.stops.arm(session)
-        return self.cleared(queue_note(ahead))
+        return self.cleared(queue_note(ahead), queue_note(ahead) if ahead else WORKING_TEXT)
 
     def cleared(self, note: str, view_text: str = WORKING_TEXT, field: str | None = None) -> tuple[Any, ...]:
         """(state, cards, pick, view, files, zip, json, speaker) with nothing from an earlier batch."""
@@ -243,7 +211,19 @@ class Handlers:
     def run_batch(self, uploads: Any, links: str | None, recording: str | None, values: Mapping[str, Any],
                   session: str | None, progress: Any) -> Iterator[tuple[Any, ...]]:
         """Every file and link in turn, one card each; yields the panel after each step. A failed file does not
-        stop the others; Stop ends the running one at its next step and skips the rest."""
+        stop the others; Stop ends the running one at its next step and skips the rest. The progress strip,
+        blanked by Gradio at each update of the panel, shows its last text again at once."""
+        line = ProgressLine(progress)
+        panels = self._batch(uploads, links, recording, values, session, line)
+        try:
+            for panel in panels:
+                yield panel
+                line.again()
+        finally:
+            panels.close()
+
+    def _batch(self, uploads: Any, links: str | None, recording: str | None, values: Mapping[str, Any],
+               session: str | None, line: ProgressLine) -> Iterator[tuple[Any, ...]]:
         cancel = self.stops.latest(session)
         try:
             field = None
@@ -271,9 +251,10 @@ class Handlers:
                 item["status"] = "running"
                 yield self.panel(state, session)
                 prefix = f"{source.name} ({index + 1} of {total}): " if total > 1 else f"{source.name}: "
-                on_progress = gradio_progress(progress, prefix, (index / total, 1 / total))
+                on_progress = line.for_file(prefix, (index / total, 1 / total))
                 for live in self._run_one(state, index, source, options, on_progress, cancel):
                     yield self.panel(state, session, live=live)
+                line.clear()
                 yield self.panel(state, session)
             yield self.panel(state, session)  # the cards' final states, those skipped by Stop included
             for item in state["items"]:  # failures toast, as errors; notes stay in the view's notes box

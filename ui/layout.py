@@ -62,9 +62,13 @@ PAGE_CSS = """
    and the progress text this file's own estimate instead */
 #wx-view .meta-text, #wx-view .meta-text-center { display: none !important; }
 /* while a job runs, Gradio's progress overlay is a strip at the top of the view and the view's own text (the
-   "Working…" note, the live transcript) starts below it, never under the bar */
+   "Working…" note, the live transcript) starts below it, never under the bar; a strip with no progress to show
+   (a job in the queue: its view says so) is not drawn, and the view's text is not greyed (Gradio dims a busy
+   component's content to 1.5:1) */
 #wx-view > .wrap:not(.hide) { top: 0 !important; bottom: auto !important; height: 3.75rem !important; }
-#wx-view:has(> .wrap:not(.hide)) > .html-container { padding-top: 3.75rem; }
+#wx-view > .wrap:not(.hide):not(:has(.progress-level)) { display: none !important; }
+#wx-view:has(> .wrap:not(.hide) .progress-level) > .html-container { padding-top: 3.75rem; }
+#wx-view > .html-container { opacity: 1 !important; transition: none !important; }
 /* the "Stopping…" note is an output of Transcribe's first step too: Gradio's loading overlay made the empty note
    a scrollable region no key can reach (axe: scrollable-region-focusable); it needs no overlay */
 #wx-stop-note > .wrap { display: none !important; }
