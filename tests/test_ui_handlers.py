@@ -16,7 +16,7 @@ from core import AudioDecodeError, InvalidInput, Result, TranscribeOptions
 from core.progress import STAGES
 from core.transcript.formats import render
 from core.transcript.result import Segment, SpeakerTurn
-from ui import errors, handlers, progress
+from ui import errors, handlers, items, progress
 from ui.render import render_empty
 
 
@@ -56,9 +56,9 @@ def test_no_audio_is_a_user_error():
 
 
 def test_renaming_reaches_every_download(tmp_path):
-    state = handlers.set_speaker_name(_state(), "SPEAKER_01", "  Ada Lovelace ")
+    state = items.set_speaker_name(_state(), "SPEAKER_01", "  Ada Lovelace ")
     assert state["names"] == {"SPEAKER_01": "Ada Lovelace"}
-    result = handlers.renamed(state)
+    result = items.renamed(state)
     files = {Path(p).name: Path(p).read_text(encoding="utf-8")
              for p in handlers.write_downloads(result, TranscribeOptions.from_mapping(state["options"]),
                                                      "talk", tmp_path)}
@@ -72,16 +72,16 @@ def test_renaming_reaches_every_download(tmp_path):
 
 
 def test_an_empty_name_restores_the_label_and_choices_keep_original_labels():
-    state = handlers.set_speaker_name(_state(), "SPEAKER_00", "Alice")
-    assert handlers.speaker_choices(state) == [("Alice", "SPEAKER_00"), ("SPEAKER_01", "SPEAKER_01")]
-    restored = handlers.set_speaker_name(state, "SPEAKER_00", " ")
-    assert restored["names"] == {} and "[SPEAKER_00]" in render(handlers.renamed(restored), "srt")
+    state = items.set_speaker_name(_state(), "SPEAKER_00", "Alice")
+    assert items.speaker_choices(state) == [("Alice", "SPEAKER_00"), ("SPEAKER_01", "SPEAKER_01")]
+    restored = items.set_speaker_name(state, "SPEAKER_00", " ")
+    assert restored["names"] == {} and "[SPEAKER_00]" in render(items.renamed(restored), "srt")
     with pytest.raises(InvalidInput, match="Choose a speaker"):
-        handlers.set_speaker_name(state, "SPEAKER_09", "Bob")
+        items.set_speaker_name(state, "SPEAKER_09", "Bob")
 
 
 def test_file_urls_are_relative_and_encoded():
-    assert handlers.file_url("/tmp/gradio/ab/call #2 (ü)?.wav") == (
+    assert items.file_url("/tmp/gradio/ab/call #2 (ü)?.wav") == (
         "gradio_api/file=/tmp/gradio/ab/call%20%232%20%28%C3%BC%29%3F.wav")
 
 
@@ -156,13 +156,13 @@ def test_download_folders_are_per_session_and_replaced(tmp_path):
 
 def test_a_name_another_speaker_has_is_refused():
     """Two speakers under one name would merge silently in every download."""
-    state = handlers.set_speaker_name(_state(), "SPEAKER_00", "Alice")
+    state = items.set_speaker_name(_state(), "SPEAKER_00", "Alice")
     for taken in ("Alice", " alice "):
         with pytest.raises(InvalidInput, match="Another speaker is already called “Alice”"):
-            handlers.set_speaker_name(state, "SPEAKER_01", taken)
+            items.set_speaker_name(state, "SPEAKER_01", taken)
     with pytest.raises(InvalidInput, match="already called “SPEAKER_01”"):
-        handlers.set_speaker_name(state, "SPEAKER_00", "SPEAKER_01")
-    assert handlers.set_speaker_name(state, "SPEAKER_00", "Alice")["names"] == {"SPEAKER_00": "Alice"}
+        items.set_speaker_name(state, "SPEAKER_00", "SPEAKER_01")
+    assert items.set_speaker_name(state, "SPEAKER_00", "Alice")["names"] == {"SPEAKER_00": "Alice"}
 
 
 def test_page_errors_name_the_labels_on_screen():
@@ -230,15 +230,21 @@ def test_ui_modules_import_one_another_in_one_direction():
 
     cycles = sorted(module for module in graph if module in reachable(module))
     assert not cycles, f"these ui modules import themselves through others: {cycles}"
+    assert "ui.editor" not in reachable("ui.handlers") and "ui.handlers" not in reachable("ui.editor")
+    assert "ui.items" in graph["ui.handlers"] and "ui.items" in graph["ui.editor"], "what both use has one home"
 
 
 def test_front_ends_ask_the_service_not_the_model_registry():
-    """Front ends talk to `core.service.Service`, never through it to the engine's registry."""
+    """Front ends talk to `core.service.Service`, never through it to the engine's registry; the page never to
+    the engine itself either (its jobs, re-timing and splits are the service's)."""
     root = Path(handlers.__file__).resolve().parents[1]
     sources = [*root.glob("ui/*.py"), *root.glob("openai_api/*.py"), *root.glob("rp_worker/*.py"),
                root / "rp_handler.py", root / "app.py"]
     reaching = [str(path.relative_to(root)) for path in sources if ".registry" in path.read_text(encoding="utf-8")]
     assert not reaching, f"reach into the model registry instead of asking the service: {reaching}"
+    engine = [str(path.relative_to(root)) for path in root.glob("ui/*.py")
+              if ".engine." in path.read_text(encoding="utf-8")]
+    assert not engine, f"reach into the engine instead of asking the service: {engine}"
 
 
 def test_the_service_says_what_an_empty_batch_size_means(models_dir):
