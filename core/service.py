@@ -12,7 +12,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from core.errors import ModelUnavailable
@@ -23,8 +23,11 @@ if TYPE_CHECKING:
 
     from core.engine import Engine
     from core.live.engine import LiveEngine
+    from core.media.decode import DecodedAudio
+    from core.options import TranscribeOptions
+    from core.progress import ProgressCallback
     from core.speakers.voices import Listing, Voice, VoiceLibrary
-    from core.transcript.result import Result, SpeakerTurn
+    from core.transcript.result import Result, SegmentsCallback, SpeakerTurn
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +107,26 @@ class Service:
         logger.info("models (profile %s): asr=%s alignment=%s diarization=%s defaults=%s", manifest.profile or "?",
                     _names(manifest.asr), _names(manifest.alignment), _names(manifest.diarization),
                     dict(manifest.defaults))
+
+    # ---- jobs -------------------------------------------------------------------------------------
+    def transcribe(self, audio: str | Path | np.ndarray | DecodedAudio, options: TranscribeOptions | None = None, *,
+                   on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
+                   on_segments: SegmentsCallback | None = None) -> Result:
+        """One job on the process's engine (`Engine.transcribe`: its arguments, progress and errors)."""
+        return self.engine.transcribe(audio, options, on_progress=on_progress, cancel=cancel,
+                                      on_segments=on_segments)
+
+    def realign(self, audio: str | Path | np.ndarray | DecodedAudio, result: Result, index: int, text: str, *,
+                through: int | None = None) -> Result:
+        """`result` with segment `index` (through `through`) holding `text`, re-timed against `audio`
+        (`Engine.realign`)."""
+        return self.engine.realign(audio, result, index, text, through=through)
+
+    def snap_split(self, audio: str | Path | np.ndarray | DecodedAudio, result: Result, index: int,
+                   word: int) -> Result:
+        """`result` with a split before word `word` of segment `index` put in the pause between the two words as
+        heard in `audio` (`Engine.snap_split`)."""
+        return self.engine.snap_split(audio, result, index, word)
 
     # ---- what front ends show and validate --------------------------------------------------------
     @property

@@ -28,7 +28,7 @@ from tests.browser import (
 )
 from tests.servers import folder_server
 from tests.subtitles import parse_srt
-from ui.handlers import STAGE_LABELS
+from ui.progress import STAGE_LABELS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -123,7 +123,8 @@ def test_transcribe_rename_copy_seek_and_download(page, dialogue):
     srt = download(page, "#wx-downloads a[download$='.srt']")[1].read_text(encoding="utf-8")
     cues = parse_srt(srt)
     assert any(body.startswith("[Alice]: ") for *_, body in cues) and "SPEAKER_01" not in srt
-    assert len(cues) == turns.count()
+    segments = json.loads(download(page, "#wx-downloads a[download$='.json']")[1].read_text("utf-8"))["segments"]
+    assert len(cues) == len(segments) >= turns.count(), "a cue per segment (sentence), turns hold one or more"
     with zipfile.ZipFile(download(page, "#wx-zip")[1]) as archive:
         assert sorted(archive.namelist()) == ["dialogue/dialogue.json", "dialogue/dialogue.srt"]
         assert "[Alice]: " in archive.read("dialogue/dialogue.srt").decode()
@@ -314,16 +315,56 @@ RECORD_PROGRESS_JS = """() => {
 }"""
 
 
+# Every 100 ms and at each change while a job runs: a progress strip drawn with nothing in it, and the contrast of
+# the view's own text (the "Working…" note, the live transcript) as drawn, its ancestors' opacity included.
+RECORD_STRIP_JS = """() => {
+  window.wxStrip = {empty: [], contrast: []};
+  const view = document.querySelector('#wx-view');
+  const rgb = text => text.match(/[0-9.]+/g).map(Number);
+  const luminance = colour => colour.slice(0, 3).map(v => v / 255)
+    .map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const contrast = el => {
+    let alpha = 1, background = null;
+    for (let node = el; node; node = node.parentElement) {
+      const style = getComputedStyle(node);
+      alpha *= parseFloat(style.opacity);
+      const fill = rgb(style.backgroundColor);
+      if (!background && (fill.length < 4 || fill[3] > 0.5)) background = fill.slice(0, 3);
+    }
+    background = background || [255, 255, 255];
+    const text = rgb(getComputedStyle(el).color).slice(0, 3).map((v, i) => alpha * v + (1 - alpha) * background[i]);
+    const [light, dark] = [luminance(text), luminance(background)].sort((a, b) => b - a);
+    return (light + 0.05) / (dark + 0.05);
+  };
+  const sample = () => {
+    const strip = view.querySelector(':scope > .wrap');
+    if (strip && !strip.classList.contains('hide') && getComputedStyle(strip).display !== 'none'
+        && strip.getBoundingClientRect().height > 0 && !strip.innerText.trim()) {
+      window.wxStrip.empty.push(strip.className);
+    }
+    for (const el of view.querySelectorAll('.wx-empty, .wx-live-note, .wx-live-seg')) {
+      if (el.innerText.trim()) window.wxStrip.contrast.push([contrast(el), el.innerText.slice(0, 40)]);
+    }
+  };
+  new MutationObserver(sample).observe(view, {subtree: true, childList: true, characterData: true, attributes: true});
+  setInterval(sample, 100);
+}"""
+
+
 def _overlap(a: list[float], b: list[float]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def test_progress_moves_through_every_stage_and_nothing_is_drawn_over_the_bar(page, dialogue):
     """The bar never goes back and never leaps (whisperx reports ASR once per batch: one report for a short file,
-    so the stage is paced between reports), and the view's own text starts below the progress strip."""
+    so the stage is paced between reports), and the view's own text starts below the progress strip. While the
+    job runs the strip is never an empty box, the view's text keeps its 4.5:1 contrast (Gradio greyed it to
+    about 1.5:1), and a time left is only the running step's, as measured."""
     upload(page, dialogue.path)
     page.get_by_label("Speaker diarization").check()
     page.evaluate(RECORD_PROGRESS_JS)
+    page.evaluate(RECORD_STRIP_JS)
     page.locator("#wx-transcribe").click()
     page.wait_for_function("window.wxProgress.length > 3")
     page.locator("#wx-view").screenshot(path=str(ARTIFACTS / "ui-progress-mid-job.png"))
@@ -340,6 +381,12 @@ def test_progress_moves_through_every_stage_and_nothing_is_drawn_over_the_bar(pa
                   if _overlap(box, entry["label"]) or (entry["bar"] and _overlap(box, entry["bar"]))]
     assert not drawn_over, drawn_over[:3]
     assert any(entry["content"] for entry in seen), "the view's own text was shown during the job"
+    strip = page.evaluate("window.wxStrip")
+    assert strip["empty"] == [], f"an empty progress strip was drawn {len(strip['empty'])} times"
+    faint = [sample for sample in strip["contrast"] if sample[0] < 4.5]
+    assert len(strip["contrast"]) > 10 and not faint, faint[:3]
+    promises = [entry["text"] for entry in seen if " left" in entry["text"]]
+    assert all(" left in this step" in text for text in promises), promises[:3]
 
 
 def test_the_drop_zone_icon_is_clear_of_its_label(browser, ui_server):

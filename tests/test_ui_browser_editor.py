@@ -231,6 +231,117 @@ def test_correct_text_speakers_merge_and_undo_reach_every_download(page, saved, 
     assert page.locator("[data-testid='toast-body']").count() == 0, "notes stay in the notes box: no toast"
 
 
+def test_a_new_speaker_without_a_name_is_marked_at_its_field_and_a_refusal_ends_saving(page, saved):
+    """*New speaker…* with an empty Name: the field is outlined and marked invalid with the reason beside it and
+    the focus in it, nothing is sent (no toast, no "Saving…"); and a correction the server refuses ends its
+    "Re-timing the words…" with the toast, instead of leaving it on screen."""
+    open_saved(page, *saved)
+    turn = page.locator("#wx-view .wx-turn").nth(1)
+    turn.locator(".wx-turn-head").focus()
+    page.keyboard.press("s")
+    turn.locator("select.wx-pick-speaker").select_option("")
+    name = turn.locator("input.wx-new-speaker")
+    turn.locator("button.wx-apply").click()
+    error = turn.locator(".wx-field-error")
+    error.wait_for()
+    assert error.inner_text() == "Type the new speaker’s name."
+    assert name.get_attribute("aria-invalid") == "true"
+    assert name.get_attribute("aria-describedby") == error.get_attribute("id"), "the reason is the field's description"
+    assert name.evaluate("field => field === document.activeElement")
+    mark = name.evaluate("field => getComputedStyle(field).boxShadow")  # outlined as an invalid option is
+    assert "rgb(220, 38, 38)" in mark and "3px" in mark, mark
+    page.screenshot(path=str(ARTIFACTS / "ui-editor-name-missing.png"))
+    found = serious_violations(page)
+    (ARTIFACTS / "axe-editor-name-missing.json").write_text(json.dumps(found, indent=2) + "\n")
+    assert found == []
+    page.wait_for_timeout(1000)
+    assert page.locator("[data-testid='toast-body']").count() == 0, "nothing was sent"
+    assert "Saving" not in page.locator("#wx-view .wx-status").inner_text()
+    name.fill("Guest")
+    assert name.get_attribute("aria-invalid") is None and not error.is_visible()
+    page.keyboard.press("Escape")
+
+    # a transcript opened without its recording: re-timing an edit is refused by the server
+    page.evaluate("document.querySelectorAll('#wx-upload button[aria-label=Clear]').forEach(b => b.click())")
+    page.wait_for_function("!document.querySelector('#wx-upload td.filename')")
+    page.evaluate("document.querySelectorAll('#wx-cards .wx-card').forEach(card => card.dataset.old = '1')")
+    open_saved(page, saved[0])
+    page.wait_for_function("document.querySelector('#wx-cards .wx-card:not([data-old])[data-status=done]')",
+                           timeout=120_000)
+    first = page.locator("#wx-view .wx-turn").first
+    first.locator(".wx-turn-head").focus()
+    page.keyboard.press("e")
+    first.locator("textarea.wx-edit-box").press("Control+Enter")
+    status = page.locator("#wx-view .wx-status")
+    page.locator("[data-testid='toast-body']", has_text="no recording").first.wait_for()
+    page.wait_for_function("!document.querySelector('#wx-view .wx-status').innerText.includes('Re-timing')",
+                           timeout=5_000)
+    assert status.inner_text() == "Not changed: see the message."
+
+
+# Boxes (left, top, right, bottom) in the window, for the phone test.
+BOX_JS = "el => { const b = el.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; }"
+
+
+def _overlap(a: list[float], b: list[float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_editing_on_a_phone_keeps_times_fields_and_hints_in_reach(browser, ui_server, saved):
+    """390x844 by touch: a tapped turn's Edit/Speaker buttons sit clear of its speaker and times, the text box
+    opens in view below the sticky player, the speaker form (a new speaker's Name included) fits the width, and
+    the hints speak of tapping, not of hovering or keys; axe clean while editing."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(ui_server.url)
+    page.locator("#wx-transcribe").wait_for()
+    open_saved(page, *saved)
+    help_text = page.locator("#wx-edit-help").inner_text()
+    assert "Tap a turn" in help_text and "Hover" not in help_text and "Ctrl" not in help_text, help_text
+
+    turn = page.locator("#wx-view .wx-turn").nth(2)
+    turn.scroll_into_view_if_needed()
+    turn.locator(".wx-text").tap()
+    tools = turn.locator(".wx-edit-tools")
+    tools.wait_for()
+    head = turn.locator(".wx-turn-head")
+    for part in (head.locator(".wx-speaker"), head.locator(".wx-time")):
+        assert not _overlap(tools.evaluate(BOX_JS), part.evaluate(BOX_JS)), "the buttons cover the turn's header"
+
+    # the turn's buttons near the bottom of the screen: the box opening below them comes into view, whole
+    tools.evaluate("tools => window.scrollBy(0, tools.getBoundingClientRect().bottom - window.innerHeight + 40)")
+    turn.locator(".wx-edit-text").tap()
+    form = turn.locator(".wx-editing")
+    form.wait_for()
+    page.wait_for_timeout(500)  # the scroll settles
+    player = page.locator("#wx-view .wx-head").evaluate(BOX_JS)
+    box = form.evaluate(BOX_JS)
+    assert box[1] >= player[3] - 1 and box[3] <= 844, (box, player)
+    assert turn.locator("textarea.wx-edit-box").evaluate("box => box === document.activeElement")
+    hint = turn.locator(".wx-hint").inner_text()
+    assert "Ctrl" not in hint and "Escape" not in hint, hint
+    found = {"text box": serious_violations(page)}
+    turn.locator(".wx-cancel").tap()
+
+    turn.locator(".wx-text").tap()
+    turn.locator(".wx-edit-speaker").tap()
+    turn.locator("select.wx-pick-speaker").select_option("")
+    name = turn.locator("input.wx-new-speaker")
+    name.fill("A guest with a long name")
+    right = turn.evaluate(BOX_JS)[2]  # a turn paints nothing outside its box (content-visibility)
+    outside = [selector for selector in ("input.wx-new-speaker", "select.wx-pick-speaker", "select.wx-pick-range",
+                                         "button.wx-apply", "button.wx-cancel")
+               if turn.locator(selector).evaluate(BOX_JS)[2] > right + 1]
+    assert outside == [], f"cut off at the right: {outside}"
+    turn.locator("button.wx-apply").evaluate("button => button.scrollIntoView({block: 'center'})")
+    found["speaker form"] = serious_violations(page)
+    page.screenshot(path=str(ARTIFACTS / "ui-editor-phone-speaker.png"))
+    (ARTIFACTS / "axe-editor-phone.json").write_text(json.dumps(found, indent=2) + "\n")
+    context.close()
+    assert found == {"text box": [], "speaker form": []}
+
+
 @pytest.mark.parametrize(("theme", "viewport"), [("light", (1400, 1000)), ("dark", (390, 844))],
                          ids=["light-desktop", "dark-phone"])
 def test_axe_finds_no_serious_problems_while_editing(browser, ui_server, saved, theme, viewport):

@@ -1,5 +1,6 @@
-"""The page's corrections as plain functions (`ui.editor`): undo/redo, merge offers, labels behind shown names,
-refusals of a result that is not one; and the cards' counts. No server, no model."""
+"""The page's corrections as plain functions (`ui.editor`, on a file's item: `ui.items`): undo/redo, merge
+offers, labels behind shown names, refusals of a result that is not one; and the cards' counts. No server, no
+model."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 from core.errors import InvalidInput
 from tests.test_transcript_edit import _result
-from ui import editor
+from ui import editor, items
 from ui.cards import render_cards
 
 
@@ -18,32 +19,32 @@ def _item() -> dict:
 
 def test_undo_and_redo_step_through_changes_and_a_new_change_clears_redo():
     item = _item()
-    first = editor.changed(item, names={"SPEAKER_01": "Alice", "SPEAKER_00": "Bob"})
-    second = editor.changed(first, names={})
-    undone = editor.step(second, backwards=True)
+    first = items.changed(item, names={"SPEAKER_01": "Alice", "SPEAKER_00": "Bob"})
+    second = items.changed(first, names={})
+    undone = items.step(second, backwards=True)
     assert undone["names"] == first["names"] and len(undone["future"]) == 1
-    again = editor.step(editor.step(undone, backwards=True), backwards=False)
+    again = items.step(items.step(undone, backwards=True), backwards=False)
     assert again["names"] == first["names"]
-    assert editor.changed(undone, names={"SPEAKER_00": "Carol"})["future"] == []
+    assert items.changed(undone, names={"SPEAKER_00": "Carol"})["future"] == []
     with pytest.raises(InvalidInput, match="Nothing to redo"):
-        editor.step(second, backwards=False)
+        items.step(second, backwards=False)
     with pytest.raises(InvalidInput, match="Nothing to undo"):
-        editor.step(item, backwards=True)
+        items.step(item, backwards=True)
 
 
 def test_history_is_bounded():
     item = _item()
-    for k in range(editor.HISTORY_LIMIT + 10):
-        item = editor.changed(item, names={"SPEAKER_00": f"n{k}"})
-    assert len(item["history"]) == editor.HISTORY_LIMIT
+    for k in range(items.HISTORY_LIMIT + 10):
+        item = items.changed(item, names={"SPEAKER_00": f"n{k}"})
+    assert len(item["history"]) == items.HISTORY_LIMIT
 
 
 def test_a_taken_name_offers_a_merge_and_shown_names_map_back_to_labels():
     item = _item()
-    assert editor.merge_offer(item, "SPEAKER_00", " alice ") == ("SPEAKER_00", "SPEAKER_01")
-    assert editor.merge_offer(item, "SPEAKER_00", "Zed") is None
-    assert editor.label_of(item, "Alice") == "SPEAKER_01" and editor.label_of(item, "Guest") == "Guest"
-    assert editor.audio_path(item) == "/tmp/a#b/talk.wav"
+    assert items.merge_offer(item, "SPEAKER_00", " alice ") == ("SPEAKER_00", "SPEAKER_01")
+    assert items.merge_offer(item, "SPEAKER_00", "Zed") is None
+    assert items.label_of(item, "Alice") == "SPEAKER_01" and items.label_of(item, "Guest") == "Guest"
+    assert items.audio_path(item) == "/tmp/a#b/talk.wav"
 
 
 def test_merge_and_speaker_commands_apply_without_a_model():
@@ -86,3 +87,11 @@ def test_a_refused_correction_leaves_the_panel_as_it_is():
 
     answer = Editor(Handlers(service=None, downloads=None)).edit(None, {"op": "undo"}, "session")
     assert answer == tuple(gr.skip() for _ in range(PANEL_SIZE))
+
+
+@pytest.mark.parametrize("name", ["", "   ", None])
+def test_a_new_speaker_without_a_name_is_refused_naming_the_name_field(name):
+    """The page's field for a new speaker is labelled *Name*: the refusal says so (not "speaker: empty")."""
+    with pytest.raises(InvalidInput) as refused:
+        editor.apply(None, _item(), {"op": "speaker", "first": 0, "last": 0, "word": 0, "speaker": name})
+    assert refused.value.field == "name" and refused.value.message.startswith("Name: ")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from core import AudioDecodeError, InvalidInput, Result, TranscribeOptions
 from core.progress import STAGES
 from core.transcript.formats import render
 from core.transcript.result import Segment, SpeakerTurn
-from ui import errors, handlers
+from ui import errors, handlers, items, progress
 from ui.render import render_empty
 
 
@@ -55,9 +56,9 @@ def test_no_audio_is_a_user_error():
 
 
 def test_renaming_reaches_every_download(tmp_path):
-    state = handlers.set_speaker_name(_state(), "SPEAKER_01", "  Ada Lovelace ")
+    state = items.set_speaker_name(_state(), "SPEAKER_01", "  Ada Lovelace ")
     assert state["names"] == {"SPEAKER_01": "Ada Lovelace"}
-    result = handlers.renamed(state)
+    result = items.renamed(state)
     files = {Path(p).name: Path(p).read_text(encoding="utf-8")
              for p in handlers.write_downloads(result, TranscribeOptions.from_mapping(state["options"]),
                                                      "talk", tmp_path)}
@@ -71,43 +72,72 @@ def test_renaming_reaches_every_download(tmp_path):
 
 
 def test_an_empty_name_restores_the_label_and_choices_keep_original_labels():
-    state = handlers.set_speaker_name(_state(), "SPEAKER_00", "Alice")
-    assert handlers.speaker_choices(state) == [("Alice", "SPEAKER_00"), ("SPEAKER_01", "SPEAKER_01")]
-    restored = handlers.set_speaker_name(state, "SPEAKER_00", " ")
-    assert restored["names"] == {} and "[SPEAKER_00]" in render(handlers.renamed(restored), "srt")
+    state = items.set_speaker_name(_state(), "SPEAKER_00", "Alice")
+    assert items.speaker_choices(state) == [("Alice", "SPEAKER_00"), ("SPEAKER_01", "SPEAKER_01")]
+    restored = items.set_speaker_name(state, "SPEAKER_00", " ")
+    assert restored["names"] == {} and "[SPEAKER_00]" in render(items.renamed(restored), "srt")
     with pytest.raises(InvalidInput, match="Choose a speaker"):
-        handlers.set_speaker_name(state, "SPEAKER_09", "Bob")
+        items.set_speaker_name(state, "SPEAKER_09", "Bob")
 
 
 def test_file_urls_are_relative_and_encoded():
-    assert handlers.file_url("/tmp/gradio/ab/call #2 (ü)?.wav") == (
+    assert items.file_url("/tmp/gradio/ab/call #2 (ü)?.wav") == (
         "gradio_api/file=/tmp/gradio/ab/call%20%232%20%28%C3%BC%29%3F.wav")
 
 
 def test_progress_names_the_stage():
     seen = []
-    report = handlers.gradio_progress(lambda fraction, desc: seen.append((fraction, desc)))
+    report = progress.gradio_progress(lambda fraction, desc: seen.append((fraction, desc)))
     report("transcribe", 0.1)
     report("diarize", 0.7)
     report("fetch", 0.0)
     report("something-new", 0.9)
-    assert seen == [(0.1, "Transcribing"), (0.7, "Identifying speakers"), (0.0, "Downloading the link"),
-                    (0.9, "something-new")]
+    assert seen == [(0.0, "Starting…"), (0.1, "Transcribing"), (0.7, "Identifying speakers"),
+                    (0.0, "Downloading the link"), (0.9, "something-new")]
 
 
 def test_every_engine_stage_has_a_label():
-    assert list(handlers.STAGE_LABELS) == list(STAGES)
-    assert all(label and label[0].isupper() for label in handlers.STAGE_LABELS.values())
+    assert list(progress.STAGE_LABELS) == list(STAGES)
+    assert all(label and label[0].isupper() for label in progress.STAGE_LABELS.values())
 
 
-def test_batch_progress_names_the_file_and_fills_its_share_of_the_bar(monkeypatch):
+def test_batch_progress_names_the_file_fills_its_share_and_gives_the_measured_time_of_the_step():
     seen = []
-    clock = iter([100.0, 110.0])  # started at 100 s, 10 s later half of this file is done
-    monkeypatch.setattr(handlers.time, "monotonic", lambda: next(clock))
-    report = handlers.gradio_progress(lambda fraction, desc: seen.append((fraction, desc)), "b.wav (2 of 4): ",
+    report = progress.gradio_progress(lambda fraction, desc: seen.append((fraction, desc)), "b.wav (2 of 4): ",
                                       (0.25, 0.25))
-    report("transcribe", 0.5)
-    assert seen == [(0.375, "b.wav (2 of 4): Transcribing · about 10 s left")]
+    report("transcribe", 0.5)  # no time measured: none promised
+    report("transcribe", 0.6, left_s=10.2)
+    report("diarize", 0.7, left_s=200)
+    assert seen == [(0.25, "b.wav (2 of 4): Starting…"), (0.375, "b.wav (2 of 4): Transcribing"),
+                    (0.4, "b.wav (2 of 4): Transcribing · about 10 s left in this step"),
+                    (0.425, "b.wav (2 of 4): Identifying speakers · about 3 min left in this step")]
+
+
+def test_the_strip_shows_its_text_again_after_every_update_of_the_panel(models_dir, dialogue, tmp_path):
+    """Gradio blanks the progress strip each time the batch yields the panel (the live text, every second): the
+    batch's own thread sends the last text again at once, so the strip is never empty while a file runs. A real
+    job on the open profile's default model, in small pieces so its text arrives piece by piece."""
+    from core import Settings
+    from core.service import Service
+
+    events: list[tuple] = []
+    batch_thread = threading.get_ident()
+
+    def on_progress(fraction: float, desc: str) -> None:
+        events.append(("progress", desc, threading.get_ident() == batch_thread))
+
+    page = handlers.Handlers(Service(Settings(models_dir=models_dir, device="cpu")), handlers.DownloadStore(tmp_path))
+    for panel in page.run_batch([str(dialogue.path)], None, None, {"chunk_size": "5", "batch_size": "1"}, "s",
+                                on_progress):
+        events.append(("panel", 'class="wx-live"' in panel[3], True))
+    live = [index for index, event in enumerate(events) if event[:2] == ("panel", True)]
+    assert len(live) >= 2, events
+    for index in live:
+        last = next(event[1] for event in reversed(events[:index]) if event[0] == "progress")
+        after = next(event for event in events[index + 1:] if event[2])  # the batch's own thread, next
+        assert after == ("progress", last, True), (index, events)
+    assert events[-1][0] == "panel" and not any(event[0] == "progress" and event[2] for event in events[-2:]), (
+        "the finished file's text is not shown again")
 
 
 def test_download_folders_are_per_session_and_replaced(tmp_path):
@@ -126,13 +156,13 @@ def test_download_folders_are_per_session_and_replaced(tmp_path):
 
 def test_a_name_another_speaker_has_is_refused():
     """Two speakers under one name would merge silently in every download."""
-    state = handlers.set_speaker_name(_state(), "SPEAKER_00", "Alice")
+    state = items.set_speaker_name(_state(), "SPEAKER_00", "Alice")
     for taken in ("Alice", " alice "):
         with pytest.raises(InvalidInput, match="Another speaker is already called “Alice”"):
-            handlers.set_speaker_name(state, "SPEAKER_01", taken)
+            items.set_speaker_name(state, "SPEAKER_01", taken)
     with pytest.raises(InvalidInput, match="already called “SPEAKER_01”"):
-        handlers.set_speaker_name(state, "SPEAKER_00", "SPEAKER_01")
-    assert handlers.set_speaker_name(state, "SPEAKER_00", "Alice")["names"] == {"SPEAKER_00": "Alice"}
+        items.set_speaker_name(state, "SPEAKER_00", "SPEAKER_01")
+    assert items.set_speaker_name(state, "SPEAKER_00", "Alice")["names"] == {"SPEAKER_00": "Alice"}
 
 
 def test_page_errors_name_the_labels_on_screen():
@@ -162,7 +192,8 @@ def test_pressing_transcribe_clears_the_panel_and_says_where_the_job_stands():
     assert first[0] is None and "Starting" in first[1]
     assert first[3] == render_empty(handlers.WORKING_TEXT), "no transcript of an earlier batch stays"
     assert first[4]["visible"] is False and first[5]["visible"] is False, "nor its downloads"
-    assert "1 job ahead of yours" in page.arm("s2")[1]
+    queued = page.arm("s2")
+    assert "1 job ahead of yours" in queued[1] and "1 job ahead of yours" in queued[3], "the view says it too"
     assert "2 jobs ahead of yours" in page.arm("s3")[1]
     assert page.stop("s2") == "Stopping at the next step…" and page.stop("nobody") == "Nothing is running."
 
@@ -199,15 +230,21 @@ def test_ui_modules_import_one_another_in_one_direction():
 
     cycles = sorted(module for module in graph if module in reachable(module))
     assert not cycles, f"these ui modules import themselves through others: {cycles}"
+    assert "ui.editor" not in reachable("ui.handlers") and "ui.handlers" not in reachable("ui.editor")
+    assert "ui.items" in graph["ui.handlers"] and "ui.items" in graph["ui.editor"], "what both use has one home"
 
 
 def test_front_ends_ask_the_service_not_the_model_registry():
-    """Front ends talk to `core.service.Service`, never through it to the engine's registry."""
+    """Front ends talk to `core.service.Service`, never through it to the engine's registry; the page never to
+    the engine itself either (its jobs, re-timing and splits are the service's)."""
     root = Path(handlers.__file__).resolve().parents[1]
     sources = [*root.glob("ui/*.py"), *root.glob("openai_api/*.py"), *root.glob("rp_worker/*.py"),
                root / "rp_handler.py", root / "app.py"]
     reaching = [str(path.relative_to(root)) for path in sources if ".registry" in path.read_text(encoding="utf-8")]
     assert not reaching, f"reach into the model registry instead of asking the service: {reaching}"
+    engine = [str(path.relative_to(root)) for path in root.glob("ui/*.py")
+              if ".engine." in path.read_text(encoding="utf-8")]
+    assert not engine, f"reach into the engine instead of asking the service: {engine}"
 
 
 def test_the_service_says_what_an_empty_batch_size_means(models_dir):

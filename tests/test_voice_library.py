@@ -263,7 +263,7 @@ def test_two_processes_share_one_library(tmp_path):
 def test_the_page_remembers_a_named_speaker_from_its_turns_in_the_file(tmp_path):
     """What "Remember this voice" takes from the page's state (the browser test runs it for real)."""
     from core.errors import WorkerError
-    from ui.handlers import file_url
+    from ui.items import file_url
     from ui.voices import _audio_path, _named_turns
 
     recording = tmp_path / "talk #1.wav"

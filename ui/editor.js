@@ -1,8 +1,8 @@
 // The transcript editor, run once per page after view.js in the same gr.HTML(js_on_load=...), with `element` =
 // the component's root and `trigger` sending a `wx_edit` event (a command object) to the server (ui/editor.py).
-// A turn shows its tools when hovered or focused: "Edit text" (or E on a focused turn) opens its text in a box,
-// saved with the button or Ctrl+Enter and re-timed on the server; "Speaker" (or S) gives the turn, or the rest of
-// it from the last word clicked, to another or a new speaker. Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y) undo and redo.
+// A turn shows its tools when hovered, tapped or focused: "Edit text" (or E on a focused turn) opens its text in a
+// box, saved with the button or Ctrl+Enter and re-timed on the server; "Speaker" (or S) gives the turn, or the rest
+// of it from the last word clicked, to another or a new speaker. Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y) undo and redo.
 let lastWord = null;  // the word last clicked or focused: where "from this word on" splits a turn
 let refocus = null;  // the turn (its first segment) to focus again once the corrected view arrives
 
@@ -11,10 +11,22 @@ function turnOf(node) {
   return turn && element.contains(turn) ? turn : null;
 }
 
+let waiting = false;  // a correction was sent and its answer has not come
+
 function send(command) {
+  waiting = true;
   say(command.op === 'text' ? 'Re-timing the words…' : 'Saving…');
   trigger('wx_edit', command);
 }
+
+// A refused correction changes nothing on the page but a toast (ui/editor.py): "Saving…" ends with it, instead of
+// staying until the next change.
+new MutationObserver((changes) => {
+  if (!waiting) return;
+  const toast = changes.some((change) => Array.from(change.addedNodes).some(
+    (node) => node.nodeType === 1 && (node.matches('.toast-body, .toast-item') || node.querySelector('.toast-body'))));
+  if (toast) { waiting = false; refocus = null; say('Not changed: see the message.'); }
+}).observe(document.body, {childList: true, subtree: true});
 
 function tools(turn) {
   if (!turn || turn.querySelector('.wx-edit-tools, .wx-editing')) return;
@@ -26,7 +38,11 @@ function tools(turn) {
   turn.querySelector('.wx-turn-head').after(bar);
 }
 
-element.addEventListener('mouseover', (event) => tools(turnOf(event.target)));
+// A touch screen does not hover (the pointer it reports after a tap would move the tools to whatever turn
+// scrolls under it): there a tap shows them.
+const hovering = window.matchMedia('(hover: hover)');
+element.addEventListener('mouseover', (event) => { if (hovering.matches) tools(turnOf(event.target)); });
+element.addEventListener('click', (event) => tools(turnOf(event.target)));
 element.addEventListener('focusin', (event) => {
   const turn = turnOf(event.target);
   if (event.target.classList.contains('wx-word')) lastWord = event.target;
@@ -45,12 +61,20 @@ function openText(turn) {
   form.innerHTML = '<textarea class="wx-edit-box" rows="3" aria-label="Text of this turn"></textarea>'
     + '<div class="wx-edit-actions"><button type="button" class="wx-save">Save</button>'
     + '<button type="button" class="wx-cancel">Cancel</button>'
-    + '<span class="wx-hint">Ctrl+Enter saves, Escape cancels; the words are re-timed on save</span></div>';
+    + '<span class="wx-hint"><span class="wx-on-keys">Ctrl+Enter saves, Escape cancels; </span>'
+    + 'the words are re-timed on save</span></div>';
   text.hidden = true;
   text.after(form);
   const box = form.querySelector('textarea');
   box.value = shownText(text).replace(/\s+/g, ' ').trim();
-  box.focus();
+  bringIntoView(form, box);
+}
+
+// The opened editor in view below the sticky player, with the focus in it (a phone's own scroll on focus may
+// leave it under the player or behind the keyboard).
+function bringIntoView(form, field) {
+  field.focus({preventScroll: true});
+  form.scrollIntoView({block: 'center'});
 }
 
 function speakerNames() {
@@ -70,7 +94,9 @@ function openSpeaker(turn) {
   const form = document.createElement('div');
   form.className = 'wx-editing';
   form.innerHTML = '<label>Speaker <select class="wx-pick-speaker"></select></label>'
-    + '<label class="wx-new-label" hidden>Name <input type="text" class="wx-new-speaker"></label>'
+    + '<label class="wx-new-label" hidden>Name <input type="text" class="wx-new-speaker" '
+    + 'aria-describedby="wx-new-speaker-error"></label>'
+    + '<span class="wx-field-error" id="wx-new-speaker-error" role="alert"></span>'
     + '<label>Give <select class="wx-pick-range"></select></label>'
     + '<div class="wx-edit-actions"><button type="button" class="wx-apply">Apply</button>'
     + '<button type="button" class="wx-cancel">Cancel</button></div>';
@@ -85,11 +111,20 @@ function openSpeaker(turn) {
     range.append(option('rest', `from “${lastWord.textContent}” to the end of the turn`));
     range.value = 'rest';
   }
-  const showNew = () => { form.querySelector('.wx-new-label').hidden = pick.value !== ''; };
+  const showNew = () => { form.querySelector('.wx-new-label').hidden = pick.value !== ''; markName(form, ''); };
   pick.addEventListener('change', showNew);
+  form.querySelector('.wx-new-speaker').addEventListener('input', () => markName(form, ''));
   showNew();
   turn.querySelector('.wx-text').after(form);
-  pick.focus();
+  bringIntoView(form, pick);
+}
+
+// The new speaker's Name field marked (outline, aria-invalid) with the reason beside it, or cleared.
+function markName(form, message) {
+  const field = form.querySelector('.wx-new-speaker');
+  field.classList.toggle('wx-invalid', Boolean(message));
+  if (message) field.setAttribute('aria-invalid', 'true'); else field.removeAttribute('aria-invalid');
+  form.querySelector('.wx-field-error').textContent = message;
 }
 
 function closeEditors() {
@@ -103,11 +138,16 @@ function closeEditors() {
 function save(turn) {
   const form = turn.querySelector('.wx-editing');
   const where = bounds(turn);
-  refocus = where.first;
   const box = form.querySelector('.wx-edit-box');
-  if (box) { send({op: 'text', first: where.first, last: where.last, text: box.value}); return; }
+  if (box) { refocus = where.first; send({op: 'text', first: where.first, last: where.last, text: box.value}); return; }
   const pick = form.querySelector('.wx-pick-speaker');
-  const speaker = pick.value || form.querySelector('.wx-new-speaker').value;
+  const speaker = pick.value || form.querySelector('.wx-new-speaker').value.trim();
+  if (!speaker) {  // "New speaker…" without a name: said beside the Name field, nothing is sent
+    markName(form, 'Type the new speaker’s name.');
+    form.querySelector('.wx-new-speaker').focus();
+    return;
+  }
+  refocus = where.first;
   if (form.querySelector('.wx-pick-range').value === 'rest') {
     send({op: 'speaker', first: parseInt(lastWord.dataset.seg, 10), word: parseInt(lastWord.dataset.word, 10),
           last: where.last, speaker});
@@ -163,6 +203,7 @@ document.addEventListener('keydown', (event) => {
 
 // The corrected view replaces the old one: focus returns to the turn that was corrected.
 watch('value', () => {
+  waiting = false;
   if (refocus === null) return;
   const turn = Array.from(element.querySelectorAll('.wx-turn')).find(
     (candidate) => parseInt(candidate.dataset.first, 10) <= refocus && refocus <= parseInt(candidate.dataset.last, 10));

@@ -1,9 +1,9 @@
 """The transcript as a workbench: corrections from the page (text re-timed on save, a turn's speaker, a split at a
 word, merged and added speakers, renames) with undo/redo, and the `/realign` API for clients.
 
-Every correction is `core.transcript.edit` (the speech itself: `Engine.realign`) applied to the shown file's
-result; the page's item keeps the results before and after (undo/redo), and its downloads are written again
-after each change. The view's script (`ui/editor.js`) sends corrections as one `wx_edit` event with a small
+Every correction is `core.transcript.edit` (the speech itself: `Service.realign`) applied to the shown file's
+result; the page's item keeps the results before and after (undo/redo, `ui.items`), and its downloads are written
+again after each change. The view's script (`ui/editor.js`) sends corrections as one `wx_edit` event with a small
 command object; the functions here are plain (no Gradio) except `Editor`'s event methods.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,10 +20,10 @@ from core.asr.languages import word_joiner
 from core.errors import InvalidInput
 from core.service import Service
 from core.transcript import edit
+from ui.items import audio_path, changed, label_of, shown_names, step
 
 logger = logging.getLogger(__name__)
 
-HISTORY_LIMIT = 50  # undo steps kept per file (each a result dict: an hour-long meeting is ~1 MB)
 UI_DIR = Path(__file__).resolve().parent
 EDITOR_JS = (UI_DIR / "editor.js").read_text(encoding="utf-8")
 OPERATIONS = ("text", "speaker", "merge", "add", "undo", "redo")
@@ -63,54 +62,7 @@ def realign(service: Service, result: Any, audio: str | None, segment: Any, text
                            field="audio")
     if not isinstance(text, str):
         raise InvalidInput("text: expected the segment's new words as a string", field="text")
-    return service.engine.realign(str(audio), parsed, index, text).to_dict()
-
-
-def audio_path(item: Mapping[str, Any]) -> str:
-    """The local file behind an item's player URL (`ui.handlers.file_url`)."""
-    url = item.get("audio_url") or ""
-    prefix = "gradio_api/file="
-    if not url.startswith(prefix):
-        raise InvalidInput("This transcript has no recording to re-time the words against; open it together with "
-                           "its recording.", field="audio")
-    return urllib.parse.unquote(url[len(prefix):])
-
-
-def label_of(item: Mapping[str, Any], shown: str) -> str:
-    """The result's speaker label behind a name shown on the page (renames are kept apart from the result)."""
-    shown = " ".join(str(shown or "").split())
-    for label, name in item.get("names", {}).items():
-        if name == shown:
-            return label
-    return shown
-
-
-def shown_names(item: Mapping[str, Any]) -> list[str]:
-    names = item.get("names", {})
-    return [names.get(label) or label for label in item["result"].get("speakers") or []]
-
-
-def snapshot(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {"result": item["result"], "names": dict(item.get("names", {}))}
-
-
-def changed(item: Mapping[str, Any], result: Result | None = None, names: Mapping[str, str] | None = None,
-            ) -> dict[str, Any]:
-    """A new item with the change applied and the item before it on the undo list (the redo list is cleared)."""
-    history = [*item.get("history", []), snapshot(item)][-HISTORY_LIMIT:]
-    return {**item, "result": result.to_dict() if result is not None else item["result"],
-            "names": dict(names) if names is not None else dict(item.get("names", {})),
-            "history": history, "future": []}
-
-
-def step(item: Mapping[str, Any], backwards: bool) -> dict[str, Any]:
-    """Undo (`backwards`) or redo one change."""
-    source, target = ("history", "future") if backwards else ("future", "history")
-    stack = list(item.get(source, []))
-    if not stack:
-        raise InvalidInput("Nothing to undo." if backwards else "Nothing to redo.", field="history")
-    previous = stack.pop()
-    return {**item, **previous, source: stack, target: [*item.get(target, []), snapshot(item)][-HISTORY_LIMIT:]}
+    return service.realign(str(audio), parsed, index, text).to_dict()
 
 
 def apply(service: Service, item: Mapping[str, Any], command: Mapping[str, Any]) -> dict[str, Any]:
@@ -124,7 +76,7 @@ def apply(service: Service, item: Mapping[str, Any], command: Mapping[str, Any])
     joiner = word_joiner(result.language)
     if op == "text":
         first, last = segment_index(command.get("first")), segment_index(command.get("last"), "last")
-        return changed(item, service.engine.realign(audio_path(item), result, first, str(command.get("text", "")),
+        return changed(item, service.realign(audio_path(item), result, first, str(command.get("text", "")),
                                                     through=last))
     if op == "add":
         return changed(item, edit.add_speaker(result, _new_name(item, command.get("name"))))
@@ -132,11 +84,13 @@ def apply(service: Service, item: Mapping[str, Any], command: Mapping[str, Any])
         source, target = label_of(item, command.get("source")), label_of(item, command.get("target"))
         names = {label: name for label, name in item.get("names", {}).items() if label != source}
         return changed(item, edit.merge_speakers(result, source, target), names)
+    if not " ".join(str(command.get("speaker") or "").split()):  # the page's field for a new speaker is "Name"
+        raise InvalidInput("Name: type the new speaker's name.", field="name")
     speaker = label_of(item, command.get("speaker"))
     first, last = segment_index(command.get("first")), segment_index(command.get("last"), "last")
     word = segment_index(command.get("word") or 0, "word")
     if item.get("audio_url") and Path(audio_path(item)).is_file():  # the split falls in the pause between the
-        result = service.engine.snap_split(audio_path(item), result, first, word)  # two words, as heard
+        result = service.snap_split(audio_path(item), result, first, word)  # two words, as heard
     return changed(item, edit.set_speaker_from(result, first, word, last, speaker, joiner=joiner))
 
 
@@ -149,22 +103,9 @@ def _new_name(item: Mapping[str, Any], name: Any) -> str:
     return cleaned
 
 
-def merge_offer(item: Mapping[str, Any], label: str | None, name: str | None) -> tuple[str, str] | None:
-    """(label, other label) when renaming `label` to `name` would give it the name another speaker shows: the
-    page offers to merge the two instead of refusing."""
-    cleaned = " ".join(str(name or "").split()).casefold()
-    if not label or not cleaned:
-        return None
-    names = item.get("names", {})
-    for other in item["result"].get("speakers") or []:
-        if other != label and (names.get(other) or other).casefold() == cleaned:
-            return label, other
-    return None
-
-
 class Workbench(Protocol):
-    """What `Editor` uses of the page's handlers (`ui.handlers.Handlers`), named here so that the handlers may
-    use this module's functions without the two importing each other."""
+    """What `Editor` uses of the page's handlers (`ui.handlers.Handlers`, which `ui.layout` hands it): the editor
+    needs the panel they draw, not their module (what both use of a file's item is `ui.items`)."""
 
     service: Service
 

@@ -2,19 +2,18 @@
 
 The page runs a batch (`Handlers.run_batch`, a generator: one card per file or link, Stop between stages); the
 `/transcribe` API runs one file. Both go through `run_job`. Errors reach the user in one place
-(`ui.errors.user_errors`). Transcript corrections are `ui.editor`'s, on the panel these handlers draw.
+(`ui.errors.user_errors`). Transcript corrections are `ui.editor`'s, on the panel these handlers draw; a file's
+item in the state (names, history, recording) is `ui.items`'s.
 """
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import inspect
 import logging
 import shutil
 import threading
 import time
-import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -28,52 +27,31 @@ from core.media.fetch import Limits, job_directory
 from core.service import Service
 from core.transcript.formats import Layout, render, response
 from core.transcript.result import Segment, SegmentsCallback
-from ui import batch, editor
+from ui import batch
 from ui.cards import render_cards
 from ui.controls import ControlSpec, to_options
 from ui.errors import error_toast, user_errors
+from ui.items import (
+    changed,
+    file_url,
+    has_result,
+    merge_offer,
+    new_item,
+    renamed,
+    set_speaker_name,
+    shown_names,
+    speaker_choices,
+)
 from ui.live import LiveJob, render_live
+from ui.progress import ProgressLine, gradio_progress
 from ui.render import format_time, render_empty, render_view
 
 logger = logging.getLogger(__name__)
 
-STAGE_LABELS = {"decode": "Decoding audio", "transcribe": "Transcribing", "align": "Aligning words",
-                "diarize": "Identifying speakers", "translate": "Translating", "write": "Writing outputs"}
-FETCH_LABEL = "Downloading the link"
 SESSION_TTL_S = 6 * 3600
 WORKING_TEXT = "Working… the transcript of the first finished file appears here."
 SPEAKER_OPTIONS = ("num_speakers", "min_speakers", "max_speakers")
 PANEL_SIZE = 8  # (state, cards, pick, view, files, zip, json, speaker)
-
-
-def stage_label(stage: str) -> str:
-    return STAGE_LABELS.get(stage) or (FETCH_LABEL if stage == "fetch" else stage)
-
-
-def gradio_progress(progress: Any, prefix: str = "", share: tuple[float, float] = (0.0, 1.0)) -> ProgressCallback:
-    """Adapt the engine's `(stage, fraction)` events to `gr.Progress`, from whichever thread sends them
-    (diarization may run beside ASR on a GPU; gr.Progress finds its event through context variables).
-
-    In a batch, `prefix` names the file and `share` is (offset, width) of this file in the whole bar; the text
-    adds this file's time left, estimated from its own pace (Gradio's estimate averages unrelated jobs)."""
-    context = contextvars.copy_context()
-    lock = threading.Lock()
-    started = time.monotonic()
-    offset, width = share
-
-    def on_progress(stage: str, fraction: float) -> None:
-        elapsed = time.monotonic() - started
-        left = f" · about {_duration(elapsed * (1 - fraction) / fraction)} left" if 0.05 <= fraction < 1 \
-            and elapsed > 3 else ""
-        with lock:
-            context.run(progress, offset + width * fraction, desc=f"{prefix}{stage_label(stage)}{left}")
-
-    return on_progress
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(1, round(seconds))
-    return f"{seconds} s" if seconds < 90 else f"{round(seconds / 60)} min"
 
 
 def named(name: str, message: str) -> str:
@@ -92,17 +70,11 @@ def pick_audio(upload: str | None, recording: str | None) -> str:
 def run_job(service: Service, audio_path: str, values: Mapping[str, Any] | TranscribeOptions,
             on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
             on_segments: SegmentsCallback | None = None) -> tuple[Result, TranscribeOptions]:
-    """The one transcription path of the UI and the API: widget values → options → engine."""
+    """The one transcription path of the UI and the API: widget values → options → the service's engine."""
     options = values if isinstance(values, TranscribeOptions) else to_options(values)
     logger.info("job: %s, options %s", _describe_file(audio_path), options.to_mapping())
-    result = service.engine.transcribe(audio_path, options, on_progress=on_progress, cancel=cancel,
-                                       on_segments=on_segments)
+    result = service.transcribe(audio_path, options, on_progress=on_progress, cancel=cancel, on_segments=on_segments)
     return result, options
-
-
-def has_result(item: Mapping[str, Any]) -> bool:
-    """A file with a transcript to show: finished, or stopped with a finished part."""
-    return item.get("result") is not None
 
 
 def _describe_file(path: str) -> str:
@@ -110,12 +82,6 @@ def _describe_file(path: str) -> str:
     file = Path(path)
     size = file.stat().st_size if file.is_file() else 0
     return f"{file.suffix or 'no suffix'} file of {size} bytes"
-
-
-def file_url(path: str) -> str:
-    """Gradio serves its upload/cache files at `gradio_api/file=`; relative, so a root path prefix works, and
-    percent-encoded, so a name with `#`, `?` or `%` still reaches the file."""
-    return f"gradio_api/file={urllib.parse.quote(path)}"
 
 
 @dataclasses.dataclass
@@ -161,37 +127,6 @@ def write_downloads(result: Result, options: TranscribeOptions, stem: str, direc
     return paths
 
 
-def renamed(item: Mapping[str, Any]) -> Result:
-    """An item's result with its speaker names applied (the data; every download is rendered from it)."""
-    return Result.from_dict(item["result"]).with_speaker_names(item.get("names", {}))
-
-
-def speaker_choices(item: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(shown name, original label) for the rename dropdown."""
-    names = item.get("names", {})
-    labels = item["result"].get("speakers") or []
-    return [(names.get(label) or label, label) for label in labels]
-
-
-def set_speaker_name(item: Mapping[str, Any], label: str | None, name: str | None) -> dict[str, Any]:
-    """A new item with `label` shown as `name` (an empty name restores the original label). A name another
-    speaker already shows is refused: two speakers under one name would merge in every download."""
-    labels = item["result"].get("speakers") or []
-    if not label or label not in labels:
-        raise InvalidInput("Choose a speaker to rename.", field="speaker")
-    names = dict(item.get("names", {}))
-    cleaned = (name or "").strip()
-    shown = {(names.get(other) or other).casefold(): names.get(other) or other for other in labels if other != label}
-    if cleaned.casefold() in shown:
-        raise InvalidInput(f"Another speaker is already called “{shown[cleaned.casefold()]}”; choose a different "
-                           "name (or rename that speaker first).", field="name")
-    if cleaned:
-        names[label] = cleaned
-    else:
-        names.pop(label, None)
-    return {**item, "names": names}
-
-
 def queue_note(ahead: int) -> str:
     """Where a new batch stands when Transcribe is pressed (one job runs at a time)."""
     if not ahead:
@@ -199,11 +134,6 @@ def queue_note(ahead: int) -> str:
     if ahead == 1:
         return "In the queue: 1 job ahead of yours; yours starts when it finishes."
     return f"In the queue: {ahead} jobs ahead of yours; yours starts when they finish."
-
-
-def new_item(source: batch.Source) -> dict[str, Any]:
-    return {"name": source.name, "status": "waiting", "message": "", "result": None, "options": None,
-            "names": {}, "audio_url": None, "files": []}
 
 
 class Handlers:
@@ -224,10 +154,11 @@ class Handlers:
     # ---- Transcribe and Stop -----------------------------------------------------------------
     def arm(self, session: str | None) -> tuple[Any, ...]:
         """Runs at the click, before the job is queued: a stop request can reach it from now on, and the
-        previous batch's transcript and downloads leave the screen at once (never shown under a new name)."""
+        previous batch's transcript and downloads leave the screen at once (never shown under a new name). A
+        queued job's view says so (Gradio's strip has nothing to say until the job starts)."""
         ahead = self.stops.armed()
         self.stops.arm(session)
-        return self.cleared(queue_note(ahead))
+        return self.cleared(queue_note(ahead), queue_note(ahead) if ahead else WORKING_TEXT)
 
     def cleared(self, note: str, view_text: str = WORKING_TEXT, field: str | None = None) -> tuple[Any, ...]:
         """(state, cards, pick, view, files, zip, json, speaker) with nothing from an earlier batch."""
@@ -243,7 +174,19 @@ class Handlers:
     def run_batch(self, uploads: Any, links: str | None, recording: str | None, values: Mapping[str, Any],
                   session: str | None, progress: Any) -> Iterator[tuple[Any, ...]]:
         """Every file and link in turn, one card each; yields the panel after each step. A failed file does not
-        stop the others; Stop ends the running one at its next step and skips the rest."""
+        stop the others; Stop ends the running one at its next step and skips the rest. The progress strip,
+        blanked by Gradio at each update of the panel, shows its last text again at once."""
+        line = ProgressLine(progress)
+        panels = self._batch(uploads, links, recording, values, session, line)
+        try:
+            for panel in panels:
+                yield panel
+                line.again()
+        finally:
+            panels.close()
+
+    def _batch(self, uploads: Any, links: str | None, recording: str | None, values: Mapping[str, Any],
+               session: str | None, line: ProgressLine) -> Iterator[tuple[Any, ...]]:
         cancel = self.stops.latest(session)
         try:
             field = None
@@ -271,9 +214,10 @@ class Handlers:
                 item["status"] = "running"
                 yield self.panel(state, session)
                 prefix = f"{source.name} ({index + 1} of {total}): " if total > 1 else f"{source.name}: "
-                on_progress = gradio_progress(progress, prefix, (index / total, 1 / total))
+                on_progress = line.for_file(prefix, (index / total, 1 / total))
                 for live in self._run_one(state, index, source, options, on_progress, cancel):
                     yield self.panel(state, session, live=live)
+                line.clear()
                 yield self.panel(state, session)
             yield self.panel(state, session)  # the cards' final states, those skipped by Stop included
             for item in state["items"]:  # failures toast, as errors; notes stay in the view's notes box
@@ -390,19 +334,19 @@ class Handlers:
     def rename(self, state: Mapping[str, Any] | None, label: str | None, name: str | None,
                session: str | None) -> tuple[Any, ...]:
         """(panel…, name box, merge button). A refused name is a toast and changes nothing (a raised error would
-        cover the whole panel); a name another speaker shows offers to merge the two instead (`ui.editor`)."""
+        cover the whole panel); a name another speaker shows offers to merge the two instead (`merge_offer`)."""
         try:
             if not state or state.get("current") is None:
                 raise InvalidInput("Transcribe a file first, then rename its speakers.", field="speaker")
             items = [dict(item) for item in state["items"]]
             index = state["current"]
-            offer = editor.merge_offer(items[index], label, name)
+            offer = merge_offer(items[index], label, name)
             if offer is not None:
-                shown = dict(zip(items[index]["result"]["speakers"], editor.shown_names(items[index]), strict=True))
+                shown = dict(zip(items[index]["result"]["speakers"], shown_names(items[index]), strict=True))
                 pending = {**state, "merge": [shown[offer[0]], shown[offer[1]]]}
                 return (pending, *self.unchanged(),
                         gr.update(visible=True, value=f"Merge “{shown[offer[0]]}” into “{shown[offer[1]]}”"))
-            items[index] = editor.changed(items[index], names=set_speaker_name(items[index], label, name)["names"])
+            items[index] = changed(items[index], names=set_speaker_name(items[index], label, name)["names"])
         except InvalidInput as refusal:
             gr.Warning(refusal.message, title="Cannot rename")
             return self.unchanged(extra=2)

@@ -42,8 +42,11 @@ SHOW_PROGRESS_JS = """() => {
 }"""
 FIELDS_JS = "\n".join((Path(__file__).resolve().parent / name).read_text(encoding="utf-8")
                       for name in ("fields.js", "toasts.js", "dropzone.js"))
-EDIT_HELP = ("Hover or focus a turn to **edit its text** (E) or its **speaker** (S); Ctrl+Z undoes, "
-             "Ctrl+Shift+Z redoes.")
+# Said for the way the page is used: with a keyboard and a pointer that hovers, or by touch (a phone).
+EDIT_HELP = ('<p class="wx-help"><span class="wx-on-keys">Hover or focus a turn to <b>edit its text</b> (E) or '
+             "its <b>speaker</b> (S); Ctrl+Z undoes, Ctrl+Shift+Z redoes.</span>"
+             '<span class="wx-on-touch">Tap a turn, then <b>Edit text</b> or <b>Speaker</b>; the buttons beside '
+             "this undo and redo.</span></p>")
 PAGE_CSS = """
 .gradio-container { overflow: clip !important; }  /* hidden would stop the player sticking to the window */
 #wx-actions { gap: 0.5em; }
@@ -59,20 +62,35 @@ PAGE_CSS = """
    and the progress text this file's own estimate instead */
 #wx-view .meta-text, #wx-view .meta-text-center { display: none !important; }
 /* while a job runs, Gradio's progress overlay is a strip at the top of the view and the view's own text (the
-   "Working…" note, the live transcript) starts below it, never under the bar */
+   "Working…" note, the live transcript) starts below it, never under the bar; a strip with no progress to show
+   (a job in the queue: its view says so) is not drawn, and the view's text is not greyed (Gradio dims a busy
+   component's content to 1.5:1) */
 #wx-view > .wrap:not(.hide) { top: 0 !important; bottom: auto !important; height: 3.75rem !important; }
-#wx-view:has(> .wrap:not(.hide)) > .html-container { padding-top: 3.75rem; }
+#wx-view > .wrap:not(.hide):not(:has(.progress-level)) { display: none !important; }
+#wx-view:has(> .wrap:not(.hide) .progress-level) > .html-container { padding-top: 3.75rem; }
+#wx-view > .html-container { opacity: 1 !important; transition: none !important; }
 /* the "Stopping…" note is an output of Transcribe's first step too: Gradio's loading overlay made the empty note
    a scrollable region no key can reach (axe: scrollable-region-focusable); it needs no overlay */
 #wx-stop-note > .wrap { display: none !important; }
 /* the drop zone's upload icon sits below the box's label chip, not under it */
 #wx-upload > button { padding-top: 2.25rem; min-height: 11rem; }
 .dark .wx-audio { color-scheme: dark; }  /* the browser's own player follows the page's dark theme */
+/* the selected tab's text is the accent colour, 3:1 on the dark background: a lighter shade there (4.5:1) */
+.dark #wx-source-tabs button[role=tab][aria-selected=true] { color: var(--primary-300); }
 .wx-invalid { box-shadow: inset 0 0 0 3px #dc2626 !important; border-radius: 6px; }  /* inset: the row clips outlines */
 /* the correction tools appear with a transcript; the speaker tools with speakers */
 #wx-results:not(:has(.wx-transcript)) #wx-edit-row { display: none; }
 #wx-results:not(:has(.wx-transcript .wx-speaker)) #wx-speaker-row { display: none; }
 #wx-edit-row { align-items: center; }
+/* the skip links (ui/fields.js) show while they have the focus: the first at the page's top, the one after
+   Transcribe and Stop in its place */
+.wx-skip { position: absolute; left: -10000px; top: 0.5rem; z-index: 1000; padding: 0.5em 1em; border-radius: 6px;
+  background: var(--button-primary-background-fill); color: var(--button-primary-text-color); }
+#wx-skip-top:focus { left: 0.5rem; }
+#wx-skip-options:focus { position: static; align-self: flex-start; }
+.wx-help { margin: 0; color: var(--body-text-color); }
+.wx-on-touch { display: none; }
+@media (hover: none) { .wx-on-keys { display: none !important; } .wx-on-touch { display: inline; } }
 @media (max-width: 480px) {
   #wx-options .form > div, #wx-options .row > div, #wx-advanced .form > div, #wx-advanced .row > div {
     min-width: 0 !important; flex-basis: 100% !important;
@@ -204,7 +222,7 @@ def _results_panel() -> dict[str, Any]:
     with gr.Row(elem_id="wx-edit-row"):
         undo = gr.Button("Undo", elem_id="wx-undo", size="sm", scale=0, min_width=80)
         redo = gr.Button("Redo", elem_id="wx-redo", size="sm", scale=0, min_width=80)
-        gr.Markdown(EDIT_HELP, elem_id="wx-edit-help")
+        gr.HTML(EDIT_HELP, elem_id="wx-edit-help", padding=False)
     view = gr.HTML(render_empty(), js_on_load=SEEK_JS + "\n" + EDITOR_JS, css_template=VIEW_CSS, elem_id="wx-view",
                    min_height=120, padding=True, container=True)
     with gr.Row(equal_height=True, elem_id="wx-speaker-row"):
