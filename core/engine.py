@@ -49,6 +49,7 @@ from core.speakers.counts import honour_count
 from core.speakers.diarization import Diarization, assign_word_speakers, diarize
 from core.speakers.recognition import model_identity, recognize, voiceprint
 from core.speakers.shared_segmentation import SharedSegmentation, can_share, sharing, vad_inference
+from core.speakers.strays import fold, speech_by_speaker, strays
 from core.speakers.verification import embedding_model
 from core.speakers.voices import VoiceLibrary, Voiceprint, reenrol_note
 from core.speakers.word_labels import split_at_speaker_changes
@@ -580,10 +581,15 @@ class Engine:
         keeps the turns diarization found (not one label per sentence)."""
         found = diarization()
         started = time.perf_counter()
+        asked = job.options.num_speakers or job.options.min_speakers
+        stray = strays(found.turns, asked)
+        if stray:  # a sliver of someone's speech under a label of its own (core/speakers/strays.py)
+            logger.info("folded %d stray speaker(s) into their nearest voices (%.1f s of speech)", len(stray),
+                        sum(speech_by_speaker(found.turns).get(speaker, 0.0) for speaker in stray))
+            found = Diarization(turns=fold(found.turns, stray), exclusive=fold(found.exclusive, stray))
         joiner = word_joiner(language)
         segments = split_at_speaker_changes(assign_word_speakers(segments, found.exclusive), joiner=joiner)
-        segments, short = honour_count(segments, found.turns, job.options.num_speakers or job.options.min_speakers,
-                                       joiner=joiner)
+        segments, short = honour_count(segments, found.turns, asked, joiner=joiner)
         if short:
             job.warnings.append(short)
         job.timings["assign"] = round(time.perf_counter() - started, 3)
