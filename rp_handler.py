@@ -151,8 +151,8 @@ def run_job(job: Mapping[str, Any], service: Service, progress: ProgressReporter
         remember_samples(service, request, samples)  # into the voice library, so this job recognises them too
         if samples:
             timings["speaker_samples"], _ = _since(began)
-        result = finished_part(lambda: service.engine.transcribe(audio, options, on_progress=progress,
-                                                                 on_segments=on_segments, cancel=cancel))
+        result = finished_part(lambda: service.transcribe(audio, options, on_progress=progress,
+                                                          on_segments=on_segments, cancel=cancel))
         began = time.perf_counter()
         names, speaker_warnings = name_speakers(service, request, result, audio, samples)
         if samples:

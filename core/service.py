@@ -116,6 +116,11 @@ class Service:
         return self.engine.transcribe(audio, options, on_progress=on_progress, cancel=cancel,
                                       on_segments=on_segments)
 
+    @property
+    def jobs_in_progress(self) -> int:
+        """Jobs the engine holds now (running, or waiting for the one running): what a queue reports."""
+        return self.engine.jobs_in_progress
+
     def realign(self, audio: str | Path | np.ndarray | DecodedAudio, result: Result, index: int, text: str, *,
                 through: int | None = None) -> Result:
         """`result` with segment `index` (through `through`) holding `text`, re-timed against `audio`

@@ -60,7 +60,7 @@ class SharedQueue:
         self.lock = threading.Lock()
 
     def waiting(self) -> int:
-        running_or_waiting = self.service.engine.jobs_in_progress
+        running_or_waiting = self.service.jobs_in_progress
         return self.page_waiting() + self.reserved + max(running_or_waiting - 1, 0)
 
     def full(self) -> bool:
@@ -121,8 +121,8 @@ def run(service: Service, job: Job) -> tuple[Result, dict[str, str]]:
                 if _stage != "decode":  # the engine holds the job now: it counts it from here
                     job.ticket.release()
 
-            result = service.engine.transcribe(audio, request.options, on_progress=progress, cancel=job.cancel,
-                                               on_segments=job.on_segments)
+            result = service.transcribe(audio, request.options, on_progress=progress, cancel=job.cancel,
+                                        on_segments=job.on_segments)
             names, warnings = service.name_speakers(
                 result, audio.samples, clips, token=request.options.huggingface_access_token,
                 diarization_model=request.options.diarization_model)

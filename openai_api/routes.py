@@ -119,7 +119,7 @@ def create_routers(api: SpeechApi, access: Access) -> tuple[APIRouter, APIRouter
     async def health() -> Response:
         ready = api.ready.is_set()
         return JSONResponse({"status": "ok" if ready else "loading", "default_model": api.service.default_model,
-                             "queue": {"running": api.service.engine.jobs_in_progress > 0,
+                             "queue": {"running": api.service.jobs_in_progress > 0,
                                        "waiting": api.queue.waiting(), "max": api.queue.max_size},
                              "live": {"sessions": api.service.live.sessions, "max": api.service.live.max_sessions}},
                             status_code=200 if ready else 503)

@@ -235,15 +235,14 @@ def test_ui_modules_import_one_another_in_one_direction():
 
 
 def test_front_ends_ask_the_service_not_the_model_registry():
-    """Front ends talk to `core.service.Service`, never through it to the engine's registry; the page never to
-    the engine itself either (its jobs, re-timing and splits are the service's)."""
+    """Front ends talk to `core.service.Service`, never through it to the engine or its registry (jobs,
+    re-timing, splits and the queue's count are the service's)."""
     root = Path(handlers.__file__).resolve().parents[1]
     sources = [*root.glob("ui/*.py"), *root.glob("openai_api/*.py"), *root.glob("rp_worker/*.py"),
                root / "rp_handler.py", root / "app.py"]
     reaching = [str(path.relative_to(root)) for path in sources if ".registry" in path.read_text(encoding="utf-8")]
     assert not reaching, f"reach into the model registry instead of asking the service: {reaching}"
-    engine = [str(path.relative_to(root)) for path in root.glob("ui/*.py")
-              if ".engine." in path.read_text(encoding="utf-8")]
+    engine = [str(path.relative_to(root)) for path in sources if ".engine." in path.read_text(encoding="utf-8")]
     assert not engine, f"reach into the engine instead of asking the service: {engine}"
 
 
