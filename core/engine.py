@@ -584,8 +584,9 @@ class Engine:
         asked = job.options.num_speakers or job.options.min_speakers
         stray = strays(found.turns, asked)
         if stray:  # a sliver of someone's speech under a label of its own (core/speakers/strays.py)
+            seconds = speech_by_speaker(found.turns)
             logger.info("folded %d stray speaker(s) into their nearest voices (%.1f s of speech)", len(stray),
-                        sum(speech_by_speaker(found.turns).get(speaker, 0.0) for speaker in stray))
+                        sum(seconds[speaker] for speaker in stray))
             found = Diarization(turns=fold(found.turns, stray), exclusive=fold(found.exclusive, stray))
         joiner = word_joiner(language)
         segments = split_at_speaker_changes(assign_word_speakers(segments, found.exclusive), joiner=joiner)

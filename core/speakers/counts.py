@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from core.speakers.strays import speech_by_speaker
 from core.speakers.word_labels import split_at_speaker_changes
 from core.transcript.result import SpeakerTurn
 
@@ -34,9 +35,7 @@ def honour_count(segments: list[dict], turns: Sequence[SpeakerTurn], wanted: int
     if wanted is None or len(found) >= wanted:
         return segments, None
     words = [word for segment in segments for word in segment.get("words") or () if _timed(word)]
-    durations: dict[str, float] = {}
-    for turn in turns:
-        durations[turn.speaker] = durations.get(turn.speaker, 0.0) + turn.end - turn.start
+    durations = speech_by_speaker(turns)
     silent = sorted((speaker for speaker in durations if speaker not in found), key=lambda s: -durations[s])
     for speaker in silent:
         if len(found) >= wanted:
