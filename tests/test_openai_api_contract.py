@@ -16,6 +16,7 @@ from starlette.requests import HTTPConnection
 
 from core import Settings
 from core.errors import InvalidInput
+from core.service import Service
 from openai_api.auth import KEYS, OPEN, PAGE_USERS, Access, log_access
 from openai_api.errors import ApiError, WebSocketRefused
 from openai_api.jobs import SharedQueue
@@ -147,14 +148,10 @@ def test_deltas_join_to_the_text():
     assert "".join(first + rest) == "Hello there. General Kenobi."
 
 
-class _Engine:
-    jobs_in_progress = 0
-
-
 def _queue(page_waiting: int = 0, in_engine: int = 0) -> SharedQueue:
-    service = types.SimpleNamespace(engine=_Engine())
-    service.engine.jobs_in_progress = in_engine
-    return SharedQueue(service, 2, page_waiting=lambda: page_waiting)  # type: ignore[arg-type]
+    """The real Service over a stand-in engine that only reports how many jobs it holds (no models load)."""
+    service = Service(Settings(), engine=types.SimpleNamespace(jobs_in_progress=in_engine))  # type: ignore[arg-type]
+    return SharedQueue(service, 2, page_waiting=lambda: page_waiting)
 
 
 def test_shared_queue_counts_every_waiting_job():
