@@ -104,6 +104,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--live-speed", type=float, default=1.0,
                         help="live part: stream at this many times real time (latency figures need 1)")
     parser.add_argument("--live-model", help="live part: the server's WHISPER_MODEL (default: the models' default)")
+    parser.add_argument("--live-clips", help="live part: only these clips (comma-separated ids; the AMI clips the "
+                        "voice rows enrol from and test on are always kept)")
     parser.add_argument("--live-minutes", type=float, default=30.0,
                         help="live-long part: one session this long (its latency at the end vs the start)")
     args = parser.parse_args(argv)

@@ -73,6 +73,11 @@ def live_part(args: Any) -> dict[str, Any]:
     from tests import speech
 
     clips = _clips(args.scratch)
+    enrolling = {clip for _, enrol_id, test_id in AMI_VOICES for clip in (enrol_id, test_id)}
+    if args.live_clips:
+        wanted = set(args.live_clips.split(","))
+        clips = {name: clip for name, clip in clips.items() if name in wanted or name in enrolling}
+    smaller = _smaller_model(args.models_dir, args.live_model)
     data_dir = Path(tempfile.mkdtemp(prefix="bench-live-data-"))
     enrolled = _enrol(data_dir, clips, args.scratch)
     env = {"DATA_DIR": str(data_dir), "LIVE_MAX_SESSIONS": "4"}
@@ -91,7 +96,9 @@ def live_part(args: Any) -> dict[str, Any]:
             agreement = word_error_rate(offline["text"], run.transcript())
             print(f"  {name}: {len(run.items())} turns, live/offline WER {agreement:.3f}", flush=True)
         figures["load"].append(os.getloadavg()[0])
-        figures["concurrent"] = _concurrent(client, clips)
+        figures["concurrent"] = {f"{name} ({model_name})": lat for model_name, model in
+                                 (("default model", None), *(((smaller, smaller),) if smaller else ()))
+                                 for name, lat in _concurrent(client, clips, model).items()}
     with contextlib.suppress(OSError):
         for path in data_dir.iterdir():
             path.unlink()
@@ -201,12 +208,14 @@ def _offline(client: Any, clip: Any, samples: np.ndarray, soundfile: Any) -> dic
 
 
 # ---- sessions at once, one long session -------------------------------------------------------------------
-def _concurrent(client: Any, clips: dict[str, tuple[np.ndarray, Any]]) -> dict[str, Any]:
+def _concurrent(client: Any, clips: dict[str, tuple[np.ndarray, Any]], model: str | None = None) -> dict[str, Any]:
+    """Two sessions streaming at once, on the server's default model or on `model` (an installed one)."""
     chosen = [name for name in ("ami-tst00", "ami-trn08") if name in clips] or list(clips)[:2]
+    session = _with_model(SESSION, model) if model else SESSION
     runs: dict[str, LiveRun] = {}
 
     def one(name: str) -> None:
-        runs[name] = stream(client, clips[name][0], session=SESSION, speed=1.0)
+        runs[name] = stream(client, clips[name][0], session=session, speed=1.0)
 
     threads = [threading.Thread(target=one, args=(name,)) for name in chosen]
     for thread in threads:
@@ -214,6 +223,22 @@ def _concurrent(client: Any, clips: dict[str, tuple[np.ndarray, Any]]) -> dict[s
     for thread in threads:
         thread.join()
     return {name: _latencies([run]) for name, run in runs.items()}
+
+
+def _with_model(session: dict[str, Any], model: str) -> dict[str, Any]:
+    """`session` asking for an installed ASR model by its name (the protocol passes such names through)."""
+    import copy
+
+    changed = copy.deepcopy(session)
+    changed["audio"]["input"]["transcription"]["model"] = model
+    return changed
+
+
+def _smaller_model(models_dir: Path, default: str | None) -> str | None:
+    """The smallest installed ASR model other than the default, for the two-sessions row (the issue allows one)."""
+    order = ("tiny.en", "tiny", "base.en", "base", "small.en", "small")
+    installed = {path.name for path in (models_dir / "asr").iterdir()} if (models_dir / "asr").is_dir() else set()
+    return next((name for name in order if name in installed and name != (default or "base")), None)
 
 
 def _long_session(client: Any, server: Any, clips: dict[str, tuple[np.ndarray, Any]], minutes: float) -> dict:

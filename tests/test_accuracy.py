@@ -340,3 +340,22 @@ def test_a_turn_hidden_under_a_stretched_word_is_decoded_again_and_replaces_it()
     assert [word["word"] for word in kept[1]["words"]][:2] == ["the", "20th"]
     assert kept[1]["start"] == 6.9 and kept[1]["text"].startswith("the 20th time")
     assert len(kept[0]["words"]) == 9
+
+
+def test_a_decode_may_run_only_as_long_as_its_audio_allows():
+    """CTranslate2's max_length (prompt included) follows the longest chunk's audio: a loop meets the cap early,
+    real text never does (16 tokens a second, three times fast speech); 30 s chunks keep whisper's 448."""
+    from core.asr.decoding import LENGTH_SLACK, MAX_LENGTH, MAX_TOKENS_PER_S, length_cap
+
+    def mels(*seconds: float) -> np.ndarray:
+        features = np.full((len(seconds), 80, 3000), -1.0, dtype=np.float32)  # the padding: whisper's floor
+        for row, length in enumerate(seconds):
+            frames = int(length * 100)
+            features[row, :, :frames] = np.random.default_rng(row).uniform(-0.9, 1.0, (80, frames))
+        return features
+
+    prompt = [50257, 50362]
+    assert length_cap(448, [prompt], mels(7.0)) == 2 + 7 * MAX_TOKENS_PER_S + LENGTH_SLACK
+    assert length_cap(448, [prompt, prompt + [1] * 10], mels(1.0, 3.0)) == 12 + 3 * MAX_TOKENS_PER_S + LENGTH_SLACK
+    assert length_cap(448, [prompt], mels(30.0)) == MAX_LENGTH
+    assert length_cap(None, [prompt], mels(0.0)) == 2 + LENGTH_SLACK

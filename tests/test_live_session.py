@@ -128,3 +128,41 @@ def test_sessions_are_counted_and_a_closed_one_is_forgotten(live, monologue):
         one.close()
         two.close()
     assert live.sessions == 0
+
+
+def test_a_live_final_stops_falling_back_once_its_budget_is_spent(live, monologue):
+    """A final that fails whisper's checks is decoded again at the next temperatures only within
+    FINAL_FALLBACK_BUDGET_S (on far-field noise the whole schedule took a 7 s turn 12 s); a batch job's model keeps
+    the whole schedule. Every decode is made to fail the checks (a log-probability threshold no text meets)."""
+    import dataclasses
+
+    from core.asr import decoding
+    from core.live.decoder import FINAL_FALLBACK_BUDGET_S
+
+    decoder = live.decoder(None)
+    samples = soundfile.read(monologue.path, dtype="float32")[0][: 4 * speech.SAMPLE_RATE]
+    temperatures: list[float] = []
+    original = decoding.TimedWhisperModel._decode
+
+    def counted(self, translator, encoded, mels, prompts, indices, temperature, options, kwargs):
+        temperatures.append(temperature)
+        return original(self, translator, encoded, mels, prompts, indices, temperature, options, kwargs)
+
+    strict = dataclasses.replace(decoder._options, log_prob_threshold=0.0, no_speech_threshold=None)
+    view = decoder._model
+    assert view.fallback_budget_s == FINAL_FALLBACK_BUDGET_S
+    assert live.engine.registry.asr(None).pipeline.model.fallback_budget_s is None  # the batch model's own
+    patch = pytest.MonkeyPatch()
+    patch.setattr(decoding.TimedWhisperModel, "_decode", counted)
+    patch.setattr(decoder, "_options", strict)
+    try:
+        view.fallback_budget_s = 0.0
+        assert decoder.final(samples, language="en").text  # the best attempt is kept
+        assert temperatures == [0.0]
+        temperatures.clear()
+        view.fallback_budget_s = None
+        decoder.final(samples, language="en")
+        assert temperatures == list(strict.temperatures)
+    finally:
+        view.fallback_budget_s = FINAL_FALLBACK_BUDGET_S
+        patch.undo()

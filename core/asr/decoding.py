@@ -17,6 +17,7 @@ per chunk (on its `TimedText`):
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -34,11 +35,19 @@ from core.asr.timestamps import (
     word_timings,
 )
 
+MAX_LENGTH = 448  # whisper's text context
+MAX_TOKENS_PER_S = 16  # tokens a decode may produce per second of audio (see `length_cap`)
+LENGTH_SLACK = 32
+FRAMES_PER_S = 100  # log-mel frames
+
 
 class TimedWhisperModel(WhisperModel):
     # Called between temperature attempts (raises to stop the job): each attempt is one uninterruptible
     # CTranslate2 call over the batch, so a batch that falls back through the schedule is where a Stop waited.
     between_attempts: Callable[[], None] | None = None
+    # Seconds after which no further fallback temperature is tried (the best attempt so far is kept); None: the
+    # whole schedule. A live turn's final sets it on its own view (`core/live/decoder.py`): someone is waiting.
+    fallback_budget_s: float | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -59,6 +68,7 @@ class TimedWhisperModel(WhisperModel):
         translator = self.model
 
         def generate_and_capture(encoded: Any, prompts: list, **kwargs: Any) -> Any:
+            kwargs["max_length"] = length_cap(kwargs.get("max_length"), prompts, mels)
             results, used = self._generate_with_fallback(translator, encoded, mels, prompts, tokenizer, options,
                                                          kwargs)
             calls.append((encoded, results, used))
@@ -95,12 +105,14 @@ class TimedWhisperModel(WhisperModel):
         schedule = list(options.temperatures) or [0.0]
         attempts: list[list[tuple[Attempt, Any, float]]] = [[] for _ in prompts]
         pending = list(range(len(prompts)))
+        started = time.perf_counter()
         for temperature in schedule:
             decoded = self._decode(translator, encoded, mels, prompts, pending, temperature, options, kwargs)
             for index, item in zip(pending, decoded, strict=True):
                 attempts[index].append((judge(item, tokenizer, options), item, temperature))
             pending = [index for index in pending if attempts[index][-1][0].needs_fallback]
-            if not pending:
+            if not pending or (self.fallback_budget_s is not None
+                               and time.perf_counter() - started >= self.fallback_budget_s):
                 break
             if self.between_attempts is not None:
                 self.between_attempts()
@@ -143,6 +155,18 @@ class TimedWhisperModel(WhisperModel):
         for index, alignment in zip(wanted, alignments, strict=True):
             timings[index] = word_timings(alignment, options.prepend_punctuations, options.append_punctuations)
         return timings
+
+
+def length_cap(max_length: int | None, prompts: list, mels: np.ndarray) -> int:
+    """CTranslate2's `max_length` (prompt included) for a batch: whisper's 448, or less when the longest chunk's
+    audio is short. A decode that loops runs to the limit and then again at every fallback temperature: on a 7 s
+    live turn of far-field noise that was six decodes of 448 tokens, 24 s of CPU. MAX_TOKENS_PER_S is three times
+    fast English speech (with timestamp tokens) and above any script's rate, so real text never meets the cap; a
+    loop meets it sooner and is judged the same (repetitive)."""
+    limit = max_length or MAX_LENGTH
+    seconds = max((content_frames(item) for item in mels), default=0) / FRAMES_PER_S
+    prompt = max((len(item) for item in prompts), default=0)
+    return min(limit, prompt + int(MAX_TOKENS_PER_S * seconds) + LENGTH_SLACK)
 
 
 class Attempt(NamedTuple):

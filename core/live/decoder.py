@@ -31,6 +31,10 @@ FINAL_PAD_S = 2.0  # ...and in a final's window, which is never shorter than FIN
 # (LibriSpeech test-other turns, base: WER 14.8 % at 30 s, 16.4 % at 15 s, 18.2 % at 10 s): finals stay offline text.
 FINAL_MIN_WINDOW_S = 30.0
 MAX_WINDOW_FRAMES = 3000  # 30 s of 10 ms mel frames: whisper's whole window
+# A final whose first decode fails whisper's checks (a loop, or text the model doubts) is decoded again at the next
+# temperatures only until this much time has gone: the turn's final is what someone waits for. On far-field meeting
+# noise the whole schedule took a 7 s turn 12 s (six attempts), and live latency piled up behind it.
+FINAL_FALLBACK_BUDGET_S = 1.0
 FINAL_BEAM_SIZE = 5  # the batch engine's default (TranscribeOptions.beam_size: none_means "5")
 PARTIAL_NO_SPEECH = 0.6  # faster-whisper's no_speech_threshold: a draft the model thinks is silence is dropped
 TOKENS_PER_S = 8  # a partial decodes at most this many tokens per second of audio (speech is ~3–5): no runaway loop
@@ -62,6 +66,8 @@ class LiveDecoder:
         self.name = asr.name
         self.multilingual = bool(model.model.is_multilingual)
         self._model = model.view() if hasattr(model, "view") else model
+        if hasattr(self._model, "fallback_budget_s"):  # this view only: batch jobs keep the whole schedule
+            self._model.fallback_budget_s = FINAL_FALLBACK_BUDGET_S
         self._options = asr.default_options or getattr(asr.pipeline, "options", None)
         tokenizer = self._model.hf_tokenizer
         self._special = {name: tokenizer.token_to_id(f"<|{name}|>")
