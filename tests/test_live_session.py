@@ -4,6 +4,7 @@ runs, a cleared turn is never transcribed, and a closed session leaves nothing b
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -54,6 +55,14 @@ def long_turn(data_dir) -> speech.Recording:
     lines = [(speech.MALE, text) for text in (*speech.ENROLMENT, *(t for _, t in speech.THREE_PEOPLE),
                                               *(t for _, t in speech.DIALOGUE))]
     return speech.make_dialogue(data_dir / "long-turn-40s.wav", lines, gap_s=0.2)
+
+
+@pytest.fixture(scope="module")
+def paused_turn(data_dir) -> speech.Recording:
+    """~20 s of one festival voice with 0.35 s pauses: one turn for server VAD (it waits for 500 ms of silence),
+    with pauses long enough to settle its parts at."""
+    lines = [(speech.MALE, text) for text in (*speech.ENROLMENT, *(t for _, t in speech.THREE_PEOPLE))][:6]
+    return speech.make_dialogue(data_dir / "paused-turn-20s.wav", lines, gap_s=0.35)
 
 
 def feed(session, samples: np.ndarray, *, tail_s: float = 1.0, watch=None) -> None:
@@ -166,3 +175,38 @@ def test_a_live_final_stops_falling_back_once_its_budget_is_spent(live, monologu
     finally:
         view.fallback_budget_s = FINAL_FALLBACK_BUDGET_S
         patch.undo()
+
+
+def test_a_long_turn_is_settled_at_its_pauses_and_its_final_decodes_only_the_rest(live, paused_turn):
+    """A turn longer than SETTLE_AFTER_S has its parts decoded at pauses while it goes on: no decode of the whole
+    turn, the parts cover it, and the one item's text and segment times are the turn's (the decoder's calls are
+    watched, not replaced)."""
+    from core.live.session import SETTLE_AFTER_S
+
+    samples, _ = soundfile.read(str(paused_turn.path), dtype="float32")
+    decoder, decoded = live.decoder(None), []
+    original = decoder.final
+
+    def watched(audio, **options):
+        decoded.append(len(audio) / speech.SAMPLE_RATE)
+        return original(audio, **options)
+
+    recorder = Recorder()
+    patch = pytest.MonkeyPatch()
+    patch.setattr(decoder, "final", watched)
+    session = live.open(LiveConfig(language="en"), recorder)
+    try:
+        feed(session, samples)
+        recorder.wait_settled()
+    finally:
+        session.close()
+        patch.undo()
+    (started,), (stopped,) = recorder.of(events.SpeechStarted), recorder.of(events.SpeechStopped)
+    (completed,) = recorder.of(events.Completed)
+    turn_s = (stopped.audio_end_ms - started.audio_start_ms) / 1000
+    assert turn_s > 2 * SETTLE_AFTER_S and len(decoded) >= 2, decoded
+    assert max(decoded) < turn_s - SETTLE_AFTER_S / 2 and sum(decoded) == pytest.approx(turn_s, abs=0.6), decoded
+    assert speech.word_error_rate(paused_turn.script, completed.transcript) <= 0.15, completed.transcript
+    segments = recorder.of(events.Segment)
+    assert all(a.end <= b.start + 0.05 for a, b in itertools.pairwise(segments))
+    assert started.audio_start_ms / 1000 - 0.05 <= segments[0].start and segments[-1].end <= stopped.audio_end_ms / 1000

@@ -58,6 +58,14 @@ class FinalText:
         return " ".join(segment.text for segment in self.segments).strip()
 
 
+def joined(parts: list[tuple[float, FinalText]]) -> FinalText:
+    """Texts of consecutive parts of one turn (each with its start in the turn, seconds) as the turn's one text."""
+    segments = tuple(DecodedSegment(round(offset + segment.start, 3), round(offset + segment.end, 3), segment.text)
+                     for offset, text in parts for segment in text.segments)
+    known = next((text for _, text in parts if text.language), None)
+    return FinalText(segments, known.language if known else None, known.language_probability if known else None)
+
+
 class LiveDecoder:
     """Partial and final decodes with one loaded ASR model; its methods may be called from any thread."""
 

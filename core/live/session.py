@@ -29,7 +29,7 @@ from core.errors import InvalidInput
 from core.live import events
 from core.live.agreement import StablePrefix
 from core.live.audio import StreamDecoder
-from core.live.decoder import FinalText
+from core.live.decoder import FinalText, joined
 from core.live.speakers import LiveSpeakers
 from core.live.turns import ServerVad, TurnDetector
 from core.live.vad import FRAME_MS, FRAME_SAMPLES, FrameScorer
@@ -49,6 +49,9 @@ MIN_COMMIT_MS = 100  # OpenAI's minimum for a commit
 MAX_PENDING_FINALS = 6
 LANGUAGE_KEEP_P = 0.8  # a detected language this sure is kept for the session's later turns
 GUESS_AFTER_MS = 200  # a turn silent this long is decoded already, before its silence_duration_ms is over
+# A turn whose undecoded part has run this long is settled at its next pause of GUESS_AFTER_MS: that part is decoded
+# while the speaker goes on, and the turn's final decodes only what follows (a 20 s turn's final took 5 s at once).
+SETTLE_AFTER_S = 8.0
 NO_DRAFT_SILENCE_MS = 96  # no draft once the turn has been silent this long
 
 
@@ -71,9 +74,12 @@ class LiveConfig:
 
 @dataclasses.dataclass
 class _Guess:
-    """A turn decoded early, while its closing silence was still being waited for."""
+    """Part of a turn decoded before the turn ended: a guess at its rest, made while its closing silence was waited
+    for (stale if the speech goes on), or a settled part of a long turn (`_Item.heads`: never stale, the speaker
+    paused after it and what follows is decoded on its own)."""
 
-    until: int  # the audio it decoded ends here (session sample)
+    start: int  # the audio it decoded, from here (session sample)...
+    until: int  # ...to here
     result: FinalText | None = None
     stale: bool = False  # the speech went on: not the turn's text after all
 
@@ -87,6 +93,13 @@ class _Item:
     cancelled: bool = False
     finalizing: bool = False
     guess: _Guess | None = None
+    heads: list[_Guess] = dataclasses.field(default_factory=list)  # settled parts, in order, from `start` on
+    tail_speech: bool = True  # set when the turn ends: whether anything was said after its last settled part
+
+    @property
+    def settled(self) -> int:
+        """Where the part not yet settled begins."""
+        return self.heads[-1].until if self.heads else self.start
 
 
 class LiveSession:
@@ -213,6 +226,9 @@ class LiveSession:
             item.finalizing = True
             if item.guess is not None and item.guess.until > end:  # cut before the guess's end: not this text
                 item.guess.stale = True
+            if item.heads and item.heads[-1].until > end:  # cut inside a settled part (a 30 s cut): decode it whole
+                item.heads = []
+            item.tail_speech = self._speech_since(item.settled, end)
             self._item = None
             self._pending_finals += 1
         self._last_item_id, self._last_item_end = item.item_id, end
@@ -234,9 +250,11 @@ class LiveSession:
         self._emit(events.SpeechStarted(self._item.item_id, cut * 1000 // SAMPLE_RATE))
 
     def _maybe_guess(self) -> None:
-        """Once a turn has been silent for GUESS_AFTER_MS (but not yet long enough to end), decode it already, when
-        the decoder has nothing else waiting: if the silence lasts, the turn's final text is (nearly) ready when it
-        ends; if the speech goes on, the guess is dropped."""
+        """Once a turn has been silent for GUESS_AFTER_MS (but not yet long enough to end), decode what is not
+        settled of it already. A long one (SETTLE_AFTER_S) is settled there, whatever else waits: that part is
+        final whether the speech goes on or not. A shorter one is guessed at, when the decoder has nothing else
+        waiting: if the silence lasts, the turn's final text is (nearly) ready when it ends; if the speech goes on,
+        the guess is dropped."""
         item, detector = self._item, self._detector
         if item is None or detector is None or not self.config.transcribe:
             return
@@ -247,11 +265,17 @@ class LiveSession:
                 item.guess = None
                 return
             wait = detector.config.silence_duration_ms
-            if (item.guess is not None or silence < GUESS_AFTER_MS or wait - GUESS_AFTER_MS < 2 * FRAME_MS
-                    or self._pending_finals or not self.engine.idle()):
+            if item.guess is not None or silence < GUESS_AFTER_MS or wait - GUESS_AFTER_MS < 2 * FRAME_MS:
                 return
-            item.guess = guess = _Guess(self._clock)
-        self.engine.submit_guess(self, item, guess, self._slice(item.start, self._clock))
+            start = item.settled
+            if self._clock - start >= SETTLE_AFTER_S * SAMPLE_RATE:
+                part = _Guess(start, self._clock)
+                item.heads.append(part)
+            elif self._pending_finals or not self.engine.idle() or not self._speech_since(start, self._clock):
+                return
+            else:
+                item.guess = part = _Guess(start, self._clock)
+        self.engine.submit_guess(self, item, part, self._slice(start, self._clock))
 
     def _maybe_draft(self) -> None:
         item = self._item
@@ -311,13 +335,8 @@ class LiveSession:
             seconds = round(len(audio) / SAMPLE_RATE, 3)
             if not self.config.transcribe:
                 return
-            with self._lock:
-                guess = item.guess
-                final = guess.result if guess is not None and not guess.stale else None
             try:
-                if final is None:
-                    final = self.engine.decoder(self.config.model).final(audio, language=self._language,
-                                                                         prompt=self.config.prompt)
+                final = self._final_text(item, audio)
             except Exception as error:  # the session goes on; the client learns which item failed
                 logger.exception("live transcription failed")
                 self._emit(events.Failed(item.item_id, f"transcription failed: {type(error).__name__}"))
@@ -339,6 +358,30 @@ class LiveSession:
             with self._lock:
                 self._pending_finals -= 1
                 self._lock.notify_all()
+
+    def _final_text(self, item: _Item, audio: np.ndarray) -> FinalText:
+        """The turn's text: its settled parts and a decode of the rest (the guess at it, when that still holds), or
+        the whole turn decoded at once when a settled part failed."""
+        with self._lock:
+            heads = list(item.heads)
+            guess = item.guess if item.guess is not None and not item.guess.stale else None
+        rest = item.settled if heads and all(head.result is not None for head in heads) else item.start
+        parts = [(head.start, head.result) for head in heads] if rest != item.start else []
+        if rest == item.start or item.tail_speech:
+            text = guess.result if guess is not None and guess.start == rest else None
+            if text is None:
+                text = self.engine.decoder(self.config.model).final(audio[rest - item.start:],
+                                                                    language=self._language, prompt=self.config.prompt)
+            parts.append((rest, text))
+        return joined([((start - item.start) / SAMPLE_RATE, text) for start, text in parts if text is not None])
+
+    def _speech_since(self, start: int, end: int) -> bool:
+        """Whether the VAD heard speech in [start, end) of this turn (True when that is older than it remembers)."""
+        threshold = (self.config.turn_detection or ServerVad()).threshold
+        if not self._recent or self._vad_origin + self._recent[0][0] * FRAME_SAMPLES > start:
+            return True
+        return any(probability >= threshold for frame, probability in self._recent
+                   if start <= self._vad_origin + frame * FRAME_SAMPLES < end)
 
     def _labels(self, audio: np.ndarray, segments: tuple) -> list[str]:
         if not segments:
