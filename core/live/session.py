@@ -158,7 +158,8 @@ class LiveSession:
             if change.kind == "started":
                 self._start_item(at)
             elif self._item is not None:
-                self._end_item(at)
+                self._end_item(at, speech_end=self._vad_origin + (change.speech_end_ms or change.ms) * SAMPLE_RATE
+                               // 1000)
         if self._item is not None:
             if (self._clock - self._item.start) >= MAX_ITEM_S * SAMPLE_RATE:
                 self._split_item()
@@ -215,7 +216,8 @@ class LiveSession:
         self._item = _Item(self._new_item_id(), start, drafted_at=start)
         self._emit(events.SpeechStarted(self._item.item_id, start * 1000 // SAMPLE_RATE))
 
-    def _end_item(self, end: int, *, announce: bool = True) -> None:
+    def _end_item(self, end: int, *, announce: bool = True, speech_end: int | None = None) -> None:
+        """`speech_end`: where the VAD heard the turn's speech end (None: at `end`, a commit or a cut)."""
         item = self._item
         assert item is not None
         audio = self._slice(item.start, end)
@@ -228,7 +230,7 @@ class LiveSession:
                 item.guess.stale = True
             if item.heads and item.heads[-1].until > end:  # cut inside a settled part (a 30 s cut): decode it whole
                 item.heads = []
-            item.tail_speech = self._speech_since(item.settled, end)
+            item.tail_speech = (end if speech_end is None else speech_end) > item.settled
             self._item = None
             self._pending_finals += 1
         self._last_item_id, self._last_item_end = item.item_id, end
@@ -271,7 +273,8 @@ class LiveSession:
             if self._clock - start >= SETTLE_AFTER_S * SAMPLE_RATE:
                 part = _Guess(start, self._clock)
                 item.heads.append(part)
-            elif self._pending_finals or not self.engine.idle() or not self._speech_since(start, self._clock):
+            elif (self._pending_finals or not self.engine.idle()
+                  or self._clock - silence * SAMPLE_RATE // 1000 <= start):  # nothing said since it settled
                 return
             else:
                 item.guess = part = _Guess(start, self._clock)
@@ -374,14 +377,6 @@ class LiveSession:
                                                                     language=self._language, prompt=self.config.prompt)
             parts.append((rest, text))
         return joined([((start - item.start) / SAMPLE_RATE, text) for start, text in parts if text is not None])
-
-    def _speech_since(self, start: int, end: int) -> bool:
-        """Whether the VAD heard speech in [start, end) of this turn (True when that is older than it remembers)."""
-        threshold = (self.config.turn_detection or ServerVad()).threshold
-        if not self._recent or self._vad_origin + self._recent[0][0] * FRAME_SAMPLES > start:
-            return True
-        return any(probability >= threshold for frame, probability in self._recent
-                   if start <= self._vad_origin + frame * FRAME_SAMPLES < end)
 
     def _labels(self, audio: np.ndarray, segments: tuple) -> list[str]:
         if not segments:
