@@ -234,11 +234,16 @@ def _with_model(session: dict[str, Any], model: str) -> dict[str, Any]:
     return changed
 
 
-def _smaller_model(models_dir: Path, default: str | None) -> str | None:
-    """The smallest installed ASR model other than the default, for the two-sessions row (the issue allows one)."""
+def _smaller_model(models_dir: Path, live_model: str | None) -> str | None:
+    """The smallest installed ASR model other than the server's default, for the two-sessions row (the issue allows
+    one); the registry says what is installed and which is the default (nothing loads)."""
+    from core import Settings
+    from core.models.registry import ModelRegistry
+
+    registry = ModelRegistry(Settings(models_dir=models_dir, whisper_model=live_model))
+    default, installed = registry.default_asr_name, registry.available_asr_models()
     order = ("tiny.en", "tiny", "base.en", "base", "small.en", "small")
-    installed = {path.name for path in (models_dir / "asr").iterdir()} if (models_dir / "asr").is_dir() else set()
-    return next((name for name in order if name in installed and name != (default or "base")), None)
+    return next((name for name in order if name in installed and name != default), None)
 
 
 def _long_session(client: Any, server: Any, clips: dict[str, tuple[np.ndarray, Any]], minutes: float) -> dict:

@@ -26,6 +26,7 @@ from whisperx.asr import WhisperModel
 
 from core.asr.timestamps import (
     LOOP_REPEATS,
+    MEL_FRAMES_PER_SECOND,
     TimedText,
     WordTiming,
     compression_ratio,
@@ -38,7 +39,6 @@ from core.asr.timestamps import (
 MAX_LENGTH = 448  # whisper's text context
 MAX_TOKENS_PER_S = 16  # tokens a decode may produce per second of audio (see `length_cap`)
 LENGTH_SLACK = 32
-FRAMES_PER_S = 100  # log-mel frames
 
 
 class TimedWhisperModel(WhisperModel):
@@ -164,7 +164,7 @@ def length_cap(max_length: int | None, prompts: list, mels: np.ndarray) -> int:
     fast English speech (with timestamp tokens) and above any script's rate, so real text never meets the cap; a
     loop meets it sooner and is judged the same (repetitive)."""
     limit = max_length or MAX_LENGTH
-    seconds = max((content_frames(item) for item in mels), default=0) / FRAMES_PER_S
+    seconds = max((content_frames(item) for item in mels), default=0) / MEL_FRAMES_PER_SECOND
     prompt = max((len(item) for item in prompts), default=0)
     return min(limit, prompt + int(MAX_TOKENS_PER_S * seconds) + LENGTH_SLACK)
 

@@ -376,7 +376,7 @@ class LiveSession:
                 text = self.engine.decoder(self.config.model).final(audio[rest - item.start:],
                                                                     language=self._language, prompt=self.config.prompt)
             parts.append((rest, text))
-        return joined([((start - item.start) / SAMPLE_RATE, text) for start, text in parts if text is not None])
+        return joined([((start - item.start) / SAMPLE_RATE, text) for start, text in parts])
 
     def _labels(self, audio: np.ndarray, segments: tuple) -> list[str]:
         if not segments:
