@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket
 
 from core.errors import InvalidInput
 from core.live import events
-from core.live.agreement import StablePrefix
+from core.live.agreement import LATE_DRAFT_S, StablePrefix
 from core.live.audio import StreamDecoder, StreamResampler
 from core.live.priority import LivePriority
 from core.live.session import LiveConfig
@@ -274,6 +274,19 @@ def test_only_words_two_drafts_agree_on_are_sent_and_the_final_completes_them():
     other.update("hello world")
     other.update("hello world again")
     assert other.rest_of("Jello word again") == ""
+
+
+def test_a_late_first_draft_shows_all_but_its_last_words_then_agreement_goes_on():
+    """Drafts that start late (the decoder was busy with earlier finals) must still put text on screen while a long
+    turn is spoken: a first draft of LATE_DRAFT_S or more of audio is trusted but its last UNSURE_TAIL_WORDS."""
+    early = StablePrefix()
+    assert early.update("so what do we need", seconds=LATE_DRAFT_S - 0.5) == ""  # early: agreement as before
+    late = StablePrefix()
+    assert late.update("so what do we need to", seconds=LATE_DRAFT_S) == "so what do we"
+    assert late.update("so what do we need to talk about", seconds=LATE_DRAFT_S + 1) == " need to"
+    assert late.update("so what do we need to talk about it", seconds=LATE_DRAFT_S + 2) == " talk about"
+    short = StablePrefix()
+    assert short.update("okay yeah", seconds=LATE_DRAFT_S + 1) == ""  # nothing but the unsure tail
 
 
 def _space(references=None, link=0.7, name=0.85) -> VoiceSpace:

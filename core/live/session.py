@@ -309,7 +309,7 @@ class LiveSession:
             with self._lock:
                 if item.cancelled or item.finalizing or self.closed:
                     return
-                delta = item.prefix.update(text)
+                delta = item.prefix.update(text, len(audio) / SAMPLE_RATE)
             if delta:
                 self._emit(events.TextDelta(item.item_id, delta))
             del language
