@@ -40,9 +40,10 @@ SESSION = {"type": "transcription", "audio": {"input": {
     "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
                        "silence_duration_ms": SILENCE_MS}}}}
 TARGETS = {"final_median_s": 2.0, "final_p95_s": 4.0, "wer_points": 2.0, "named_share": 0.8, "drift_s": 0.5}
-# AMI participants who speak in two clips of one meeting: enrolled from the first clip's reference turns (where they
-# alone speak), then named (or not) in the second.
-AMI_VOICES = (("MEO069", "ami-trn00", "ami-trn03"), ("MEE009", "ami-dev00", "ami-dev01"),
+# AMI participants who speak in two clips of one meeting: enrolled from the clip where they speak alone longer (its
+# reference turns where no one else speaks: MEO069 28.8 s in trn03 against 3.5 s in trn00, MEE009 19.0 s in dev00,
+# FEE087 5.5 s in trn07 against 2.6 s in trn08), then named (or not) in the other.
+AMI_VOICES = (("MEO069", "ami-trn03", "ami-trn00"), ("MEE009", "ami-dev00", "ami-dev01"),
               ("FEE087", "ami-trn07", "ami-trn08"))
 FESTIVAL_VOICE = "Festival Kal"
 
@@ -412,8 +413,11 @@ def _report(figures: dict[str, Any], enrolled: dict[str, dict[str, str]], speech
     for name, entry in runs.items():
         one = _latencies([entry["run"]])
         agreement = word_error_rate(entry["offline"]["text"], entry["run"].transcript())
+        reference = entry["clip"].transcript()
+        against = (f"; WER live / offline {word_error_rate(reference, entry['run'].transcript()):.1%} / "
+                   f"{word_error_rate(reference, entry['offline']['text']):.1%}" if reference else "")
         clip_rows.append((name, f"final median {_s(one['final']['median'])}, p95 {_s(one['final']['p95'])}; "
-                                f"live/offline WER {agreement:.1%}"))
+                                f"live/offline WER {agreement:.1%}{against}"))
     print(table("Live transcription per clip", clip_rows))
 
 
