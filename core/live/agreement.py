@@ -9,7 +9,7 @@ newest draft writes it). The final decode's text then replaces the drafts.
 One exception, so that a long turn always shows text while it is spoken: when a turn's drafts start late (the
 decoder was busy with the previous turns' finals, as in a quick exchange), a draft of LATE_DRAFT_S or more of
 audio with nothing sent yet lets its words through but the last UNSURE_TAIL_WORDS, the ones a longer draft most
-often changes. Measured on real recordings streamed at real-time pace, one turn of 5.5 s in 40 of 5 s or more
+often changes. Measured on real recordings streamed at real-time pace, one turn of 5.5 s in 53 of 5 s or more
 showed its first text only after it ended without this rule.
 """
 
