@@ -41,10 +41,9 @@ SESSION = {"type": "transcription", "audio": {"input": {
                        "silence_duration_ms": SILENCE_MS}}}}
 TARGETS = {"final_median_s": 2.0, "final_p95_s": 4.0, "wer_points": 2.0, "named_share": 0.8, "drift_s": 0.5}
 # AMI participants who speak in two clips of one meeting: enrolled from the clip where they speak alone longer (its
-# reference turns where no one else speaks: MEO069 28.8 s in trn03 against 3.5 s in trn00, MEE009 19.0 s in dev00,
-# FEE087 5.5 s in trn07 against 2.6 s in trn08), then named (or not) in the other.
-AMI_VOICES = (("MEO069", "ami-trn03", "ami-trn00"), ("MEE009", "ami-dev00", "ami-dev01"),
-              ("FEE087", "ami-trn07", "ami-trn08"))
+# reference turns where no one else speaks), then named (or not) in the other.
+AMI_VOICES = (("MEO069", ("ami-trn00", "ami-trn03")), ("MEE009", ("ami-dev00", "ami-dev01")),
+              ("FEE087", ("ami-trn07", "ami-trn08")))
 FESTIVAL_VOICE = "Festival Kal"
 
 
@@ -74,7 +73,7 @@ def live_part(args: Any) -> dict[str, Any]:
     from tests import speech
 
     clips = _clips(args.scratch)
-    enrolling = {clip for _, enrol_id, test_id in AMI_VOICES for clip in (enrol_id, test_id)}
+    enrolling = {clip for _, pair in AMI_VOICES for clip in pair}
     if args.live_clips:
         wanted = set(args.live_clips.split(","))
         clips = {name: clip for name, clip in clips.items() if name in wanted or name in enrolling}
@@ -158,11 +157,13 @@ def _enrol(data_dir: Path, clips: dict[str, tuple[np.ndarray, Any]], scratch: Pa
     settings = dataclasses.replace(Settings.from_env(), data_dir=data_dir)
     service = Service(settings)
     enrolled: dict[str, dict[str, str]] = {}
-    for participant, enrol_id, test_id in AMI_VOICES:
-        if enrol_id not in clips or test_id not in clips:
+    for participant, pair in AMI_VOICES:
+        if any(clip_id not in clips for clip_id in pair):
             continue
-        samples, clip = clips[enrol_id]
-        alone = _alone(clip.reference(), participant)
+        alone_in = {clip_id: _alone(clips[clip_id][1].reference(), participant) for clip_id in pair}
+        enrol_id = max(pair, key=lambda clip_id: sum(end - start for start, end in alone_in[clip_id]))
+        test_id = next(clip_id for clip_id in pair if clip_id != enrol_id)
+        samples, alone = clips[enrol_id][0], alone_in[enrol_id]
         turns = tuple(SpeakerTurn(start=start, end=end, speaker=participant) for start, end in alone)
         name = f"AMI {participant}"
         try:
@@ -412,9 +413,10 @@ def _report(figures: dict[str, Any], enrolled: dict[str, dict[str, str]], speech
     clip_rows = []
     for name, entry in runs.items():
         one = _latencies([entry["run"]])
-        agreement = word_error_rate(entry["offline"]["text"], entry["run"].transcript())
+        live_text = entry["run"].transcript()
+        agreement = word_error_rate(entry["offline"]["text"], live_text)
         reference = entry["clip"].transcript()
-        against = (f"; WER live / offline {word_error_rate(reference, entry['run'].transcript()):.1%} / "
+        against = (f"; WER live / offline {word_error_rate(reference, live_text):.1%} / "
                    f"{word_error_rate(reference, entry['offline']['text']):.1%}" if reference else "")
         clip_rows.append((name, f"final median {_s(one['final']['median'])}, p95 {_s(one['final']['p95'])}; "
                                 f"live/offline WER {agreement:.1%}{against}"))
