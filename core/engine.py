@@ -50,7 +50,8 @@ from core.speakers.diarization import Diarization, assign_word_speakers, diarize
 from core.speakers.recognition import model_identity, recognize, voiceprint
 from core.speakers.shared_segmentation import SharedSegmentation, can_share, sharing, vad_inference
 from core.speakers.strays import fold, speech_by_speaker, strays
-from core.speakers.verification import embedding_model
+from core.speakers.verification import embed, embedding_model, network_name
+from core.speakers.voice_check import CALIBRATED, check_voices, moved_turns
 from core.speakers.voices import VoiceLibrary, Voiceprint, reenrol_note
 from core.speakers.word_labels import split_at_speaker_changes
 from core.transcript.edit import segment_at, set_text
@@ -113,7 +114,8 @@ class Engine:
     """Runs jobs on models from one `ModelRegistry`. One job at a time per process (GPU-bound)."""
 
     def __init__(self, settings: Settings, registry: ModelRegistry | None = None, *,
-                 parallel_diarization: bool = True, share_segmentation: bool = True) -> None:
+                 parallel_diarization: bool = True, share_segmentation: bool = True,
+                 check_voices: bool = True) -> None:
         self.settings = settings
         self.registry = registry or ModelRegistry(settings)
         # Diarization needs only the audio, so it runs beside ASR + alignment. Same output either way; even on
@@ -125,6 +127,8 @@ class Engine:
         # (docs/performance.md; core/speakers/shared_segmentation.py). Outputs are unchanged.
         self.share_segmentation = share_segmentation
         self._shared_segmentation: dict[tuple[str, str], SharedSegmentation | None] = {}
+        # Short pieces checked against their speaker's voice after diarization (core/speakers/voice_check.py).
+        self.check_voices = check_voices
         self._run_lock = threading.Lock()
         self._in_progress = 0  # transcribe() calls not yet returned: the one running and those waiting for it
         self._count_lock = threading.Lock()
@@ -233,7 +237,7 @@ class Engine:
                 job.transcribed = segments
                 turns = None
                 if diarization is not None:
-                    turns, segments = self._finish_diarization(job, diarization, segments, language)
+                    turns, segments = self._finish_diarization(job, diarizer, diarization, segments, language)
                 translation = translated_segments(self, asr, job, language, task, segments)
             except BaseException:
                 if diarization is not None:  # the next job must not start beside a diarization still running
@@ -575,8 +579,8 @@ class Engine:
         executor.shutdown(wait=False)  # the worker thread ends with the task; nothing else is queued
         return future.result
 
-    def _finish_diarization(self, job: _Job, diarization: Callable[[], Diarization], segments: list[dict],
-                            language: str) -> tuple[tuple[SpeakerTurn, ...], list[dict]]:
+    def _finish_diarization(self, job: _Job, diarizer: Any, diarization: Callable[[], Diarization],
+                            segments: list[dict], language: str) -> tuple[tuple[SpeakerTurn, ...], list[dict]]:
         """Label every word with its speaker, then split segments where the speaker changes, so the transcript
         keeps the turns diarization found (not one label per sentence)."""
         found = diarization()
@@ -587,14 +591,35 @@ class Engine:
             seconds = speech_by_speaker(found.turns)
             logger.info("folded %d stray speaker(s) into their nearest voices (%.1f s of speech)", len(stray),
                         sum(seconds[speaker] for speaker in stray))
-            found = Diarization(turns=fold(found.turns, stray), exclusive=fold(found.exclusive, stray))
+            found = Diarization(turns=fold(found.turns, stray), exclusive=fold(found.exclusive, stray),
+                                voices={label: voice for label, voice in found.voices.items() if label not in stray})
         joiner = word_joiner(language)
         segments = split_at_speaker_changes(assign_word_speakers(segments, found.exclusive), joiner=joiner)
+        segments, found = self._check_voices(job, diarizer, segments, found, joiner)
         segments, short = honour_count(segments, found.turns, asked, joiner=joiner)
         if short:
             job.warnings.append(short)
         job.timings["assign"] = round(time.perf_counter() - started, 3)
         return found.turns, segments
+
+    def _check_voices(self, job: _Job, diarizer: Any, segments: list[dict], found: Diarization,
+                      joiner: str) -> tuple[list[dict], Diarization]:
+        """Short pieces of speech that do not sound like the speaker they were given go to the one they sound like,
+        or to a new speaker (`core/speakers/voice_check.py`): interjections the segmentation folded into the voice
+        around them."""
+        model = embedding_model(diarizer)
+        if not found.voices or not self.check_voices or network_name(model) not in CALIBRATED:
+            return segments, found
+        options = job.options
+        segments, moves = check_voices(lambda samples: embed(model, samples), job.audio, segments, found.turns,
+                                       found.voices, most=options.num_speakers or options.max_speakers)
+        if not moves:
+            return segments, found
+        logger.info("voice check: %d piece(s) moved to another or a new speaker (%.1f s)", len(moves),
+                    sum(move.end - move.start for move in moves))
+        segments = split_at_speaker_changes(segments, joiner=joiner, settle=False)
+        return segments, dataclasses.replace(found, turns=moved_turns(found.turns, moves),
+                                             exclusive=moved_turns(found.exclusive, moves))
 
     # ---- the voice library ----------------------------------------------------------------------
     def _recognize_voices(self, job: _Job, diarizer: Any, result: Result) -> Result:

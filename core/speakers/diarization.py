@@ -10,7 +10,7 @@ builder installs (`docs/CORE_API.md`, "Adding a diarization model"). Jobs pick o
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,9 @@ class Diarization:
 
     turns: tuple[SpeakerTurn, ...]
     exclusive: tuple[SpeakerTurn, ...]
+    # Each speaker's voice as the clustering saw it (its centroid) and its seconds of speech; empty when the
+    # pipeline gives no centroids.
+    voices: Mapping[str, tuple[np.ndarray, float]] = dataclasses.field(default_factory=dict)
 
 
 def load_pipeline(source: str, *, token: str | None, device: str) -> Any:
@@ -64,7 +67,23 @@ def diarize(pipeline: Any, audio: np.ndarray, *, num_speakers: int | None = None
                           max_speakers=max_speakers, hook=hook)
     overlapping = getattr(output, "speaker_diarization", output)  # pyannote 4 output, or a bare Annotation
     exclusive = getattr(output, "exclusive_speaker_diarization", None) or overlapping
-    return Diarization(turns=turns_from_annotation(overlapping), exclusive=turns_from_annotation(exclusive))
+    turns = turns_from_annotation(overlapping)
+    return Diarization(turns=turns, exclusive=turns_from_annotation(exclusive),
+                       voices=_voices(overlapping, getattr(output, "speaker_embeddings", None), turns))
+
+
+def _voices(annotation: Any, centroids: np.ndarray | None, turns: tuple[SpeakerTurn, ...]
+            ) -> dict[str, tuple[np.ndarray, float]]:
+    """Label → (centroid, seconds of speech); pyannote orders its centroids as the annotation's labels and pads
+    speakers the clustering did not produce with zeros (left out here)."""
+    if centroids is None:
+        return {}
+    seconds: dict[str, float] = {}
+    for turn in turns:
+        seconds[turn.speaker] = seconds.get(turn.speaker, 0.0) + turn.end - turn.start
+    return {str(label): (np.asarray(vector, dtype=np.float32), seconds.get(str(label), 0.0))
+            for label, vector in zip(annotation.labels(), centroids, strict=False)
+            if np.isfinite(vector).all() and np.linalg.norm(vector) > 0}
 
 
 def turns_from_annotation(annotation: Any) -> tuple[SpeakerTurn, ...]:

@@ -19,7 +19,14 @@ import numpy as np
 
 from core.errors import InvalidInput
 from core.speakers.diarization import diarize
-from core.speakers.verification import SpeakerMatch, embedding_model, match, naming_threshold, speaker_voices
+from core.speakers.verification import (
+    SpeakerMatch,
+    embedding_model,
+    match,
+    naming_threshold,
+    network_of,
+    speaker_voices,
+)
 from core.speakers.voices import Voiceprint
 from core.transcript.result import SpeakerTurn
 
@@ -36,7 +43,7 @@ def model_identity(model: Any) -> str:
         return _identities[model]
     except (KeyError, TypeError):
         pass
-    network = getattr(model, "model_", None) or getattr(model, "model", None) or model
+    network = network_of(model)
     digest = hashlib.sha256()
     state = network.state_dict() if hasattr(network, "state_dict") else {}
     for key in sorted(state):

@@ -47,7 +47,7 @@ def fold(turns: Sequence[SpeakerTurn], folded: Sequence[str]) -> tuple[SpeakerTu
         return tuple(turns)
     moved = [turn if turn.speaker not in gone else dataclasses.replace(turn, speaker=_nearest(turn, others))
              for turn in turns]
-    return _joined(moved)
+    return joined(moved)
 
 
 def _nearest(turn: SpeakerTurn, others: Sequence[SpeakerTurn]) -> str:
@@ -58,7 +58,8 @@ def _nearest(turn: SpeakerTurn, others: Sequence[SpeakerTurn]) -> str:
     return min(others, key=closeness).speaker
 
 
-def _joined(turns: Sequence[SpeakerTurn]) -> tuple[SpeakerTurn, ...]:
+def joined(turns: Sequence[SpeakerTurn]) -> tuple[SpeakerTurn, ...]:
+    """`turns` sorted, with same-speaker turns that touch or overlap made one."""
     out: list[SpeakerTurn] = []
     last: dict[str, int] = {}  # each speaker's latest turn in `out`
     for turn in sorted(turns, key=lambda t: (t.start, t.end)):

@@ -98,8 +98,17 @@ def speaker_voices(model: Any, audio: np.ndarray, turns: Iterable[SpeakerTurn]) 
 
 def naming_threshold(model: Any) -> float:
     """The similarity threshold for naming speakers with this speaker-embedding model (`THRESHOLDS`)."""
-    network = getattr(model, "model_", None) or getattr(model, "model", None) or model
-    return THRESHOLDS.get(type(network).__name__, UNCALIBRATED_THRESHOLD)
+    return THRESHOLDS.get(network_name(model), UNCALIBRATED_THRESHOLD)
+
+
+def network_of(model: Any) -> Any:
+    """The network inside a pyannote embedding inference (or the model itself)."""
+    return getattr(model, "model_", None) or getattr(model, "model", None) or model
+
+
+def network_name(model: Any) -> str:
+    """The network's class name: what thresholds are calibrated for."""
+    return type(network_of(model)).__name__
 
 
 def match(voices: Mapping[str, np.ndarray], references: Mapping[str, np.ndarray], *,

@@ -94,10 +94,13 @@ def settle_speaker_changes(segments: list[dict]) -> list[dict]:
     return segments
 
 
+def sentence_end(word: dict) -> bool:
+    return str(word.get("word", "")).strip().endswith(_SENTENCE_END)
+
+
 def _is_break(word: dict, following: dict) -> bool:
     """Whether a speaker could stop after `word`: a pause before the next word, or the end of a sentence."""
-    return (following["start"] - word["end"] >= PAUSE_S
-            or str(word.get("word", "")).strip().endswith(_SENTENCE_END))
+    return following["start"] - word["end"] >= PAUSE_S or sentence_end(word)
 
 
 def _without_jitter(labels: list[str], breaks: list[bool]) -> list[str]:
