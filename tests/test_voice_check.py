@@ -4,6 +4,9 @@ vectors first, then real voices (pyannote's two-woman sample) through the real C
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -132,3 +135,37 @@ def test_a_real_interjection_labelled_as_the_other_woman_is_given_back(campplus,
     assert all(truth[span] == second for span in moved) and moved  # only the second woman's turns moved...
     assert {labels[span] for span in moved} == {"SPEAKER_01"}  # ...all to one new speaker
     assert all(labels[(p.start, p.end)] == "SPEAKER_00" for p in mine if truth[(p.start, p.end)] == first)
+
+
+def test_the_engine_gives_a_folded_voice_back(engine, pyannote_sample, monkeypatch):
+    """End to end through the engine (real ASR, real CAM++): the real diarization of the two-woman sample is
+    turned into what the segmentation's failure looks like — every turn under the first woman's label, the
+    second's voice gone — and the check gives the second woman's short turns a speaker of their own, in the words
+    and in the diarization's turns alike. Without the check, the transcript has one speaker."""
+    import core.engine
+    from core.options import TranscribeOptions
+    from core.speakers.diarization import Diarization, diarize
+
+    def folded(pipeline, audio, **kwargs):
+        real = diarize(pipeline, audio, **kwargs)
+        first = max(real.voices, key=lambda label: real.voices[label][1])
+        one = tuple(dataclasses.replace(turn, speaker=first) for turn in real.turns)
+        return Diarization(turns=one, exclusive=tuple(dataclasses.replace(t, speaker=first) for t in real.exclusive),
+                           voices={first: (real.voices[first][0], sum(t.end - t.start for t in one))})
+
+    monkeypatch.setattr(core.engine, "diarize", folded)
+    path, turns = pyannote_sample
+    options = TranscribeOptions(diarization=True, align_output=True)
+    monkeypatch.setattr(engine, "check_voices", False)
+    assert len({w.speaker for s in engine.transcribe(path, options).segments for w in s.words}) == 1
+    monkeypatch.setattr(engine, "check_voices", True)
+    result = engine.transcribe(path, options)
+    words = [w for s in result.segments for w in s.words]
+    counts = collections.Counter(w.speaker for w in words)
+    assert len(counts) == 2
+    new = min(counts, key=counts.__getitem__)  # the first woman keeps her label and most of the words
+    moved = [w for w in words if w.speaker == new]
+    second = sorted({label for _, _, label in turns})[1]
+    heard = [(start, end) for start, end, label in turns if label == second]
+    assert moved and all(any(start - 0.3 <= w.start and w.end <= end + 0.3 for start, end in heard) for w in moved)
+    assert new in {turn.speaker for turn in result.diarization}
