@@ -17,6 +17,7 @@ import numpy as np
 
 from core.media.decode import SAMPLE_RATE
 from core.speakers.blockwise import in_blocks
+from core.speakers.strays import speech_by_speaker
 from core.speakers.windowed_clustering import windowed
 from core.transcript.result import SpeakerTurn
 
@@ -78,9 +79,7 @@ def _voices(annotation: Any, centroids: np.ndarray | None, turns: tuple[SpeakerT
     speakers the clustering did not produce with zeros (left out here)."""
     if centroids is None:
         return {}
-    seconds: dict[str, float] = {}
-    for turn in turns:
-        seconds[turn.speaker] = seconds.get(turn.speaker, 0.0) + turn.end - turn.start
+    seconds = speech_by_speaker(turns)
     return {str(label): (np.asarray(vector, dtype=np.float32), seconds.get(str(label), 0.0))
             for label, vector in zip(annotation.labels(), centroids, strict=False)
             if np.isfinite(vector).all() and np.linalg.norm(vector) > 0}

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from core.speakers.strays import joined
-from core.speakers.word_labels import PAUSE_S, sentence_end
+from core.speakers.word_labels import is_break
 from core.transcript.result import SpeakerTurn
 
 MIN_PIECE_S = 0.7  # shorter pieces say too little about a voice
@@ -59,7 +59,8 @@ class Piece:
 
 
 def pieces(segments: Sequence[dict]) -> list[Piece]:
-    """The transcript's timed words cut at pauses of PAUSE_S or more, sentence ends and speaker changes."""
+    """The transcript's timed words cut where a speaker could stop (`word_labels.is_break`: a pause or a sentence
+    end) and where the speaker changes."""
     found: list[Piece] = []
     run: list[tuple[int, int, dict]] = []
 
@@ -73,8 +74,7 @@ def pieces(segments: Sequence[dict]) -> list[Piece]:
         for w, word in enumerate(segment.get("words") or ()):
             if word.get("start") is None or word.get("end") is None or not word.get("speaker"):
                 continue
-            if run and (word["speaker"] != run[-1][2]["speaker"] or word["start"] - run[-1][2]["end"] >= PAUSE_S
-                        or sentence_end(run[-1][2])):
+            if run and (word["speaker"] != run[-1][2]["speaker"] or is_break(run[-1][2], word)):
                 close()
             run.append((s, w, word))
     close()

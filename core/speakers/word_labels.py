@@ -86,7 +86,7 @@ def settle_speaker_changes(segments: list[dict]) -> list[dict]:
              if word.get("speaker") is not None and word.get("start") is not None]
     if len(words) < 2:
         return segments
-    breaks = [_is_break(words[index], words[index + 1]) for index in range(len(words) - 1)]
+    breaks = [is_break(words[index], words[index + 1]) for index in range(len(words) - 1)]
     labels = _without_jitter([word["speaker"] for word in words], breaks)
     labels = _changes_at_breaks(labels, breaks)
     for word, label in zip(words, labels, strict=True):
@@ -94,13 +94,10 @@ def settle_speaker_changes(segments: list[dict]) -> list[dict]:
     return segments
 
 
-def sentence_end(word: dict) -> bool:
-    return str(word.get("word", "")).strip().endswith(_SENTENCE_END)
-
-
-def _is_break(word: dict, following: dict) -> bool:
+def is_break(word: dict, following: dict) -> bool:
     """Whether a speaker could stop after `word`: a pause before the next word, or the end of a sentence."""
-    return following["start"] - word["end"] >= PAUSE_S or sentence_end(word)
+    return (following["start"] - word["end"] >= PAUSE_S
+            or str(word.get("word", "")).strip().endswith(_SENTENCE_END))
 
 
 def _without_jitter(labels: list[str], breaks: list[bool]) -> list[str]:
