@@ -40,6 +40,7 @@ from core.live.priority import LivePriority
 from core.media.decode import SAMPLE_RATE, DecodedAudio, check_duration, decode_audio, decode_span
 from core.media.level import normalize_level
 from core.media.mapped import released_behind
+from core.models.cores import usable_cores
 from core.models.memory import release_memory, trimmed_while_running
 from core.models.registry import AsrModel, FeatureUnavailable, ModelRegistry
 from core.options import TranscribeOptions, token_ids
@@ -50,7 +51,7 @@ from core.speakers.diarization import Diarization, assign_word_speakers, diarize
 from core.speakers.recognition import model_identity, recognize, voiceprint
 from core.speakers.shared_segmentation import SharedSegmentation, can_share, sharing, vad_inference
 from core.speakers.strays import fold, speech_by_speaker, strays
-from core.speakers.verification import embed, embedding_model, network_name
+from core.speakers.verification import embed_all, embedding_model, network_name
 from core.speakers.voice_check import CALIBRATED, check_voices, moved_turns
 from core.speakers.voices import VoiceLibrary, Voiceprint, reenrol_note
 from core.speakers.word_labels import split_at_speaker_changes
@@ -611,7 +612,7 @@ class Engine:
         if not found.voices or not self.check_voices or network_name(model) not in CALIBRATED:
             return segments, found
         options = job.options
-        segments, moves = check_voices(lambda samples: embed(model, samples), job.audio, segments, found.turns,
+        segments, moves = check_voices(lambda clips: embed_all(model, clips), job.audio, segments, found.turns,
                                        found.voices, most=options.num_speakers or options.max_speakers)
         if not moves:
             return segments, found
@@ -674,12 +675,9 @@ def _leave_cores_to_asr() -> None:
     to half of them. With both at full width the threads wait for each other (OpenMP spins): on a 2-core box under
     load, the diarization's embeddings of a 48 s conversation took 18.8 s of CPU with 2 torch threads and 2.6 s
     with 1 (its segmentation 11.1 s and 2.8 s)."""
-    import os
-
     import torch
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(max(1, cores // 2))
+    torch.set_num_threads(max(1, usable_cores() // 2))
 
 
 def _word_method(options: TranscribeOptions, aligner: Any, segments: list[dict]) -> str | None:

@@ -31,9 +31,11 @@ from core.speakers.word_labels import is_break
 from core.transcript.result import SpeakerTurn
 
 MIN_PIECE_S = 0.7  # shorter pieces say too little about a voice
-# Longer pieces the segmentation separates itself: on dev, checking up to 4 s changed nothing more, and on the
-# 11-minute bench meeting it embedded 188 pieces (20 s of CPU) instead of 56 (3 s).
-MAX_PIECE_S = 2.0
+# Up to 6 s: on 24 more dev conversations (new mixes of the dev voices) transcript words DER 6.9 % checking pieces
+# up to 2 s, 6.6 % up to 4 s, 6.1 % up to 6, 8 or 10 s (the first 8 dev conversations: 5.8 % by every length).
+# Longer pieces cost more (the 11-minute bench meeting: 56 pieces up to 2 s, 188 up to 6 s, ~20 s of CPU; embedded
+# in parallel, `embed_all`).
+MAX_PIECE_S = 6.0
 MAX_OVERLAP = 0.2  # share of a piece another speaker's turn may cover: more, and its voice is a mix
 KEEP = 0.30  # similarity to its own speaker's voice (the piece left out) at or above which a piece stays
 JOIN = 0.45  # similarity to another voice at or above which (and MARGIN above its own) a piece moves there
@@ -160,17 +162,16 @@ class Move:
     new: str
 
 
-def check_voices(embed: Callable[[np.ndarray], np.ndarray | None], audio: np.ndarray, segments: list[dict],
+def check_voices(embed_all: Callable[[list[np.ndarray]], list[np.ndarray | None]], audio: np.ndarray,
+                 segments: list[dict],
                  turns: Sequence[SpeakerTurn], voices: Mapping[str, tuple[np.ndarray, float]], *,
                  most: int | None = None, sample_rate: int = 16000) -> tuple[list[dict], list[Move]]:
     """`segments` (words labelled) with each short piece that does not sound like its speaker given to the one it
-    sounds like, or to a new speaker; and the moves made (to carry into the diarization's turns). `embed` maps
-    samples to a voice vector (None: too short)."""
-    checked = []
-    for piece in candidates(pieces(segments), turns):
-        vector = embed(audio[int(piece.start * sample_rate): int(piece.end * sample_rate)])
-        if vector is not None and piece.speaker in voices:
-            checked.append((piece, vector))
+    sounds like, or to a new speaker; and the moves made (to carry into the diarization's turns). `embed_all` maps
+    clips of samples to voice vectors (None: too short)."""
+    found = [piece for piece in candidates(pieces(segments), turns) if piece.speaker in voices]
+    vectors = embed_all([audio[int(piece.start * sample_rate): int(piece.end * sample_rate)] for piece in found])
+    checked = [(piece, vector) for piece, vector in zip(found, vectors, strict=True) if vector is not None]
     if not checked:
         return segments, []
     labels = recheck(checked, voices, most=most)
