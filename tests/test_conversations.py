@@ -198,3 +198,23 @@ def test_naming_counts_a_speakers_words_by_the_name_the_transcript_gives_them(tm
     assert counts["ls-1688"]["named"] == counts["ls-1688"]["words"] > 0
     assert counts["ls-1998"]["named"] == 0
     assert counts["ls-1998"]["misnamed"] == sum(words_1998) - words_1998[0]  # its first turn stays unnamed
+
+
+def test_new_dev_mixes_for_tuning_the_voice_check_use_dev_voices_only(tmp_path):
+    """bench.tune_voice_check's extra conversations: one per condition, seeded (the same twice), every voice a dev
+    voice, every reference written, each mix valid by the same rules as the committed conversations."""
+    import json
+
+    from bench.tune_voice_check import CONDITIONS, build_mixes
+
+    spec = conv.load_spec()
+    clips = build_mixes(tmp_path / "a", 1)
+    again = build_mixes(tmp_path / "b", 1)
+    assert [clip.id for clip in clips] == [clip.id for clip in again]
+    assert [clip.condition for clip in clips] == list(CONDITIONS)
+    for clip, twin in zip(clips, again, strict=True):
+        assert clip.audio.is_file() and clip.split == "dev"
+        turns = json.loads(clip.turns.read_text(encoding="utf-8"))["turns"]
+        assert turns == json.loads(twin.turns.read_text(encoding="utf-8"))["turns"]
+        assert {spec["speakers"][turn["speaker"]]["split"] for turn in turns} == {"dev"}
+        assert 2 <= len(clip.reference().labels()) <= 4 and 30.0 <= clip.duration_s() <= 60.0

@@ -1,5 +1,5 @@
-"""Short sentences checked against the voice they were given, so an interjection is not folded into the speaker
-around it.
+"""Sentences and short pieces of speech checked against the voice they were given, so an interjection is not
+folded into the speaker around it, nor a sentence into a similar voice.
 
 The segmentation model finds who speaks within 5 s chunks; when a second voice says a few words between two
 sentences of the first with a short pause (an interjection: "Let me see.", "Printing?"), it often keeps both in
@@ -7,7 +7,7 @@ one local speaker, and no clustering can separate them afterwards. On the dev co
 came out under the dominant speaker, at a CAM++ similarity of 0.06-0.18 to that speaker's voice, where the
 same speaker's short sentences scored 0.56-0.91.
 
-So each short piece of speech in the transcript (a run of words between pauses or sentence ends,
+So each piece of speech in the transcript (a run of words between pauses or sentence ends,
 MIN_PIECE_S-MAX_PIECE_S long, not overlapped by another speaker) is embedded and compared with the voice of the
 speaker it was given, that voice leaving the piece itself out (each speaker's voice is the diarization's
 centroid weighted by its seconds of speech; a speaker made of two different voices loses the one that fits
