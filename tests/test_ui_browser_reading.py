@@ -112,8 +112,9 @@ def test_an_hour_long_meeting_is_searchable_and_the_player_stays_in_view(browser
     assert hit.count() == 1 and hit.inner_text() == NEEDLE
     hit.click()
     needle = long_meeting(TURNS).segments[NEEDLE_TURN].words[4]
-    assert page.evaluate("document.querySelector('#wx-view audio').currentTime") == pytest.approx(needle.start,
-                                                                                                   abs=0.05)
+    # it plays on from the word, so on a busy machine the clock may be a little past it when read
+    playing_at = page.evaluate("document.querySelector('#wx-view audio').currentTime")
+    assert needle.start - 0.05 <= playing_at <= needle.start + 0.5, (playing_at, needle.start)
     assert hit.evaluate(IN_VIEWPORT) and view.locator("audio").evaluate(IN_VIEWPORT), "the player is in view"
     page.screenshot(path=str(ARTIFACTS / "ui-long-search.png"))
 
