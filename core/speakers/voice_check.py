@@ -33,8 +33,8 @@ from core.transcript.result import SpeakerTurn
 MIN_PIECE_S = 0.7  # shorter pieces say too little about a voice
 # Up to 6 s: on 24 more dev conversations (new mixes of the dev voices) transcript words DER 6.9 % checking pieces
 # up to 2 s, 6.6 % up to 4 s, 6.1 % up to 6, 8 or 10 s (the first 8 dev conversations: 5.8 % by every length).
-# Longer pieces cost more (the 11-minute bench meeting: 56 pieces up to 2 s, 188 up to 6 s, ~20 s of CPU; embedded
-# in parallel, `embed_all`).
+# Longer pieces cost more (the 11-minute bench meeting: 56 pieces up to 2 s, 188 up to 6 s, 18 s of CPU; embedded
+# in parallel, `embed_all`: 9.7 s of wall time on 2 cores).
 MAX_PIECE_S = 6.0
 MAX_OVERLAP = 0.2  # share of a piece another speaker's turn may cover: more, and its voice is a mix
 KEEP = 0.30  # similarity to its own speaker's voice (the piece left out) at or above which a piece stays
