@@ -133,6 +133,7 @@ def capture(clips: list[Clip]) -> dict[str, Any]:
 
     from core import Settings
     from core.engine import Engine
+    from core.media.decode import SAMPLE_RATE
     from core.options import TranscribeOptions
     from core.speakers import voice_check
     from core.speakers.verification import embed_all, embedding_model
@@ -149,7 +150,7 @@ def capture(clips: list[Clip]) -> dict[str, Any]:
     for clip in clips:
         engine.transcribe(clip.audio, TranscribeOptions(align_output=True, diarization=True, language=clip.language))
         segments, found, audio, most = captured.pop("_now")
-        spans = [(int(p.start * 16000), int(p.end * 16000)) for p in voice_check.pieces(segments)
+        spans = [(int(p.start * SAMPLE_RATE), int(p.end * SAMPLE_RATE)) for p in voice_check.pieces(segments)
                  if EMBEDDED_S[0] <= p.seconds <= EMBEDDED_S[1]]
         vectors = embed_all(model, [audio[a:b] for a, b in spans])
         captured[clip.id] = (segments, found, dict(zip(spans, vectors, strict=True)), most)
@@ -197,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the mixes and each clip's captured state (captured.pkl: delete it after engine changes)")
     args = parser.parse_args(argv)
     os.environ["MODELS_DIR"] = str(args.models_dir.resolve())
-    sets = {"dev conversations": [c for c in load_set(splits=("dev",)) if c.turns is not None],
-            "AMI dev": [c for c in load_set(splits=("dev",)) if c.id.startswith("ami") and c.rttm is not None]}
+    dev = load_set(splits=("dev",))
+    sets = {"dev conversations": [c for c in dev if c.turns is not None],
+            "AMI dev": [c for c in dev if c.id.startswith("ami") and c.rttm is not None]}
     if args.mixes:
         sets["new dev mixes"] = build_mixes(args.scratch, args.mixes)
     cache = args.scratch / "captured.pkl"  # delete it after changing the engine
@@ -216,19 +218,21 @@ def main(argv: list[str] | None = None) -> int:
     off = {**current, "MIN_PIECE_S": 99.0, "MAX_PIECE_S": 99.0}  # no piece is checked
     trials = [off, current, *({**current, name: value} for name, values in GRID.items() for value in values
                               if value != current[name])]
-    found: dict[int, dict[str, int]] = {}
+    found: list[dict[str, int]] = []  # each trial's speakers per clip
     for settings in trials:
-        cells = []
+        cells, found_now = [], {}
         for clips in sets.values():
             der, right, counts = score(clips, captured, settings)
             cells.append(f"{der:.2f}, {right}/{len(clips)}")
-            found.setdefault(id(settings), {}).update(counts)
+            found_now.update(counts)
+        found.append(found_now)
         label = (["check off", *([""] * (len(GRID) - 1))] if settings is off else
                  [f"{value} (now)" if settings is current else str(value) for value in settings.values()])
         print("| " + " | ".join(label + cells) + " |", flush=True)
     everything = {clip.id: clip for clips in sets.values() for clip in clips}
-    changed = [f"{name} {found[id(off)][name]} → {found[id(current)][name]} (reference {clip.reference_speakers()})"
-               for name, clip in everything.items() if found[id(off)][name] != found[id(current)][name]]
+    before, now = found[0], found[1]  # trials: off, current, then each setting varied
+    changed = [f"{name} {before[name]} → {now[name]} (reference {clip.reference_speakers()})"
+               for name, clip in everything.items() if before[name] != now[name]]
     print(f"\nSpeakers found, check off → the current settings: {'; '.join(changed) or 'no clip changed'}")
     return 0
 

@@ -119,7 +119,7 @@ def speaker_voices(model: Any, audio: np.ndarray, turns: Iterable[SpeakerTurn]) 
                 break
             pieces.append(audio[int(turn.start * SAMPLE_RATE): int(turn.end * SAMPLE_RATE)])
             total += turn.end - turn.start
-        vectors = [v for v in (embed(model, piece) for piece in pieces) if v is not None]
+        vectors = [v for v in embed_all(model, pieces) if v is not None]
         if vectors:
             voices[label] = _normalised(np.mean(vectors, axis=0))
     return voices
@@ -162,7 +162,7 @@ def reference_voices(model: Any, samples: Mapping[str, Iterable[np.ndarray]]) ->
     """Name → voice vector, averaging several samples of one name; also the names whose samples were too short."""
     voices, too_short = {}, []
     for name, clips in samples.items():
-        vectors = [v for v in (embed(model, clip) for clip in clips) if v is not None]
+        vectors = [v for v in embed_all(model, clips) if v is not None]
         if vectors:
             voices[name] = _normalised(np.mean(vectors, axis=0))
         else:
