@@ -8,8 +8,9 @@ eight dev conversations.
 (seeded: the same ones every run; a third of the two-person ones are two women or two men), with the conditions of
 bench/conversations.py, and pieces 0.7–1.4 s cut at pauses as interjections (their text is unknown, so these mixes
 score who spoke when, not WER). Each clip runs once through the engine up to the check; every piece of 0.4–10 s is
-embedded once; then the check alone reruns on those vectors with the current settings, without the check, and
-with each setting of GRID varied alone around the current ones (an earlier full grid on the 8 dev conversations
+embedded once (any other span a setting asks for, on first use; all kept in the cache); then
+the check alone reruns on those vectors with the current settings, without the check, and with each setting of
+GRID varied alone around the current ones (an earlier full grid on the 8 dev conversations
 was a plateau). Printed per setting: transcript words DER (collar ±0.25 s, outside overlapped speech) pooled over
 each set, and how many clips got the speaker count right.
 Held-out voices are never used.
@@ -158,7 +159,37 @@ def capture(clips: list[Clip]) -> dict[str, Any]:
     return captured
 
 
-def score(clips: list[Clip], captured: dict[str, Any], settings: dict[str, float]
+class Embedded:
+    """Each clip's piece vectors by sample span: those captured, and any other span (a piece's middle, say) embedded
+    on first use from the clip's audio as the engine heard it (decoded, its level raised as the engine raises it)."""
+
+    def __init__(self, captured: dict[str, Any]) -> None:
+        self.captured, self.added, self._model = captured, 0, None
+
+    def __call__(self, clip: Clip, cuts: list[tuple[int, int]]) -> list[Any]:
+        vectors = self.captured[clip.id][2]
+        missing = [cut for cut in dict.fromkeys(cuts) if cut not in vectors]
+        if missing:
+            from core.media.decode import decode_audio
+            from core.media.level import normalize_level
+            from core.speakers.verification import embed_all
+
+            audio, _ = normalize_level(decode_audio(clip.audio).samples)
+            vectors.update(zip(missing, embed_all(self.model(), [audio[a:b] for a, b in missing]), strict=True))
+            self.added += len(missing)
+        return [vectors[cut] for cut in cuts]
+
+    def model(self) -> Any:
+        if self._model is None:
+            from core import Settings
+            from core.models.registry import ModelRegistry
+            from core.speakers.verification import embedding_model
+
+            self._model = embedding_model(ModelRegistry(Settings.from_env()).diarization())
+        return self._model
+
+
+def score(clips: list[Clip], captured: dict[str, Any], settings: dict[str, float], embedded: Embedded
           ) -> tuple[float, int, dict[str, int]]:
     """Pooled transcript words DER (%, collar ±0.25 s, outside overlapped speech: the conversations have none),
     clips with the speaker count right, and each clip's count."""
@@ -170,16 +201,16 @@ def score(clips: list[Clip], captured: dict[str, Any], settings: dict[str, float
     for name, value in settings.items():
         setattr(voice_check, name, value)
 
-    class Spans:  # the audio is not needed: a slice is the key of its cached vector
+    class Spans:  # the audio is not needed: a slice is the key of its vector
         def __getitem__(self, cut: slice) -> tuple[int, int]:
             return cut.start, cut.stop
 
     pool, counts = Pool(), {}
     for clip in clips:
-        segments, found, vectors, most = captured[clip.id]
+        segments, found, _, most = captured[clip.id]
         turns = found.turns
         if found.voices:
-            segments, moves = voice_check.check_voices(lambda cuts, v=vectors: [v.get(c) for c in cuts], Spans(),
+            segments, moves = voice_check.check_voices(lambda cuts, c=clip: embedded(c, cuts), Spans(),
                                                        segments, found.turns, found.voices, most=most)
             turns = voice_check.moved_turns(found.turns, moves)
         units = tuple(Unit(w["start"], w["end"], w["word"], w.get("speaker")) for s in segments
@@ -219,16 +250,19 @@ def main(argv: list[str] | None = None) -> int:
     trials = [off, current, *({**current, name: value} for name, values in GRID.items() for value in values
                               if value != current[name])]
     found: list[dict[str, int]] = []  # each trial's speakers per clip
+    embedded = Embedded(captured)
     for settings in trials:
         cells, found_now = [], {}
         for clips in sets.values():
-            der, right, counts = score(clips, captured, settings)
+            der, right, counts = score(clips, captured, settings, embedded)
             cells.append(f"{der:.2f}, {right}/{len(clips)}")
             found_now.update(counts)
         found.append(found_now)
         label = (["check off", *([""] * (len(GRID) - 1))] if settings is off else
                  [f"{value} (now)" if settings is current else str(value) for value in settings.values()])
         print("| " + " | ".join(label + cells) + " |", flush=True)
+    if embedded.added:
+        cache.write_bytes(pickle.dumps(captured))
     everything = {clip.id: clip for clips in sets.values() for clip in clips}
     before, now = found[0], found[1]  # trials: off, current, then each setting varied
     changed = [f"{name} {before[name]} → {now[name]} (reference {clip.reference_speakers()})"
