@@ -35,6 +35,35 @@ def test_shared_pass_gives_the_vad_and_the_diarization_what_their_own_passes_giv
     assert shared.vad_scores(file).sliding_window.step == own_vad.sliding_window.step
 
 
+def test_the_shared_pass_splits_each_batch_between_the_cores_and_gives_them_back(engine, dialogue, monkeypatch):
+    """While the one pass runs the other stage waits for it, so each batch of windows is split between workers on
+    every usable core (the engine otherwise keeps diarization's torch to half of them beside ASR's decoding): the
+    same scores as the model's own pass, bit for bit, and the model and torch's threads as they were after."""
+    from core.speakers import shared_segmentation
+
+    monkeypatch.setattr(shared_segmentation, "usable_cores", lambda: 2)
+    vad = vad_inference(engine.registry.asr().pipeline)
+    segmentation = engine.registry.diarization()._segmentation
+    file = _file(dialogue)
+    own = segmentation(dict(file)).data
+    calls = []
+    infer = segmentation.infer
+
+    def recorded(chunks):
+        calls.append((threading.current_thread().name, len(chunks), torch.get_num_threads()))
+        return infer(chunks)
+
+    monkeypatch.setattr(segmentation, "infer", recorded)
+    before = torch.get_num_threads()
+    shared = SharedSegmentation(vad, segmentation)
+    assert np.array_equal(shared.raw(file).data, own)
+    assert sum(count for _, count, _ in calls) == len(own)  # every window once
+    workers = {name for name, count, _ in calls if count > 1}  # a batch of one (the padded last window) stays whole
+    assert len(workers) == 2 and all(name.startswith("segmentation") for name in workers)
+    assert {threads for _, _, threads in calls} == {1}
+    assert segmentation.infer == recorded and torch.get_num_threads() == before
+
+
 def test_engine_results_are_the_same_with_and_without_sharing(engine, dialogue):
     asr, diarizer = engine.registry.asr().pipeline, engine.registry.diarization()
     originals = (asr.vad_model, diarizer._segmentation)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from core.media.decode import SAMPLE_RATE
-from core.models.cores import usable_cores
+from core.models.cores import torch_threads, usable_cores
 from core.transcript.result import SpeakerTurn
 
 # Cosine similarity above which a diarized speaker is named after a voice (a reference sample, or the voice library):
@@ -70,19 +70,11 @@ def embed_all(model: Any, clips: Sequence[np.ndarray], workers: int | None = Non
             return list(pool.map(lambda clip: _embed(model, clip), clips))
 
 
-@contextlib.contextmanager
-def _one_torch_thread() -> Iterator[None]:
+def _one_torch_thread() -> contextlib.AbstractContextManager[None]:
     """One intra-op torch thread while embedding. One piece is a short sequential pass: on CPU, intra-op threads
     mostly wait for each other, and on a busy machine that waiting explodes (10 s of speech, 2-core box at load 18:
     29–47 s with 2 threads, 0.8 s with 1). Jobs hold the engine's lock meanwhile, so nothing else computes."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    return torch_threads(1)
 
 
 def _embed(model: Any, samples: np.ndarray) -> np.ndarray | None:
