@@ -289,40 +289,6 @@ def test_a_late_first_draft_shows_all_but_its_last_words_then_agreement_goes_on(
     assert short.update("okay yeah", seconds=LATE_DRAFT_S + 1) == ""  # nothing but the unsure tail
 
 
-def test_the_decoder_takes_finals_before_drafts_but_a_long_silent_turns_draft_first():
-    """The live worker's order (`core/live/engine.py`): finals before drafts, oldest first; a draft marked urgent (a
-    turn spoken for LATE_DRAFT_S with nothing shown, behind earlier finals) before them all. The real LiveEngine
-    and its worker thread; the decodes are stand-ins that record their turn (no model needed for the order)."""
-    from core.live.engine import LiveEngine
-
-    class Owner:  # stands for the engine (its live priority) and for the sessions whose decodes are queued
-        live_priority = LivePriority()
-
-        def __init__(self) -> None:
-            self.order: list[str] = []
-
-        def run_final(self, item, audio, offset):
-            self.order.append(item)
-
-        def run_partial(self, item, audio):
-            self.order.append(item)
-
-    owner = Owner()
-    live = LiveEngine(owner, max_sessions=2)  # type: ignore[arg-type]
-    a, b = Owner(), Owner()
-    a.order = b.order = owner.order
-    with live._lock:  # queued while the worker is not yet started: it then sees them all at once
-        live.submit_final(a, "final A1", None, 0)
-        live.submit_partial(a, "draft A", None)
-        live.submit_final(b, "final B1", None, 0)
-        live.submit_partial(b, "late draft B", None, urgent=True)
-        live._start_worker()
-    deadline = time.monotonic() + 10
-    while len(owner.order) < 4 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert owner.order == ["late draft B", "final A1", "final B1", "draft A"]
-
-
 def _space(references=None, link=0.7, name=0.85) -> VoiceSpace:
     return VoiceSpace(model=None, link_similarity=link, name_similarity=name, references=references or {})
 

@@ -6,11 +6,9 @@ speaker-embedding model with the voice library's references. A session costs its
 
 One worker thread decodes for every session: CTranslate2 runs one call at a time on its threads anyway, so more
 workers would only queue inside it. Its order is what keeps latency low: a finished turn's final decode (what the
-user waits for once they stop speaking) goes before drafts, oldest first across sessions; each session has at most
-one draft waiting, and a session with finals still queued gets no drafts, but for one kind: a turn spoken for
-LATE_DRAFT_S with nothing shown yet (its speaker began while the previous turns' finals were queued). Its draft
-goes first, so that a long turn shows text while it is spoken; it costs the finals behind it a short decode.
-Batch jobs and live sessions share the CPU/GPU by `core/live/priority.py`'s rule.
+user waits for once they stop speaking) always goes before drafts, oldest first across sessions; each session has
+at most one draft waiting, and a session with finals still queued gets no drafts. Batch jobs and live sessions
+share the CPU/GPU by `core/live/priority.py`'s rule.
 """
 
 from __future__ import annotations
@@ -53,8 +51,7 @@ class LiveEngine:
         self._voice_space: VoiceSpace | bool | None = False  # False: not looked up yet
         self._voices_version: tuple = ()  # the library file's state when its voices were read
         self._finals: collections.deque[Callable[[], None]] = collections.deque()
-        # session → (its draft, urgent: before the finals); insertion order = waiting order
-        self._partials: dict[LiveSession, tuple[Callable[[], None], bool]] = {}
+        self._partials: dict[LiveSession, Callable[[], None]] = {}  # insertion order = waiting order
         self._worker: threading.Thread | None = None
         self._busy = False  # the worker is decoding now
         self._trimmed = 0.0  # when freed heap pages were last given back
@@ -157,11 +154,10 @@ class LiveEngine:
         with self._lock:
             return not self._finals and not self._partials and not self._busy
 
-    def submit_partial(self, session: LiveSession, item: Any, audio: np.ndarray, *, urgent: bool = False) -> None:
-        """A draft of an open turn; `urgent`: decoded before the finals (a long turn with nothing shown yet)."""
+    def submit_partial(self, session: LiveSession, item: Any, audio: np.ndarray) -> None:
         with self._lock:
             self._partials.pop(session, None)
-            self._partials[session] = (lambda: session.run_partial(item, audio), urgent)
+            self._partials[session] = lambda: session.run_partial(item, audio)
             self.priority.live_waiting(True)
             self._lock.notify_all()
 
@@ -176,11 +172,11 @@ class LiveEngine:
                 while not self._finals and not self._partials:
                     self.priority.live_waiting(False)
                     self._lock.wait()
-                urgent = next((session for session, (_, first) in self._partials.items() if first), None)
-                if urgent is None and self._finals:
+                if self._finals:
                     job = self._finals.popleft()
                 else:
-                    job, _ = self._partials.pop(urgent or next(iter(self._partials)))
+                    session = next(iter(self._partials))
+                    job = self._partials.pop(session)
                 self._busy = True
             started = time.perf_counter()
             try:

@@ -27,7 +27,7 @@ import numpy as np
 
 from core.errors import InvalidInput
 from core.live import events
-from core.live.agreement import LATE_DRAFT_S, StablePrefix
+from core.live.agreement import StablePrefix
 from core.live.audio import StreamDecoder
 from core.live.decoder import FinalText, joined
 from core.live.speakers import LiveSpeakers
@@ -287,9 +287,7 @@ class LiveSession:
         if self._detector is not None and self._detector.silence_ms >= NO_DRAFT_SILENCE_MS:
             return  # the speaker paused: the final (or a guess) comes next, a draft would only delay it
         with self._lock:
-            # behind: finals first, drafts only when caught up, unless the turn has gone on long with nothing shown
-            late = not item.prefix.sent and self._clock - item.start >= LATE_DRAFT_S * SAMPLE_RATE
-            if self._drafting or (self._pending_finals and not late):
+            if self._drafting or self._pending_finals:  # behind: finals first, drafts only when caught up
                 return
             due = self._clock - item.drafted_at >= PARTIAL_EVERY_S * SAMPLE_RATE
             long_enough = self._clock - item.start >= MIN_PARTIAL_S * SAMPLE_RATE
@@ -298,7 +296,7 @@ class LiveSession:
             self._drafting = True
             item.drafted_at = self._clock
         start = max(item.start, self._clock - int(MAX_ITEM_S * SAMPLE_RATE))
-        self.engine.submit_partial(self, item, self._slice(start, self._clock), urgent=late)
+        self.engine.submit_partial(self, item, self._slice(start, self._clock))
 
     # ---- the worker's side ---------------------------------------------------------------------
     def run_partial(self, item: _Item, audio: np.ndarray) -> None:
