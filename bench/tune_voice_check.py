@@ -19,6 +19,7 @@ Held-out voices are never used.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import os
 import pickle
@@ -128,18 +129,26 @@ def build_mixes(out: Path, per_condition: int, seed: int = 7) -> list[Clip]:
     return clips
 
 
+@functools.cache
+def _engine() -> Any:
+    """One engine (its models loaded once) for the captures and the spans embedded later."""
+    from core import Settings
+    from core.engine import Engine
+
+    return Engine(Settings.from_env())
+
+
 def capture(clips: list[Clip]) -> dict[str, Any]:
     """Each clip through the engine up to the voice check: (segments, diarization, piece vectors, count asked)."""
     import numpy as np
 
-    from core import Settings
     from core.engine import Engine
     from core.media.decode import SAMPLE_RATE
     from core.options import TranscribeOptions
     from core.speakers import voice_check
     from core.speakers.verification import embed_all, embedding_model
 
-    engine = Engine(Settings.from_env())
+    engine = _engine()
     model = embedding_model(engine.registry.diarization())
     captured: dict[str, Any] = {}
 
@@ -181,11 +190,9 @@ class Embedded:
 
     def model(self) -> Any:
         if self._model is None:
-            from core import Settings
-            from core.models.registry import ModelRegistry
             from core.speakers.verification import embedding_model
 
-            self._model = embedding_model(ModelRegistry(Settings.from_env()).diarization())
+            self._model = embedding_model(_engine().registry.diarization())
         return self._model
 
 

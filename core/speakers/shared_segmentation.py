@@ -97,7 +97,7 @@ def _split_pass(inference: Any, file: dict[str, Any], hook: Any, cores: int) -> 
     shared between them (the parts' scores stacked back in order). A copy of `inference` runs it: the VAD's stop
     check (`core.asr.chunks.stoppable`, set from another thread) still wraps the shared object's `infer`."""
     workers = min(cores, MAX_WORKERS)
-    if workers < 2 or not hasattr(inference, "infer"):
+    if workers < 2:
         return inference(file, hook=hook)
 
     def split(chunks: Any) -> Any:
@@ -105,8 +105,7 @@ def _split_pass(inference: Any, file: dict[str, Any], hook: Any, cores: int) -> 
         parts = [chunks[start: start + size] for start in range(0, len(chunks), size)]
         if len(parts) < 2:
             return inference.infer(chunks)
-        scores = list(pool.map(inference.infer, parts))
-        return tuple(map(np.vstack, zip(*scores, strict=True))) if isinstance(scores[0], tuple) else np.vstack(scores)
+        return np.vstack(list(pool.map(inference.infer, parts)))  # one output: `can_share` allows no powerset
 
     view = copy.copy(inference)
     view.infer = split

@@ -6,7 +6,6 @@ speaker keeps its label. (The WhisperX worker's `speaker_verification` + `speake
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -52,8 +51,11 @@ def embedding_model(diarization_pipeline: Any) -> Any:
 
 
 def embed(model: Any, samples: np.ndarray) -> np.ndarray | None:
-    """One L2-normalised voice vector for `samples` (16 kHz mono), or None when it is too short to embed."""
-    with _one_torch_thread():
+    """One L2-normalised voice vector for `samples` (16 kHz mono), or None when it is too short to embed. On one
+    intra-op torch thread: one piece is a short sequential pass; on CPU, intra-op threads mostly wait for each other,
+    and on a busy machine that waiting explodes (10 s of speech, 2-core box at load 18: 29–47 s with 2 threads, 0.8 s
+    with 1). Jobs hold the engine's lock meanwhile, so nothing else computes."""
+    with torch_threads(1):
         return _embed(model, samples)
 
 
@@ -63,18 +65,11 @@ def embed_all(model: Any, clips: Sequence[np.ndarray], workers: int | None = Non
     many intra-op threads, which wait for each other (188 pieces of a meeting on this 2-core box under load: 23 s
     on one thread, 19 s on two workers, 47 s on two intra-op threads)."""
     workers = max(1, min(workers or usable_cores(), MAX_WORKERS, len(clips)))
-    with _one_torch_thread():
+    with torch_threads(1):
         if workers == 1:
             return [_embed(model, clip) for clip in clips]
         with ThreadPoolExecutor(workers, thread_name_prefix="embed") as pool:
             return list(pool.map(lambda clip: _embed(model, clip), clips))
-
-
-def _one_torch_thread() -> contextlib.AbstractContextManager[None]:
-    """One intra-op torch thread while embedding. One piece is a short sequential pass: on CPU, intra-op threads
-    mostly wait for each other, and on a busy machine that waiting explodes (10 s of speech, 2-core box at load 18:
-    29–47 s with 2 threads, 0.8 s with 1). Jobs hold the engine's lock meanwhile, so nothing else computes."""
-    return torch_threads(1)
 
 
 def _embed(model: Any, samples: np.ndarray) -> np.ndarray | None:
