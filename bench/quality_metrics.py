@@ -107,6 +107,9 @@ _TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eigh
 _ORDINAL = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth", "nine": "ninth",
             "twelve": "twelfth"}
 _TITLES = {"mr": "mister", "mrs": "missus", "dr": "doctor"}
+# Hesitations a transcriber writes and Whisper mostly leaves out: not words for WER (Whisper's own English
+# normaliser drops the same ones). "Mm-hmm" normalises to "mm hmm": both go.
+_FILLERS = frozenset({"hmm", "hm", "mm", "mhm", "mmm", "uh", "um"})
 
 
 def _cardinal(number: int) -> list[str]:
@@ -134,13 +137,16 @@ def _ordinal(number: int) -> list[str]:
 
 def wer_words(text: str) -> list[str]:
     """Words for WER and alignment: the bench's usual normalisation (lower case, no punctuation; see
-    tests/speech.py) and the spellings a transcriber and a recogniser legitimately differ in: "Mr." = "mister",
-    "10" = "ten", "15th" = "fifteenth" (numbers below a million). Years and other number readings are not guessed."""
+    tests/speech.py), hesitations ("uh", "mm-hmm") left out, and the spellings a transcriber and a recogniser
+    legitimately differ in: "Mr." = "mister", "10" = "ten", "15th" = "fifteenth" (numbers below a million). Years and
+    other number readings are not guessed."""
     from tests.speech import normalize
 
     words: list[str] = []
     for word in normalize(text):
         ordinal = re.fullmatch(r"(\d{1,6})(st|nd|rd|th)", word)
+        if word in _FILLERS:
+            continue
         if word.isdigit() and len(word) <= 6:
             words += _cardinal(int(word))
         elif ordinal:
@@ -183,10 +189,33 @@ def align(reference: Sequence[str], hypothesis: Sequence[str]) -> list[tuple[int
 
 def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
     """(edits, reference words) of `hypothesis` against `reference`, both through `wer_words`."""
-    ref, hyp = wer_words(reference), wer_words(hypothesis)
-    pairs = align(ref, hyp)
-    edits = sum(1 for r, h in pairs if r is None or h is None or ref[r] != hyp[h])
-    return edits, len(ref)
+    ref = wer_words(reference)
+    return _edits(ref, wer_words(hypothesis)), len(ref)
+
+
+def cp_word_errors(reference: dict[str, str], units: Sequence[Unit]) -> tuple[int, int]:
+    """Concatenated minimum-permutation word errors (cpWER, as CHiME-6 scores meetings): each reference speaker's
+    words against the words of the transcript's speaker paired with them, the pairing that makes the fewest
+    edits; a speaker left unpaired on either side counts all its words (words without a speaker are one more
+    transcript "speaker"). Returns (edits, reference words). Needs no word order across speakers, which
+    overlapped speech does not have."""
+    from scipy.optimize import linear_sum_assignment
+
+    theirs = [wer_words(text) for text in reference.values()]
+    streams: dict[str | None, list[str]] = {}
+    for unit in units:
+        streams.setdefault(unit.speaker, []).extend(wer_words(unit.text))
+    ours = list(streams.values())
+    size = max(len(theirs), len(ours))
+    theirs += [[]] * (size - len(theirs))
+    ours += [[]] * (size - len(ours))
+    cost = [[_edits(ref, hyp) for hyp in ours] for ref in theirs]
+    rows, cols = linear_sum_assignment(cost)
+    return int(sum(cost[r][c] for r, c in zip(rows, cols, strict=True))), sum(len(words) for words in theirs)
+
+
+def _edits(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
+    return sum(1 for r, h in align(reference, hypothesis) if r is None or h is None or reference[r] != hypothesis[h])
 
 
 def hits(reference: Sequence[str], hypothesis: Sequence[str]) -> list[int | None]:

@@ -1,7 +1,8 @@
 """`python -m bench --parts quality`: the real-recording quality report (bench/quality/), per file and pooled,
 dev and held-out apart, for our engine, whisperX's own API and plain faster-whisper on the same weights.
 
-Per file: WER (clips with a transcript; words normalised by `quality_metrics.wer_words`), DER of the diarization's
+Per file: WER (clips with a transcript; words normalised by `quality_metrics.wer_words`), cpWER (meetings with
+each participant's words: `quality_metrics.cp_word_errors`), DER of the diarization's
 own turns and of the transcript's labelled words (collar ±0.25 s; with and without overlapped speech), speakers
 found vs the reference, turns missing (joined conversations: reference turns fewer than half of whose words the
 transcript has, `quality_metrics.missing_turns`), speech coverage (share of reference speech time covered by
@@ -56,6 +57,11 @@ def score_clip(clip: Clip, output: Output, pool: Pool) -> dict[str, Any]:
         row |= {"wer": edits / max(words, 1), "wer_edits": edits, "wer_words": words}
         pool.wer_edits += edits
         pool.wer_words += words
+    by_speaker = clip.speaker_transcripts()
+    row["cpwer"], row["cpwer_edits"], row["cpwer_words"] = math.nan, 0, 0
+    if by_speaker:
+        edits, words = qm.cp_word_errors(by_speaker, output.units)
+        row |= {"cpwer": edits / max(words, 1), "cpwer_edits": edits, "cpwer_words": words}
     turns = clip.reference_turns()
     row["missing"] = None
     if turns is not None:
@@ -114,7 +120,7 @@ def markdown(title: str, header: list[str], rows: list[list[str]]) -> str:
 
 
 def file_table(rows: list[dict[str, Any]], split: str) -> str:
-    header = ["clip", "system", "WER %", "DER turns %", "DER words %", "DER words, no overlap %",
+    header = ["clip", "system", "WER %", "cpWER %", "DER turns %", "DER words %", "DER words, no overlap %",
               "speakers found/ref", "turns missing", "coverage %", "longest loop"]
     cells = []
     for row in rows:
@@ -123,8 +129,9 @@ def file_table(rows: list[dict[str, Any]], split: str) -> str:
         loop = f"{row['loop'][0]}× \"{row['loop'][1]}\"" if row["loop"][0] > 1 else "–"
         ref = row["speakers_ref"] if row["speakers_ref"] is not None else "?"
         cells.append([row["clip"], row["system"] + (" (segments)" if row["units"] == "segments" else ""),
-                      pct(row["wer"]), der_cell(row, "turns", 0.25, False), der_cell(row, "words", 0.25, False),
-                      der_cell(row, "words", 0.25, True), f"{row['speakers']}/{ref}",
+                      pct(row["wer"]), pct(row["cpwer"]), der_cell(row, "turns", 0.25, False),
+                      der_cell(row, "words", 0.25, False), der_cell(row, "words", 0.25, True),
+                      f"{row['speakers']}/{ref}",
                       f"{len(row['missing'])}/{row['turns']}" if row["missing"] is not None else "–",
                       pct(row["coverage"]), loop])
     return markdown(f"Quality set, {split}: per file (DER collar ±0.25 s)", header, cells)
@@ -175,6 +182,26 @@ def joined_table(clips: list[Clip], rows: list[dict[str, Any]], split: str) -> s
                     cells)
 
 
+def meeting_table(clips: list[Clip], rows: list[dict[str, Any]], split: str) -> str:
+    """Meetings with each participant's words, per system: cpWER pooled over them, speaker count right, and the
+    transcript's words DER outside overlap (collar ±0.25 s)."""
+    meetings = {clip.id for clip in clips if clip.split == split and clip.speaker_texts is not None}
+    header = ["system", "cpWER %", "speakers found exactly", "transcript-words DER outside overlap % (±0.25 s)"]
+    cells = []
+    for system in SYSTEMS:
+        mine = [row for row in rows if row["clip"] in meetings and row["system"] == system]
+        if not mine:
+            continue
+        edits, words = sum(row["cpwer_edits"] for row in mine), sum(row["cpwer_words"] for row in mine)
+        scored = [row[("words", 0.25, True)] for row in mine if ("words", 0.25, True) in row]
+        total = sum(found["total"] for found in scored)
+        errors = sum(found[part] for found in scored for part in ("missed detection", "false alarm", "confusion"))
+        cells.append([system, pct(edits / words if words else math.nan),
+                      f"{sum(row['speakers'] == row['speakers_ref'] for row in mine)}/{len(mine)} meetings",
+                      pct(errors / total if total else math.nan)])
+    return markdown(f"Meetings with each participant's words, {split}: pooled over {len(meetings)}", header, cells)
+
+
 def missing_table(rows: list[dict[str, Any]], split: str) -> str:
     """Every reference turn a system lost, with its speaker, length and first words."""
     cells = []
@@ -209,6 +236,8 @@ def report(clips: list[Clip], outputs: dict[str, dict[str, Output]],
         parts += [file_table(rows, split), pooled_table(pools, split)]
         if any(clip.turns is not None and clip.split == split for clip in clips):
             parts += [joined_table(clips, rows, split), missing_table(rows, split)]
+        if any(clip.speaker_texts is not None and clip.split == split for clip in clips):
+            parts.append(meeting_table(clips, rows, split))
         if speakers and speakers.get("verification"):
             parts.append(quality_speakers.verification_table(speakers["verification"], split))
         if speakers and speakers.get("library"):

@@ -36,6 +36,7 @@ class Clip:
     speakers: int | None = None  # the reference speaker count when there is no RTTM
     turns: Path | None = None  # a joined conversation's reference turns (JSON: start, end, speaker, text)
     condition: str | None = None  # a joined conversation's recording condition (bench/conversations.py)
+    speaker_texts: Path | None = None  # a meeting's words per participant (JSON "speakers": id → text), for cpWER
 
     def reference(self) -> Any:
         """The reference turns as a pyannote Annotation (None without an RTTM)."""
@@ -56,6 +57,12 @@ class Clip:
         import soundfile
 
         return float(soundfile.info(str(self.audio)).duration)
+
+    def speaker_transcripts(self) -> dict[str, str] | None:
+        """Each participant's words in order (a meeting whose overlapped words have no one order), or None."""
+        if self.speaker_texts is None:
+            return None
+        return json.loads(self.speaker_texts.read_text(encoding="utf-8"))["speakers"]
 
     def reference_turns(self) -> list[dict[str, Any]] | None:
         """The reference turns in order (start, end, speaker, text), for the "no turn missing" check."""
@@ -100,7 +107,8 @@ def load_set(folder: Path = QUALITY_DIR, splits: tuple[str, ...] = ("dev", "held
                           text=folder / entry["text"] if entry.get("text") else None,
                           speakers=entry.get("speakers"),
                           turns=folder / entry["turns"] if entry.get("turns") else None,
-                          condition=entry.get("condition")))
+                          condition=entry.get("condition"),
+                          speaker_texts=folder / entry["speaker_texts"] if entry.get("speaker_texts") else None))
     return clips
 
 

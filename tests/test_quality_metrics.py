@@ -100,6 +100,8 @@ def test_manifest_files_exist_and_no_meeting_straddles_the_split():
         if clip.rttm:
             reference = clip.reference()
             assert reference.labels() and reference.get_timeline().extent().end <= clip.duration_s() + 0.01
+        if clip.speaker_texts:  # a meeting's words per participant: the same participants as its turns
+            assert set(clip.speaker_transcripts()) == set(clip.reference().labels()), clip.id
     splits_of_group: dict[str, set[str]] = {}
     for clip in clips:
         splits_of_group.setdefault(clip.group, set()).add(clip.split)
@@ -118,6 +120,22 @@ def test_wer_words_spell_titles_and_numbers_as_transcribers_do():
     assert qm.wer_words("the 1st, 2nd, 22nd and 40th") == ["the", "first", "second", "twenty", "second", "and",
                                                            "fortieth"]
     assert qm.wer_words("Shop-boy, 'tis") == ["shop", "boy", "'tis"]
+
+
+def test_hesitations_are_not_words():
+    assert qm.wer_words("Mm-hmm. Uh, I think, um, yes. Hmm.") == ["i", "think", "yes"]
+
+
+def test_cp_word_errors_pair_speakers_by_the_fewest_edits():
+    reference = {"FEE1": "so the remote has buttons", "MEE2": "yeah right", "MEO3": "okay"}
+    transcript = [qm.Unit(0, 1, "So the remote", "B"), qm.Unit(1, 2, "yeah right", "A"),
+                  qm.Unit(2, 3, "has a button.", "B"), qm.Unit(3, 4, "Hello", None)]
+    # FEE1 ↔ B: "so the remote has a button" (1 substitution, 1 insertion); MEE2 ↔ A: exact; MEO3 ↔ the unlabelled
+    # words: "hello" for "okay" (1 substitution). Any other pairing costs more.
+    assert qm.cp_word_errors(reference, transcript) == (3, 8)
+    # A speaker the transcript never separated: its words, given to another, count in full against that pairing.
+    merged = [qm.Unit(0, 1, "so the remote has buttons yeah right okay", "A")]
+    assert qm.cp_word_errors(reference, merged) == (6, 8)  # FEE1 ↔ A: 3 insertions; MEE2, MEO3 unpaired: 3 deleted
 
 
 def test_alignment_pairs_words_with_the_fewest_edits_and_the_most_matches():
