@@ -44,39 +44,37 @@ def test_bench_engine_api_and_soak_parts(models_dir, monologue, tmp_path):
 
 
 def test_bench_quality_part_scores_three_systems_on_a_real_clip(models_dir, tmp_path):
-    """An AMI meeting minute with each participant's words, jfk and a joined conversation of real voices through
-    ours, whisperX's API and faster-whisper: every measure printed and in range (cpWER where the words are per
-    participant), speaker verification and the voice library reported."""
+    """One AMI excerpt and a joined conversation of real voices (the dev split, so the voice library enrols and the
+    verification embeds the dev speakers only) through ours, whisperX's API and faster-whisper: every measure
+    printed and in range, speaker verification and the voice library reported. (The cpWER of a meeting with each
+    participant's words is checked without models: tests/test_quality_metrics.py.)"""
     figures = tmp_path / "quality.json"
     completed = subprocess.run(
-        [sys.executable, "-m", "bench", "--parts", "quality", "--quality-clips", "ami-es2004-mix,jfk,conv-dev-quick",
+        [sys.executable, "-m", "bench", "--parts", "quality", "--quality-splits", "dev",
+         "--quality-clips", "ami-trn04,conv-dev-quick",
          "--models-dir", str(models_dir), "--quality-json", str(figures)],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
         env={**os.environ, "HF_HUB_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "0"},
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     out = completed.stdout
-    assert "## Quality set, dev: per file" in out and "## Quality set, heldout: pooled" in out
-    for system in ("ours", "whisperx", "faster-whisper"):  # the meeting: no one-order text, so no WER; cpWER
-        assert re.search(rf"\| ami-es2004-mix \| {system}( \(segments\))? \| – \| \d+\.\d \| ", out), system
-        assert re.search(rf"\| jfk \| {system}( \(segments\))? \| \d+\.\d \| – \|", out), system
+    assert "## Quality set, dev: per file" in out and "## Quality set, dev: pooled" in out and "heldout" not in out
+    for system in ("ours", "whisperx", "faster-whisper"):  # an AMI excerpt has no words: no WER, no cpWER
+        assert re.search(rf"\| ami-trn04 \| {system}( \(segments\))? \| – \| – \| ", out), system
     rows = json.loads(figures.read_text())["rows"]
-    ami = {row["system"]: row for row in rows if row["clip"] == "ami-es2004-mix"}
+    ami = {row["system"]: row for row in rows if row["clip"] == "ami-trn04"}
     for system, row in ami.items():
         words = row["words|0.25|False"]
-        assert 0 < words["total"] <= 60 and 0 <= words["der"] < 2, (system, words)
-        assert 0.3 < row["coverage"] <= 1.0 and row["speakers_ref"] == 4
-        assert row["cpwer_words"] == 220 and 0 < row["cpwer"] < 0.7, (system, row["cpwer"])
-    assert ami["ours"]["cpwer"] < 0.35 and "## Meetings with each participant's words, heldout" in out
+        assert 0 < words["total"] <= 30 and 0 <= words["der"] < 2, (system, words)
+        assert 0.3 < row["coverage"] <= 1.0 and row["speakers_ref"] == 3
     assert "turns|0.0|True" in ami["ours"] and "turns|0.25|False" in ami["whisperx"]
-    jfk = {row["system"]: row for row in rows if row["clip"] == "jfk"}
-    assert all(row["wer"] < 0.2 for row in jfk.values()), jfk  # the clip every Whisper gets right
     pooled = json.loads(figures.read_text())["pooled"]
     assert set(pooled) >= {"dev/ours", "dev/whisperx", "dev/faster-whisper"}
     joined = {row["system"]: row for row in rows if row["clip"] == "conv-dev-quick"}
     for system, row in joined.items():
         assert row["speakers_ref"] == 3 and row["turns"] == 12 and len(row["missing"]) <= 3, (system, row["missing"])
-        assert row["wer"] < 0.3 and re.search(rf"\| conv-dev-quick \| {system}( \(segments\))? \| \d+\.\d \|", out)
+        assert row["wer"] < 0.3 and re.search(rf"\| conv-dev-quick \| {system}( \(segments\))? \| \d+\.\d \| – \|",
+                                              out)
     assert "## Joined conversations, dev: pooled" in out and "## Turns missing, dev" in out
     speakers = json.loads(figures.read_text())["speakers"]
     for kind in ("whole", "2 s"):

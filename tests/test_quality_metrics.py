@@ -198,3 +198,33 @@ def test_equal_error_rate_by_hand():
 def test_score_summary():
     assert qm.score_summary([0.5, 0.7, 0.9]) == {"count": 3, "mean": pytest.approx(0.7), "min": 0.5, "max": 0.9}
     assert qm.score_summary([])["count"] == 0
+
+
+def test_the_report_scores_a_meeting_with_each_participants_words_by_cpwer():
+    """The held-out AMI meeting minute through the report, with transcripts made from its own references: its
+    participants' words under other labels score 0 cpWER (any labels: the pairing finds them); the same words
+    with two participants merged into one label are charged for that."""
+    from bench import quality_report
+    from bench.quality_runs import Output
+
+    (clip,) = load_set(splits=("heldout",), only=("ami-es2004-mix",))
+    words = clip.speaker_transcripts()
+    turns = {speaker: next(segment for segment, _, who in clip.reference().itertracks(yield_label=True)
+                           if who == speaker) for speaker in words}
+
+    def output(label: dict[str, str]) -> Output:
+        units = tuple(qm.Unit(turns[speaker].start, turns[speaker].end, text, label[speaker])
+                      for speaker, text in words.items())
+        return Output(units=units, turns=None, text=" ".join(words.values()))
+
+    exact = output({speaker: f"SPEAKER_0{index}" for index, speaker in enumerate(words)})
+    merged = output({speaker: "SPEAKER_00" if speaker in ("FEE013", "FEE016") else speaker for speaker in words})
+    text, figures = quality_report.report([clip], {"ours": {clip.id: exact}, "whisperx": {clip.id: merged}})
+    rows = {row["system"]: row for row in figures["rows"]}
+    assert rows["ours"]["cpwer"] == 0.0 and rows["ours"]["cpwer_words"] == 220 and math.isnan(rows["ours"]["wer"])
+    fee013, fee016 = (len(qm.wer_words(words[speaker])) for speaker in ("FEE013", "FEE016"))
+    # Paired with one of the two, the label carries the other's words as insertions, and the other, unpaired, has
+    # all its words deleted: charged twice, the fewer of the two.
+    assert rows["whisperx"]["cpwer_edits"] == 2 * min(fee013, fee016)
+    assert "## Meetings with each participant's words, heldout: pooled over 1" in text
+    assert "| ami-es2004-mix | ours | – | 0.0 |" in text and "| ours | 0.0 | 1/1 meetings |" in text
