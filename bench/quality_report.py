@@ -171,13 +171,10 @@ def joined_table(clips: list[Clip], rows: list[dict[str, Any]], split: str) -> s
         if not mine:
             continue
         edits, words = sum(row["wer_edits"] for row in mine), sum(row["wer_words"] for row in mine)
-        scored = [row[("words", 0.25, False)] for row in mine if ("words", 0.25, False) in row]
-        total = sum(found["total"] for found in scored)
-        errors = sum(found[part] for found in scored for part in ("missed detection", "false alarm", "confusion"))
         cells.append([system, pct(edits / words if words else math.nan),
                       f"{sum(row['speakers'] == row['speakers_ref'] for row in mine)}/{len(mine)} conversations",
                       f"{sum(len(row['missing']) for row in mine)}/{sum(row['turns'] for row in mine)}",
-                      pct(errors / total if total else math.nan)])
+                      pct(_pooled_der(mine, ("words", 0.25, False)))])
     return markdown(f"Joined conversations, {split}: pooled over {len(joined)} recordings of real voices", header,
                     cells)
 
@@ -193,13 +190,19 @@ def meeting_table(clips: list[Clip], rows: list[dict[str, Any]], split: str) -> 
         if not mine:
             continue
         edits, words = sum(row["cpwer_edits"] for row in mine), sum(row["cpwer_words"] for row in mine)
-        scored = [row[("words", 0.25, True)] for row in mine if ("words", 0.25, True) in row]
-        total = sum(found["total"] for found in scored)
-        errors = sum(found[part] for found in scored for part in ("missed detection", "false alarm", "confusion"))
         cells.append([system, pct(edits / words if words else math.nan),
                       f"{sum(row['speakers'] == row['speakers_ref'] for row in mine)}/{len(mine)} meetings",
-                      pct(errors / total if total else math.nan)])
+                      pct(_pooled_der(mine, ("words", 0.25, True)))])
     return markdown(f"Meetings with each participant's words, {split}: pooled over {len(meetings)}", header, cells)
+
+
+def _pooled_der(rows: list[dict[str, Any]], key: tuple[str, float, bool]) -> float:
+    """The DER `key` (source, collar, outside overlap only) of several files' rows as one: their errors over their
+    scored time."""
+    scored = [row[key] for row in rows if key in row]
+    total = sum(found["total"] for found in scored)
+    errors = sum(found[part] for found in scored for part in ("missed detection", "false alarm", "confusion"))
+    return errors / total if total else math.nan
 
 
 def missing_table(rows: list[dict[str, Any]], split: str) -> str:
