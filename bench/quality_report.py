@@ -165,16 +165,9 @@ def joined_table(clips: list[Clip], rows: list[dict[str, Any]], split: str) -> s
     the transcript's labelled words (collar ±0.25 s) pooled over them."""
     joined = {clip.id for clip in clips if clip.split == split and clip.turns is not None}
     header = ["system", "WER %", "speakers found exactly", "turns missing", "transcript-words DER % (collar ±0.25 s)"]
-    cells = []
-    for system in SYSTEMS:
-        mine = [row for row in rows if row["clip"] in joined and row["system"] == system]
-        if not mine:
-            continue
-        edits, words = sum(row["wer_edits"] for row in mine), sum(row["wer_words"] for row in mine)
-        cells.append([system, pct(edits / words if words else math.nan),
-                      f"{sum(row['speakers'] == row['speakers_ref'] for row in mine)}/{len(mine)} conversations",
-                      f"{sum(len(row['missing']) for row in mine)}/{sum(row['turns'] for row in mine)}",
-                      pct(_pooled_der(mine, ("words", 0.25, False)))])
+    cells = [[system, pct(_pooled_rate(mine, "wer")), _exact(mine, "conversations"),
+              f"{sum(len(row['missing']) for row in mine)}/{sum(row['turns'] for row in mine)}",
+              pct(_pooled_der(mine, ("words", 0.25, False)))] for system, mine in _by_system(rows, joined)]
     return markdown(f"Joined conversations, {split}: pooled over {len(joined)} recordings of real voices", header,
                     cells)
 
@@ -184,16 +177,27 @@ def meeting_table(clips: list[Clip], rows: list[dict[str, Any]], split: str) -> 
     transcript's words DER outside overlap (collar ±0.25 s)."""
     meetings = {clip.id for clip in clips if clip.split == split and clip.speaker_texts is not None}
     header = ["system", "cpWER %", "speakers found exactly", "transcript-words DER outside overlap % (±0.25 s)"]
-    cells = []
-    for system in SYSTEMS:
-        mine = [row for row in rows if row["clip"] in meetings and row["system"] == system]
-        if not mine:
-            continue
-        edits, words = sum(row["cpwer_edits"] for row in mine), sum(row["cpwer_words"] for row in mine)
-        cells.append([system, pct(edits / words if words else math.nan),
-                      f"{sum(row['speakers'] == row['speakers_ref'] for row in mine)}/{len(mine)} meetings",
-                      pct(_pooled_der(mine, ("words", 0.25, True)))])
+    cells = [[system, pct(_pooled_rate(mine, "cpwer")), _exact(mine, "meetings"),
+              pct(_pooled_der(mine, ("words", 0.25, True)))] for system, mine in _by_system(rows, meetings)]
     return markdown(f"Meetings with each participant's words, {split}: pooled over {len(meetings)}", header, cells)
+
+
+def _by_system(rows: list[dict[str, Any]], clip_ids: set[str]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Each system with its rows of these clips, in SYSTEMS order (systems without any left out)."""
+    grouped = [(system, [row for row in rows if row["clip"] in clip_ids and row["system"] == system])
+               for system in SYSTEMS]
+    return [(system, mine) for system, mine in grouped if mine]
+
+
+def _pooled_rate(rows: list[dict[str, Any]], measure: str) -> float:
+    """A word error rate ("wer", "cpwer") of several files' rows as one: their edits over their reference words."""
+    words = sum(row[f"{measure}_words"] for row in rows)
+    return sum(row[f"{measure}_edits"] for row in rows) / words if words else math.nan
+
+
+def _exact(rows: list[dict[str, Any]], noun: str) -> str:
+    """How many of the rows found the reference's speaker count, e.g. "7/8 conversations"."""
+    return f"{sum(row['speakers'] == row['speakers_ref'] for row in rows)}/{len(rows)} {noun}"
 
 
 def _pooled_der(rows: list[dict[str, Any]], key: tuple[str, float, bool]) -> float:
