@@ -13,12 +13,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WHISPER_MODEL", "tiny.en")
 # The voice library of every engine, server and CLI the tests start: never a checkout's ./data (a developer's
 # enrolled voices would name speakers in other tests). Tests of the library give each run its own DATA_DIR.
-if "DATA_DIR" not in os.environ:
+# Each pytest process makes its own (xdist's workers inherit the controller's environment: a directory made there
+# is replaced in each worker, so no two workers share a library); a DATA_DIR the caller set is kept.
+if "DATA_DIR" not in os.environ or os.environ.get("WXW_TEST_DATA_DIR_MADE"):
     import atexit
     import shutil
     import tempfile
 
     os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="wxw-test-data-")
+    os.environ["WXW_TEST_DATA_DIR_MADE"] = "1"
     atexit.register(shutil.rmtree, os.environ["DATA_DIR"], True)
 
 import subprocess
@@ -33,7 +36,18 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 
 
+# The longest test modules (minutes each, measured with --durations), run first: scripts/test.sh runs the suite in
+# two processes, one module per process at a time (`--dist loadfile --no-loadscope-reorder`), and a long module
+# started last would leave one process working alone at the end.
+LONGEST_MODULES = ("test_bench.py", "test_voices.py", "test_windowed_diarization.py", "test_realtime.py",
+                   "test_openai_api.py", "test_cli_stream.py", "test_rp_voices.py", "test_ui_voices.py",
+                   "test_ui_browser.py", "test_ui_browser_live.py", "test_ui_browser_reading.py")
+
+
 def pytest_collection_modifyitems(config, items):
+    rank = {name: index for index, name in enumerate(LONGEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each module keeps its own order
+
     import torch
 
     if not torch.cuda.is_available():
