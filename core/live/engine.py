@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,7 +51,7 @@ class LiveEngine:
         self._decoders: dict[str | None, LiveDecoder] = {}
         self._voice_space: VoiceSpace | bool | None = False  # False: not looked up yet
         self._voices_version: tuple = ()  # the library file's state when its voices were read
-        self._finals: collections.deque[Callable[[], None]] = collections.deque()
+        self._finals: collections.deque[tuple[LiveSession, Callable[[], None]]] = collections.deque()  # in order
         self._partials: dict[LiveSession, Callable[[], None]] = {}  # insertion order = waiting order
         self._worker: threading.Thread | None = None
         self._busy = False  # the worker is decoding now
@@ -76,11 +77,18 @@ class LiveEngine:
         with self._lock:
             self._sessions.discard(session)
             self._partials.pop(session, None)
+            self._finals = collections.deque(job for job in self._finals if job[0] is not session)
+            self._lock.notify_all()  # the worker looks again: perhaps nothing waits now
         logger.info("live session closed (%d open)", len(self._sessions))
 
     @property
     def sessions(self) -> int:
         return len(self._sessions)
+
+    def queued(self, session: LiveSession) -> int:
+        """Decodes waiting for `session` (none once it is closed: its audio is not held here)."""
+        with self._lock:
+            return sum(1 for owner, _ in self._finals if owner is session) + (session in self._partials)
 
     # ---- shared models ------------------------------------------------------------------------------
     def decoder(self, model: str | None) -> LiveDecoder:
@@ -113,8 +121,7 @@ class LiveEngine:
 
     def _library_version(self) -> tuple:
         path = self.engine.voices.path
-        return tuple((p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else None
-                     for p in (path, path.with_name(path.name + "-wal")))
+        return tuple(_file_state(p) for p in (path, path.with_name(path.name + "-wal")))
 
     def _load_voice_space(self) -> VoiceSpace | None:
         from core.models.registry import FeatureUnavailable
@@ -138,14 +145,14 @@ class LiveEngine:
     # ---- the worker ------------------------------------------------------------------------------
     def submit_final(self, session: LiveSession, item: Any, audio: np.ndarray, offset: int) -> None:
         with self._lock:
-            self._finals.append(lambda: session.run_final(item, audio, offset))
+            self._finals.append((session, lambda: session.run_final(item, audio, offset)))
             self.priority.live_waiting(True)
             self._lock.notify_all()
 
     def submit_guess(self, session: LiveSession, item: Any, guess: Any, audio: np.ndarray) -> None:
         """A turn decoded before it has surely ended (`LiveSession._maybe_guess`): queued with the finals."""
         with self._lock:
-            self._finals.append(lambda: session.run_guess(item, guess, audio))
+            self._finals.append((session, lambda: session.run_guess(item, guess, audio)))
             self.priority.live_waiting(True)
             self._lock.notify_all()
 
@@ -173,7 +180,7 @@ class LiveEngine:
                     self.priority.live_waiting(False)
                     self._lock.wait()
                 if self._finals:
-                    job = self._finals.popleft()
+                    _, job = self._finals.popleft()
                 else:
                     session = next(iter(self._partials))
                     job = self._partials.pop(session)
@@ -194,6 +201,16 @@ class LiveEngine:
                 # back while nothing waits, so a long session's memory stays where it started
                 release_memory()
                 self._trimmed = time.monotonic()
+
+
+def _file_state(path: Path) -> tuple[int, int] | None:
+    """A file's (mtime, size), or None where there is none: SQLite removes its -wal file when the last
+    connection closes, which may happen between any two looks."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return found.st_mtime_ns, found.st_size
 
 
 def check_language(language: str | None, decoder: LiveDecoder) -> str | None:

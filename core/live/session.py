@@ -224,9 +224,12 @@ class LiveSession:
         if announce:
             self._emit(events.SpeechStopped(item.item_id, end * 1000 // SAMPLE_RATE))
         self._emit(events.Committed(item.item_id, self._last_item_id))
+        heard = speech_end if speech_end is not None else min(end, self._heard_until())
         with self._lock:
             item.finalizing = True
-            if item.guess is not None and item.guess.until > end:  # cut before the guess's end: not this text
+            # cut before the guess's end, or speech heard after it (it came back, perhaps within one append, and
+            # paused again): the guess is not this turn's text
+            if item.guess is not None and (item.guess.until > end or heard > item.guess.until):
                 item.guess.stale = True
             if item.heads and item.heads[-1].until > end:  # cut inside a settled part (a 30 s cut): decode it whole
                 item.heads = []
@@ -262,7 +265,7 @@ class LiveSession:
             return
         silence = detector.silence_ms
         with self._lock:
-            if silence < FRAME_MS and item.guess is not None:
+            if item.guess is not None and self._heard_until() > item.guess.until:  # the speech went on
                 item.guess.stale = True
                 item.guess = None
                 return
@@ -279,6 +282,12 @@ class LiveSession:
             else:
                 item.guess = part = _Guess(start, self._clock)
         self.engine.submit_guess(self, item, part, self._slice(start, self._clock))
+
+    def _heard_until(self) -> int:
+        """Where the speech last heard ended (samples; the clock without turn detection)."""
+        if self._detector is None:
+            return self._clock
+        return self._vad_origin + self._detector.voiced_until_ms * SAMPLE_RATE // 1000
 
     def _maybe_draft(self) -> None:
         item = self._item
@@ -348,7 +357,11 @@ class LiveSession:
                 self._language = final.language
             if self.closed:
                 return
-            labels = self._labels(audio, final.segments)
+            try:
+                labels = self._labels(audio, final.segments)
+            except Exception:  # the text still goes out, without speakers; the log has the trace
+                logger.exception("live speaker labelling failed")
+                labels = [""] * len(final.segments)
             rest = item.prefix.rest_of(final.text)
             if rest:
                 self._emit(events.TextDelta(item.item_id, rest))
@@ -395,14 +408,15 @@ class LiveSession:
         if getattr(self, "_decoder", None) is None or self._decoder.format_type != config.format_type:
             self._decoder = StreamDecoder(config.format_type)
         previous = getattr(self, "_detector", None)
+        wanted = config.turn_detection
+        changed = previous.config != wanted if previous is not None else wanted is not None
+        if changed and self._item is not None:
+            # a turn open when turn detection changes ends here (stopped, committed, transcribed): the new
+            # detector starts outside speech, and would otherwise open a new item over this one's audio
+            self._end_item(self._clock)
         if config.turn_detection is None:
-            if previous is not None and self._item is not None:  # the open turn stays in the buffer
-                self._buffer_start = min(self._buffer_start, self._item.start)
-                with self._lock:
-                    self._item.cancelled = True
-                self._item = None
             self._detector = None
-        elif previous is None or previous.config != config.turn_detection:
+        elif changed:
             self._detector = TurnDetector(config.turn_detection)
             self._reset_vad()
 

@@ -61,11 +61,18 @@ class TurnDetector:
         self._onset: int | None = None  # first voiced frame of a start not yet announced
         self._voiced = 0  # voiced frames since `_onset`
         self._silence = 0  # frames of silence in a row, while in speech
+        self._voiced_until = 0  # the end of the last frame heard as speech (frames)
 
     @property
     def silence_ms(self) -> int:
         """How long the current turn has been silent (0 outside a turn)."""
         return self._silence * FRAME_MS if self.in_speech else 0
+
+    @property
+    def voiced_until_ms(self) -> int:
+        """Where the last speech heard ended (ms since the detector began), also inside the last push: speech that
+        came back and paused again within one push leaves `silence_ms` above zero, but moves this on."""
+        return self._voiced_until * FRAME_MS
 
     def push(self, probabilities: np.ndarray) -> list[TurnChange]:
         changes: list[TurnChange] = []
@@ -80,13 +87,13 @@ class TurnDetector:
                         self._onset, self._voiced = frame, 0
                     self._voiced += 1
                     if self._voiced >= needed:
-                        self.in_speech, self._silence = True, 0
+                        self.in_speech, self._silence, self._voiced_until = True, 0, frame + 1
                         changes.append(TurnChange("started", self._onset * FRAME_MS))
                         self._onset = None
                 elif probability < low:
                     self._onset = None
             elif probability >= low:
-                self._silence = 0
+                self._silence, self._voiced_until = 0, frame + 1
             else:
                 self._silence += 1
                 if self._silence >= silent_frames:
