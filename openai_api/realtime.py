@@ -32,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 BROWSER_SUBPROTOCOL = "realtime"  # what OpenAI's browser examples offer beside the key; the one we select
 MAX_MESSAGE_BYTES = 16 * 2**20  # a client event at most (OpenAI: 15 MiB of audio per append, base64)
+# Server events not yet sent, at most: a client that reads them keeps a handful waiting; one that only sends
+# (each bad message earns an `error` event) is closed, so its unread events cannot grow without bound.
+MAX_UNSENT_EVENTS = 2000
+UNREAD_CLOSE_CODE = 1008  # policy violation
 
 
 async def realtime(api: Any, websocket: WebSocket) -> None:
@@ -83,6 +87,12 @@ async def _receive_all(api: Any, websocket: WebSocket, session: Any, state: Sess
         except (WebSocketDisconnect, RuntimeError):
             return
         if message["type"] == "websocket.disconnect":
+            return
+        if outbox.qsize() > MAX_UNSENT_EVENTS:
+            logger.warning("realtime client closed: %d server events unread", outbox.qsize())
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(websocket.close(code=UNREAD_CLOSE_CODE,
+                                                       reason="the client does not read the server's events"), 5)
             return
         text = message.get("text")
         if text is None:

@@ -11,8 +11,10 @@ labels the speakers. Audio is streamed faster than real time where latency is no
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -280,6 +282,31 @@ def test_sessions_are_limited_and_a_dropped_client_frees_its_session(api_server,
         second.close()
         first.close()
     wait_for(lambda: live_sessions(api_server) == 0, "every session to close")
+
+
+def test_a_client_that_sends_but_never_reads_is_let_go(api_server):
+    """Every message that is not an event earns an `error` event. A client that keeps sending and never reads would
+    make the server hold those events without end: past MAX_UNSENT_EVENTS unsent, it closes the session (1008)
+    instead. The client's socket takes in 4 KB and its library one message, so the server's sends back up, once
+    the connection's buffers are full (here ~200,000 messages, ~25 s)."""
+    from openai_api.realtime import MAX_UNSENT_EVENTS
+
+    wait_for(lambda: live_sessions(api_server) == 0, "earlier sessions to close")
+    host, port = api_server.url.removeprefix("http://").split(":")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    sent, deadline = 0, time.monotonic() + 120
+    with ws_connect(ws_url(api_server), sock=sock, additional_headers={"Authorization": f"Bearer {KEYS[0]}"},
+                    max_queue=1) as websocket:
+        assert live_sessions(api_server) == 1
+        with contextlib.suppress(websockets.exceptions.ConnectionClosed, OSError):
+            while time.monotonic() < deadline and (sent % 1000 or live_sessions(api_server)):
+                websocket.send("{}")
+                sent += 1
+        wait_for(lambda: live_sessions(api_server) == 0, "the session of a client that does not read to end", 20)
+    assert sent > MAX_UNSENT_EVENTS
+    assert "server events unread" in api_server.log_path.read_text()
 
 
 def test_the_pages_server_serves_live_sessions_on_its_port(models_dir, monologue):
