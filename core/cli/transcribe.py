@@ -34,7 +34,8 @@ from core.transcript.result import Result, Segment
 logger = logging.getLogger("core.cli.transcribe")
 
 # Options that make no sense on a command line: the HF token comes from HF_TOKEN, `transcription` is the RunPod
-# alias of an output format (use --output-formats).
+# alias of an output format (use --output-formats), `translate`/`translation` add a translation field to a JSON
+# response (here --task translate writes the English text itself), `debug` adds the response's stage timings.
 CLI_HIDDEN = frozenset({"huggingface_access_token", "transcription", "translate", "translation", "debug"})
 # Short spellings kept from the first CLI.
 EXTRA_FLAGS = {"output_formats": ("--formats",)}
