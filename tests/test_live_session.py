@@ -316,3 +316,20 @@ def test_a_failure_in_speaker_labelling_still_sends_the_text(live, monologue):
     assert recorder.of(events.Completed) and not recorder.of(events.Failed)
     segments = recorder.of(events.Segment)
     assert segments and all(segment.speaker == "" for segment in segments)
+
+
+def test_a_final_longer_than_one_window_stops_where_it_is_told_to(live, long_turn):
+    """A manual commit may hold minutes of audio, decoded window by window; its session passes `stop` (closed or
+    cancelled), so a client that went away does not keep the one decoder busy for minutes."""
+    samples, _ = soundfile.read(str(long_turn.path), dtype="float32")
+    assert len(samples) / speech.SAMPLE_RATE > 35
+    decoder, asked = live.decoder(None), []
+
+    def stop() -> bool:
+        asked.append(True)
+        return True
+
+    whole = decoder.final(samples, language="en")
+    stopped = decoder.final(samples, language="en", stop=stop)
+    assert whole.segments[-1].end > 31 and len(asked) == 1
+    assert stopped.segments and stopped.segments[-1].end <= 30.5 and len(stopped.segments) < len(whole.segments)

@@ -21,6 +21,7 @@ worker thread decodes for every session, so the view's own state is never shared
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -108,11 +109,13 @@ class LiveDecoder:
         ids = [token for token in result.sequences_ids[0] if token < self._special["endoftext"]]
         return model.hf_tokenizer.decode(ids).strip(), language
 
-    def final(self, audio: np.ndarray, *, language: str | None, prompt: str | None = None) -> FinalText:
+    def final(self, audio: np.ndarray, *, language: str | None, prompt: str | None = None,
+              stop: Callable[[], bool] | None = None) -> FinalText:
         """The turn decoded as the batch engine decodes a VAD chunk (`TimedWhisperModel.generate_segment_batched`:
         beam search, timestamps, temperature fallback that re-decodes loops, the same default options), its pieces
         split as a job's are and silence dropped by whisper's rule. Longer than one window: faster-whisper's own
-        window-by-window loop."""
+        window-by-window loop, asked after each segment whether to `stop()` (a manual commit may hold minutes of
+        audio; its client may have gone meanwhile)."""
         from faster_whisper.tokenizer import Tokenizer
         from whisperx.audio import log_mel_spectrogram
 
@@ -122,7 +125,7 @@ class LiveDecoder:
         audio, _ = normalize_level(audio)  # a quiet turn raised as a quiet recording is (core/media/level.py)
         duration = len(audio) / SAMPLE_RATE
         if duration > MAX_WINDOW_FRAMES / 100 or not hasattr(self._model, "generate_segment_batched"):
-            return self._long_final(audio, language=language, prompt=prompt)
+            return self._long_final(audio, language=language, prompt=prompt, stop=stop)
         probability = None
         if language is None and self.multilingual:
             language, probability = self.detect(audio)
@@ -147,13 +150,18 @@ class LiveDecoder:
         token, probability = self._model.model.detect_language(encoded)[0][0]
         return _language_of(token), float(probability)
 
-    def _long_final(self, audio: np.ndarray, *, language: str | None, prompt: str | None) -> FinalText:
+    def _long_final(self, audio: np.ndarray, *, language: str | None, prompt: str | None,
+                    stop: Callable[[], bool] | None = None) -> FinalText:
         segments, info = self._model.transcribe(
             audio, language=language if self.multilingual else "en", beam_size=FINAL_BEAM_SIZE, initial_prompt=prompt,
             condition_on_previous_text=False, vad_filter=False, word_timestamps=False)
-        decoded = tuple(DecodedSegment(round(segment.start, 3), round(segment.end, 3), segment.text.strip())
-                        for segment in segments if segment.text.strip())
-        return FinalText(decoded, info.language, info.language_probability)
+        decoded: list[DecodedSegment] = []
+        for segment in segments:  # decoded lazily, a window at a time
+            if segment.text.strip():
+                decoded.append(DecodedSegment(round(segment.start, 3), round(segment.end, 3), segment.text.strip()))
+            if stop is not None and stop():
+                break
+        return FinalText(tuple(decoded), info.language, info.language_probability)
 
     def _window(self, audio: np.ndarray) -> np.ndarray:
         """Log-mel frames of `audio` (its last 30 s at most) and PARTIAL_PAD_S of silence: a short encoder window."""

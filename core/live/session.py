@@ -387,6 +387,7 @@ class LiveSession:
             text = guess.result if guess is not None and guess.start == rest else None
             if text is None:
                 text = self.engine.decoder(self.config.model).final(audio[rest - item.start:],
+                                                                    stop=lambda: self.closed or item.cancelled,
                                                                     language=self._language, prompt=self.config.prompt)
             parts.append((rest, text))
         return joined([((start - item.start) / SAMPLE_RATE, text) for start, text in parts])
