@@ -5,9 +5,11 @@ guess or a change of settings, and a failure in speaker labelling still sends th
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -64,6 +66,22 @@ def paused_turn(data_dir) -> speech.Recording:
     with pauses long enough to settle its parts at."""
     lines = [(speech.MALE, text) for text in (*speech.ENROLMENT, *(t for _, t in speech.THREE_PEOPLE))][:6]
     return speech.make_dialogue(data_dir / "paused-turn-20s.wav", lines, gap_s=0.35)
+
+
+@contextlib.contextmanager
+def watched_finals(live) -> Iterator[list[float]]:
+    """The audio length (s) of each final decode of the default model while the block runs; the decoder's calls
+    are watched, not replaced."""
+    decoder, decoded = live.decoder(None), []
+    original = decoder.final
+
+    def watched(audio, **options):
+        decoded.append(len(audio) / speech.SAMPLE_RATE)
+        return original(audio, **options)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(decoder, "final", watched)
+        yield decoded
 
 
 def feed(session, samples: np.ndarray, *, tail_s: float = 1.0, watch=None) -> None:
@@ -185,23 +203,14 @@ def test_a_long_turn_is_settled_at_its_pauses_and_its_final_decodes_only_the_res
     from core.live.session import SETTLE_AFTER_S
 
     samples, _ = soundfile.read(str(paused_turn.path), dtype="float32")
-    decoder, decoded = live.decoder(None), []
-    original = decoder.final
-
-    def watched(audio, **options):
-        decoded.append(len(audio) / speech.SAMPLE_RATE)
-        return original(audio, **options)
-
     recorder = Recorder()
-    patch = pytest.MonkeyPatch()
-    patch.setattr(decoder, "final", watched)
-    session = live.open(LiveConfig(language="en"), recorder)
-    try:
-        feed(session, samples)
-        recorder.wait_settled()
-    finally:
-        session.close()
-        patch.undo()
+    with watched_finals(live) as decoded:
+        session = live.open(LiveConfig(language="en"), recorder)
+        try:
+            feed(session, samples)
+            recorder.wait_settled()
+        finally:
+            session.close()
     (started,), (stopped,) = recorder.of(events.SpeechStarted), recorder.of(events.SpeechStopped)
     (completed,) = recorder.of(events.Completed)
     turn_s = (stopped.audio_end_ms - started.audio_start_ms) / 1000
@@ -234,28 +243,19 @@ def test_speech_that_comes_back_within_one_append_is_not_lost_to_the_guess_befor
     appends = [np.concatenate([silence(0.5), first, silence(0.35)]),  # ends 350 ms into a 400 ms pause
                np.concatenate([silence(0.05), second, silence(0.25)]),  # speech again, then a pause under 500 ms
                silence(1.5)]  # the turn ends
-    decoder, decoded = live.decoder(None), []
-    original = decoder.final
-
-    def watched(audio, **options):
-        decoded.append(len(audio) / rate)
-        return original(audio, **options)
-
     recorder = Recorder()
-    patch = pytest.MonkeyPatch()
-    patch.setattr(decoder, "final", watched)
-    session = live.open(LiveConfig(language="en"), recorder)
-    try:
-        _wait_idle(live)
-        for index, audio in enumerate(appends):
-            session.append(encode_audio(audio)[0])
-            if index == 0:
-                _wait_idle(live)  # the guess at the first sentence is decoded
-                assert len(decoded) == 1, "the pause was not guessed at: the test no longer tests the guess"
-        recorder.wait_settled(timeout_s=120)
-    finally:
-        session.close()
-        patch.undo()
+    with watched_finals(live) as decoded:
+        session = live.open(LiveConfig(language="en"), recorder)
+        try:
+            _wait_idle(live)
+            for index, audio in enumerate(appends):
+                session.append(encode_audio(audio)[0])
+                if index == 0:
+                    _wait_idle(live)  # the guess at the first sentence is decoded
+                    assert len(decoded) == 1, "the pause was not guessed at: the test no longer tests the guess"
+            recorder.wait_settled(timeout_s=120)
+        finally:
+            session.close()
     (completed,) = recorder.of(events.Completed)
     assert len(decoded) >= 2 and max(decoded[1:]) > decoded[0] + 1.5, decoded  # the whole turn decoded again
     assert "wine" in completed.transcript.lower(), completed.transcript

@@ -415,10 +415,10 @@ class LiveSession:
             # a turn open when turn detection changes ends here (stopped, committed, transcribed): the new
             # detector starts outside speech, and would otherwise open a new item over this one's audio
             self._end_item(self._clock)
-        if config.turn_detection is None:
+        if wanted is None:
             self._detector = None
         elif changed:
-            self._detector = TurnDetector(config.turn_detection)
+            self._detector = TurnDetector(wanted)
             self._reset_vad()
 
     def _reset_vad(self) -> None:
