@@ -40,11 +40,11 @@ def run(service: Service) -> None:
 
         serve_api(service)
     else:
-        from openai_api.errors import EXCEPTION_HANDLERS
+        from openai_api.errors import PAGE_EXCEPTION_HANDLERS
         from openai_api.server import gradio_routes
         from ui.server import serve
 
-        serve(service, routes=lambda demo: gradio_routes(demo, service), exception_handlers=EXCEPTION_HANDLERS)
+        serve(service, routes=lambda demo: gradio_routes(demo, service), exception_handlers=PAGE_EXCEPTION_HANDLERS)
 
 
 def main() -> int:

@@ -7,6 +7,7 @@ default is written once, on its field; `from_env` only parses what is set.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -185,3 +186,13 @@ def _parse_keys(name: str, raw: str) -> tuple[str, ...]:
     if not keys:
         raise InvalidInput(f"{name} must be one or more comma-separated keys", field=name)
     return keys
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a server bound to `host` is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -6,7 +6,10 @@ WebSocket `/v1/realtime` included, is covered without a line of its own.
   subprotocol `openai-insecure-api-key.<key>`, as OpenAI's Realtime API takes it. The page's users are not
   accepted here: with keys, keys alone, as before.
 - else `UI_AUTH` set: the page's users by HTTP Basic (`Authorization: Basic base64(user:password)`). There are no
-  keys, so a Bearer token is refused. This holds in `APP_MODE=api` too, where no page asks for the login.
+  keys, so a Bearer token is refused. This holds in `APP_MODE=api` too, where no page asks for the login. Beside
+  the page (`APP_MODE=ui`), a WebSocket handshake may also come from the signed-in page itself (its Live tab: a
+  browser's WebSocket cannot send an Authorization header): Gradio's login cookie is accepted there, and only when
+  the handshake's `Origin` is the server's own host, so another site cannot open a socket with a user's cookie.
 - neither: open (the start-up log warns when the server is reachable beyond loopback).
 
 A refusal is 401 in OpenAI's error shape with a `WWW-Authenticate` challenge and a message saying how to get in;
@@ -20,13 +23,14 @@ import base64
 import binascii
 import hashlib
 import hmac
-import ipaddress
 import logging
+from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 
-from core.settings import Settings
+from core.settings import Settings, is_loopback
 from openai_api.errors import ApiError, WebSocketRefused
 
 logger = logging.getLogger(__name__)
@@ -44,13 +48,18 @@ class Access:
     """The API's access policy; FastAPI calls it as a dependency (`Depends(access)`) on HTTP and WebSocket
     routes alike."""
 
-    def __init__(self, *, keys: tuple[str, ...] = (), users: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(self, *, keys: tuple[str, ...] = (), users: tuple[tuple[str, str], ...] = (),
+                 page_session: Callable[[HTTPConnection], str | None] | None = None) -> None:
         self._keys = tuple(_digest(key) for key in keys)
         self._users = () if keys else tuple((_digest(user), _digest(password)) for user, password in users)
+        self._page_session = page_session
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Access:
-        return cls(keys=settings.api_keys, users=settings.ui_auth)
+    def from_settings(cls, settings: Settings,
+                      page_session: Callable[[HTTPConnection], str | None] | None = None) -> Access:
+        """`page_session(connection)`: the signed-in page user a connection's cookies belong to (the web page's
+        server passes Gradio's lookup), or None."""
+        return cls(keys=settings.api_keys, users=settings.ui_auth, page_session=page_session)
 
     @property
     def policy(self) -> str:
@@ -67,8 +76,21 @@ class Access:
         if refusal is None:
             return
         if connection.scope["type"] == "websocket":
+            if self._from_signed_in_page(connection):
+                return
             raise WebSocketRefused(refusal)
         raise refusal
+
+    def _from_signed_in_page(self, connection: HTTPConnection) -> bool:
+        """A handshake from the page itself, signed in: page users are the policy, the page's login cookie names a
+        user, and the browser says the socket was opened by a page of this same host (cookies go along with
+        cross-site handshakes too: without the Origin check any site could borrow a signed-in user's session)."""
+        if self.policy != PAGE_USERS or self._page_session is None:
+            return False
+        headers = connection.headers
+        origin = urlsplit(headers.get("origin", "")).netloc.lower()
+        hosts = {headers.get("host", "").lower(), headers.get("x-forwarded-host", "").split(",")[0].strip().lower()}
+        return bool(origin) and origin in hosts and self._page_session(connection) is not None
 
     def refusal(self, headers: Headers) -> ApiError | None:
         """Why a request with these headers is refused, or None when it may go on."""
@@ -103,7 +125,7 @@ class Access:
         if self._users:
             return logging.INFO, (f"OpenAI-compatible API at /v1: sign-in required as one of the page's "
                                   f"{len(self._users)} user(s) by HTTP Basic (UI_AUTH; no API_KEYS)")
-        if not _loopback(host):
+        if not is_loopback(host):
             return logging.WARNING, (f"OpenAI-compatible API at /v1 is OPEN to anyone who can reach {host}: set "
                                      "API_KEYS to require keys (or UI_AUTH for the page's users)")
         return logging.INFO, "OpenAI-compatible API at /v1 without keys (bound to loopback only)"
@@ -145,12 +167,3 @@ def _matches(given: bytes, known: tuple[bytes, ...]) -> bool:
 def _digest(secret: str) -> bytes:
     """Equal-length digests, so comparing them does not reveal a secret's length either."""
     return hashlib.sha256(secret.encode("utf-8")).digest()
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

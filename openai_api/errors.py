@@ -3,8 +3,14 @@ errors to it, so an `openai` SDK client raises the matching exception (`BadReque
 
 from __future__ import annotations
 
-from fastapi import WebSocket
-from fastapi.responses import JSONResponse
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Request, WebSocket
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from core.errors import AudioDecodeError, Cancelled, InferenceError, ModelUnavailable, WorkerError
 
@@ -44,7 +50,36 @@ async def deny(websocket: WebSocket, error: ApiError | WebSocketRefused) -> None
         await websocket.close(code=1008, reason=error.message[:120])
 
 
+API_PREFIX = "/v1"
+
+
+def _is_api_path(request: Request) -> bool:
+    path = request.scope.get("path", "").removeprefix(request.scope.get("root_path", ""))
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+def framework_errors(*, api_paths_only: bool) -> dict[Any, Callable[..., Awaitable[Response]]]:
+    """The framework's own refusals (an unknown path, a wrong method, a malformed request) as OpenAI's error object.
+    `api_paths_only`: on the page's server only paths under /v1 get it; the page's own routes keep the framework's
+    answers."""
+
+    async def http_error(request: Request, error: HTTPException) -> Response:
+        if api_paths_only and not _is_api_path(request):
+            return await http_exception_handler(request, error)
+        return ApiError(error.status_code, str(error.detail), code="not_found" if error.status_code == 404
+                        else None, headers=dict(error.headers or {})).response()
+
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        if api_paths_only and not _is_api_path(request):
+            return await request_validation_exception_handler(request, error)
+        return ApiError(400, str(error), code="invalid_request").response()
+
+    return {HTTPException: http_error, RequestValidationError: validation_error}
+
+
 EXCEPTION_HANDLERS = {WebSocketRefused: deny}  # for every app that serves the API's routes
+PAGE_EXCEPTION_HANDLERS = {**EXCEPTION_HANDLERS, **framework_errors(api_paths_only=True)}  # APP_MODE=ui
+API_EXCEPTION_HANDLERS = {**EXCEPTION_HANDLERS, **framework_errors(api_paths_only=False)}  # APP_MODE=api
 
 
 class ClientGone(Exception):

@@ -14,11 +14,11 @@ from collections.abc import AsyncGenerator
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from core.errors import InvalidInput
 from core.options import ALIASES, TranscribeOptions, field_type
-from openai_api.errors import ApiError
+from openai_api.errors import ApiError, ClientGone
 
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json", "diarized_json")
 TRANSLATION_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
@@ -32,7 +32,7 @@ NOT_EXTRAS = frozenset({"model", "language", "task", "temperature", "initial_pro
                         "transcription", "translation", "translate", "debug"})
 _COMMON = ("file", "model", "prompt", "response_format", "temperature")
 _TRANSCRIPTION_ONLY = ("language", "timestamp_granularities", "stream", "chunking_strategy", "known_speaker_names",
-                       "known_speaker_references")
+                       "known_speaker_references", "include")
 _CHUNKING = re.compile(r"^chunking_strategy\[(type|prefix_padding_ms|silence_duration_ms|threshold)\]$")
 
 
@@ -88,6 +88,8 @@ async def read_form(request: Request, max_upload_bytes: int) -> tuple[FormData, 
         form = await counted.form(max_files=4, max_fields=200, max_part_size=MAX_FIELD_BYTES)
     except _BodyTooLarge:
         raise too_large(max_upload_bytes) from None
+    except ClientDisconnect:  # the client left during the upload: nothing to answer, nothing gone wrong here
+        raise ClientGone from None
     except HTTPException as error:  # starlette turns the parser's refusals (and ours, raised inside it) into 400
         if isinstance(error.__context__, _BodyTooLarge):
             raise too_large(max_upload_bytes) from None
@@ -109,6 +111,7 @@ def parse_request(form: FormData, task: str, max_upload_bytes: int) -> ApiReques
             raise ApiError(400, f"unknown field {key!r}; accepted: {accepted}", param=key, code="unknown_parameter")
         values.setdefault(name, []).append(value)
     upload = _upload(values.get("file"), max_upload_bytes)
+    _check_include(values.pop("include", []))
     text = {name: _text(name, items) for name, items in values.items() if name not in ("file",)
             and name not in ("timestamp_granularities", "known_speaker_names", "known_speaker_references")}
     formats = RESPONSE_FORMATS if task == "transcribe" else TRANSLATION_FORMATS
@@ -173,6 +176,19 @@ def _flag(name: str, raw: str) -> bool:
     if lowered in ("false", "0", "no", "off", ""):
         return False
     raise ApiError(400, f"{name} must be true or false, got {raw[:40]!r}", param=name, code="invalid_value")
+
+
+def _check_include(items: list) -> None:
+    """OpenAI's `include[]` asks for extra output; its one value, `logprobs` (per-token log probabilities), is not
+    something this server returns, so it is refused by name rather than as an unknown field."""
+    for item in items:
+        value = _text("include[]", [item]).strip().lower()
+        if value == "logprobs":
+            raise ApiError(400, "include[]=logprobs: per-token log probabilities are not available here (segments of "
+                           "verbose_json carry avg_logprob); leave include out", param="include[]",
+                           code="unsupported_value")
+        raise ApiError(400, f"include[]={value[:40]!r} is not valid; accepted: logprobs (which this server refuses)",
+                       param="include[]", code="invalid_value")
 
 
 def _check_chunking(text: dict[str, str]) -> None:

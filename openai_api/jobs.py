@@ -118,8 +118,9 @@ def run(service: Service, job: Job) -> tuple[Result, dict[str, str]]:
             job.decoded.set_result(None)
 
             def progress(_stage: str, _fraction: float) -> None:
-                if _stage != "decode":  # the engine holds the job now: it counts it from here
-                    job.ticket.release()
+                # The engine counts a job from its first progress event on (before it waits for the running
+                # job): the ticket goes then, or a job waiting in the engine would be counted twice.
+                job.ticket.release()
 
             result = service.transcribe(audio, request.options, on_progress=progress, cancel=job.cancel,
                                         on_segments=job.on_segments)

@@ -88,6 +88,12 @@ def deltas(segments: Iterable[Segment], first: bool) -> list[str]:
     return pieces
 
 
+def rest_of(text: str, sent: str) -> str:
+    """What `text` adds after the deltas already `sent`, when they are its beginning ("" otherwise: speech found
+    later inside the recording cannot be appended, and the done event's text is the whole transcript)."""
+    return text[len(sent):] if text.startswith(sent) else ""
+
+
 def event(data: Mapping[str, Any]) -> str:
     """One Server-Sent Event, as OpenAI sends them (a `data:` line; the type is inside)."""
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"

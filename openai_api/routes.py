@@ -177,7 +177,7 @@ async def _stream(api: SpeechApi, job: Job) -> StreamingResponse:
     await jobs.decoded(job, future)
 
     async def events() -> AsyncIterator[str]:
-        first = True
+        first, sent = True, []
         try:
             while not (future.done() and pieces.empty()):
                 getter = asyncio.ensure_future(pieces.get())
@@ -187,12 +187,16 @@ async def _stream(api: SpeechApi, job: Job) -> StreamingResponse:
                     continue
                 for delta in responses.deltas(getter.result(), first):
                     first = False
+                    sent.append(delta)
                     yield responses.delta_event(delta)
             try:
                 result, _names = future.result()
             except WorkerError as error:
                 yield responses.event({"error": from_worker_error(error, job.request.fields).body()})
                 return
+            rest = responses.rest_of(result.text, "".join(sent))
+            if rest:  # speech found after the deltas (a second look at what the first pass missed), at the end
+                yield responses.delta_event(rest)
             yield responses.done_event(result.text)
         finally:
             if not future.done():

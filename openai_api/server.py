@@ -10,16 +10,14 @@ import logging
 import threading
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
-from starlette.exceptions import HTTPException
+from fastapi import FastAPI
+from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute
 
 from core.errors import WorkerError
 from core.service import Service
 from openai_api.auth import Access, log_access
-from openai_api.errors import EXCEPTION_HANDLERS, ApiError
+from openai_api.errors import API_EXCEPTION_HANDLERS
 from openai_api.jobs import SharedQueue
 from openai_api.routes import SpeechApi, create_routers, ping
 
@@ -34,28 +32,30 @@ def gradio_routes(demo: Any, service: Service) -> list[BaseRoute]:
     queue = SharedQueue(service, gradio_queue.max_size or service.settings.max_queue,
                         page_waiting=lambda: len(gradio_queue))
     queue.guard(gradio_queue)
-    access = Access.from_settings(service.settings)
+    access = Access.from_settings(service.settings, page_session=lambda connection: _page_user(demo, connection))
     log_access(access, service.settings.server_name)
     return [route for router in create_routers(SpeechApi(service, queue), access) for route in router.routes]
+
+
+def _page_user(demo: Any, connection: HTTPConnection) -> str | None:
+    """The page user signed in with this connection's cookies, looked up as Gradio's own routes do (its login
+    sets `access-token-<cookie_id>`, or the `-unsecure-` one over plain HTTP, to a token it keeps)."""
+    app = getattr(demo, "server_app", None)
+    if app is None or not getattr(app, "tokens", None):
+        return None
+    cookies = connection.cookies
+    token = cookies.get(f"access-token-{app.cookie_id}") or cookies.get(f"access-token-unsecure-{app.cookie_id}")
+    return app.tokens.get(token) if token else None
 
 
 def create_app(service: Service, ready: threading.Event, access: Access | None = None) -> FastAPI:
     """The API alone; unknown paths and methods get OpenAI's error object too. `access`: the policy (default:
     decided from the service's settings)."""
     app = FastAPI(title="whisperx-worker OpenAI-compatible API", docs_url=None, redoc_url=None, openapi_url=None,
-                  exception_handlers=dict(EXCEPTION_HANDLERS))
+                  exception_handlers=dict(API_EXCEPTION_HANDLERS))
     api = SpeechApi(service, SharedQueue(service, service.settings.max_queue), ready=ready)
     for router in create_routers(api, access or Access.from_settings(service.settings)):
         app.include_router(router)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, error: HTTPException) -> Response:
-        return ApiError(error.status_code, str(error.detail), code="not_found" if error.status_code == 404
-                        else None).response()
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, error: RequestValidationError) -> Response:
-        return ApiError(400, str(error), code="invalid_request").response()
 
     return app
 

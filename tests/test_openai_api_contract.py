@@ -114,6 +114,35 @@ def test_a_refused_websocket_handshake_carries_the_same_error_as_a_request():
         access.check(HTTPConnection({"type": "http", "path": "/v1/models", "headers": []}))
 
 
+def test_the_signed_in_page_opens_a_websocket_from_its_own_origin_only():
+    """A browser's WebSocket cannot send Authorization: beside the page, its login cookie is accepted on the
+    handshake (the Live tab), when the Origin is the server's own host; never for HTTP, never with API_KEYS."""
+    sessions = {"good-token": "alice"}
+
+    def page_session(connection: HTTPConnection) -> str | None:
+        return sessions.get(connection.cookies.get("access-token-x", ""))
+
+    def connect(kind: str = "websocket", **headers: str) -> HTTPConnection:
+        raw = [(name.replace("_", "-").encode(), value.encode()) for name, value in headers.items()]
+        return HTTPConnection({"type": kind, "path": "/v1/realtime", "headers": raw})
+
+    access = Access.from_settings(Settings(ui_auth=PAGE_USERS_SETTINGS), page_session=page_session)
+    own = {"host": "10.0.0.5:7860", "origin": "http://10.0.0.5:7860", "cookie": "access-token-x=good-token"}
+    access.check(connect(**own))
+    access.check(connect(**{**own, "host": "internal:7860", "x_forwarded_host": "10.0.0.5:7860"}))  # a proxy
+    refused = [{**own, "origin": "https://evil.example"}, {**own, "origin": ""},
+               {k: v for k, v in own.items() if k != "origin"}, {**own, "cookie": "access-token-x=stale"},
+               {k: v for k, v in own.items() if k != "cookie"}]
+    for headers in refused:
+        with pytest.raises(WebSocketRefused):
+            access.check(connect(**headers))
+    with pytest.raises(ApiError):  # plain HTTP keeps HTTP Basic: a cookie would make it open to cross-site forms
+        access.check(connect("http", **own))
+    keyed = Access.from_settings(Settings(api_keys=("k",), ui_auth=PAGE_USERS_SETTINGS), page_session=page_session)
+    with pytest.raises(WebSocketRefused):  # with API_KEYS, keys alone (the Live tab then asks for one)
+        keyed.check(connect(**own))
+
+
 @pytest.mark.parametrize(("host", "settings", "level", "needle"), [
     ("0.0.0.0", {}, logging.WARNING, "is OPEN to anyone who can reach 0.0.0.0: set API_KEYS"),
     ("10.1.2.3", {}, logging.WARNING, "is OPEN"),
@@ -146,6 +175,14 @@ def test_deltas_join_to_the_text():
     first = deltas([Segment(start=0, end=1, text=" Hello there."), Segment(start=1, end=2, text="  ")], True)
     rest = deltas([Segment(start=2, end=3, text=" General Kenobi.")], False)
     assert "".join(first + rest) == "Hello there. General Kenobi."
+
+
+def test_the_last_delta_carries_speech_found_after_the_deltas():
+    from openai_api.responses import rest_of
+
+    assert rest_of("Hello there. General Kenobi.", "Hello there.") == " General Kenobi."
+    assert rest_of("Hello there.", "Hello there.") == ""
+    assert rest_of("Hello, you there. General Kenobi.", "Hello there.") == ""  # found inside: the done event has it
 
 
 def _queue(page_waiting: int = 0, in_engine: int = 0) -> SharedQueue:

@@ -287,6 +287,28 @@ def test_ui_mode_refusals_are_openai_errors_saying_how_to_get_in(ui_server):
     assert bare.json()["error"]["message"].startswith("this API is behind the web page's login (UI_AUTH)")
 
 
+def test_the_signed_in_page_opens_a_live_session_with_its_login_cookie(ui_server):
+    """The Live tab's WebSocket (a browser's: no Authorization header) carries the page's login cookie: accepted
+    from the page's own origin, refused from another site's page or without a sign-in."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    signed_in = httpx.post(ui_server.url + "/login", data={"username": USER, "password": PASSWORD}, timeout=30)
+    assert signed_in.status_code == 200, signed_in.text
+    cookie = "; ".join(f"{name}={value}" for name, value in signed_in.cookies.items())
+    ws_url = ui_server.url.replace("http", "ws", 1) + "/v1/realtime?intent=transcription"
+    with connect(ws_url, origin=ui_server.url, additional_headers={"Cookie": cookie}, subprotocols=["realtime"],
+                 open_timeout=60) as socket:
+        assert json.loads(socket.recv(timeout=60))["type"] == "session.created"
+    stale = "; ".join(f"{name}=stale-{value}" for name, value in signed_in.cookies.items())
+    for origin, headers in (("https://evil.example", {"Cookie": cookie}), (ui_server.url, {}),
+                            (ui_server.url, {"Cookie": stale})):
+        with pytest.raises(InvalidStatus) as caught, connect(ws_url, origin=origin, additional_headers=headers,
+                                                             open_timeout=30):
+            pass
+        assert caught.value.response.status_code == 401, (origin, headers)
+
+
 def test_api_mode_takes_keys_and_only_keys(api_server):
     assert "whisper-1" in [model.id for model in _client(api_server, KEY).models.list()]
     health = httpx.get(api_server.url + "/health", headers={"Authorization": f"Bearer {KEY}"}, timeout=30)

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core import Settings
 from core.service import Service, shared
-from core.settings import DEFAULT_MAX_QUEUE
+from core.settings import DEFAULT_MAX_QUEUE, is_loopback
 from ui.layout import PAGE_CSS, build_demo, theme
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,9 @@ def serve(service: Service, *, routes: Callable[[gr.Blocks], Sequence[Any]] | No
     extra = list(routes(demo)) if routes is not None else []
     service.start()
     logger.info("serving the UI on %s:%d", settings.server_name, settings.server_port)
+    if not settings.ui_auth and not is_loopback(settings.server_name):  # API_KEYS guard /v1 only, not the page
+        logger.warning("the web page and its Gradio API are open to anyone who can reach %s: set UI_AUTH to "
+                       "require a sign-in", settings.server_name)
     demo.launch(
         server_name=settings.server_name,
         server_port=settings.server_port,
