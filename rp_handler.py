@@ -21,12 +21,12 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from core import WorkerError
-from core.errors import finished_part
+from core.errors import check_cancelled, finished_part
 from core.logs import configure_logging
 from core.media.decode import decode_audio
 from core.media.fetch import Limits, MediaFile, fetch_source, job_directory
@@ -71,34 +71,36 @@ async def handler(job: Mapping[str, Any]) -> dict[str, Any]:
         return await asyncio.shield(running)
 
 
-def stream_handler(job: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    """RunPod generator entry point (`RUNPOD_STREAM=1`): finished segments while the job runs, then the result."""
-    yield from stream(job)
-
-
-def stream(job: Mapping[str, Any], service: Service | None = None, *,
-           sink: ProgressSink | None = None) -> Iterator[dict[str, Any]]:
-    """`{"partial": true, "segments": [...]}` for each batch of finished segments (text final, no speakers yet),
-    in time order, then the whole result (or `{"error": ...}`) as the last item. The job runs in its own thread;
-    a stream closed early stops it at its next step."""
-    items: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    cancel = threading.Event()
-
-    def on_segments(segments: Sequence[Segment]) -> None:
-        items.put({"partial": True, "segments": [segment.to_dict() for segment in segments]})
-
-    def run() -> None:
-        items.put(_Final(handle(job, service, sink=sink, on_segments=on_segments, cancel=cancel)))
-
-    worker = threading.Thread(target=run, name=f"job-{_job_id(job)}", daemon=True)
-    worker.start()
+async def stream_handler(job: Mapping[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    """RunPod generator entry point (`RUNPOD_STREAM=1`): finished segments while the job runs, then the result.
+    An async generator that waits for each item off the event loop, so the worker's loop stays free for RunPod's
+    heartbeats and stop signals (the SDK iterates a plain generator on its loop); a stopped or abandoned stream
+    stops the job at its next step."""
+    run = _StreamedJob(job)
     try:
-        while not isinstance(item := items.get(), _Final):
+        while not isinstance(item := await asyncio.to_thread(run.items.get), _Final):
             yield item
         yield item.output
     finally:
-        cancel.set()  # harmless once the job is done; stops it when the client went away
-        worker.join()
+        run.cancel.set()
+        await asyncio.to_thread(run.worker.join)
+
+
+class _StreamedJob:
+    """One job running in its own thread, its finished segments and then its result (`_Final`) in `items`."""
+
+    def __init__(self, job: Mapping[str, Any]) -> None:
+        self.items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.cancel = threading.Event()
+
+        def on_segments(segments: Sequence[Segment]) -> None:
+            self.items.put({"partial": True, "segments": [segment.to_dict() for segment in segments]})
+
+        def run() -> None:
+            self.items.put(_Final(handle(job, on_segments=on_segments, cancel=self.cancel)))
+
+        self.worker = threading.Thread(target=run, name=f"job-{_job_id(job)}", daemon=True)
+        self.worker.start()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +137,7 @@ def run_job(job: Mapping[str, Any], service: Service, progress: ProgressReporter
     request = parse_input(job.get("input") if isinstance(job, Mapping) else None)
     # Only installed models, by any spelling, and refused before anything is downloaded.
     options = dataclasses.replace(request.options, model=service.check_model(request.options.model))
+    service.check_options(options)  # the language for that model, the diarization model: before any download
     settings = service.settings
     limits = Limits(max_bytes=settings.max_upload_bytes, allow_private=settings.allow_private_urls,
                     total_timeout_s=settings.download_timeout_s)
@@ -143,11 +146,15 @@ def run_job(job: Mapping[str, Any], service: Service, progress: ProgressReporter
         progress("fetch", 0.0)
         began = time.perf_counter()
         media: MediaFile = fetch_source(request.field, request.source, directory, limits,
-                                        accept=AUDIO_FIELDS[request.field], hint=AUDIO_HINTS.get(request.field, ""))
+                                        accept=AUDIO_FIELDS[request.field], hint=AUDIO_HINTS.get(request.field, ""),
+                                        cancel=cancel)
         timings["fetch"], began = _since(began)
-        audio = decode_audio(media.path, max_bytes=settings.max_upload_bytes, label=request.field)
+        check_cancelled(cancel)
+        audio = decode_audio(media.path, max_bytes=settings.max_upload_bytes, max_seconds=settings.max_audio_seconds,
+                             label=request.field)
         timings["decode"], began = _since(began)
-        samples = fetch_samples(request, directory, limits)  # fetched and decoded before the long part
+        samples = fetch_samples(request, directory, limits, settings.max_audio_seconds, cancel)  # before the long part
+        check_cancelled(cancel)
         remember_samples(service, request, samples)  # into the voice library, so this job recognises them too
         if samples:
             timings["speaker_samples"], _ = _since(began)

@@ -396,6 +396,20 @@ class Engine:
         check_duration(decoded.duration_s, self.settings.max_audio_seconds, "audio")
         return decoded
 
+    def check_options(self, options: TranscribeOptions) -> None:
+        """What the options alone can be refused for (a language that is not Whisper's or that the model cannot
+        do, a diarization model that is not installed), so that a front end refuses a job before it fetches the
+        audio; the job itself checks the same again."""
+        self._language_and_task(self.registry.asr(options.model), options, [])
+        if options.diarization:
+            self._check_installed_diarization(options.diarization_model)
+
+    def _check_installed_diarization(self, chosen: str | None) -> None:
+        installed = self.registry.available_diarization_models()
+        if chosen is not None and chosen not in installed:
+            raise InvalidInput(f"diarization_model={chosen!r} is not installed; installed: "
+                               f"{', '.join(installed) or 'none'}", field="diarization_model")
+
     def _language_and_task(self, asr: AsrModel, options: TranscribeOptions,
                            warnings: list[str]) -> tuple[str | None, str]:
         language = normalize_language(options.language)
@@ -546,10 +560,7 @@ class Engine:
         if not job.options.diarization:
             return None
         chosen = job.options.diarization_model
-        installed = self.registry.available_diarization_models()
-        if chosen is not None and chosen not in installed:
-            raise InvalidInput(f"diarization_model={chosen!r} is not installed; installed: "
-                               f"{', '.join(installed) or 'none'}", field="diarization_model")
+        self._check_installed_diarization(chosen)
         try:
             return self.registry.diarization(chosen, token=job.options.huggingface_access_token)
         except FeatureUnavailable as unavailable:

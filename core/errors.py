@@ -6,6 +6,7 @@ Every adapter maps `WorkerError` to its own surface in one place (RunPod `{"erro
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,12 @@ class Cancelled(WorkerError):
                  partial: Result | None = None) -> None:
         super().__init__(message)
         self.partial = partial
+
+
+def check_cancelled(cancel: threading.Event | None) -> None:
+    """Raise `Cancelled` (nothing finished) once `cancel` is set: for the steps before a job's engine run."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
 
 
 def finished_part(run: Callable[[], Result]) -> Result:

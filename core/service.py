@@ -155,6 +155,11 @@ class Service:
         self.engine.registry.asr(canonical)
         return canonical
 
+    def check_options(self, options: TranscribeOptions) -> None:
+        """Refuse what the options alone rule out (the language for the model, an uninstalled diarization model)
+        before a job's audio is fetched (`Engine.check_options`); `options.model` is an installed name."""
+        self.engine.check_options(options)
+
     def resolve_model(self, name: str | None) -> str:
         """A requested model name → the installed name it means; None/"" → the default. Only installed names
         are accepted, never a path (a request must not make the worker load files of its choosing), and every

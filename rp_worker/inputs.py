@@ -68,10 +68,10 @@ def parse_input(payload: Any) -> Request:
         raise InvalidInput(f"{field} must be a string (URL, data: URI or base64), got {type(payload[field]).__name__}",
                            field=field)
     verification, remember = (_flag(payload, name) for name in ("speaker_verification", "remember_speaker_samples"))
-    samples = parse_speaker_samples(payload.get("speaker_samples"))
-    if remember:  # names the voice library would refuse are refused before anything is fetched
-        for sample in samples:
-            check_name(sample.name, f"{sample.field}.name")
+    # Names the voice library would refuse are refused before anything is fetched, remembered or not: a sample
+    # named like a diarization label (SPEAKER_01, from a clip of an earlier run) would merge two speakers.
+    samples = tuple(dataclasses.replace(sample, name=check_name(sample.name, f"{sample.field}.name"))
+                    for sample in parse_speaker_samples(payload.get("speaker_samples")))
     return Request(field, payload[field], options, verification, samples, remember)
 
 
@@ -123,5 +123,8 @@ def parse_speaker_samples(raw: Any) -> tuple[SpeakerSample, ...]:
 def _name_from_url(source: str) -> str:
     if not source.lower().startswith(("http://", "https://")):
         return ""
-    path = urllib.parse.unquote(urllib.parse.urlsplit(source).path)
+    try:
+        path = urllib.parse.unquote(urllib.parse.urlsplit(source).path)
+    except ValueError:  # not a valid URL: the fetch says so, naming the field
+        return ""
     return PurePosixPath(path).stem

@@ -8,12 +8,14 @@ naming it, and nothing is stored."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core import Result
+from core.errors import check_cancelled
 from core.media.decode import decode_audio
 from core.media.fetch import Limits, fetch_source
 from rp_worker.inputs import Request
@@ -21,15 +23,19 @@ from rp_worker.inputs import Request
 Clips = dict[str, list[tuple[np.ndarray, str]]]  # name → (16 kHz samples, the request field it came from)
 
 
-def fetch_samples(request: Request, directory: Path, limits: Limits) -> Clips:
-    """Fetch and decode each sample before any transcription (refusals name `speaker_samples[i]`): name → clips.
-    Empty unless verification or remembering is on."""
+def fetch_samples(request: Request, directory: Path, limits: Limits, max_seconds: float | None = None,
+                  cancel: threading.Event | None = None) -> Clips:
+    """Fetch and decode each sample before any transcription (refusals name `speaker_samples[i]`), each at most
+    `max_seconds` long (MAX_AUDIO_MINUTES, as the audio): name → clips. Empty unless verification or remembering
+    is on. Setting `cancel` stops at the next sample or download chunk (`Cancelled`)."""
     if not (request.speaker_verification or request.remember_speaker_samples):
         return {}
     clips: Clips = {}
     for index, sample in enumerate(request.speaker_samples):
-        media = fetch_source(sample.field, sample.source, directory, limits, stem=f"speaker-sample-{index}")
-        decoded = decode_audio(media.path, max_bytes=limits.max_bytes, label=sample.field)
+        check_cancelled(cancel)
+        media = fetch_source(sample.field, sample.source, directory, limits, stem=f"speaker-sample-{index}",
+                             cancel=cancel)
+        decoded = decode_audio(media.path, max_bytes=limits.max_bytes, max_seconds=max_seconds, label=sample.field)
         media.path.unlink(missing_ok=True)
         clips.setdefault(sample.name, []).append((decoded.samples, sample.field))
     return clips

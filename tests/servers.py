@@ -75,8 +75,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         parts = urllib.parse.urlsplit(self.path)
         route, _, rest = parts.path.lstrip("/").partition("/")
         query = urllib.parse.parse_qs(parts.query)
-        if route == "file" and rest in self.server.files:
-            body = self.server.files[rest]
+        if route == "file" and urllib.parse.unquote(rest) in self.server.files:
+            body = self.server.files[urllib.parse.unquote(rest)]
             self._reply(200, body, {"Content-Length": str(len(body)), "Content-Type": "application/octet-stream"})
         elif route == "redirect":
             self._reply(302, b"", {"Location": query["to"][0]})

@@ -19,7 +19,8 @@ WAV_HEAD = b"RIFF\x24\x00\x00\x00WAVEfmt "
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    with media_server({"clip.wav": WAV_HEAD + b"\0" * 100, "noext": b"OggS" + b"\0" * 60}) as base:
+    with media_server({"clip.wav": WAV_HEAD + b"\0" * 100, "noext": b"OggS" + b"\0" * 60,
+                       "Interview Müller.wav": WAV_HEAD + b"\0" * 100}) as base:
         yield base
 
 
@@ -101,6 +102,18 @@ def test_download_keeps_suffix_and_name(server, tmp_path):
     media = _fetch("audio", f"{server}/file/clip.wav?sig=secret", tmp_path)
     assert media.path.parent == tmp_path and media.path.suffix == ".wav"
     assert media.path.read_bytes().startswith(b"RIFF") and media.name == "clip.wav"
+
+
+def test_a_url_with_spaces_or_non_ascii_characters_is_fetched(server, tmp_path):
+    """As browsers and requests send it: percent-encoded, what was encoded already left as it is."""
+    for url in (f"{server}/file/Interview Müller.wav?sig=ä b", f"{server}/file/Interview%20M%C3%BCller.wav"):
+        media = _fetch("audio", url, tmp_path)
+        assert media.path.read_bytes().startswith(b"RIFF") and media.path.suffix == ".wav", url
+
+
+@pytest.mark.parametrize("url", ["http://[::1/x.wav", "https://[not-an-address]/x.wav"])
+def test_a_malformed_url_is_refused_naming_the_field(url, tmp_path):
+    _refused("speaker_samples[0].url", url, tmp_path, "not a valid URL")
 
 
 def test_suffix_is_sniffed_without_extension_or_type(server, tmp_path):

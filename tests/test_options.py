@@ -85,6 +85,7 @@ def test_bad_values_name_the_field_and_what_is_accepted(mapping, field, fragment
 def test_output_formats_accept_a_comma_string_and_drop_repeats():
     options = TranscribeOptions.from_mapping({"output_formats": "srt, vtt,srt"})
     assert options.output_formats == ("srt", "vtt")
+    assert TranscribeOptions.from_mapping({"output_formats": "SRT, Vtt"}).output_formats == ("srt", "vtt")  # as a list
 
 
 def test_token_never_appears_in_repr_or_mapping():

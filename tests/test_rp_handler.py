@@ -290,6 +290,9 @@ class _FakeEngine:
     def __init__(self, settings: Any, failure: BaseException | None = None) -> None:
         self.settings, self.failure, self.registry, self.seen = settings, failure, _FakeRegistry(), []
 
+    def check_options(self, options: Any) -> None:
+        pass  # the real checks need the models: tests/test_rp_voices.py runs them through the worker
+
     def transcribe(self, audio: Any, options: Any, *, on_progress: Any, on_segments: Any = None,
                    cancel: Any = None) -> Result:
         self.seen.append((audio, options))
@@ -328,6 +331,58 @@ def test_handler_maps_errors_in_one_place(fake_settings, tmp_path, monkeypatch):
     audio, options = fine.seen[0]
     assert np.allclose(audio.samples, tone, atol=1e-4) and options.model == "tiny.en"
     assert not any(tmp_path.glob(f"{JOB_DIR_PREFIX}*"))
+
+
+def test_a_job_stopped_while_its_audio_downloads_stops_at_once(tmp_path):
+    """The download is the first step a stop must reach: the handler returns within a chunk, not when the whole
+    file (or DOWNLOAD_TIMEOUT_S) is done, and keeps no file."""
+    from core import Settings
+
+    settings = Settings(models_dir=tmp_path, max_upload_mb=1, allow_private_urls=True)
+    engine, cancel = _FakeEngine(settings), threading.Event()
+    with media_server() as base:  # /slow: 500 bytes over 5 s
+        job = {"id": "stopped-download", "input": {"audio": f"{base}/slow"}}
+        threading.Timer(0.5, cancel.set).start()
+        began = time.perf_counter()
+        output = rp_handler.handle(job, _service(engine), sink=lambda *_: None, cancel=cancel)
+        took = time.perf_counter() - began
+    assert output == {"error": "the job was stopped before it finished"} and took < 2.5, (output, took)
+    assert engine.seen == []
+
+
+def test_the_streaming_handler_leaves_the_event_loop_free_while_the_job_runs(fake_settings, monkeypatch):
+    """RUNPOD_STREAM=1: the SDK iterates the handler on its event loop, which must keep turning (heartbeats, stop
+    signals) while a job runs and yields nothing; run through the SDK's own `run_job_generator`."""
+    import asyncio
+
+    from runpod.serverless.modules import rp_job
+
+    class _SlowEngine(_FakeEngine):
+        def transcribe(self, audio: Any, options: Any, **kwargs: Any) -> Result:
+            time.sleep(1.5)
+            return super().transcribe(audio, options, **kwargs)
+
+    monkeypatch.setattr(rp_handler, "_service", _service(_SlowEngine(fake_settings)))
+    monkeypatch.setattr(rp_handler, "_progress_sink", lambda _job, _message: None)
+    job = {"id": "streamed-1", "input": {"audio_base64": wav_b64(np.zeros(8000, dtype=np.float32))}}
+
+    async def run() -> tuple[list[Any], int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.1)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        items = [item async for item in rp_job.run_job_generator(rp_handler.stream_handler, job)]
+        ticker.cancel()
+        return items, ticks
+
+    items, ticks = asyncio.run(run())
+    assert items[-1]["output"]["language"] == "en", items
+    assert ticks >= 10, f"the event loop turned {ticks} times in a 1.5 s job"
 
 
 def test_token_reaches_the_engine_only(fake_settings):
@@ -469,6 +524,9 @@ def test_unknown_field_message_lists_runpod_fields():
     ([{"url": "UklGRg=="}], "name is required"),
     ([{"name": 3, "url": "https://x/a.wav"}], "name must be a string"),
     ([{"url": "https://x/a.wav"}] * 21, "at most 20"),
+    # a label as a name would merge two speakers (a clip of an earlier run, named after its file)
+    ([{"name": "SPEAKER_01", "url": "https://x/a.wav"}], "is a diarization label"),
+    (["https://cdn.example.com/clips/SPEAKER_00.wav"], "is a diarization label"),
 ])
 def test_speaker_samples_are_checked_before_any_work(samples, needle):
     with pytest.raises(InvalidInput) as caught:

@@ -95,7 +95,15 @@ def test_voices_of_an_earlier_model_are_named_until_a_request_enrols_them_again(
     ({"remember_speaker_samples": True, "speaker_samples": [{"name": "SPEAKER_03", "url": "https://e.com/a.wav"}]},
      "speaker_samples[0].name: 'SPEAKER_03' is a diarization label"),
     ({"recognize_voices": 1}, "recognize_voices must be a boolean"),
+    # refused before the audio is fetched (this machine has no network: a fetch would fail otherwise), so a
+    # voice to remember is never kept by a job that is refused
+    ({"language": "xx", "remember_speaker_samples": True, "speaker_samples": [{"name": "Zed", "url": "UklGRg=="}]},
+     "language='xx' is not"),
+    ({"language": "de", "model": "tiny.en", "remember_speaker_samples": True,
+      "speaker_samples": [{"name": "Zed", "url": "UklGRg=="}]}, "is English-only"),
+    ({"diarization": True, "diarization_model": "no-such-pipeline"}, "diarization_model='no-such-pipeline' is not"),
 ])
 def test_bad_voice_fields_are_refused_before_any_work(worker, payload, needle):
     error = worker.error({"audio": "https://example.com/talk.wav", **payload})
     assert needle in error
+    assert "Zed" not in {voice.name for voice in VoiceLibrary(worker.log_path.parent / "data").voices()}

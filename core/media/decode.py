@@ -72,7 +72,7 @@ def decode_audio(path: str | Path, *, max_bytes: int | None = None, max_seconds:
     samples, warnings = None, ()
     if path.suffix.lower() in _SOUNDFILE_SUFFIXES:
         header_s = _header_seconds(path)
-        check_duration(header_s, max_seconds, name)
+        check_duration(header_s, max_seconds, name, field)
         # A long one goes through ffmpeg into a mapped file; libsndfile would hold it whole (and a 44.1 kHz stereo
         # read twice over, as float32, before resampling).
         samples = _read_with_soundfile(path) if header_s is None or header_s <= map_over_s else None
@@ -82,7 +82,7 @@ def decode_audio(path: str | Path, *, max_bytes: int | None = None, max_seconds:
     if samples is None:
         samples, warnings = _read_with_ffmpeg(path, name, field, None if max_seconds is None else max_seconds + 1,
                                               map_over_s=map_over_s)
-    check_duration(samples.size / SAMPLE_RATE, max_seconds, name)
+    check_duration(samples.size / SAMPLE_RATE, max_seconds, name, field)
     if samples.size == 0:
         raise AudioDecodeError(f"{name}: no audio could be decoded (zero samples)", field=field)
     return DecodedAudio(_finite(np.ascontiguousarray(samples, dtype=np.float32)), warnings)
@@ -106,13 +106,14 @@ def _finite(samples: np.ndarray, block: int = 1 << 22) -> np.ndarray:
     return samples
 
 
-def check_duration(seconds: float | None, max_seconds: float | None, name: str) -> None:
-    """Refuse audio longer than the limit (MAX_AUDIO_MINUTES), before any model runs on it."""
+def check_duration(seconds: float | None, max_seconds: float | None, name: str, field: str = "audio") -> None:
+    """Refuse audio longer than the limit (MAX_AUDIO_MINUTES), before any model runs on it; the error names
+    `field`, the request field the audio came from."""
     if seconds is None or max_seconds is None or seconds <= max_seconds:
         return
     raise AudioDecodeError(
         f"{name}: the audio is {seconds / 60:.1f} minutes long, over the limit of {max_seconds / 60:g} minutes "
-        "(MAX_AUDIO_MINUTES); split it, or raise the limit", field="audio")
+        "(MAX_AUDIO_MINUTES); split it, or raise the limit", field=field)
 
 
 def _header_seconds(path: Path) -> float | None:
@@ -240,7 +241,7 @@ def decode_span(path: str | Path, start_s: float, end_s: float, *, max_bytes: in
     _check_size(path.stat().st_size, max_bytes, name, field)
     suffix = path.suffix.lower()
     length_s = _header_seconds(path) if suffix in _SOUNDFILE_SUFFIXES else _container_seconds(path)
-    check_duration(length_s, max_seconds, name)
+    check_duration(length_s, max_seconds, name, field)
     start_s, end_s = max(0.0, start_s), max(start_s, end_s)
     first = round(start_s * SAMPLE_RATE)
     count = math.ceil(end_s * SAMPLE_RATE) - first

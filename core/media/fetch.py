@@ -97,10 +97,12 @@ def job_directory() -> Iterator[Path]:
 
 
 def fetch_source(field: str, value: str, directory: Path, limits: Limits, *,
-                 accept: tuple[str, ...] = SOURCE_KINDS, stem: str = "input", hint: str = "") -> MediaFile:
+                 accept: tuple[str, ...] = SOURCE_KINDS, stem: str = "input", hint: str = "",
+                 cancel: threading.Event | None = None) -> MediaFile:
     """Materialise one source `value` into `directory` as `stem` + suffix; `accept` says which kinds of
     `SOURCE_KINDS` the field takes. `InvalidInput` naming `field` on any refusal (`hint` is appended to the
-    message when the kind is not accepted, e.g. which other field takes it)."""
+    message when the kind is not accepted, e.g. which other field takes it). Setting `cancel` stops a download
+    at its next chunk (`Cancelled`)."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"{field} must be a non-empty string", field=field)
     value = value.strip()
@@ -114,7 +116,7 @@ def fetch_source(field: str, value: str, directory: Path, limits: Limits, *,
     if kind == "data":
         return _save(directory, *decode_data_uri(field, value, limits.max_bytes), stem=stem, name="audio")
     if kind == "url":
-        return download(field, value, directory, limits, stem=stem)
+        return download(field, value, directory, limits, stem=stem, cancel=cancel)
     data = decode_base64(field, value, limits.max_bytes)
     return _save(directory, data, sniff_suffix(data), stem=stem, name="audio")
 
@@ -205,9 +207,15 @@ def _save(directory: Path, data: bytes, suffix: str, *, stem: str, name: str) ->
 
 
 # ---- URLs ----------------------------------------------------------------------------------------
+URL_SAFE_CHARACTERS = "!#$%&'()*+,/:;=?@[]~"  # left as they are when a request target is percent-encoded (requests')
+
+
 def redact_url(url: str) -> str:
     """scheme://host/path only: query strings of presigned URLs carry credentials."""
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "the URL (not a valid URL)"
     host = parts.hostname or ""
     port = f":{parts.port}" if _safe_port(parts) else ""
     return f"{parts.scheme}://{host}{port}{parts.path}"
@@ -379,8 +387,11 @@ class _Deadline:
 
 
 def _parse_url(field: str, url: str, *, redirected: bool) -> urllib.parse.SplitResult:
-    parts = urllib.parse.urlsplit(url)
     where = " (after a redirect)" if redirected else ""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as error:  # e.g. an unclosed IPv6 bracket
+        raise InvalidInput(f"{field}: not a valid URL{where} ({error})", field=field) from None
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
         raise InvalidInput(f"{field}: URL scheme {scheme + ':' if scheme else '(none)'} is not allowed{where}; "
@@ -408,7 +419,10 @@ def _connect(field: str, url: str, parts: urllib.parse.SplitResult, limits: Limi
 
 def _request(field: str, url: str, connection: _PinnedHTTPConnection, parts: urllib.parse.SplitResult,
              limits: Limits) -> http.client.HTTPResponse:
-    target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    # Characters a URL may not carry as they are (non-ASCII, spaces: "…/Interview Müller.mp3") are percent-encoded,
+    # as browsers and requests do; what is already encoded stays as it is.
+    target = urllib.parse.quote(urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, "")),
+                                safe=URL_SAFE_CHARACTERS)
     try:
         connection.request("GET", target, headers={"User-Agent": USER_AGENT, "Accept": "*/*"})
         return connection.getresponse()
@@ -417,6 +431,8 @@ def _request(field: str, url: str, connection: _PinnedHTTPConnection, parts: url
                            f"{limits.connect_timeout_s:g}s/{limits.read_timeout_s:g}s", field=field) from None
     except ssl.SSLError as error:
         raise InvalidInput(f"{field}: TLS error with {parts.hostname}: {error.reason or error}", field=field) from None
+    except http.client.InvalidURL:  # its message quotes the request target, query string and all
+        raise InvalidInput(f"{field}: cannot download {redact_url(url)}: not a valid URL", field=field) from None
     except (OSError, http.client.HTTPException) as error:
         raise InvalidInput(f"{field}: cannot download {redact_url(url)}: {type(error).__name__}: {error}",
                            field=field) from None
