@@ -15,6 +15,8 @@ def option_warnings(options: Any) -> list[str]:
         given = [name for name in SPEAKER_COUNT_OPTIONS if getattr(options, name) is not None]
         if given:
             warnings.append(f"{', '.join(given)} ignored: speaker counts apply only with diarization=true")
+    if "rttm" in options.output_formats and not options.diarization:
+        warnings.append("rttm says who spoke when: with diarization=false it is empty")
     if options.translate and options.task == "translate":
         warnings.append("translate=true with task=translate: the transcript is already the English translation")
     return warnings

@@ -37,11 +37,19 @@ def test_good_and_bad_files_in_one_run(models_dir, dialogue, tmp_path):
     assert (out / f"{stem}.srt").read_text().startswith("1\n00:00:")
 
 
-def test_all_good_exits_zero(models_dir, monologue, tmp_path):
-    completed = run_cli(models_dir, monologue.path, "--no-align", "--formats", "txt,vtt", "--output-dir", tmp_path)
+def test_all_good_exits_zero(models_dir, monologue, dialogue, tmp_path):
+    """Two inputs called the same (in two folders) get `talk` and `talk-2`: neither overwrites the other."""
+    other = tmp_path / "elsewhere" / monologue.path.name
+    other.parent.mkdir()
+    other.write_bytes(dialogue.path.read_bytes())
+    out = tmp_path / "out"
+    completed = run_cli(models_dir, monologue.path, other, "--no-align", "--formats", "txt,vtt", "--output-dir", out)
     assert completed.returncode == 0, completed.stderr
-    assert (tmp_path / f"{monologue.path.stem}.vtt").read_text().startswith("WEBVTT")
-    assert "quick brown fox" in (tmp_path / f"{monologue.path.stem}.txt").read_text().lower()
+    stem = monologue.path.stem
+    assert sorted(p.name for p in out.iterdir()) == [f"{stem}-2.txt", f"{stem}-2.vtt", f"{stem}.txt", f"{stem}.vtt"]
+    assert (out / f"{stem}.vtt").read_text().startswith("WEBVTT")
+    assert "quick brown fox" in (out / f"{stem}.txt").read_text().lower()
+    assert "quick brown fox" not in (out / f"{stem}-2.txt").read_text().lower()
 
 
 def test_bad_arguments_are_reported_without_traceback(models_dir, monologue, tmp_path):
@@ -49,3 +57,12 @@ def test_bad_arguments_are_reported_without_traceback(models_dir, monologue, tmp
     assert completed.returncode == 2 and "docx" in completed.stderr and "Traceback" not in completed.stderr
     completed = run_cli(models_dir, monologue.path, "--model", "huge-v9")
     assert completed.returncode == 2 and "huge-v9" in completed.stderr and "tiny.en" in completed.stderr
+    # refused once, before any file: what the options alone rule out, and an output folder that cannot be made
+    for args, needle in ((("--diarize", "--diarization-model", "no-such-pipeline"), "no-such-pipeline"),
+                         (("--model", "tiny.en", "--language", "de"), "English-only"),
+                         (("--output-dir", monologue.path), "--output-dir")):
+        completed = run_cli(models_dir, monologue.path, *args)
+        assert completed.returncode == 2 and needle in completed.stderr, completed.stderr
+        assert "Traceback" not in completed.stderr and completed.stderr.startswith("error: ")  # not per file
+    export = run_cli(models_dir, "voices", "export", tmp_path / "missing" / "voices.json")
+    assert export.returncode == 1 and "Traceback" not in export.stderr and "voices.json" in export.stderr

@@ -80,6 +80,9 @@ def test_advisories():
     assert option_warnings(TranscribeOptions(min_speakers=2, diarization=True)) == []
     assert "already the English translation" in option_warnings(TranscribeOptions(task="translate",
                                                                                  translate=True))[0]
+    assert option_warnings(TranscribeOptions(output_formats=("json", "rttm"))) == [
+        "rttm says who spoke when: with diarization=false it is empty"]
+    assert option_warnings(TranscribeOptions(output_formats=("rttm",), diarization=True)) == []
 
 
 @pytest.fixture(scope="module")

@@ -65,6 +65,26 @@ def test_stop_reaches_every_armed_job_of_the_session_only():
     assert other.is_set() and stops.armed() == 0, "a closed page's job stops and leaves the count"
 
 
+def test_the_upload_box_takes_the_media_containers_ffmpeg_reads():
+    """Gradio checks uploads against the box's file types by Python's `mimetypes`, which misses some."""
+    from gradio_client.utils import is_valid_file
+
+    from ui.layout import MEDIA_FILE_TYPES
+
+    for name in ("talk.wav", "talk.mp3", "talk.m4a", "talk.mp4", "talk.webm", "talk.weba", "book.m4b", "cam.m2ts",
+                 "talk.opus", "talk.wv", "saved.json"):
+        assert is_valid_file(name, MEDIA_FILE_TYPES), name
+    assert not is_valid_file("minutes.txt", MEDIA_FILE_TYPES)
+
+
+def test_a_session_is_busy_while_its_job_is_armed():
+    stops = batch.Stops()
+    job = stops.arm("s1")
+    assert stops.busy("s1") and not stops.busy("s2")
+    stops.release("s1", job)
+    assert not stops.busy("s1")
+
+
 def test_zip_holds_every_file_under_a_unique_folder(tmp_path):
     stems = batch.unique_stems(["talk.wav", "talk.mp3", "a/b?.wav"])
     assert stems == ["talk", "talk-2", "b_"]

@@ -280,14 +280,15 @@ def test_transcribe_is_above_the_fold_and_options_speak_plainly(browser, ui_serv
 
 
 def test_the_language_list_follows_the_model(page):
-    """The default model is English-only: the page offers English alone; the multilingual `base` offers all."""
+    """The default model is English-only: the page offers English alone (no Auto-detect: it would detect nothing);
+    the multilingual `base` offers all."""
     def offered() -> list[str]:
         page.locator("#wx-opt-language input").click()
         options = page.locator("ul[role='listbox'] li").all_inner_texts()
         page.keyboard.press("Escape")
         return [option.split("\n")[-1].strip() for option in options]  # the selected one has a ✓ line
 
-    assert offered() == ["Auto-detect", "English (en)"]
+    assert offered() == ["English (en), the model's only language"]
     page.locator("#wx-opt-model input").click()
     page.locator("ul[role='listbox'] li", has_text="base").first.click()
     page.wait_for_function("() => true")

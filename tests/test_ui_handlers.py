@@ -198,6 +198,55 @@ def test_pressing_transcribe_clears_the_panel_and_says_where_the_job_stands():
     assert page.stop("s2") == "Stopping at the next step…" and page.stop("nobody") == "Nothing is running."
 
 
+def test_a_refused_transcribe_keeps_the_shown_transcript(monkeypatch):
+    """Nothing to transcribe, or an option mistyped: a toast and the note (marking the field); the transcript on
+    screen, its corrections and their undo history stay."""
+    from ui.controls import labels
+
+    monkeypatch.setattr(handlers, "error_toast", lambda message: None)
+    page = handlers.Handlers(service=None, downloads=None, labels=labels())
+    kept = page.arm("s1", None, "", None, {"beam_size": "5"})
+    assert all(isinstance(value, type(gr.skip())) for value in kept) and not page.stops.busy("s1")
+    panels = list(page.run_batch(None, "", None, {"beam_size": "five"}, "s1", progress=None))
+    assert len(panels) == 1 and isinstance(panels[0][0], type(gr.skip())), "the state is not replaced"
+    assert "“Beam size” must be a number" in panels[0][1] and 'data-field="beam_size"' in panels[0][1]
+    assert not page.stops.busy("s1")
+
+
+def test_corrections_wait_for_the_sessions_running_batch(tmp_path, monkeypatch):
+    """The batch rewrites the state and the downloads as each file ends: an edit meanwhile is refused (it would be
+    lost, or remove files the batch still zips)."""
+    from ui.editor import Editor
+
+    shown: list[str] = []
+    monkeypatch.setattr(gr, "Warning", lambda message, *args, **kwargs: shown.append(message))
+    page = handlers.Handlers(service=None, downloads=handlers.DownloadStore(tmp_path))
+    state = {"items": [{**_state(), "status": "done", "files": [], "name": "talk.wav"}], "current": 0,
+             "dir": str(tmp_path), "zip": None}
+    job = page.stops.arm("s1")
+    refused = [page.rename(state, "SPEAKER_00", "Alice", "s1"), Editor(page).edit(state, {"op": "undo"}, "s1")]
+    assert all(isinstance(value, type(gr.skip())) for panel in refused for value in panel)
+    assert len(shown) == 2 and all("A transcription is running" in message for message in shown)
+    page.stops.release("s1", job)
+    assert page.rename(state, "SPEAKER_00", "Alice", "s1")[0]["items"][0]["names"] == {"SPEAKER_00": "Alice"}
+
+
+def test_a_voice_library_export_leaves_the_transcripts_downloads(tmp_path):
+    store = handlers.DownloadStore(tmp_path)
+    job = store.job_dir("s1")
+    (job / "talk.srt").write_text("1")
+    first = store.side_dir("s1", "voices")
+    second = store.side_dir("s1", "voices")
+    assert (job / "talk.srt").exists() and not first.exists() and second.exists()
+
+
+def test_user_text_and_names_stay_out_of_the_log():
+    logged = handlers._loggable({"initial_prompt": "Zyx Corp quarterly", "hotwords": "Zyx", "beam_size": 5})
+    assert logged == {"initial_prompt": "<18 characters>", "hotwords": "<3 characters>", "beam_size": 5}
+    state = items.set_speaker_name(_state(), "SPEAKER_00", " Alice   Smith ")
+    assert state["names"] == {"SPEAKER_00": "Alice Smith"}, "as the page shows it and its menus send it back"
+
+
 def _imports(path: Path, package: str) -> set[str]:
     """The `package` modules `path` imports, at the top or inside a function (a deferred import is still one)."""
     import ast

@@ -214,6 +214,8 @@ def test_summary_and_warnings(dialogue):
     assert "Speakers: <b>2</b>" in page and "Took <b>1.2 s</b>" in page and "Duration: <b>0:10.0</b>" in page
     assert '<div class="wx-warnings" role="status"><b>Notes</b><ul><li>alignment skipped</li></ul></div>' in page
     assert "wx-warnings" not in render.render_view(dialogue)
+    noted = dataclasses.replace(dialogue, warnings=("no speech found; try lowering vad_onset (now 0.5)",))
+    assert "try lowering “Speech start sensitivity” (now 0.5)" in render.render_view(noted, labels=controls.LABELS)
 
 
 # ---- controls: derived from TranscribeOptions -------------------------------------------------------------
@@ -264,6 +266,8 @@ def test_widgets_follow_field_types_and_limits(specs):
     assert by_name["model"].choices == (("tiny.en (default)", "tiny.en"), ("small", "small"))
     assert by_name["language"].choices[0] == ("Auto-detect", controls.AUTO_LANGUAGE)
     assert ("German (de)", "de") in by_name["language"].choices
+    assert controls.language_choices({"en": "english"}) == [("English (en), the model's only language",
+                                                             controls.AUTO_LANGUAGE)]
 
 
 @pytest.mark.parametrize(("name", "widget", "option"), [

@@ -6,6 +6,7 @@ again."""
 from __future__ import annotations
 
 import json
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +93,8 @@ def test_remember_a_voice_then_recognise_it_and_forget_it(page, voice_recordings
     page.locator("#wx-voices-export").click()
     exported = json.loads(download(page, "#wx-voices-file a[download]")[1].read_text(encoding="utf-8"))
     assert [voice["name"] for voice in exported["voices"]] == [ADA]
+    transcript = page.locator("#wx-downloads a[download$='.json']").first.get_attribute("href")
+    assert page.request.get(urllib.parse.urljoin(page.url, transcript)).ok, "the export leaves the transcript's files"
 
     page.locator("#wx-voice-forget").click()  # asks first; Keep keeps the voice
     question = page.locator("#wx-voice-question")

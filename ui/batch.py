@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from core import Result
 from core.errors import InvalidInput
 from core.media.fetch import Limits, MediaFile, download
+from core.transcript.formats import numbered_stems
 
 MAX_BATCH = 20  # files and links in one press of Transcribe
 LINK_FIELD = "Links"  # the on-screen label every link error starts with
@@ -140,6 +141,11 @@ class Stops:
             if not events:
                 self._events.pop(session or "", None)
 
+    def busy(self, session: str | None) -> bool:
+        """Whether a job of this session is armed (waiting or running): its batch owns the page's state."""
+        with self._lock:
+            return bool(self._events.get(session or ""))
+
     def armed(self) -> int:
         """Jobs armed and not yet released, all sessions: the ones running or waiting."""
         with self._lock:
@@ -148,13 +154,7 @@ class Stops:
 
 def unique_stems(names: Iterable[str]) -> list[str]:
     """Folder names for the zip: `talk`, `talk-2`, ... so two files called the same never overwrite."""
-    seen: dict[str, int] = {}
-    stems = []
-    for name in names:
-        stem = _safe_stem(Path(name).stem)
-        seen[stem] = seen.get(stem, 0) + 1
-        stems.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
-    return stems
+    return numbered_stems(_safe_stem(Path(name).stem) for name in names)
 
 
 def _safe_stem(stem: str) -> str:

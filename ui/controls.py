@@ -258,6 +258,10 @@ def _model_choices(models: Sequence[str], default_model: str) -> list[tuple[str,
 
 
 def language_choices(languages: Mapping[str, str]) -> list[tuple[str, str]]:
-    """Auto-detect, then each language by name; the page offers only what the chosen model can do."""
+    """Auto-detect, then each language by name; the page offers only what the chosen model can do (an
+    English-only model hears everything as English: its one choice is English, also when nothing is chosen)."""
     ordered = sorted(languages.items(), key=lambda item: item[1])
-    return [("Auto-detect", AUTO_LANGUAGE)] + [(f"{name.title()} ({code})", code) for code, name in ordered]
+    named = [(f"{name.title()} ({code})", code) for code, name in ordered]
+    if len(named) == 1:
+        return [(f"{named[0][0]}, the model's only language", AUTO_LANGUAGE)]
+    return [("Auto-detect", AUTO_LANGUAGE), *named]

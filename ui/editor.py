@@ -132,13 +132,14 @@ class Editor:
             with user_errors():
                 if not state or state.get("current") is None:
                     raise InvalidInput("Transcribe a file first, then correct its transcript.", field="op")
+                self.handlers.check_idle(session)
                 index = state["current"]
                 items = [dict(item) for item in state["items"]]
                 items[index] = apply(self.handlers.service, items[index], command)
+                new_state = {**state, "items": items, "merge": None}
+                self.handlers.write_item(new_state, index)
         except gr.Error as refusal:
             gr.Warning(str(refusal.message), title="Cannot change the transcript")
             return self.handlers.unchanged()
-        new_state = {**state, "items": items, "merge": None}
-        self.handlers.write_item(new_state, index)
         logger.info("transcript corrected: %s", command.get("op"))
         return self.handlers.panel(new_state, session)

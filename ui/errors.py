@@ -28,7 +28,8 @@ def user_errors(labels: Mapping[str, str] | None = None) -> Iterator[None]:
     except gr.Error:
         raise
     except WorkerError as error:
-        logger.info("request refused: %s", error.message)
+        # the message may quote file names, links or speaker names: the log says what kind of refusal it was
+        logger.info("request refused: %s (field %s)", type(error).__name__, error.field or "-")
         message = on_screen(error.message, labels) if labels else error.message
         raise gr.Error(message, title="Cannot transcribe", print_exception=False) from None
     except Exception:

@@ -30,7 +30,7 @@ from core.transcript.result import Segment, SegmentsCallback
 from ui import batch
 from ui.cards import render_cards
 from ui.controls import ControlSpec, to_options
-from ui.errors import error_toast, user_errors
+from ui.errors import error_toast, on_screen, user_errors
 from ui.items import (
     changed,
     file_url,
@@ -72,9 +72,18 @@ def run_job(service: Service, audio_path: str, values: Mapping[str, Any] | Trans
             on_segments: SegmentsCallback | None = None) -> tuple[Result, TranscribeOptions]:
     """The one transcription path of the UI and the API: widget values → options → the service's engine."""
     options = values if isinstance(values, TranscribeOptions) else to_options(values)
-    logger.info("job: %s, options %s", _describe_file(audio_path), options.to_mapping())
+    logger.info("job: %s, options %s", _describe_file(audio_path), _loggable(options.to_mapping()))
     result = service.transcribe(audio_path, options, on_progress=on_progress, cancel=cancel, on_segments=on_segments)
     return result, options
+
+
+USER_TEXT_OPTIONS = ("initial_prompt", "hotwords")  # the user's own words (names, terms): never logged as they are
+
+
+def _loggable(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """Options for the log: text the user typed is given by its length only."""
+    return {key: (f"<{len(value)} characters>" if key in USER_TEXT_OPTIONS and isinstance(value, str) else value)
+            for key, value in mapping.items()}
 
 
 def _describe_file(path: str) -> str:
@@ -96,6 +105,17 @@ class DownloadStore:
         session_dir = self.root / _safe_name(session or "anonymous")
         self._prune(session_dir)
         target = session_dir / uuid.uuid4().hex[:12]
+        target.mkdir(parents=True)
+        return target
+
+    def side_dir(self, session: str | None, kind: str) -> Path:
+        """A fresh folder for a download beside the transcript's (a voice library export): the session's
+        transcript files stay; only its earlier `kind` folders go."""
+        session_dir = self.root / _safe_name(session or "anonymous")
+        if session_dir.is_dir():
+            for old in session_dir.glob(f"{kind}-*"):
+                shutil.rmtree(old, ignore_errors=True)
+        target = session_dir / f"{kind}-{uuid.uuid4().hex[:12]}"
         target.mkdir(parents=True)
         return target
 
@@ -152,10 +172,15 @@ class Handlers:
         return Limits(max_bytes=settings.max_upload_bytes, allow_private=settings.allow_private_urls)
 
     # ---- Transcribe and Stop -----------------------------------------------------------------
-    def arm(self, session: str | None) -> tuple[Any, ...]:
+    def arm(self, session: str | None, uploads: Any = None, links: str | None = None, recording: str | None = None,
+            values: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
         """Runs at the click, before the job is queued: a stop request can reach it from now on, and the
         previous batch's transcript and downloads leave the screen at once (never shown under a new name). A
-        queued job's view says so (Gradio's strip has nothing to say until the job starts)."""
+        queued job's view says so (Gradio's strip has nothing to say until the job starts). Inputs that will be
+        refused (nothing to transcribe, an option mistyped) leave the shown transcript and its corrections as
+        they are: the job that follows says what is wrong."""
+        if values is not None and self._refusal(uploads, links, recording, values) is not None:
+            return self.unchanged()
         ahead = self.stops.armed()
         self.stops.arm(session)
         return self.cleared(queue_note(ahead), queue_note(ahead) if ahead else WORKING_TEXT)
@@ -189,19 +214,15 @@ class Handlers:
                session: str | None, line: ProgressLine) -> Iterator[tuple[Any, ...]]:
         cancel = self.stops.latest(session)
         try:
-            field = None
-            try:
-                with user_errors(self.labels):
-                    try:
-                        options = to_options(_without_speaker_counts(values))
-                        sources = batch.collect_sources(uploads, links, recording)
-                    except WorkerError as refusal:
-                        field = refusal.field
-                        raise
-            except gr.Error as error:  # a toast and the note (marking the field); a raised error covers the panel
-                error_toast(str(error.message))
-                yield self.cleared(str(error.message), "No transcript: see the message above.", field=field)
+            refusal = self._refusal(uploads, links, recording, values)
+            if refusal is not None:  # a toast and the note (marking the field); the shown transcript stays
+                message = on_screen(refusal.message, self.labels)
+                error_toast(message)
+                cards = render_cards([], message, refusal.field)
+                yield (gr.skip(), cards, *(gr.skip() for _ in range(PANEL_SIZE - 2)))
                 return
+            options = to_options(_without_speaker_counts(values))
+            sources = batch.collect_sources(uploads, links, recording)
             state = {"items": [new_item(source) for source in sources], "current": None,
                      "dir": str(self.downloads.job_dir(session)), "zip": None}
             yield self.panel(state, session)
@@ -225,6 +246,17 @@ class Handlers:
                     error_toast(named(item["name"], item["message"]) if total > 1 else item["message"])
         finally:
             self.stops.release(session, cancel)
+
+    def _refusal(self, uploads: Any, links: str | None, recording: str | None,
+                 values: Mapping[str, Any]) -> WorkerError | None:
+        """Why a batch with these inputs would be refused before any file runs (no model, no network), or None."""
+        try:
+            to_options(_without_speaker_counts(values))
+            batch.collect_sources(uploads, links, recording)
+        except WorkerError as refusal:
+            logger.info("request refused: %s (field %s)", type(refusal).__name__, refusal.field or "-")
+            return refusal
+        return None
 
     def _run_one(self, state: dict[str, Any], index: int, source: batch.Source, options: TranscribeOptions,
                  on_progress: ProgressCallback, cancel: threading.Event) -> Iterator[tuple[Segment, ...]]:
@@ -315,8 +347,15 @@ class Handlers:
                              interactive=bool(choices))
         payload = response(result, options, uri=Path(item["files"][0]).stem if item["files"] else None)
         files = gr.update(value=list(item["files"]), visible=True)
-        return (dict(state), cards, pick, render_view(result, item.get("audio_url")), files, zip_update, payload,
-                dropdown)
+        view = render_view(result, item.get("audio_url"), self.labels)
+        return (dict(state), cards, pick, view, files, zip_update, payload, dropdown)
+
+    def check_idle(self, session: str | None) -> None:
+        """Corrections wait for this session's running batch: it rewrites the page's state and downloads as each
+        file finishes, so an edit made meanwhile would be lost, or remove files the batch still zips."""
+        if self.stops.busy(session):
+            raise InvalidInput("A transcription is running: correct the transcript once it has finished (or Stop "
+                               "it).", field="speaker")
 
     @staticmethod
     def unchanged(extra: int = 0) -> tuple[Any, ...]:
@@ -338,6 +377,7 @@ class Handlers:
         try:
             if not state or state.get("current") is None:
                 raise InvalidInput("Transcribe a file first, then rename its speakers.", field="speaker")
+            self.check_idle(session)
             items = [dict(item) for item in state["items"]]
             index = state["current"]
             offer = merge_offer(items[index], label, name)

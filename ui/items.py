@@ -114,7 +114,7 @@ def set_speaker_name(item: Mapping[str, Any], label: str | None, name: str | Non
     if not label or label not in labels:
         raise InvalidInput("Choose a speaker to rename.", field="speaker")
     names = dict(item.get("names", {}))
-    cleaned = (name or "").strip()
+    cleaned = " ".join((name or "").split())  # as shown on the page, and as the editor's menus send it back
     shown = {(names.get(other) or other).casefold(): names.get(other) or other for other in labels if other != label}
     if cleaned.casefold() in shown:
         raise InvalidInput(f"Another speaker is already called “{shown[cleaned.casefold()]}”; choose a different "

@@ -34,7 +34,9 @@ INTRO = (
 ADVANCED_OUTPUT_OPTIONS = frozenset({"max_line_width", "max_line_count", "highlight_words"})
 # What the upload box accepts: Gradio's audio/video MIME groups plus containers they miss that ffmpeg reads,
 # and a result JSON saved from this page (to read and play it again).
-MEDIA_FILE_TYPES = ["audio", "video", ".mka", ".caf", ".ts", ".mts", ".json"]
+# (Python's `mimetypes`, which Gradio's check uses, knows neither Chrome's recordings, .weba, nor audiobooks, .m4b.)
+MEDIA_FILE_TYPES = ["audio", "video", ".mka", ".caf", ".ts", ".mts", ".m2ts", ".weba", ".m4b", ".opus", ".amr",
+                    ".3ga", ".ape", ".wv", ".wma", ".spx", ".json"]
 # On a narrow screen the cards and progress are below the options: bring them into view when the job starts.
 SHOW_PROGRESS_JS = """() => {
   const cards = document.querySelector('#wx-cards');
@@ -254,8 +256,9 @@ def _wire(handlers: Handlers, sources: dict[str, Any], controls: dict[str, gr.co
     shown = [panel[key] for key in ("state", "cards", "pick", "view", "files", "zip", "json", "speaker")]
     upload, links, recording = sources["upload"], sources["links"], sources["recording"]
 
-    def on_arm(request: gr.Request) -> tuple:
-        return (*handlers.arm(request.session_hash), "")
+    def on_arm(data: dict, request: gr.Request) -> tuple:
+        values = {name: data[controls[name]] for name in names}
+        return (*handlers.arm(request.session_hash, data[upload], data[links], data[recording], values), "")
 
     def on_transcribe(data: dict, request: gr.Request, progress=gr.Progress()) -> Iterator[tuple]:  # noqa: B008
         values = {name: data[controls[name]] for name in names}
@@ -271,7 +274,8 @@ def _wire(handlers: Handlers, sources: dict[str, Any], controls: dict[str, gr.co
     def on_rename(state: dict | None, label: str | None, new_name: str | None, request: gr.Request) -> tuple:
         return handlers.rename(state, label, new_name, request.session_hash)
 
-    transcribe.click(fn=on_arm, outputs=[*shown, stop_note], queue=False, api_visibility="private").then(
+    transcribe.click(fn=on_arm, inputs={upload, links, recording, *controls.values()}, outputs=[*shown, stop_note],
+                     queue=False, api_visibility="private").then(
         fn=on_transcribe, inputs={upload, links, recording, *controls.values()}, outputs=shown,
         api_visibility="private", concurrency_id=GPU_CONCURRENCY_ID, show_progress_on=[panel["view"]]).then(
         fn=lambda: "", outputs=[stop_note], queue=False, api_visibility="private")  # "Stopping…" ends with the job

@@ -49,7 +49,7 @@ class LiveJob(Generic[T]):
         thread = threading.Thread(target=context.run, args=(self._run,), name="live-job", daemon=True)
         thread.start()
         segments: list[Segment] = []
-        shown, last = 0, float("-inf")
+        shown, last, finished = 0, float("-inf"), False
         try:
             while True:
                 wait = max(0.0, last + self._interval_s - time.monotonic()) if len(segments) > shown else None
@@ -58,6 +58,7 @@ class LiveJob(Generic[T]):
                 except queue.Empty:
                     event = None
                 if event is _DONE:
+                    finished = True  # the thread may still be alive for a moment: it is done all the same
                     break
                 if event is not None:
                     segments.extend(event)  # type: ignore[arg-type]
@@ -65,7 +66,7 @@ class LiveJob(Generic[T]):
                     shown, last = len(segments), time.monotonic()
                     yield tuple(segments)
         finally:
-            if thread.is_alive() and self._cancel is not None:  # the page went away: stop the job at its next step
+            if not finished and self._cancel is not None:  # the page went away: stop the job at its next step
                 self._cancel.set()
             thread.join()
         result, error = self._outcome

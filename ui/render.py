@@ -14,11 +14,12 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from core import Result
 from core.transcript.result import Segment, SpeakerTurn
+from ui.errors import on_screen
 
 PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#db2777", "#0891b2", "#65a30d",
            "#9333ea", "#ea580c")
@@ -86,11 +87,14 @@ def render_empty(text: str = EMPTY_TEXT) -> str:
     return f'<div class="wx-empty">{html.escape(text)}</div>'
 
 
-def render_view(result: Result | None, audio_url: str | None = None) -> str:
-    """The whole results panel: sticky player and tools, summary, warnings, timeline and transcript."""
+def render_view(result: Result | None, audio_url: str | None = None,
+                labels: Mapping[str, str] | None = None) -> str:
+    """The whole results panel: sticky player and tools, summary, warnings, timeline and transcript. `labels`
+    (option name → label on the page) turn option names in the notes into what the page shows."""
     if result is None:
         return render_empty()
-    parts = [render_head(audio_url), render_summary(result), render_warnings(result.warnings),
+    notes = [on_screen(warning, labels) for warning in result.warnings] if labels else result.warnings
+    parts = [render_head(audio_url), render_summary(result), render_warnings(notes),
              render_timeline(result), render_transcript(result),
              f'<template class="wx-plain">{html.escape(plain_transcript(result))}</template>']
     return '<div class="wx-view">' + "".join(part for part in parts if part) + "</div>"

@@ -102,7 +102,7 @@ class VoiceHandlers:
 
     def export(self, session: str | None) -> Any:
         data = self.service.voices.export()
-        path = self.downloads.job_dir(session) / "voice-library.json"
+        path = self.downloads.side_dir(session, "voices") / "voice-library.json"  # the transcript's files stay
         path.write_text(json.dumps(data), encoding="utf-8")
         return gr.update(value=str(path), visible=True)
 

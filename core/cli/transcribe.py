@@ -28,7 +28,7 @@ from core.errors import Cancelled, WorkerError
 from core.logs import configure_logging
 from core.options import TranscribeOptions, field_type, option_fields
 from core.settings import COMPUTE_TYPES, DEVICES, Settings
-from core.transcript.formats import Layout, render
+from core.transcript.formats import Layout, numbered_stems, render
 from core.transcript.result import Result, Segment
 
 logger = logging.getLogger("core.cli.transcribe")
@@ -124,13 +124,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         from core.service import Service
 
         service = Service(settings_from_args(args))
-        service.check_model(options.model)  # fail once, before any file, if the model is missing
+        # fail once, before any file: a missing model, a language it cannot do, an uninstalled diarization model
+        options = dataclasses.replace(options, model=service.check_model(options.model))
+        service.check_options(options)
     except WorkerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    args.output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"error: --output-dir {args.output_dir}: {error.strerror or error}", file=sys.stderr)
+        return 2
     failures = 0
     stop = threading.Event()
+    stems = dict(zip(args.files, numbered_stems(path.stem for path in args.files), strict=True))
     with stopped_by_interrupt(stop):
         for path in args.files:
             if stop.is_set():
@@ -141,12 +148,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"==> {path} <==", flush=True)
                 result = service.engine.transcribe(path, options, cancel=stop,
                                                    on_segments=print_segments if args.stream else None)
-                write_outputs(result, options, path, args.output_dir)
+                write_outputs(result, options, path, args.output_dir, stems[path])
             except Cancelled as stopped:
                 if stopped.partial is None:
                     print(f"{path}: stopped before any of it was transcribed", file=sys.stderr)
                     continue
-                written = write_outputs(stopped.partial, options, path, args.output_dir)
+                written = write_outputs(stopped.partial, options, path, args.output_dir, stems[path])
                 reached = max(segment.end for segment in stopped.partial.segments)
                 print(f"{path}: stopped at {reached:.1f} s of {stopped.partial.duration:.1f} s; the finished part "
                       f"is in {', '.join(file.name for file in written)} (marked partial)", file=sys.stderr)
@@ -162,12 +169,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if failures else 0
 
 
-def write_outputs(result: Result, options: TranscribeOptions, path: Path, output_dir: Path) -> list[Path]:
-    """`<stem>.<format>` for every asked format (a partial result's too: its JSON says `"partial": true`)."""
-    layout = Layout.of(options, uri=path.stem)
+def write_outputs(result: Result, options: TranscribeOptions, path: Path, output_dir: Path,
+                  stem: str | None = None) -> list[Path]:
+    """`<stem>.<format>` for every asked format (a partial result's too: its JSON says `"partial": true`); `stem`
+    defaults to the input's (`talk-2` for a second input called `talk`)."""
+    stem = stem or path.stem
+    layout = Layout.of(options, uri=stem)
     written = []
     for fmt in options.output_formats:
-        target = output_dir / f"{path.stem}.{fmt}"
+        target = output_dir / f"{stem}.{fmt}"
         target.write_text(render(result, fmt, layout), encoding="utf-8")
         written.append(target)
     for warning in result.warnings:

@@ -120,8 +120,12 @@ def _remove(service, args: argparse.Namespace) -> int:
 
 def _export(service, args: argparse.Namespace) -> int:
     data = service.voices.export()
-    args.file.write_text(json.dumps(data), encoding="utf-8")
-    args.file.chmod(0o600)  # voiceprints are personal data
+    try:
+        args.file.write_text(json.dumps(data), encoding="utf-8")
+        args.file.chmod(0o600)  # voiceprints are personal data
+    except OSError as error:
+        print(f"{args.file}: {error.strerror or error}", file=sys.stderr)
+        return 1
     print(f"{len(data['voices'])} voice(s) written to {args.file}")
     return 0
 

@@ -173,3 +173,14 @@ WRITERS: dict[str, Callable[[Result, Layout], str]] = {
 }
 
 OUTPUT_FORMATS: tuple[str, ...] = tuple(WRITERS)
+
+
+def numbered_stems(stems: Iterable[str]) -> list[str]:
+    """File stems for several inputs' outputs: `talk`, `talk-2`, ... so two inputs called the same (`a/talk.wav`,
+    `b/talk.mp3`) never overwrite each other's files."""
+    seen: dict[str, int] = {}
+    numbered = []
+    for stem in stems:
+        seen[stem] = seen.get(stem, 0) + 1
+        numbered.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return numbered
