@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import threading
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -56,7 +57,7 @@ async def realtime(api: Any, websocket: WebSocket) -> None:
                 loop.call_soon_threadsafe(outbox.put_nowait, message)
 
     try:
-        session = await asyncio.to_thread(live.open, state.config, on_event)
+        session = await open_session(live, state.config, on_event)
     except LiveBusy as busy:
         await deny(websocket, _refused(429, busy.message, "rate_limit_exceeded", "session_limit_reached"))
         return
@@ -76,6 +77,22 @@ async def realtime(api: Any, websocket: WebSocket) -> None:
             sender.cancel()
     finally:
         await asyncio.to_thread(session.close)
+
+
+async def open_session(live: Any, config: Any, on_event: Any) -> Any:
+    """`live.open` off the event loop (it may load a model). Should this handler be cancelled meanwhile (the
+    server shutting down), the session it was opening is closed once open, so its slot is not held for good."""
+    opening = asyncio.ensure_future(asyncio.to_thread(live.open, config, on_event))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        opening.add_done_callback(_close_if_opened)
+        raise
+
+
+def _close_if_opened(opening: asyncio.Future) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        threading.Thread(target=opening.result().close, name="live-close", daemon=True).start()
 
 
 async def _receive_all(api: Any, websocket: WebSocket, session: Any, state: SessionState,

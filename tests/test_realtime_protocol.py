@@ -329,3 +329,39 @@ def test_live_decodes_go_first_and_batch_steps_wait_a_bounded_time():
     started = time.perf_counter()
     priority.yield_to_live()
     assert time.perf_counter() - started < 0.4  # resumes as soon as live work is done
+
+
+def test_a_session_opened_after_its_handler_was_cancelled_is_closed():
+    """The server shutting down cancels a handler while `live.open` (which may load a model) runs in a thread:
+    the session that then opens is closed, so its slot does not stay taken."""
+    import asyncio
+
+    from openai_api.realtime import open_session
+
+    closed = threading.Event()
+
+    class Session:
+        def close(self) -> None:
+            closed.set()
+
+    class Live:
+        def open(self, config: object, on_event: object) -> Session:
+            time.sleep(0.3)
+            return Session()
+
+    async def cancelled_while_opening() -> None:
+        task = asyncio.create_task(open_session(Live(), None, None))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.5)
+
+    asyncio.run(cancelled_while_opening())
+    assert closed.wait(2), "the late session was closed"
+
+    async def opened() -> Session:
+        return await open_session(Live(), None, None)
+
+    closed.clear()
+    assert isinstance(asyncio.run(opened()), Session) and not closed.is_set()
