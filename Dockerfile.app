@@ -17,7 +17,7 @@ COPY rp_worker/ ./rp_worker/
 COPY openai_api/ ./openai_api/
 COPY rp_handler.py app.py ./
 
-ENV APP_MODE=ui DATA_DIR=/data
+ENV APP_MODE=ui DATA_DIR=/data GRADIO_SERVER_NAME=0.0.0.0
 # The voice library (enrolled voices, personal data) lives in DATA_DIR: a volume, so it outlives the container
 # (on RunPod, point DATA_DIR at the network volume instead, e.g. /runpod-volume/whisperx-data).
 VOLUME ["/data"]

@@ -41,7 +41,7 @@ class Settings:
     hf_token: str | None = dataclasses.field(default=None, repr=False)
     preload: bool = True
     fetch_models: bool = False  # may start-up download missing default models from the hub (never a job)
-    server_name: str = "0.0.0.0"
+    server_name: str = "127.0.0.1"  # this machine only unless asked (the image sets 0.0.0.0: a container's port)
     server_port: int = 7860
     ui_auth: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
     max_upload_mb: int = 1024

@@ -43,7 +43,7 @@ fi
 
 # ---- 1. tools and the local Debian base image ------------------------------------------------------------------
 step "installing buildah and debootstrap"
-packages=(buildah debootstrap debian-archive-keyring python3 ca-certificates util-linux)
+packages=(buildah debootstrap debian-archive-keyring python3 ca-certificates util-linux curl)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

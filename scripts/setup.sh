@@ -11,8 +11,12 @@ dev=0
 models_dir="${MODELS_DIR:-models}"
 
 apt_packages=(ffmpeg)
+# Python with its venv module (Debian splits it out: without it `python3 -m venv` stops at "ensurepip is not
+# available"); a python3 that already has it (pyenv, a distribution that ships it whole) is used as it is.
+command -v python3 >/dev/null || apt_packages+=(python3)
+python3 -c "import ensurepip, venv" 2>/dev/null || apt_packages+=(python3-venv)
 if ((dev)); then
-  apt_packages+=(festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k espeak-ng sox chromium iproute2)
+  apt_packages+=(festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k espeak-ng sox chromium iproute2 curl)
 fi
 missing=()
 for package in "${apt_packages[@]}"; do
@@ -22,10 +26,11 @@ if ((${#missing[@]})); then
   sudo=""
   [[ $(id -u) -ne 0 ]] && sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-[[ -x .venv/bin/python ]] || python3 -m venv .venv
+# A venv left half-made (python but no pip, e.g. by a run before python3-venv was there) is made again.
+.venv/bin/python -m pip --version >/dev/null 2>&1 || python3 -m venv --clear .venv
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 # requirements-dev.txt includes requirements.txt and requirements-open.txt (the open profile's weight packages).
 "${pip[@]}" install -r requirements-dev.txt 2> >(grep -v "^WARNING: Location" >&2)
