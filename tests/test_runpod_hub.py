@@ -74,3 +74,18 @@ def test_hub_test_input_is_ours():
     assert any(test["input"] == ours for test in TESTS["tests"])
     config = TESTS["config"]
     assert config["gpuCount"] == 1 and config["gpuTypeId"].startswith("NVIDIA ")
+
+
+def test_the_hub_gets_one_dockerfile_made_from_the_two_layers_and_a_handler():
+    """The Hub builds `.runpod/Dockerfile` (with `.runpod/handler.py` and the README beside it or in the root):
+    the base's and the app's steps in one file, open profile (no token in the Hub's build), never edited by hand."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hub_dockerfile", ROOT / "scripts" / "hub_dockerfile.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (ROOT / ".runpod" / "Dockerfile").read_text(encoding="utf-8") == module.hub_dockerfile(), (
+        "run scripts/hub_dockerfile.py")
+    text = module.hub_dockerfile()
+    assert text.count("\nFROM ") == 1 and "\nARG MODEL_PROFILE=open\n" in text and "COPY core/ ./core/" in text
+    assert (ROOT / ".runpod" / "handler.py").is_file() and (ROOT / "README.md").is_file()
