@@ -238,7 +238,8 @@ class Engine:
                 job.transcribed = segments
                 turns = None
                 if diarization is not None:
-                    turns, segments = self._finish_diarization(job, diarizer, diarization, segments, language)
+                    text_language = "en" if task == "translate" else language  # the words' own language
+                    turns, segments = self._finish_diarization(job, diarizer, diarization, segments, text_language)
                 translation = translated_segments(self, asr, job, language, task, segments)
             except BaseException:
                 if diarization is not None:  # the next job must not start beside a diarization still running
@@ -336,7 +337,8 @@ class Engine:
         words = tuple(_shifted(word, offset) for word in words)
         logger.info("realigned one segment (%d words, %.1f s of audio) in %.2fs by %s", len(words),
                     local[1] - local[0], time.perf_counter() - started, "wav2vec2" if aligner else "whisper")
-        return set_text(result, index, text, words, through=through, joiner=word_joiner(language))
+        return set_text(result, index, text, words, through=through,
+                        joiner=word_joiner(language, timed_by_whisper=aligner is None))
 
     def snap_split(self, audio: str | Path | np.ndarray | DecodedAudio, result: Result, index: int,
                    word: int) -> Result:
@@ -551,7 +553,7 @@ class Engine:
                                  progress_callback=job.progress.stage_callback("align"))
         job.progress.update("align", 1.0)
         job.timings["align"] = round(time.perf_counter() - started, 3)
-        return list(aligned["segments"])
+        return with_decoder_statistics(list(aligned["segments"]), segments)
 
     # ---- diarization -------------------------------------------------------------------------
     def _diarization_pipeline(self, job: _Job) -> Any | None:
@@ -605,7 +607,7 @@ class Engine:
                         sum(seconds[speaker] for speaker in stray))
             found = Diarization(turns=fold(found.turns, stray), exclusive=fold(found.exclusive, stray),
                                 voices={label: voice for label, voice in found.voices.items() if label not in stray})
-        joiner = word_joiner(language)
+        joiner = word_joiner(language, timed_by_whisper=job.aligner is None)
         segments = split_at_speaker_changes(assign_word_speakers(segments, found.exclusive), joiner=joiner)
         segments, found = self._check_voices(job, diarizer, segments, found, joiner)
         segments, short = honour_count(segments, found.turns, asked, joiner=joiner)
@@ -743,3 +745,28 @@ def _shifted(word: Word, offset_s: float) -> Word:
         return None if value is None else round(value + offset_s, 3)
 
     return dataclasses.replace(word, start=moved(word.start), end=moved(word.end))
+
+
+DECODER_STATISTICS = ("avg_logprob", "no_speech_prob", "temperature")
+
+
+def with_decoder_statistics(aligned: list[dict], decoded: list[dict]) -> list[dict]:
+    """whisperx's alignment makes new segments (a decoded one may become several sentences) that keep only
+    `avg_logprob` of what the decoder said: each gets the statistics of the decoded segment it came from (the one
+    holding its middle), and its own `compression_ratio`."""
+    from core.asr.timestamps import compression_ratio
+
+    out = []
+    for segment in aligned:
+        start, end = segment.get("start"), segment.get("end")
+        middle = (start + end) / 2 if start is not None and end is not None else start
+        source = next((item for item in decoded if middle is not None
+                       and item.get("start", 0.0) <= middle <= item.get("end", 0.0)), None)
+        filled = dict(segment)
+        if source is not None:
+            for key in DECODER_STATISTICS:
+                if filled.get(key) is None and source.get(key) is not None:
+                    filled[key] = source[key]
+        filled["compression_ratio"] = compression_ratio(str(filled.get("text", "")).strip())
+        out.append(filled)
+    return out

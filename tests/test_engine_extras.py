@@ -103,3 +103,37 @@ def test_translate_adds_a_second_pass_and_keeps_the_transcript(engine, monologue
     assert speech.word_error_rate(monologue.script, translated) < 0.3, translated
     assert all(0 <= s.start <= s.end <= result.duration + 0.5 for s in result.translation)
     assert result.to_dict()["translation_segments"][0]["text"] == result.translation[0].text
+
+
+def test_words_cut_from_unspaced_text_join_back_without_spaces():
+    """Whisper's timing cuts zh, ja, th, lo, my and yue at characters, wav2vec2 only ja and zh: a segment split at
+    a speaker change is joined back as its language writes it."""
+    from core.asr.languages import word_joiner
+    from core.speakers.word_labels import split_at_speaker_changes
+
+    assert [word_joiner(code) for code in ("th", "ja", "yue", "en", None)] == ["", "", "", " ", " "]
+    assert word_joiner("th", timed_by_whisper=False) == " " and word_joiner("zh", timed_by_whisper=False) == ""
+    words = [("สวัส", 0.0, 0.4, "A"), ("ดี", 0.4, 0.6, "A"), ("ครับ", 0.6, 1.0, "A"),
+             ("คุณ", 1.6, 1.9, "B"), ("สบาย", 1.9, 2.3, "B"), ("ดีไหม", 2.3, 3.0, "B")]
+    segment = {"start": 0.0, "end": 3.0, "text": "สวัสดีครับ คุณสบายดีไหม",
+               "words": [{"word": w, "start": a, "end": b, "speaker": s} for w, a, b, s in words]}
+    split = split_at_speaker_changes([segment], joiner=word_joiner("th"), settle=False)
+    assert [part["text"].strip() for part in split] == ["สวัสดีครับ", "คุณสบายดีไหม"]
+
+
+def test_aligned_sentences_keep_the_decoders_statistics():
+    """whisperx's wav2vec2 alignment rebuilds segments (one per sentence) keeping only avg_logprob: each gets the
+    statistics of the decoded segment it came from, and its own compression ratio. (No wav2vec2 model is
+    installed here, so the aligned segments are written as whisperx returns them.)"""
+    from core.engine import with_decoder_statistics
+
+    decoded = [{"start": 0.0, "end": 6.0, "text": " Hello there. How are you?", "avg_logprob": -0.2,
+                "no_speech_prob": 0.01, "temperature": 0.0, "compression_ratio": 1.1},
+               {"start": 6.5, "end": 9.0, "text": " Fine.", "avg_logprob": -0.5, "no_speech_prob": 0.3,
+                "temperature": 0.2, "compression_ratio": 0.9}]
+    aligned = [{"start": 0.1, "end": 2.0, "text": "Hello there.", "words": [], "avg_logprob": -0.2},
+               {"start": 2.5, "end": 5.8, "text": "How are you?", "words": [], "avg_logprob": -0.2},
+               {"start": 6.6, "end": 8.8, "text": "Fine.", "words": [], "avg_logprob": -0.5}]
+    filled = with_decoder_statistics(aligned, decoded)
+    assert [(s["no_speech_prob"], s["temperature"]) for s in filled] == [(0.01, 0.0), (0.01, 0.0), (0.3, 0.2)]
+    assert all(s["compression_ratio"] is not None for s in filled) and filled[0]["text"] == "Hello there."

@@ -5,6 +5,7 @@ spaces; every cue ends after it starts. Checked on constructed results and on a 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 
@@ -189,3 +190,35 @@ def test_a_segment_without_words_beside_timed_ones_keeps_its_text_and_times():
         Segment(start=2.0, end=3.0, text="Mm-hmm.", speaker="SPEAKER_01"))
     assert [(c.start, c.end, c.speaker, c.lines) for c in cues(result)] == [
         (0.0, 1.0, "SPEAKER_00", ("Hello there.",)), (2.0, 3.0, "SPEAKER_01", ("Mm-hmm.",))]
+
+
+def test_text_written_without_spaces_gets_no_spaces_between_its_words():
+    """Chinese and Japanese come back a character (or a few) per word: a cue joins them as the language writes."""
+    chars = "你好世界今天天气很好"
+    result = dataclasses.replace(result_of(Segment(start=0.0, end=2.0, text=chars, speaker="SPEAKER_00", words=words(
+        "SPEAKER_00", *((c, 0.2 * i, 0.2 * i + 0.15) for i, c in enumerate(chars))))), language="zh")
+    assert "[SPEAKER_00]: 你好世界今天天气很好" in render(result, "srt")
+    narrow = render(result, "srt", Layout(max_line_width=20, max_line_count=1))
+    assert "你好世界今天" in narrow and "你 好" not in narrow  # the width counts no spaces that are not there
+    highlighted = render(result, "vtt", Layout(highlight_words=True))
+    assert "你<u>好</u>世界" in highlighted
+
+
+def test_text_without_word_times_is_not_highlighted_and_each_cue_keeps_its_share_of_time():
+    result = result_of(Segment(start=0.0, end=10.0, text="one two three four five six seven eight nine ten eleven"),
+                       Segment(start=10.0, end=12.0, text="thirteen fourteen"), diarized=False)
+    plain = render(result, "srt", Layout(max_line_width=20, max_line_count=1))
+    shown = render(result, "srt", Layout(max_line_width=20, max_line_count=1, highlight_words=True))
+    assert shown == plain and "<u>" not in shown  # whisperX highlights timed words only
+    times = re.findall(r"(\d\d:\d\d:\d\d,\d{3}) --> (\d\d:\d\d:\d\d,\d{3})", plain)
+    assert times == sorted(times) and len(set(times)) == len(times), times  # no cue on top of another
+
+
+def test_a_highlighted_word_never_runs_into_the_next_speakers_cue():
+    result = result_of(
+        Segment(start=1.0, end=1.6, text="Hello there.", speaker="A",
+                words=words("A", ("Hello", 1.0, 1.45), ("there.", 1.5, 1.6))),
+        Segment(start=1.6, end=2.3, text="Hi you.", speaker="B",
+                words=words("B", ("Hi", 1.6, 1.7), ("you.", 1.7, 2.3))))
+    parsed = vtt_cues(render(result, "vtt", Layout(highlight_words=True)))
+    assert all(end <= following for (_, end, _), (following, _, _) in itertools.pairwise(parsed)), parsed

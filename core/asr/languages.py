@@ -37,8 +37,16 @@ def language_name(code: str | None) -> str:
     return supported_languages().get(code, code).title()
 
 
-def word_joiner(code: str | None) -> str:
-    """How words join into text: nothing between them in languages written without spaces (whisperx's list)."""
+# Languages whose words Whisper's own timing cuts at unicode characters rather than spaces (faster-whisper's
+# tokenizer, `split_to_word_tokens`): its "words" there are pieces of text written without spaces between them.
+WHISPER_SPLITS_ON_UNICODE = frozenset({"zh", "ja", "th", "lo", "my", "yue"})
+
+
+def word_joiner(code: str | None, *, timed_by_whisper: bool = True) -> str:
+    """How a run of words joins back into text: nothing between pieces cut from text written without spaces.
+    Which languages those are depends on who timed the words: Whisper's cross-attention cuts six languages at
+    characters (`WHISPER_SPLITS_ON_UNICODE`), whisperx's wav2vec2 alignment only ja and zh (its own list)."""
     from whisperx.alignment import LANGUAGES_WITHOUT_SPACES
 
-    return "" if code in LANGUAGES_WITHOUT_SPACES else " "
+    unspaced = WHISPER_SPLITS_ON_UNICODE if timed_by_whisper else LANGUAGES_WITHOUT_SPACES
+    return "" if code in unspaced else " "

@@ -16,8 +16,9 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from core.asr.languages import word_joiner
 from core.transcript.result import Result
-from core.transcript.subtitles import cues
+from core.transcript.subtitles import cues, with_real_spans
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -117,9 +118,10 @@ def _subtitles(writer_name: str) -> Callable[[Result, Layout], str]:
     def write(result: Result, layout: Layout) -> str:
         from whisperx import utils
 
-        laid = cues(result, layout.max_line_width, layout.max_line_count)
-        if layout.highlight_words:
-            laid = [step for cue in laid for step in cue.highlighted()]
+        joiner = word_joiner(result.language, timed_by_whisper=result.word_timing != "wav2vec2")
+        laid = cues(result, layout.max_line_width, layout.max_line_count, joiner)
+        if layout.highlight_words:  # real spans over all of them: a word's step never outlasts the next cue
+            laid = with_real_spans([step for cue in laid for step in cue.highlighted()])
         segments = [{"start": cue.start, "end": cue.end, "text": cue.text()} for cue in laid]
         buffer = io.StringIO()
         plain = {"max_line_width": None, "max_line_count": None, "highlight_words": False}

@@ -26,12 +26,14 @@ PAUSE_S = 3.0  # whisperX's subtitle rule: a longer pause between words starts a
 
 @dataclasses.dataclass(frozen=True)
 class Piece:
-    """A word (or, without word times, a segment's text) with the times and speaker it is shown with."""
+    """A word (or, without word times, a segment's text: `is_word` false) with the times and speaker it is shown
+    with."""
 
     text: str
     start: float | None
     end: float | None
     speaker: str | None
+    is_word: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +46,9 @@ class Cue:
     lines: tuple[str, ...]
     pieces: tuple[Piece, ...] = ()
     owners: tuple[tuple[int, ...], ...] = ()  # per line, per word: its piece's index in `pieces`
+    words: tuple[tuple[str, ...], ...] = ()  # per line, its words (joined by `joiner` into `lines`)
+    spans: tuple[tuple[float, float] | None, ...] = ()  # per piece, the part of its time this cue shows
+    joiner: str = " "
 
     def text(self) -> str:
         """The cue as shown: the speaker label opens the first line (alone on it when the first word did not
@@ -54,20 +59,22 @@ class Cue:
 
     def highlighted(self) -> list[Cue]:
         """whisperX's `highlight_words`: one cue per timed word with that word underlined, plus the plain
-        cue over any gap before a word; every one of them with a real span."""
+        cue over any gap before a word; text without word times (a segment's) is not highlighted, as whisperX
+        does not. Real spans are made once over all cues (`with_real_spans`), so a word never outlasts the next
+        cue's start."""
         steps: list[Cue] = []
         last = self.start
-        for position, piece in enumerate(self.pieces):
-            if piece.start is None or piece.end is None:
+        for position, (piece, span) in enumerate(zip(self.pieces, self.spans, strict=True)):
+            if not piece.is_word or span is None:
                 continue
-            if piece.start > last:
-                steps.append(dataclasses.replace(self, start=last, end=piece.start))
-            lines = tuple(" ".join(f"<u>{word}</u>" if owner == position else word
-                                   for word, owner in zip(line.split(), owners, strict=True))
-                          for line, owners in zip(self.lines, self.owners, strict=True))
-            steps.append(dataclasses.replace(self, start=piece.start, end=piece.end, lines=lines))
-            last = max(last, piece.end)
-        return _with_real_spans(steps) if steps else [self]
+            if span[0] > last:
+                steps.append(dataclasses.replace(self, start=last, end=span[0]))
+            lines = tuple(self.joiner.join(f"<u>{word}</u>" if owner == position else word
+                                           for word, owner in zip(words, owners, strict=True))
+                          for words, owners in zip(self.words, self.owners, strict=True))
+            steps.append(dataclasses.replace(self, start=span[0], end=span[1], lines=lines))
+            last = max(last, span[1])
+        return steps or [self]
 
 
 def prefix(speaker: str | None) -> str:
@@ -75,18 +82,20 @@ def prefix(speaker: str | None) -> str:
     return f"[{speaker}]: " if speaker else ""
 
 
-def cues(result: Result, max_line_width: int | None = None, max_line_count: int | None = None) -> list[Cue]:
-    """The cues of `result`, in time order, with real spans (see the module docstring for the rules)."""
+def cues(result: Result, max_line_width: int | None = None, max_line_count: int | None = None,
+         joiner: str = " ") -> list[Cue]:
+    """The cues of `result`, in time order, with real spans (see the module docstring for the rules). `joiner`
+    goes between words: "" for text written without spaces (`core.asr.languages.word_joiner`)."""
     merge_segments = max_line_width is not None and max_line_count is not None
     laid: list[Cue] = []
     for run in _runs(result, merge_segments):
-        laid.extend(_layout(run, max_line_width, max_line_count))
-    return _with_real_spans(laid)
+        laid.extend(_layout(run, max_line_width, max_line_count, joiner))
+    return with_real_spans(laid)
 
 
 def _pieces(segment: Segment, with_words: bool) -> list[Piece]:
     if not with_words or not any(word.word.strip() for word in segment.words):
-        return [Piece(segment.text.strip(), segment.start, segment.end, segment.speaker)]
+        return [Piece(segment.text.strip(), segment.start, segment.end, segment.speaker, is_word=False)]
     return [Piece(word.word.strip(), word.start, word.end, word.speaker or segment.speaker)
             for word in segment.words if word.word.strip()]
 
@@ -111,7 +120,7 @@ def _runs(result: Result, merge_segments: bool) -> Iterator[list[Piece]]:
         yield run
 
 
-def _layout(run: list[Piece], width: int | None, count: int | None) -> Iterator[Cue]:
+def _layout(run: list[Piece], width: int | None, count: int | None, joiner: str = " ") -> Iterator[Cue]:
     """Fill lines greedily (the first line of each cue leaves room for the speaker prefix), then cut a cue every
     `count` lines. A word longer than a whole line is cut at the width. A piece split over several cues (a
     segment without word times) gives each cue its share of the piece's time, by characters."""
@@ -122,7 +131,7 @@ def _layout(run: list[Piece], width: int | None, count: int | None) -> Iterator[
         for word in piece.text.split():
             remaining = word
             while remaining:
-                if lines and _fits(lines[-1], remaining, _budget(width, speaker, len(lines) - 1, count)):
+                if lines and _fits(lines[-1], remaining, _budget(width, speaker, len(lines) - 1, count), joiner):
                     lines[-1].append(remaining)
                     placed[-1].append((index, len(remaining)))
                     break
@@ -146,20 +155,25 @@ def _layout(run: list[Piece], width: int | None, count: int | None) -> Iterator[
         for line in placed[first:first + step]:
             for index, chars in line:
                 shares[index] = shares.get(index, 0) + chars
-        spans = []
+        spans: list[tuple[float, float] | None] = []  # per piece of this cue: its share of the piece's time
         for index, chars in shares.items():
             piece = run[index]
             if piece.start is not None and piece.end is not None:
                 length = piece.end - piece.start
                 spans.append((piece.start + length * done[index] / totals[index],
                               piece.start + length * (done[index] + chars) / totals[index]))
+            else:
+                spans.append(None)
             done[index] += chars
-        start = min(a for a, _ in spans) if spans else math.nan  # untimed: placed after the cue before
+        timed = [span for span in spans if span is not None]
+        start = min(a for a, _ in timed) if timed else math.nan  # untimed: placed after the cue before
         order = list(shares)
-        yield Cue(start, max(b for _, b in spans) if spans else math.nan, speaker,
-                  tuple(" ".join(words) for words in lines[first:first + step]),
+        cue_lines = lines[first:first + step]
+        yield Cue(start, max(b for _, b in timed) if timed else math.nan, speaker,
+                  tuple(joiner.join(words) for words in cue_lines),
                   tuple(run[index] for index in order),
-                  tuple(tuple(order.index(index) for index, _ in line) for line in placed[first:first + step]))
+                  tuple(tuple(order.index(index) for index, _ in line) for line in placed[first:first + step]),
+                  tuple(tuple(words) for words in cue_lines), tuple(spans), joiner)
 
 
 def _label_alone(word: str, budget: int | None, width: int | None, count: int | None, line_index: int) -> bool:
@@ -178,11 +192,11 @@ def _budget(width: int | None, speaker: str | None, line_index: int, count: int 
     return max(1, width - len(prefix(speaker))) if first_of_cue else width
 
 
-def _fits(words: list[str], word: str, budget: int | None) -> bool:
-    return budget is None or sum(map(len, words)) + len(words) + len(word) <= budget
+def _fits(words: list[str], word: str, budget: int | None, joiner: str = " ") -> bool:
+    return budget is None or sum(map(len, words)) + len(joiner) * len(words) + len(word) <= budget
 
 
-def _with_real_spans(laid: list[Cue]) -> list[Cue]:
+def with_real_spans(laid: list[Cue]) -> list[Cue]:
     """Every cue ends after it starts: one shorter than MIN_CUE_S is lengthened up to the next cue's start
     (never backwards past it), and always by at least two milliseconds (so it survives rounding to ms)."""
     fixed: list[Cue] = []
