@@ -16,7 +16,6 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from core.asr.languages import word_joiner
 from core.transcript.result import Result
 from core.transcript.subtitles import cues, with_real_spans
 
@@ -117,6 +116,8 @@ def _subtitles(writer_name: str) -> Callable[[Result, Layout], str]:
     formats the times and numbers the cues."""
     def write(result: Result, layout: Layout) -> str:
         from whisperx import utils
+
+        from core.asr.languages import word_joiner  # here: the image's builder imports this module without core.asr
 
         joiner = word_joiner(result.language, timed_by_whisper=result.word_timing != "wav2vec2")
         laid = cues(result, layout.max_line_width, layout.max_line_count, joiner)
