@@ -209,7 +209,8 @@ class Service:
                                                          if name not in recognised})
         warnings = [f"speaker sample {name!r} is too short to compare voices (give a few seconds of speech)"
                     for name in too_short]
-        named = {found.label for found in result.voices or () if found.name}
+        # their turns already carry the person's name (`Result.with_recognized_voices`), not the label
+        named = {found.name for found in result.voices or () if found.name}
         turns = [turn for turn in result.diarization if turn.speaker not in named]
         matches = match(speaker_voices(model, samples, turns), references, threshold=naming_threshold(model))
         names = {label: found.name for label, found in matches.items() if found.name is not None}

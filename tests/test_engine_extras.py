@@ -137,3 +137,36 @@ def test_aligned_sentences_keep_the_decoders_statistics():
     filled = with_decoder_statistics(aligned, decoded)
     assert [(s["no_speech_prob"], s["temperature"]) for s in filled] == [(0.01, 0.0), (0.01, 0.0), (0.3, 0.2)]
     assert all(s["compression_ratio"] is not None for s in filled) and filled[0]["text"] == "Hello there."
+
+
+def test_speakers_the_library_named_keep_their_names_beside_speaker_samples(monkeypatch):
+    """A job's samples name the speakers the voice library did not: one it named (its turns already carry the
+    name) is not embedded again, renamed by a sample, or reported as unmatched. The speaker model is a stand-in
+    (the comparison itself is tested with real voices in tests/test_voices.py)."""
+    from core import Settings
+    from core.service import Service
+    from core.speakers import verification
+    from core.transcript.result import Result, Segment, SpeakerTurn, VoiceMatch
+
+    result = Result(segments=(Segment(start=0.0, end=2.0, text="Hi.", speaker="SPEAKER_00"),
+                              Segment(start=2.0, end=4.0, text="Hello.", speaker="SPEAKER_01")),
+                    language="en", speakers=("SPEAKER_00", "SPEAKER_01"),
+                    diarization=(SpeakerTurn(start=0.0, end=2.0, speaker="SPEAKER_00"),
+                                 SpeakerTurn(start=2.0, end=4.0, speaker="SPEAKER_01")), duration=4.0)
+    result = result.with_recognized_voices([VoiceMatch(label="SPEAKER_00", name="Ada", score=0.9),
+                                            VoiceMatch(label="SPEAKER_01", name=None, score=0.1)])
+    embedded: list[str] = []
+
+    def speaker_voices(model, samples, turns):
+        embedded.extend(sorted({turn.speaker for turn in turns}))
+        return {speaker: None for speaker in {turn.speaker for turn in turns}}
+
+    monkeypatch.setattr(verification, "reference_voices", lambda model, clips: ({"Ada Lovelace": None}, []))
+    monkeypatch.setattr(verification, "speaker_voices", speaker_voices)
+    monkeypatch.setattr(verification, "naming_threshold", lambda model: 0.5)
+    monkeypatch.setattr(verification, "match", lambda voices, references, threshold: {
+        label: VoiceMatch(label=label, name="Ada Lovelace", score=0.8) for label in voices})
+    service = Service(Settings())
+    monkeypatch.setattr(service, "speaker_embedding_model", lambda token, model: object())
+    names, warnings = service.name_speakers(result, None, {"Ada Lovelace": [None]})
+    assert embedded == ["SPEAKER_01"] and names == {"SPEAKER_01": "Ada Lovelace"} and warnings == []
