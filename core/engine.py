@@ -7,6 +7,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -641,7 +642,13 @@ class Engine:
         embedding model; voices enrolled with another model are named in one warning saying how to fix it."""
         job.progress.check_cancelled()
         started = time.perf_counter()
-        references = self.voices.references(model_identity(embedding_model(diarizer)))
+        try:
+            references = self.voices.references(model_identity(embedding_model(diarizer)))
+        except sqlite3.Error as error:  # a damaged or locked library costs the names, never the transcript
+            logger.warning("voice library unreadable (%s): voices not recognised", type(error).__name__)
+            return dataclasses.replace(result, warnings=(*result.warnings, (
+                f"voices were not recognised: the voice library ({self.voices.path}) could not be read "
+                f"({error}); the speakers keep their labels")))
         if references.reenrol:
             logger.info("voice library: %d voice(s) of another speaker model, to re-enrol", len(references.reenrol))
             result = dataclasses.replace(result, warnings=(*result.warnings, reenrol_note(references.reenrol)))

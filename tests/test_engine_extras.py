@@ -170,3 +170,25 @@ def test_speakers_the_library_named_keep_their_names_beside_speaker_samples(monk
     monkeypatch.setattr(service, "speaker_embedding_model", lambda token, model: object())
     names, warnings = service.name_speakers(result, None, {"Ada Lovelace": [None]})
     assert embedded == ["SPEAKER_01"] and names == {"SPEAKER_01": "Ada Lovelace"} and warnings == []
+
+
+def test_an_unreadable_voice_library_costs_the_names_not_the_transcript(tmp_path, monkeypatch):
+    """A damaged library file (or one locked past its timeout) during recognition: the job's result comes back
+    with a warning naming the file, not an internal error. The diarization pipeline is a stand-in (recognition
+    with real voices: tests/test_voices.py)."""
+    import types
+
+    from core import engine as engine_module
+    from core.speakers.voices import VoiceLibrary
+    from core.transcript.result import Result, Segment
+
+    (tmp_path / "voices.sqlite3").write_bytes(b"this is not a database" * 100)
+    engine = engine_module.Engine.__new__(engine_module.Engine)
+    engine.voices = VoiceLibrary(tmp_path)
+    monkeypatch.setattr(engine_module, "embedding_model", lambda diarizer: object())
+    monkeypatch.setattr(engine_module, "model_identity", lambda model: "CAMPPlus/192/sha256:0123456789abcdef")
+    job = types.SimpleNamespace(progress=types.SimpleNamespace(check_cancelled=lambda: None), timings={})
+    result = Result(segments=(Segment(start=0.0, end=1.0, text="Hi.", speaker="SPEAKER_00"),), language="en",
+                    speakers=("SPEAKER_00",), duration=1.0)
+    kept = engine._recognize_voices(job, None, result)
+    assert kept.segments == result.segments and any("could not be read" in w for w in kept.warnings), kept.warnings

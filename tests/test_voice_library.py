@@ -78,6 +78,24 @@ def test_add_list_rename_remove(tmp_path):
     assert (tmp_path / DB_NAME).stat().st_mode & 0o077 == 0, "voiceprints are readable by this user only"
 
 
+def test_names_are_one_person_whatever_their_case_spaces_or_unicode_form(tmp_path):
+    """SQLite's NOCASE folds ASCII only: "Élodie" and "élodie", or José written with a combining accent, are one
+    voice all the same; a rename onto such a name is refused; extra spaces find the voice."""
+    library = VoiceLibrary(tmp_path)
+    library.add("Élodie", [voiceprint(1)], MODEL)
+    assert (library.add("élodie", [voiceprint(2)], MODEL).name, len(library.voices())) == ("Élodie", 1)
+    library.add("Jos\u00e9", [voiceprint(3)], MODEL)
+    assert library.add("Jose\u0301", [voiceprint(4)], MODEL).voiceprints == 2 and len(library.voices()) == 2
+    library.add("Ödön", [voiceprint(5)], MODEL)
+    library.add("Bob", [voiceprint(6)], MODEL)
+    with pytest.raises(InvalidInput, match="already has a voice called 'Ödön'"):
+        library.rename("Bob", "ödön")
+    library.add("Ada Lovelace", [voiceprint(7)], MODEL)
+    assert library.voice("Ada  Lovelace").name == "Ada Lovelace"
+    library.remove(" ada   lovelace ")
+    assert "Ada Lovelace" not in {voice.name for voice in library.voices()}
+
+
 @pytest.mark.parametrize(("name", "needle"), [("", "give the person's name"), ("SPEAKER_01", "diarization label"),
                                              ("x" * 101, "at most 100"), ("Ada\x00", "control characters"),
                                              (7, "must be a text")])
@@ -188,6 +206,18 @@ def test_export_and_import(tmp_path):
         assert after.reenrol == before.reenrol and sorted(after.vectors) == sorted(before.vectors)
         for name, vector in before.vectors.items():
             assert np.allclose(after.vectors[name], vector, atol=1e-6)
+
+
+def test_an_export_imported_back_into_its_own_library_adds_nothing_and_the_cap_holds(tmp_path):
+    library = VoiceLibrary(tmp_path)
+    library.add("Ada", [voiceprint(seed) for seed in range(60)], MODEL)
+    library.import_data(json.loads(json.dumps(library.export())))
+    assert library.voice("Ada").voiceprints == 60, "each voiceprint is found again, not added twice"
+    crowded = {"format": EXPORT_FORMAT, "version": 2, "voices": [{"name": "ada", "voiceprints": [
+        {"model": MODEL, "vector": voiceprint(100 + seed).vector.tolist(), "seconds": 5.0} for seed in range(41)]}]}
+    with pytest.raises(InvalidInput, match="more than 100 voiceprints"):
+        library.import_data(crowded)
+    assert library.voice("Ada").voiceprints == 60, "a refused import stores nothing"
 
 
 def test_a_version_1_export_is_imported_under_its_model(tmp_path):

@@ -23,6 +23,7 @@ import math
 import os
 import re
 import sqlite3
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -198,19 +199,20 @@ class VoiceLibrary:
         return self.voice(name)
 
     def voice(self, name: str) -> Voice:
-        found = {voice.name.casefold(): voice for voice in self.voices()}
-        voice = found.get(name.strip().casefold())
+        found = {name_key(voice.name): voice for voice in self.voices()}
+        voice = found.get(name_key(name))
         if voice is None:
-            raise InvalidInput(f"no voice called {name.strip()!r} in the library{self._known()}", field="name")
+            raise InvalidInput(f"no voice called {_shown(name)!r} in the library{self._known()}", field="name")
         return voice
 
     def rename(self, old: str, new: str) -> Voice:
         new = check_name(new)
         with self._writing() as db:
             voice_id = self._voice_id(db, old)
-            clash = db.execute("SELECT name FROM voices WHERE name = ? AND id != ?", (new, voice_id)).fetchone()
+            clash = next((other for other_id, other in db.execute("SELECT id, name FROM voices")
+                          if other_id != voice_id and name_key(other) == name_key(new)), None)
             if clash:
-                raise InvalidInput(f"the library already has a voice called {clash[0]!r}; choose another name",
+                raise InvalidInput(f"the library already has a voice called {clash!r}; choose another name",
                                    field="name")
             db.execute("UPDATE voices SET name = ? WHERE id = ?", (new, voice_id))
         return self.voice(new)
@@ -234,7 +236,7 @@ class VoiceLibrary:
                                   "JOIN voiceprints p ON p.voice_id = v.id ORDER BY v.name COLLATE NOCASE, p.id"
                                   ).fetchall()
         for name, model, blob, seconds, source, enrolled in rows:
-            vector = [round(float(x), 7) for x in np.frombuffer(blob, dtype="<f4")]
+            vector = [float(x) for x in np.frombuffer(blob, dtype="<f4")]  # exact: an import back finds it
             voices.setdefault(name, []).append({"model": model, "vector": vector, "seconds": seconds,
                                                 "source": source, "enrolled": enrolled})
         return {"format": EXPORT_FORMAT, "version": EXPORT_VERSION,
@@ -254,19 +256,31 @@ class VoiceLibrary:
                                        f"{row[0] // 4}: not the same model", field="voices")
             for name, prints in entries:
                 voice_id = self._voice_id(db, name, create=True)
-                known = set(db.execute("SELECT model, vector FROM voiceprints WHERE voice_id = ?", (voice_id,)))
+                known: dict[str, list[np.ndarray]] = {}
+                for model, blob in db.execute("SELECT model, vector FROM voiceprints WHERE voice_id = ?", (voice_id,)):
+                    known.setdefault(model, []).append(np.frombuffer(blob, dtype="<f4"))
                 for voiceprint in prints:
-                    if (voiceprint.model, _blob(voiceprint)) not in known:
-                        known.add((voiceprint.model, _insert(db, voice_id, voiceprint)))
+                    kept = known.setdefault(voiceprint.model, [])
+                    if any(_same_vector(voiceprint.vector, other) for other in kept):
+                        continue  # already there: an export of this library imported back
+                    if len(kept) >= MAX_VOICEPRINTS:
+                        raise InvalidInput(f"{name} would have more than {MAX_VOICEPRINTS} voiceprints; at most "
+                                           f"{MAX_VOICEPRINTS} are kept per voice", field="voices")
+                    _insert(db, voice_id, voiceprint)
+                    kept.append(np.asarray(voiceprint.vector, dtype=np.float32))
         return [name for name, _ in entries]
 
     # ---- internals ---------------------------------------------------------------------------------
     def _voice_id(self, db: sqlite3.Connection, name: str, *, create: bool = False) -> int:
-        row = db.execute("SELECT id FROM voices WHERE name = ?", (name.strip(),)).fetchone()
-        if row:
-            return int(row[0])
+        """The voice called `name`, compared as people read names (`name_key`: case, spaces and Unicode forms
+        aside; SQLite's NOCASE folds ASCII letters only)."""
+        wanted = name_key(name)
+        found = next((voice_id for voice_id, other in db.execute("SELECT id, name FROM voices")
+                      if name_key(other) == wanted), None)
+        if found is not None:
+            return int(found)
         if not create:
-            raise InvalidInput(f"no voice called {name.strip()!r} in the library{self._known(db)}", field="name")
+            raise InvalidInput(f"no voice called {_shown(name)!r} in the library{self._known(db)}", field="name")
         return int(db.execute("INSERT INTO voices (name, created) VALUES (?, ?)", (name, _now())).lastrowid)
 
     def _known(self, db: sqlite3.Connection | None = None) -> str:
@@ -327,11 +341,26 @@ def _migrate(db: sqlite3.Connection) -> None:
     db.execute("COMMIT")
 
 
+def name_key(name: str) -> str:
+    """What makes two names the same person's: Unicode form (NFC), runs of spaces and case set aside."""
+    return " ".join(unicodedata.normalize("NFC", name).split()).casefold()
+
+
+def _shown(name: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", name).split())
+
+
+def _same_vector(first: np.ndarray, second: np.ndarray) -> bool:
+    """The same voiceprint, as written to an export and read back (float32 rounding, normalised again)."""
+    first, second = np.asarray(first, dtype=np.float32), np.asarray(second, dtype=np.float32)
+    return first.shape == second.shape and bool(np.max(np.abs(first - second)) < 1e-5)
+
+
 def check_name(raw: Any, field: str = "name") -> str:
     """A person's name as the library keeps it: 1–100 printable characters, not a diarization label."""
     if not isinstance(raw, str):
         raise InvalidInput(f"{field} must be a text", field=field)
-    name = " ".join(raw.split())
+    name = " ".join(unicodedata.normalize("NFC", raw).split())
     if not name:
         raise InvalidInput(f"{field}: give the person's name", field=field)
     if len(name) > MAX_NAME_CHARS:
@@ -391,7 +420,7 @@ def parse_export(data: Any) -> list[tuple[str, list[Voiceprint]]]:
             parsed.append(Voiceprint(_normalised(np.asarray(vector, dtype=np.float32)), float(seconds),
                                      source[:MAX_SOURCE_CHARS], enrolled[:40], model))
         entries.append((name, parsed))
-    names = [name.casefold() for name, _ in entries]
+    names = [name_key(name) for name, _ in entries]
     if len(set(names)) != len(names):
         raise InvalidInput("voices: the same name appears twice", field="voices")
     return entries
