@@ -72,7 +72,8 @@ class TranscribeOptions:
                                      group="output", minimum=1, maximum=1000, none_means="no limit")
     max_line_count: int | None = _opt(None, "subtitle lines per cue; a cue never spans two speakers",
                                      group="output", minimum=1, maximum=100, none_means="no limit")
-    highlight_words: bool = _opt(False, "underline each word as it is spoken in SRT/VTT", group="output")
+    highlight_words: bool = _opt(False, "underline each word as it is spoken in SRT/VTT (words with times only: text "
+                                 "without word times is shown plain, as whisperX does)", group="output")
     initial_prompt: str | None = _opt(None, "text that primes the first window (names, jargon)", none_means="none")
     hotwords: str | None = _opt(None, "words to bias decoding towards", none_means="none")
     suppress_tokens: str | None = _opt(

@@ -152,6 +152,21 @@ def wait_until_finished(page, count: int) -> None:
         timeout=JOB_TIMEOUT_MS)
 
 
+def choose(radio, tries: int = 3) -> None:
+    """Check a radio of the page, again if the click is undone: the batch's last panel update can still be on its
+    way when the cards already read Done, and it sets the shown file back (a user would click again)."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    for attempt in range(1, tries + 1):
+        try:
+            radio.check(timeout=10_000)
+            return
+        except PlaywrightError:
+            if attempt == tries:
+                raise
+            radio.page.wait_for_timeout(1000)
+
+
 def start(page) -> None:
     page.evaluate("document.querySelectorAll('#wx-cards .wx-card').forEach(card => card.dataset.old = '1')")
     page.locator("#wx-transcribe").click()

@@ -266,8 +266,7 @@ def test_widgets_follow_field_types_and_limits(specs):
     assert by_name["model"].choices == (("tiny.en (default)", "tiny.en"), ("small", "small"))
     assert by_name["language"].choices[0] == ("Auto-detect", controls.AUTO_LANGUAGE)
     assert ("German (de)", "de") in by_name["language"].choices
-    assert controls.language_choices({"en": "english"}) == [("English (en), the model's only language",
-                                                             controls.AUTO_LANGUAGE)]
+    assert controls.language_choices({"en": "english"}) == [("English (en)", controls.AUTO_LANGUAGE)]
 
 
 @pytest.mark.parametrize(("name", "widget", "option"), [

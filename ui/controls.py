@@ -263,5 +263,5 @@ def language_choices(languages: Mapping[str, str]) -> list[tuple[str, str]]:
     ordered = sorted(languages.items(), key=lambda item: item[1])
     named = [(f"{name.title()} ({code})", code) for code, name in ordered]
     if len(named) == 1:
-        return [(f"{named[0][0]}, the model's only language", AUTO_LANGUAGE)]
+        return [(named[0][0], AUTO_LANGUAGE)]
     return [("Auto-detect", AUTO_LANGUAGE), *named]
