@@ -258,7 +258,7 @@ def _coerce_token_ids(field: str, raw: Any) -> str:
     """`"-1"`, `"-1,50363"`, `-1` or `[-1, 50363]` → the canonical text `"-1,50363"` ("" suppresses nothing)."""
     items: list[Any]
     if isinstance(raw, str):
-        items = [part.strip().lower() for part in raw.split(",") if part.strip()]
+        items = [part.strip() for part in raw.split(",") if part.strip()]
     elif isinstance(raw, int) and not isinstance(raw, bool):
         items = [raw]
     elif isinstance(raw, list | tuple):

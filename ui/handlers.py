@@ -179,8 +179,11 @@ class Handlers:
         queued job's view says so (Gradio's strip has nothing to say until the job starts). Inputs that will be
         refused (nothing to transcribe, an option mistyped) leave the shown transcript and its corrections as
         they are: the job that follows says what is wrong."""
-        if values is not None and self._refusal(uploads, links, recording, values) is not None:
-            return self.unchanged()
+        if values is not None:
+            try:
+                self._inputs(uploads, links, recording, values)
+            except WorkerError:  # the job that follows says what is wrong (and logs it)
+                return self.unchanged()
         ahead = self.stops.armed()
         self.stops.arm(session)
         return self.cleared(queue_note(ahead), queue_note(ahead) if ahead else WORKING_TEXT)
@@ -214,15 +217,15 @@ class Handlers:
                session: str | None, line: ProgressLine) -> Iterator[tuple[Any, ...]]:
         cancel = self.stops.latest(session)
         try:
-            refusal = self._refusal(uploads, links, recording, values)
-            if refusal is not None:  # a toast and the note (marking the field); the shown transcript stays
+            try:
+                options, sources = self._inputs(uploads, links, recording, values)
+            except WorkerError as refusal:  # a toast and the note (marking the field); the shown transcript stays
+                logger.info("request refused: %s (field %s)", type(refusal).__name__, refusal.field or "-")
                 message = on_screen(refusal.message, self.labels)
                 error_toast(message)
                 cards = render_cards([], message, refusal.field)
                 yield (gr.skip(), cards, *(gr.skip() for _ in range(PANEL_SIZE - 2)))
                 return
-            options = to_options(_without_speaker_counts(values))
-            sources = batch.collect_sources(uploads, links, recording)
             state = {"items": [new_item(source) for source in sources], "current": None,
                      "dir": str(self.downloads.job_dir(session)), "zip": None}
             yield self.panel(state, session)
@@ -247,16 +250,12 @@ class Handlers:
         finally:
             self.stops.release(session, cancel)
 
-    def _refusal(self, uploads: Any, links: str | None, recording: str | None,
-                 values: Mapping[str, Any]) -> WorkerError | None:
-        """Why a batch with these inputs would be refused before any file runs (no model, no network), or None."""
-        try:
-            to_options(_without_speaker_counts(values))
-            batch.collect_sources(uploads, links, recording)
-        except WorkerError as refusal:
-            logger.info("request refused: %s (field %s)", type(refusal).__name__, refusal.field or "-")
-            return refusal
-        return None
+    @staticmethod
+    def _inputs(uploads: Any, links: str | None, recording: str | None,
+                values: Mapping[str, Any]) -> tuple[TranscribeOptions, list[batch.Source]]:
+        """A batch's options and sources, or the `WorkerError` that refuses it before any file runs (no model, no
+        network: cheap enough to ask at the click too)."""
+        return to_options(_without_speaker_counts(values)), batch.collect_sources(uploads, links, recording)
 
     def _run_one(self, state: dict[str, Any], index: int, source: batch.Source, options: TranscribeOptions,
                  on_progress: ProgressCallback, cancel: threading.Event) -> Iterator[tuple[Segment, ...]]:

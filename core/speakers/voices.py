@@ -343,10 +343,11 @@ def _migrate(db: sqlite3.Connection) -> None:
 
 def name_key(name: str) -> str:
     """What makes two names the same person's: Unicode form (NFC), runs of spaces and case set aside."""
-    return " ".join(unicodedata.normalize("NFC", name).split()).casefold()
+    return _shown(name).casefold()
 
 
 def _shown(name: str) -> str:
+    """A name as the library writes it: NFC, single spaces, none at either end."""
     return " ".join(unicodedata.normalize("NFC", name).split())
 
 
@@ -360,7 +361,7 @@ def check_name(raw: Any, field: str = "name") -> str:
     """A person's name as the library keeps it: 1–100 printable characters, not a diarization label."""
     if not isinstance(raw, str):
         raise InvalidInput(f"{field} must be a text", field=field)
-    name = " ".join(unicodedata.normalize("NFC", raw).split())
+    name = _shown(raw)
     if not name:
         raise InvalidInput(f"{field}: give the person's name", field=field)
     if len(name) > MAX_NAME_CHARS:
@@ -438,16 +439,11 @@ def _dimensions(entries: Sequence[tuple[str, Sequence[Voiceprint]]]) -> dict[str
     return {voiceprint.model: int(voiceprint.vector.size) for _, prints in entries for voiceprint in prints}
 
 
-def _blob(voiceprint: Voiceprint) -> bytes:
-    return np.asarray(voiceprint.vector, dtype="<f4").reshape(-1).tobytes()
-
-
-def _insert(db: sqlite3.Connection, voice_id: int, voiceprint: Voiceprint) -> bytes:
-    blob = _blob(voiceprint)
+def _insert(db: sqlite3.Connection, voice_id: int, voiceprint: Voiceprint) -> None:
+    blob = np.asarray(voiceprint.vector, dtype="<f4").reshape(-1).tobytes()
     db.execute("INSERT INTO voiceprints (voice_id, vector, seconds, source, enrolled, model) VALUES (?, ?, ?, ?, ?, ?)",
                (voice_id, blob, float(voiceprint.seconds), voiceprint.source[:MAX_SOURCE_CHARS],
                 voiceprint.enrolled or _now(), voiceprint.model))
-    return blob
 
 
 def _normalised(vector: np.ndarray) -> np.ndarray:
