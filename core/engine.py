@@ -107,6 +107,7 @@ class _Job:
     finished: list[Segment] = dataclasses.field(default_factory=list)
     transcribed: list[dict] | None = None
     language: str | None = None
+    task: str = "transcribe"  # as decoded ("translate": the segments are English)
     model: str = ""
     aligner: Any = None
     result: Result | None = None  # before voice recognition
@@ -218,6 +219,7 @@ class Engine:
             asr = self.registry.asr(options.model)
             job.model = asr.name
             language, task = self._language_and_task(asr, options, job.warnings)
+            job.task = task
             diarizer = self._diarization_pipeline(job)
             if diarizer is not None and len(asr_blocks(job.audio)) == 1:  # in blocks, the VAD must not wait
                 self._share_segmentation(asr, diarizer, job_scope)
@@ -268,6 +270,7 @@ class Engine:
             compute_type=self.registry.compute_type,
             warnings=tuple(dict.fromkeys(job.warnings)),
             translation=translation,
+            task=task,
         ).with_speakers_in_order()
         return diarizer, result
 
@@ -305,7 +308,7 @@ class Engine:
                       device=self.registry.device, compute_type=self.registry.compute_type,
                       word_timing=_word_method(job.options, job.aligner, job.transcribed or []),
                       warnings=tuple(dict.fromkeys([*job.warnings, partial_note(reached, duration_s)])),
-                      timings=dict(job.timings), partial=True)
+                      timings=dict(job.timings), partial=True, task=job.task)
 
     def realign(self, audio: str | Path | np.ndarray | DecodedAudio, result: Result, index: int, text: str, *,
                 through: int | None = None) -> Result:
@@ -328,7 +331,7 @@ class Engine:
             raise InvalidInput(f"audio: ends at {offset + decoded.duration_s:.1f} s, but the segment ends at "
                                f"{last.end:.1f} s; pass the recording this result was made from", field="audio")
         started = time.perf_counter()
-        language = normalize_language(result.language) or "en"
+        language = normalize_language(result.text_language) or "en"
         asr = self.registry.asr(result.model if result.model in self.registry.available_asr_models() else None)
         job = _Job(TranscribeOptions(), decoded.samples, ProgressTracker(None, STAGES, None), [], {})
         aligner = self._aligner(job, language)  # None without an installed wav2vec2 model: Whisper times them
@@ -506,7 +509,8 @@ class Engine:
                     "%d stretches' words replaced", len(missed), len(sparse), len(recovered), len(replaced))
         if not recovered:
             return segments
-        kept = without_words_in(fitted, replaced, word_joiner(language)) if replaced else fitted
+        text_language = "en" if task == "translate" else language  # the words' own language
+        kept = without_words_in(fitted, replaced, word_joiner(text_language)) if replaced else fitted
         return sorted(kept + recovered, key=lambda segment: segment["start"])
 
     def _run_asr(self, pipeline: Any, job: _Job, audio: np.ndarray, language: str, task: str,

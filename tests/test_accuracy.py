@@ -359,3 +359,50 @@ def test_a_decode_may_run_only_as_long_as_its_audio_allows():
     assert length_cap(448, [prompt, prompt + [1] * 10], mels(1.0, 3.0)) == 12 + 3 * MAX_TOKENS_PER_S + LENGTH_SLACK
     assert length_cap(448, [prompt], mels(30.0)) == MAX_LENGTH
     assert length_cap(None, [prompt], mels(0.0)) == 2 + LENGTH_SLACK
+
+
+def test_a_translation_is_split_into_english_words_whatever_the_audio_language(models_dir):
+    """task=translate on Japanese audio: faster-whisper splits the decoded text into words by the tokenizer's
+    language, and Japanese is split wherever a token ends a character, so the English translation came back as
+    sub-word pieces (" un", "bel", "iev", "able"). The real `base` tokenizer."""
+    import tokenizers
+    from faster_whisper.tokenizer import Tokenizer
+
+    from core.asr.decoding import _words_in_english_if_translated
+
+    vocabulary = tokenizers.Tokenizer.from_file(str(models_dir / "asr" / "base" / "tokenizer.json"))
+    translating = Tokenizer(vocabulary, True, task="translate", language="ja")
+    tokens = translating.encode(" An unbelievable story, truly.")
+    english = ["An", "unbelievable", "story", ",", "truly", "."]  # punctuation is merged back later
+    words, _ = _words_in_english_if_translated(translating).split_to_word_tokens([*tokens, translating.eot])
+    assert [word.strip() for word in words if word.strip()] == english
+    pieces, _ = translating.split_to_word_tokens([*tokens, translating.eot])  # what faster-whisper did
+    assert [word.strip() for word in pieces if word.strip()] != english
+    assert translating.language_code == "ja"  # the decoder's own tokenizer is left as it was
+    transcribing = Tokenizer(vocabulary, True, task="transcribe", language="ja")
+    assert _words_in_english_if_translated(transcribing) is transcribing
+
+
+def test_lost_speech_is_decoded_in_as_few_windows_as_fit_and_cut_in_a_pause():
+    """A stretch of exactly 30 s (the longest VAD region, 29.2 s, with its padding) was cut in two in the middle of
+    its speech; a longer one at its arithmetic middle, wherever the pauses were: a word at a cut is decoded in
+    both halves or in neither."""
+    assert missed_speech([(10.0, 39.2)], [], 60.0) == [{"start": 9.6, "end": 39.6}]
+    two_regions = missed_speech([(0.0, 25.0), (25.5, 45.0)], [], 45.0)
+    assert two_regions == [{"start": 0.0, "end": 25.25}, {"start": 25.25, "end": 45.0}]
+    continuous = missed_speech([(0.0, 45.0)], [], 45.0)  # no pause to cut in: halves
+    assert continuous == [{"start": 0.0, "end": 22.5}, {"start": 22.5, "end": 45.0}]
+
+
+def test_corrected_text_without_spaces_is_dealt_to_windows_whisper_can_hear():
+    """A correction of Chinese text over 40 s was one "word", so it went whole into one 40 s window: longer than
+    Whisper's 30 s encoder window."""
+    from core.asr.forced_alignment import WINDOW_S, _windows
+
+    text = "我们今天讨论这个问题然后明天再说。后来他们都回家了。"
+    windows = _windows(0.0, 40.0, text, "")
+    assert len(windows) == 2 and all(end - start <= WINDOW_S for start, end, _ in windows)
+    assert "".join(part for _, _, part in windows) == text
+    spaced = _windows(0.0, 60.0, "only three words")  # fewer words than windows: no window longer than 30 s
+    assert all(end - start <= WINDOW_S for start, end, _ in spaced)
+    assert " ".join(part for _, _, part in spaced) == "only three words"

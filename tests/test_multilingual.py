@@ -82,3 +82,21 @@ def test_each_model_offers_only_the_languages_it_can_do(settings, engine):
     assert service.languages("tiny.en") == {"en": "english"}
     multilingual = service.languages("base")
     assert {"de", "es", "ja", "ru"} <= set(multilingual) and len(multilingual) >= 99
+
+
+def test_a_translation_from_japanese_reads_as_english_in_every_format(engine, tmp_path):
+    """Translated from a language written without spaces, the English words were split where tokens end and
+    joined with nothing in subtitles ("Iwenthome."): the words are English, whatever the audio was."""
+    from core.transcript.formats import Layout, render
+
+    audio = tmp_path / "ja.wav"
+    subprocess.run(["espeak-ng", "-v", "ja", "-s", "120", "-w", str(audio),
+                    "こんにちは。きょうは いい てんき ですね。いっしょに こうえんへ いきましょう。"], check=True)
+    result = engine.transcribe(audio, TranscribeOptions(model="base", language="ja", task="translate"))
+    assert result.language == "ja" and result.text_language == "en"
+    words = [word.word for segment in result.segments for word in segment.words]
+    assert len(words) >= 3 and len(result.text.split()) == len(words), (result.text, words)  # whole words
+    srt = render(result, "srt", Layout())
+    cue_text = " ".join(line.split("]: ", 1)[-1] for line in srt.splitlines() if "-->" not in line
+                        and not line.strip().isdigit())
+    assert cue_text.split() == result.text.split(), srt  # spaces between the English words

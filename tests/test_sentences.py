@@ -35,3 +35,15 @@ def test_a_chunk_decoded_without_timestamps_becomes_one_segment_per_sentence():
     assert segments[1]["start"] == 12.0 and segments[1]["end"] == 13.1
     assert [word["word"] for word in segments[1]["words"]] == ["If", "called,", "he", "went."]
     assert segments[0]["tokens"] == [0, 1, 2] and segments[1]["tokens"] == [3, 4, 5, 6]
+
+
+def test_no_ends_a_sentence_unless_a_number_follows():
+    """"No." is one of speech's commonest sentences (Spanish, Italian and Portuguese too): the English abbreviation
+    list kept it joined to whatever followed. As an abbreviation it comes before a number ("No. 5")."""
+    assert ends_sentence(" No.") and ends_sentence(" No.", " Me") and not ends_sentence(" No.", " 5")
+    assert ends_sentence(" sat.", " The") and not ends_sentence(" Fig.", " 3") and not ends_sentence(" Mr.", " Hale")
+    words = timed((" ¿Vienes?", 0.0, 0.6), (" No.", 0.8, 1.0), (" Me", 1.2, 1.3), (" quedo", 1.3, 1.6),
+                  (" en", 1.6, 1.7), (" casa.", 1.7, 2.1), (" Room", 2.5, 2.8), (" No.", 2.8, 3.0), ("", 3.0, 3.0),
+                  (" 5.", 3.0, 3.3))
+    groups = [[word.word for word in group] for group in sentence_groups(words)]
+    assert groups == [[" ¿Vienes?"], [" No."], [" Me", " quedo", " en", " casa."], [" Room", " No.", "", " 5."]]

@@ -222,3 +222,17 @@ def test_a_highlighted_word_never_runs_into_the_next_speakers_cue():
                 words=words("B", ("Hi", 1.6, 1.7), ("you.", 1.7, 2.3))))
     parsed = vtt_cues(render(result, "vtt", Layout(highlight_words=True)))
     assert all(end <= following for (_, end, _), (following, _, _) in itertools.pairwise(parsed)), parsed
+
+
+def test_a_translation_from_japanese_keeps_its_spaces():
+    """task=translate: the segments are English while `language` says what the audio was (ja); subtitles chose
+    their word joiner by that language and wrote "Iwenthome."."""
+    segment = Segment(start=0.0, end=1.5, text="I went home.", speaker="SPEAKER_00",
+                      words=words("SPEAKER_00", ("I", 0.0, 0.3), ("went", 0.4, 0.8), ("home.", 0.9, 1.5)))
+    result = dataclasses.replace(result_of(segment), language="ja", task="translate")
+    assert result.text_language == "en"
+    assert "I went home." in render(result, "srt") and "I went home." in render(result, "vtt")
+    data = result.to_dict()
+    assert data["task"] == "translate" and data["language"] == "ja"
+    assert Result.from_dict(data).text_language == "en"  # kept through the page's stored copy
+    assert "task" not in dataclasses.replace(result, task="transcribe").to_dict()

@@ -181,3 +181,10 @@ def test_an_edited_turn_keeps_its_subtitle_cues():
     cues = [line for line in render(edited, "srt", Layout()).splitlines() if " --> " in line]
     assert cues[:3] == ["00:00:00,000 --> 00:00:00,900", "00:00:01,000 --> 00:00:03,400",
                         "00:00:05,000 --> 00:00:05,900"]
+
+
+def test_a_corrected_no_ends_its_sentence_and_no_5_does_not():
+    result = _result()
+    words = _words("No. I would like room No. 5 please", 0.0, "x")
+    edited = edit.set_text(result, 0, "No. I would like room No. 5 please", words)
+    assert [segment.text for segment in edited.segments[:2]] == ["No.", "I would like room No. 5 please"]

@@ -73,7 +73,7 @@ def apply(service: Service, item: Mapping[str, Any], command: Mapping[str, Any])
     if op in ("undo", "redo"):
         return step(item, op == "undo")
     result = Result.from_dict(item["result"])
-    joiner = word_joiner(result.language)
+    joiner = word_joiner(result.text_language)
     if op == "text":
         first, last = segment_index(command.get("first")), segment_index(command.get("last"), "last")
         return changed(item, service.realign(audio_path(item), result, first, str(command.get("text", "")),

@@ -74,7 +74,7 @@ def speaker_colors(result: Result) -> dict[str, str]:
 
 def plain_transcript(result: Result) -> str:
     """What "Copy transcript" copies: one line per turn, `[start – end] Speaker: text`."""
-    joiner = "" if (result.language or "") in SPACELESS_LANGUAGES else " "
+    joiner = "" if (result.text_language or "") in SPACELESS_LANGUAGES else " "
     lines = []
     for turn in merge_turns(result.segments):
         text = joiner.join(seg.text.strip() for seg in turn.segments if seg.text.strip())
@@ -173,7 +173,7 @@ def _bar(turn: SpeakerTurn, span: float, color: str, *, first: bool) -> str:
 
 def render_transcript(result: Result) -> str:
     colors = speaker_colors(result)
-    spaceless = (result.language or "") in SPACELESS_LANGUAGES
+    spaceless = (result.text_language or "") in SPACELESS_LANGUAGES
     blocks, first = [], 0
     for turn in merge_turns(result.segments):
         blocks.append(_turn_html(turn, colors.get(turn.speaker or "", NO_SPEAKER_COLOR), spaceless, first))

@@ -12,7 +12,9 @@ padding).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import itertools
+import math
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from whisperx.vads.vad import Vad
@@ -123,7 +125,7 @@ def missed_speech(speech: list[tuple[float, float]], segments: list[dict], durat
                 right = min((item[0] for item in covered if item[0] >= covered_start), default=duration_s)
                 chunks.append((max(cursor - pad_s, left), min(covered_start + pad_s, right)))
             cursor = max(cursor, covered_end)
-    return [window for start, end in _joined(chunks) for window in _windows(start, end)]
+    return [window for start, end in _joined(chunks) for window in _windows(start, end, speech)]
 
 
 def sparse_speech(speech: list[tuple[float, float]], segments: list[dict], duration_s: float, *,
@@ -144,7 +146,7 @@ def sparse_speech(speech: list[tuple[float, float]], segments: list[dict], durat
         right = min((word["start"] for word in timed if (word["start"] + word["end"]) / 2 >= end),
                     default=duration_s)
         chunks += [{**window, "replace": True} for window in _windows(max(start - pad_s, min(left, start)),
-                                                                        min(end + pad_s, max(right, end)))]
+                                                                        min(end + pad_s, max(right, end)), speech)]
     return chunks
 
 
@@ -188,12 +190,23 @@ def _joined(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return [(start, end) for start, end in joined]
 
 
-def _windows(start: float, end: float) -> list[dict]:
-    """[start, end) in pieces Whisper can decode (≤ 30 s)."""
-    count = max(1, int((end - start) // WHISPER_WINDOW_S) + 1)
-    step = (end - start) / count
-    return [{"start": round(start + index * step, 3), "end": round(start + (index + 1) * step, 3)}
-            for index in range(count)]
+def _windows(start: float, end: float, speech: Sequence[tuple[float, float]] = ()) -> list[dict]:
+    """[start, end) in as few pieces as Whisper can decode (≤ 30 s each), cut in the pause between two speech
+    regions nearest to an even split, and mid-speech only where no pause keeps the pieces that short (a word at a
+    cut is decoded in both pieces or in neither)."""
+    count = max(1, math.ceil((end - start) / WHISPER_WINDOW_S - 1e-9))
+    ordered = sorted(speech)
+    pauses = [(left_end + right_start) / 2 for (_, left_end), (right_start, _) in itertools.pairwise(ordered)
+              if right_start > left_end and start < left_end and right_start < end]
+    bounds = [start]
+    for cuts_left in range(count - 1, 0, -1):
+        cursor = bounds[-1]
+        even = cursor + (end - cursor) / (cuts_left + 1)
+        fits = [pause for pause in pauses
+                if cursor < pause <= cursor + WHISPER_WINDOW_S and end - pause <= cuts_left * WHISPER_WINDOW_S]
+        bounds.append(min(fits, key=lambda pause: abs(pause - even), default=even))
+    bounds.append(end)
+    return [{"start": round(left, 3), "end": round(right, 3)} for left, right in itertools.pairwise(bounds)]
 
 
 def plausible(segment: dict, chunks: list[dict], speech: list[tuple[float, float]]) -> bool:

@@ -150,11 +150,23 @@ class TimedWhisperModel(WhisperModel):
         timings: list[tuple[WordTiming, ...]] = [() for _ in tokens]
         if not wanted:  # an empty chunk has nothing to time
             return timings
-        alignments = self.find_alignment(tokenizer, [text_tokens[i] for i in wanted],
+        alignments = self.find_alignment(_words_in_english_if_translated(tokenizer), [text_tokens[i] for i in wanted],
                                          self._encoder_rows(encoded, mels, wanted), [frames[i] for i in wanted])
         for index, alignment in zip(wanted, alignments, strict=True):
             timings[index] = word_timings(alignment, options.prepend_punctuations, options.append_punctuations)
         return timings
+
+
+def _words_in_english_if_translated(tokenizer: Any) -> Any:
+    """The tokenizer whose `split_to_word_tokens` cuts the decoded text into words. A translation's text is
+    English, but faster-whisper splits by the tokenizer's source language: Japanese audio translated came back as
+    sub-word "words" (" un", "bel", "iev", "able"), split where any token ends a character."""
+    translate = tokenizer.tokenizer.token_to_id("<|translate|>")
+    if tokenizer.task is None or tokenizer.task != translate or tokenizer.language_code == "en":
+        return tokenizer
+    english = copy.copy(tokenizer)
+    english.language_code = "en"
+    return english
 
 
 def length_cap(max_length: int | None, prompts: list, mels: np.ndarray) -> int:

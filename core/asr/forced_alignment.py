@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from core.asr.languages import word_joiner
 from core.asr.timestamps import word_timings
 from core.transcript.result import Word
 
@@ -61,7 +62,7 @@ def _whisper_words(audio: np.ndarray, start_s: float, end_s: float, text: str, l
                           language=language if multilingual else None)
     options = asr_pipeline.options
     words: list[Word] = []
-    for window_start, window_end, window_text in _windows(start_s, end_s, text):
+    for window_start, window_end, window_text in _windows(start_s, end_s, text, word_joiner(language)):
         samples = audio[int(window_start * SAMPLE_RATE): math.ceil(window_end * SAMPLE_RATE)]
         tokens = tokenizer.encode(" " + window_text)
         if not tokens or samples.size < HOP_SAMPLES:
@@ -296,13 +297,15 @@ def _features(model: Any, samples: np.ndarray) -> np.ndarray:
     return mel.cpu().numpy() if hasattr(mel, "cpu") else np.asarray(mel)
 
 
-def _windows(start_s: float, end_s: float, text: str) -> list[tuple[float, float, str]]:
+def _windows(start_s: float, end_s: float, text: str, joiner: str = " ") -> list[tuple[float, float, str]]:
     """[start, end] cut into equal windows of at most `WINDOW_S`, each with its share of the words (by
-    characters, a speaking-rate assumption that holds within one speaker's turn)."""
-    words = text.split()
+    characters, a speaking-rate assumption that holds within one speaker's turn); windows left without a word
+    are dropped. Text written without spaces (`joiner` "") is dealt out character by character: as one "word"
+    it went whole into a single window of the whole span, longer than Whisper's 30 s."""
+    words = text.split() if joiner else [character for character in text if not character.isspace()]
     count = max(1, math.ceil((end_s - start_s) / WINDOW_S))
-    if count == 1 or len(words) < count:
-        return [(start_s, end_s, " ".join(words))]
+    if count == 1:
+        return [(start_s, end_s, joiner.join(words))]
     total = sum(len(word) + 1 for word in words)
     width = (end_s - start_s) / count
     windows, taken, used = [], 0, 0
@@ -312,7 +315,7 @@ def _windows(start_s: float, end_s: float, text: str) -> list[tuple[float, float
             share.append(words[taken])
             used += len(words[taken]) + 1
             taken += 1
-        windows.append((start_s + index * width, start_s + (index + 1) * width, " ".join(share)))
+        windows.append((start_s + index * width, start_s + (index + 1) * width, joiner.join(share)))
     return [window for window in windows if window[2]]
 
 

@@ -26,6 +26,9 @@ ENGLISH_ABBREVIATIONS = (
     "u.k", "a.m", "p.m", "ph.d", "b.a", "m.a", "d.c", "n.y", "l.a", "al", "cf", "ca",
 )
 _ABBREVIATIONS = frozenset(ENGLISH_ABBREVIATIONS)
+# ...but these are also words that end sentences ("No.", "The cat sat.", Spanish or Italian "No."): abbreviations
+# only before a number ("No. 5", "Fig. 3", "Mar. 12").
+BEFORE_A_NUMBER = frozenset({"no", "fig", "vol", "est", "ca", "sat", "sun", "wed", "mar", "pp"})
 
 
 class TimedWord(Protocol):
@@ -38,16 +41,30 @@ class TimedWord(Protocol):
     tokens: int
 
 
-def ends_sentence(text: str) -> bool:
+def ends_sentence(text: str, following: str | None = None) -> bool:
     """Whether a word, as Whisper wrote it, closes a sentence: a final . ! ? (closing quotes allowed), except
-    after an abbreviation ("Mr.") or a single letter ("J.")."""
+    after an abbreviation ("Mr.") or a single letter ("J."); `following`: the next word, if any ("No." ends a
+    sentence, "No. 5" does not)."""
     word = text.strip().rstrip(CLOSING_MARKS)
     if not word or word[-1] not in SENTENCE_END_MARKS:
         return False
     if word[-1] != ".":
         return True
     stem = word.rstrip(".").lstrip("\"'“‘«([{").lower()
+    if stem in BEFORE_A_NUMBER:
+        return not (following or "").strip()[:1].isdigit()
     return not (stem in _ABBREVIATIONS or (len(stem) == 1 and stem.isalpha()))
+
+
+def next_spoken(words: Sequence[str]) -> list[str | None]:
+    """For each word, the next word with text (None after the last): what `ends_sentence` looks ahead at."""
+    following: list[str | None] = [None] * len(words)
+    upcoming: str | None = None
+    for index in range(len(words) - 1, -1, -1):
+        following[index] = upcoming
+        if words[index].strip():
+            upcoming = words[index]
+    return following
 
 
 def sentence_groups(words: Sequence[TimedWord], pause_s: float = PAUSE_SPLIT_S) -> list[list[TimedWord]]:
@@ -56,7 +73,8 @@ def sentence_groups(words: Sequence[TimedWord], pause_s: float = PAUSE_SPLIT_S) 
     groups: list[list[TimedWord]] = []
     current: list[TimedWord] = []
     last_spoken: TimedWord | None = None
-    for word in words:
+    following = next_spoken([word.word for word in words])
+    for word, after in zip(words, following, strict=True):
         spoken = bool(word.word.strip())
         if spoken and last_spoken is not None and current and word.start - last_spoken.end >= pause_s:
             groups.append(current)
@@ -64,7 +82,7 @@ def sentence_groups(words: Sequence[TimedWord], pause_s: float = PAUSE_SPLIT_S) 
         current.append(word)
         if spoken:
             last_spoken = word
-            if ends_sentence(word.word):
+            if ends_sentence(word.word, after):
                 groups.append(current)
                 current = []
     if current:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from core.asr.sentences import PAUSE_SPLIT_S, ends_sentence
+from core.asr.sentences import PAUSE_SPLIT_S, ends_sentence, next_spoken
 from core.errors import InvalidInput
 from core.transcript.overlap import with_overlaps
 from core.transcript.result import Result, Segment, SpeakerTurn, Word
@@ -65,12 +65,13 @@ def _sentences(words: tuple[Word, ...], text: str, joiner: str, span: tuple[floa
         return [(words, text, span)]
     groups: list[list[Word]] = [[]]
     last_end: float | None = None
-    for word in words:
+    following = next_spoken([word.word for word in words])
+    for word, after in zip(words, following, strict=True):
         if groups[-1] and word.start is not None and last_end is not None and word.start - last_end >= PAUSE_SPLIT_S:
             groups.append([])
         groups[-1].append(word)
         last_end = word.end if word.end is not None else last_end
-        if ends_sentence(word.word):
+        if ends_sentence(word.word, after):
             groups.append([])
     groups = [group for group in groups if group]
     texts = _dealt(text, [[word.word for word in group] for group in groups], joiner)

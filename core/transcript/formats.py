@@ -119,15 +119,15 @@ def _subtitles(writer_name: str) -> Callable[[Result, Layout], str]:
 
         from core.asr.languages import word_joiner  # here: the image's builder imports this module without core.asr
 
-        joiner = word_joiner(result.language, timed_by_whisper=result.word_timing != "wav2vec2")
+        joiner = word_joiner(result.text_language, timed_by_whisper=result.word_timing != "wav2vec2")
         laid = cues(result, layout.max_line_width, layout.max_line_count, joiner)
         if layout.highlight_words:  # real spans over all of them: a word's step never outlasts the next cue
             laid = with_real_spans([step for cue in laid for step in cue.highlighted()])
         segments = [{"start": cue.start, "end": cue.end, "text": cue.text()} for cue in laid]
         buffer = io.StringIO()
         plain = {"max_line_width": None, "max_line_count": None, "highlight_words": False}
-        getattr(utils, writer_name)(".").write_result({"segments": segments, "language": result.language or "en"},
-                                                      file=buffer, options=plain)
+        written = {"segments": segments, "language": result.text_language or "en"}
+        getattr(utils, writer_name)(".").write_result(written, file=buffer, options=plain)
         return buffer.getvalue()
 
     return write

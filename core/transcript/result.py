@@ -88,10 +88,16 @@ class Result:
     translation: tuple[Segment, ...] | None = None  # English translation when `translate` was asked (no words)
     voices: tuple[VoiceMatch, ...] | None = None  # the voice library's verdict per speaker, when it was asked
     partial: bool = False  # the job was stopped: this is what was finished by then (a warning says up to where)
+    task: str = "transcribe"  # "translate": the segments are English, whatever `language` the audio was in
 
     @property
     def text(self) -> str:
         return " ".join(segment.text.strip() for segment in self.segments if segment.text.strip())
+
+    @property
+    def text_language(self) -> str | None:
+        """The language the segments are written in (how their words join): English for a translation."""
+        return "en" if self.task == "translate" else self.language
 
     @property
     def diarized(self) -> bool:
@@ -128,6 +134,8 @@ class Result:
             data["voices"] = [dataclasses.asdict(match) for match in self.voices]
         if self.partial:  # only a stopped job's result carries the key
             data["partial"] = True
+        if self.task == "translate":  # only a translation carries the key: the segments are English
+            data["task"] = "translate"
         return data
 
     @classmethod
@@ -151,6 +159,7 @@ class Result:
                          else None),
             voices=tuple(VoiceMatch(**match) for match in data["voices"]) if data.get("voices") is not None else None,
             partial=data.get("partial") is True,
+            task="translate" if data.get("task") == "translate" else "transcribe",
         )
 
     def with_speaker_names(self, names: Mapping[str, str]) -> Result:
