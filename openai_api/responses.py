@@ -31,7 +31,8 @@ def body(result: Result, request: ApiRequest, names: Mapping[str, str]) -> Respo
         segments = [_diarized_segment(index, segment, labels) for index, segment in enumerate(result.segments)]
         return JSONResponse({"task": "transcribe", "duration": result.duration, "text": result.text,
                              "segments": segments, "usage": usage})
-    verbose: dict[str, Any] = {"task": request.options.task, "language": language_name(result.language).lower(),
+    # a translation's language is its text's, English (OpenAI's TranslationVerbose: "always `english`")
+    verbose: dict[str, Any] = {"task": result.task, "language": language_name(result.text_language).lower(),
                                "duration": result.duration, "text": result.text,
                                "segments": [_verbose_segment(index, segment)
                                             for index, segment in enumerate(result.segments)]}

@@ -392,6 +392,10 @@ def test_lost_speech_is_decoded_in_as_few_windows_as_fit_and_cut_in_a_pause():
     assert two_regions == [{"start": 0.0, "end": 25.25}, {"start": 25.25, "end": 45.0}]
     continuous = missed_speech([(0.0, 45.0)], [], 45.0)  # no pause to cut in: halves
     assert continuous == [{"start": 0.0, "end": 22.5}, {"start": 22.5, "end": 45.0}]
+    # the cuts are chosen together: the pause nearest an even first cut (22.0) would leave the rest no pause to cut in
+    regions = [(0.0, 21.9), (22.1, 29.9), (30.1, 54.9), (55.1, 75.0)]
+    assert [(w["start"], w["end"]) for w in missed_speech(regions, [], 75.0)] == [(0.0, 30.0), (30.0, 55.0),
+                                                                                  (55.0, 75.0)]
 
 
 def test_corrected_text_without_spaces_is_dealt_to_windows_whisper_can_hear():

@@ -42,6 +42,9 @@ def test_no_ends_a_sentence_unless_a_number_follows():
     list kept it joined to whatever followed. As an abbreviation it comes before a number ("No. 5")."""
     assert ends_sentence(" No.") and ends_sentence(" No.", " Me") and not ends_sentence(" No.", " 5")
     assert ends_sentence(" sat.", " The") and not ends_sentence(" Fig.", " 3") and not ends_sentence(" Mr.", " Hale")
+    assert not ends_sentence(" Vol.", " II") and not ends_sentence(" Fig.", " (3)")
+    assert not ends_sentence(" No.", ' "5"')
+    assert ends_sentence(" No.", " I") and ends_sentence(" No.", " mix")  # the pronoun, not a Roman one
     words = timed((" ¿Vienes?", 0.0, 0.6), (" No.", 0.8, 1.0), (" Me", 1.2, 1.3), (" quedo", 1.3, 1.6),
                   (" en", 1.6, 1.7), (" casa.", 1.7, 2.1), (" Room", 2.5, 2.8), (" No.", 2.8, 3.0), ("", 3.0, 3.0),
                   (" 5.", 3.0, 3.3))

@@ -12,6 +12,7 @@ padding).
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -190,22 +191,45 @@ def _joined(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return [(start, end) for start, end in joined]
 
 
+LOOKAHEAD_PIECES = 4  # up to this many windows (2 min) the cuts are chosen together; beyond, one at a time
+LOOKAHEAD_PAUSES = 40
+
+
 def _windows(start: float, end: float, speech: Sequence[tuple[float, float]] = ()) -> list[dict]:
-    """[start, end) in as few pieces as Whisper can decode (≤ 30 s each), cut in the pause between two speech
-    regions nearest to an even split, and mid-speech only where no pause keeps the pieces that short (a word at a
-    cut is decoded in both pieces or in neither)."""
+    """[start, end) in as few pieces as Whisper can decode (≤ 30 s each), cut in pauses between speech regions
+    wherever a set of such cuts keeps every piece that short (the fewest cuts mid-speech, then pieces nearest an
+    even split): a word at a cut is decoded in both pieces or in neither."""
     count = max(1, math.ceil((end - start) / WHISPER_WINDOW_S - 1e-9))
     ordered = sorted(speech)
     pauses = [(left_end + right_start) / 2 for (_, left_end), (right_start, _) in itertools.pairwise(ordered)
               if right_start > left_end and start < left_end and right_start < end]
-    bounds = [start]
-    for cuts_left in range(count - 1, 0, -1):
-        cursor = bounds[-1]
-        even = cursor + (end - cursor) / (cuts_left + 1)
-        fits = [pause for pause in pauses
-                if cursor < pause <= cursor + WHISPER_WINDOW_S and end - pause <= cuts_left * WHISPER_WINDOW_S]
-        bounds.append(min(fits, key=lambda pause: abs(pause - even), default=even))
-    bounds.append(end)
+    even = (end - start) / count
+
+    @functools.cache
+    def best(cursor: float, pieces: int) -> tuple[int, float, tuple[float, ...]]:
+        """(cuts mid-speech, distance from even pieces, the cuts) for [cursor, end) in `pieces` pieces."""
+        if pieces == 1:
+            return 0, abs(end - cursor - even), ()
+        fits = [pause for pause in pauses if cursor < pause <= cursor + WHISPER_WINDOW_S
+                and end - pause <= (pieces - 1) * WHISPER_WINDOW_S]
+        midway = cursor + (end - cursor) / pieces  # where no pause will do
+        options = []
+        for cut, mid_speech in [*((pause, 0) for pause in fits), (midway, 1)]:
+            rest = best(cut, pieces - 1)
+            options.append((rest[0] + mid_speech, rest[1] + abs(cut - cursor - even), (cut, *rest[2])))
+        return min(options)
+
+    if count <= LOOKAHEAD_PIECES and len(pauses) <= LOOKAHEAD_PAUSES:
+        cuts = best(start, count)[2]
+    else:  # a long stretch (minutes the decoder lost): each cut in the fitting pause nearest an even split
+        cuts = ()
+        for pieces in range(count, 1, -1):
+            cursor = cuts[-1] if cuts else start
+            fits = [pause for pause in pauses if cursor < pause <= cursor + WHISPER_WINDOW_S
+                    and end - pause <= (pieces - 1) * WHISPER_WINDOW_S]
+            midway = cursor + (end - cursor) / pieces
+            cuts = (*cuts, min(fits, key=lambda pause: abs(pause - midway), default=midway))
+    bounds = [start, *cuts, end]
     return [{"start": round(left, 3), "end": round(right, 3)} for left, right in itertools.pairwise(bounds)]
 
 

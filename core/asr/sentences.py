@@ -11,6 +11,7 @@ Pure logic; no models.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -28,6 +29,7 @@ ENGLISH_ABBREVIATIONS = (
 _ABBREVIATIONS = frozenset(ENGLISH_ABBREVIATIONS)
 # ...but these are also words that end sentences ("No.", "The cat sat.", Spanish or Italian "No."): abbreviations
 # only before a number ("No. 5", "Fig. 3", "Mar. 12").
+_ROMAN = re.compile(r"m{0,3}(cm|cd|d?c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})")
 BEFORE_A_NUMBER = frozenset({"no", "fig", "vol", "est", "ca", "sat", "sun", "wed", "mar", "pp"})
 
 
@@ -52,8 +54,15 @@ def ends_sentence(text: str, following: str | None = None) -> bool:
         return True
     stem = word.rstrip(".").lstrip("\"'“‘«([{").lower()
     if stem in BEFORE_A_NUMBER:
-        return not (following or "").strip()[:1].isdigit()
+        return not _is_number(following or "")
     return not (stem in _ABBREVIATIONS or (len(stem) == 1 and stem.isalpha()))
+
+
+def _is_number(word: str) -> bool:
+    """A number as written after "No.", "Vol." or "Fig.": digits ("5", "(3)", "12a") or a Roman numeral in capitals
+    ("II", "IV"; not "I", which is far more often the pronoun: "No. I don't"; not "mix" or "did")."""
+    core = word.strip().lstrip("\"'“‘«([{#").rstrip(".,;:!?)]}\"'”’»")
+    return core[:1].isdigit() or (len(core) > 1 and core.isupper() and bool(_ROMAN.fullmatch(core.lower())))
 
 
 def next_spoken(words: Sequence[str]) -> list[str | None]:
