@@ -302,3 +302,15 @@ def test_the_service_says_what_an_empty_batch_size_means(models_dir):
 
     assert Service(Settings(models_dir=models_dir, device="cpu")).batch_size == 4  # CPU without BATCH_SIZE
     assert Service(Settings(models_dir=models_dir, device="cpu", batch_size=8)).batch_size == 8
+
+
+def test_links_on_the_page_are_fetched_within_the_deployments_limits():
+    """DOWNLOAD_TIMEOUT_S, MAX_UPLOAD_MB and ALLOW_PRIVATE_URLS hold for the page's links as for RunPod's: the page
+    kept the downloader's fixed 180 s whatever DOWNLOAD_TIMEOUT_S said."""
+    from types import SimpleNamespace
+
+    from core import Settings
+
+    settings = Settings(download_timeout_s=12.0, max_upload_mb=5, allow_private_urls=True)
+    limits = handlers.Handlers(service=SimpleNamespace(settings=settings), downloads=None).limits
+    assert (limits.total_timeout_s, limits.max_bytes, limits.allow_private) == (12.0, settings.max_upload_bytes, True)

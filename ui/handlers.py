@@ -169,7 +169,8 @@ class Handlers:
     def limits(self) -> Limits:
         """The RunPod worker's limits for fetched links (ALLOW_PRIVATE_URLS is the tests' loopback switch)."""
         settings = self.service.settings
-        return Limits(max_bytes=settings.max_upload_bytes, allow_private=settings.allow_private_urls)
+        return Limits(max_bytes=settings.max_upload_bytes, allow_private=settings.allow_private_urls,
+                      total_timeout_s=settings.download_timeout_s)
 
     # ---- Transcribe and Stop -----------------------------------------------------------------
     def arm(self, session: str | None, uploads: Any = None, links: str | None = None, recording: str | None = None,
