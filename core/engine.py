@@ -67,6 +67,7 @@ from core.transcript.result import (
     Word,
     partial_note,
     segments_from_whisperx,
+    text_language_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -232,7 +233,7 @@ class Engine:
                                       max_tries=options.language_detection_max_tries)
                     language, probability = detected.language, detected.probability
                 job.language = language
-                aligner = job.aligner = self._aligner(job, "en" if task == "translate" else language)
+                aligner = job.aligner = self._aligner(job, text_language_of(language, task))
                 # Decoded as whisperX decodes, without timestamp tokens (core/asr/sentences.py). Without wav2vec2,
                 # Whisper's cross-attention times the words, which also cut each chunk into sentences and carry
                 # the speaker labels; they leave the result only when word timestamps are asked for.
@@ -241,8 +242,8 @@ class Engine:
                 job.transcribed = segments
                 turns = None
                 if diarization is not None:
-                    text_language = "en" if task == "translate" else language  # the words' own language
-                    turns, segments = self._finish_diarization(job, diarizer, diarization, segments, text_language)
+                    turns, segments = self._finish_diarization(job, diarizer, diarization, segments,
+                                                               text_language_of(language, task))
                 translation = translated_segments(self, asr, job, language, task, segments)
             except BaseException:
                 if diarization is not None:  # the next job must not start beside a diarization still running
@@ -509,8 +510,8 @@ class Engine:
                     "%d stretches' words replaced", len(missed), len(sparse), len(recovered), len(replaced))
         if not recovered:
             return segments
-        text_language = "en" if task == "translate" else language  # the words' own language
-        kept = without_words_in(fitted, replaced, word_joiner(text_language)) if replaced else fitted
+        joiner = word_joiner(text_language_of(language, task))
+        kept = without_words_in(fitted, replaced, joiner) if replaced else fitted
         return sorted(kept + recovered, key=lambda segment: segment["start"])
 
     def _run_asr(self, pipeline: Any, job: _Job, audio: np.ndarray, language: str, task: str,

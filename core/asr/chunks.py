@@ -205,14 +205,19 @@ def _windows(start: float, end: float, speech: Sequence[tuple[float, float]] = (
               if right_start > left_end and start < left_end and right_start < end]
     even = (end - start) / count
 
+    def choices(cursor: float, pieces: int) -> tuple[list[float], float]:
+        """The pauses the next cut may fall in (its piece ≤ 30 s, the rest coverable), and the mid-speech cut
+        where none will do."""
+        fits = [pause for pause in pauses if cursor < pause <= cursor + WHISPER_WINDOW_S
+                and end - pause <= (pieces - 1) * WHISPER_WINDOW_S]
+        return fits, cursor + (end - cursor) / pieces
+
     @functools.cache
     def best(cursor: float, pieces: int) -> tuple[int, float, tuple[float, ...]]:
         """(cuts mid-speech, distance from even pieces, the cuts) for [cursor, end) in `pieces` pieces."""
         if pieces == 1:
             return 0, abs(end - cursor - even), ()
-        fits = [pause for pause in pauses if cursor < pause <= cursor + WHISPER_WINDOW_S
-                and end - pause <= (pieces - 1) * WHISPER_WINDOW_S]
-        midway = cursor + (end - cursor) / pieces  # where no pause will do
+        fits, midway = choices(cursor, pieces)
         options = []
         for cut, mid_speech in [*((pause, 0) for pause in fits), (midway, 1)]:
             rest = best(cut, pieces - 1)
@@ -224,10 +229,7 @@ def _windows(start: float, end: float, speech: Sequence[tuple[float, float]] = (
     else:  # a long stretch (minutes the decoder lost): each cut in the fitting pause nearest an even split
         cuts = ()
         for pieces in range(count, 1, -1):
-            cursor = cuts[-1] if cuts else start
-            fits = [pause for pause in pauses if cursor < pause <= cursor + WHISPER_WINDOW_S
-                    and end - pause <= (pieces - 1) * WHISPER_WINDOW_S]
-            midway = cursor + (end - cursor) / pieces
+            fits, midway = choices(cuts[-1] if cuts else start, pieces)
             cuts = (*cuts, min(fits, key=lambda pause: abs(pause - midway), default=midway))
     bounds = [start, *cuts, end]
     return [{"start": round(left, 3), "end": round(right, 3)} for left, right in itertools.pairwise(bounds)]

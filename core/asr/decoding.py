@@ -161,8 +161,7 @@ def _words_in_english_if_translated(tokenizer: Any) -> Any:
     """The tokenizer whose `split_to_word_tokens` cuts the decoded text into words. A translation's text is
     English, but faster-whisper splits by the tokenizer's source language: Japanese audio translated came back as
     sub-word "words" (" un", "bel", "iev", "able"), split where any token ends a character."""
-    translate = tokenizer.tokenizer.token_to_id("<|translate|>")
-    if tokenizer.task is None or tokenizer.task != translate or tokenizer.language_code == "en":
+    if tokenizer.task != tokenizer.tokenizer.token_to_id("<|translate|>") or tokenizer.language_code == "en":
         return tokenizer
     english = copy.copy(tokenizer)
     english.language_code = "en"

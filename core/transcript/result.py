@@ -69,6 +69,11 @@ class VoiceMatch:
     score: float | None
 
 
+def text_language_of(language: str | None, task: str) -> str | None:
+    """The language a job's text is written in: English for a translation, else the audio's."""
+    return "en" if task == "translate" else language
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Result:
     """A finished job. `speakers`/`diarization` are `None` unless diarization ran."""
@@ -97,7 +102,7 @@ class Result:
     @property
     def text_language(self) -> str | None:
         """The language the segments are written in (how their words join): English for a translation."""
-        return "en" if self.task == "translate" else self.language
+        return text_language_of(self.language, self.task)
 
     @property
     def diarized(self) -> bool:
